@@ -1,0 +1,190 @@
+"""The ``cti`` command: the daemon, the demo and the lab Asterisk.
+
+Every subcommand loads the settings once (defaults < ``--config`` TOML file < ``CTI_*``
+environment) and passes down only what each part needs. Expected failures (a :class:`CtiError`)
+print one clear message and exit 2; nothing prints a traceback at a user for a known problem.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cti.config import LabSettings, Settings, load_settings
+from cti.errors import CtiError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    """Turn a CtiError into a one-paragraph message and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CtiError as exc:
+            click.echo(f"cti: {exc.message}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="CTI_CONFIG",
+    help="TOML configuration file (env: CTI_CONFIG).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_file: Path | None) -> None:
+    """CTI for Asterisk call centres."""
+    ctx.obj = config_file
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    return load_settings(ctx.obj, **overrides)
+
+
+# ------------------------------------------------------------------------------------- lab
+@cli.group()
+@click.option("--instance", help="Lab instance name (default from config: dev).")
+@click.pass_context
+def lab(ctx: click.Context, instance: str | None) -> None:
+    """The lab Asterisk 22 on loopback, for development, demos and tests."""
+    try:
+        settings = _settings(ctx)
+    except CtiError as exc:
+        click.echo(f"cti: {exc.message}", err=True)
+        sys.exit(2)
+    lab_settings = settings.lab
+    if instance:
+        lab_settings = LabSettings.model_validate({**lab_settings.model_dump(), "instance": instance})
+    ctx.obj = lab_settings
+
+
+def _lab_instance(settings: LabSettings, *, provision: bool) -> Any:
+    from cti.lab import LabInstance, ensure_asterisk
+
+    if provision:
+        install = ensure_asterisk(settings.cache_dir, log=lambda m: click.echo(f"lab: {m}"))
+    else:
+        install = _existing_install(settings)
+    return LabInstance(install, settings)
+
+
+def _existing_install(settings: LabSettings) -> Any:
+    from cti.errors import LabError
+    from cti.lab.provision import ensure_asterisk
+
+    try:
+        return ensure_asterisk(settings.cache_dir, log=None)
+    except LabError:
+        raise LabError("the lab has never been set up on this machine; run `cti lab up`") from None
+
+
+@lab.command("up")
+@click.pass_obj
+@_friendly
+def lab_up(settings: LabSettings) -> None:
+    """Give this machine Asterisk 22 (once) and start the lab instance; idempotent."""
+    t0 = time.monotonic()
+    instance = _lab_instance(settings, provision=True)
+    install = instance.install
+    how = "reused" if install.reused else "set up"
+    click.echo(
+        f"lab: Asterisk {install.version} ({install.source}, {how} in {install.seconds:.1f} s) "
+        f"at {install.root}"
+    )
+    started, boot = instance.start()
+    status = instance.status()
+    verb = "started" if started else "already running"
+    click.echo(
+        f"lab: instance {status.instance} {verb} (pid {status.pid}), fully booted after "
+        f"{boot:.1f} s; total {time.monotonic() - t0:.1f} s"
+    )
+    click.echo(f"lab: AMI {status.ami} (user {settings.ami_username})  SIP {status.sip}  "
+               f"trunk peer {status.trunk}")
+
+
+@lab.command("down")
+@click.pass_obj
+@_friendly
+def lab_down(settings: LabSettings) -> None:
+    """Stop the lab instance's Asterisk (only the process `up` started)."""
+    instance = _lab_instance(settings, provision=False)
+    t0 = time.monotonic()
+    if instance.stop():
+        click.echo(f"lab: instance {settings.instance} stopped in {time.monotonic() - t0:.1f} s")
+    else:
+        click.echo(f"lab: instance {settings.instance} was not running")
+
+
+@lab.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_obj
+@_friendly
+def lab_status(settings: LabSettings, as_json: bool) -> None:
+    """Show whether the lab instance runs, its ports and live channel count."""
+    status = _lab_instance(settings, provision=False).status()
+    if as_json:
+        click.echo(json.dumps(asdict(status)))
+        return
+    state = f"running (pid {status.pid})" if status.running else "stopped"
+    click.echo(f"lab {status.instance}: {state}, Asterisk {status.version}")
+    click.echo(f"  AMI {status.ami}  SIP {status.sip}  trunk peer {status.trunk}")
+    if status.active_channels is not None:
+        click.echo(f"  active channels: {status.active_channels}")
+    click.echo(f"  files: {status.directory}")
+    if not status.running:
+        sys.exit(3)
+
+
+@lab.command("logs")
+@click.option("-n", "lines", default=50, show_default=True, help="How many lines of each log.")
+@click.pass_obj
+@_friendly
+def lab_logs(settings: LabSettings, lines: int) -> None:
+    """Print the end of the lab instance's Asterisk logs."""
+    for path in _lab_instance(settings, provision=False).log_files():
+        click.echo(f"==> {path} <==")
+        if path.is_file():
+            for line in path.read_text(errors="replace").splitlines()[-lines:]:
+                click.echo(line)
+        else:
+            click.echo("(no such file yet)")
+
+
+@lab.command("record")
+@click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--seconds", type=float, default=None, help="Stop after this long (default: Ctrl-C).")
+@click.pass_obj
+@_friendly
+def lab_record(settings: LabSettings, output: Path, seconds: float | None) -> None:
+    """Write every AMI event of the lab instance to OUTPUT as JSON lines with arrival times."""
+    import asyncio
+
+    from cti.lab.record import record_lab
+
+    asyncio.run(record_lab(settings, output, seconds=seconds, log=click.echo))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="cti")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Configuration in one place: typed, layered (defaults < TOML file < environment), loud on bad values.
+
+Only the CLI builds a :class:`Settings` (:func:`load_settings`); everything else receives the part
+it needs as an argument. Environment variables use the ``CTI_`` prefix and ``__`` between levels,
+e.g. ``CTI_HTTP__PORT=9000`` or ``CTI_CRM__DEFAULT_REGION=US``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from cti.errors import ConfigError
+
+__all__ = [
+    "AmiServerSettings",
+    "CrmSettings",
+    "HttpSettings",
+    "LabSettings",
+    "Settings",
+    "StoreSettings",
+    "load_settings",
+    "repo_root",
+]
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def repo_root() -> Path:
+    """Return the source checkout this package runs from (holds asterisk-config/ and sip_tests/)."""
+    return Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = {"extra": "forbid", "frozen": True}
+
+
+class LabSettings(_Section):
+    """One lab Asterisk instance: where its root is cached and which loopback ports it uses."""
+
+    instance: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")] = "dev"
+    ami_port: Port = 5038
+    sip_port: Port = 5060
+    trunk_host: str = "127.0.0.2"
+    trunk_port: Port = 5080
+    rtp_start: Port = 10000
+    rtp_end: Port = 10999
+    ami_username: str = "cti"
+    ami_secret: SecretStr = SecretStr("cti-lab-secret")
+    cache_dir: Path = Path("/var/cache/cti-lab")
+    config_dir: Path = Field(default_factory=lambda: repo_root() / "asterisk-config")
+    boot_timeout_s: float = 90.0
+
+    @field_validator("trunk_host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        if not value.startswith("127."):
+            raise ValueError("the lab trunk must be a loopback address (127.0.0.0/8)")
+        return value
+
+
+class AmiServerSettings(_Section):
+    """An Asterisk server the daemon keeps one AMI session with."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+    host: str = "127.0.0.1"
+    port: Port = 5038
+    username: str = "cti"
+    secret: SecretStr = SecretStr("cti-lab-secret")
+    tls: bool = False
+    reconnect_base_s: float = Field(default=0.5, gt=0)
+    reconnect_cap_s: float = Field(default=15.0, gt=0)
+    ping_interval_s: float = Field(default=10.0, gt=0)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    public_origin: str = "http://127.0.0.1:8080"
+    allowed_origins: tuple[str, ...] = ()
+    session_secret: SecretStr | None = None
+    secure_cookies: bool = False
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///var/lib/cti/cti.sqlite3"
+
+
+class CrmSettings(_Section):
+    connectors: tuple[Literal["builtin", "salesforce"], ...] = ("builtin",)
+    builtin_url: str | None = None  # None: the store's database
+    default_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "GB"
+    lookup_timeout_ms: int = Field(default=300, ge=10, le=30000)
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one ``cti`` process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CTI_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    servers: tuple[AmiServerSettings, ...] = (AmiServerSettings(name="lab"),)
+    http: HttpSettings = HttpSettings()
+    store: StoreSettings = StoreSettings()
+    crm: CrmSettings = CrmSettings()
+    lab: LabSettings = LabSettings()
+    log_format: Literal["json", "text"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE[0]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+# The file chosen by load_settings(); pydantic-settings asks for sources through a classmethod,
+# so the choice is passed this way for the duration of one load only.
+_CONFIG_FILE: list[Path | None] = [None]
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Build the settings from defaults, ``config_file`` (TOML) and the environment.
+
+    Raises :class:`ConfigError` listing every bad value with where it came from.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"configuration file {config_file} does not exist")
+    _CONFIG_FILE[0] = config_file
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError(
+            "invalid configuration:\n  " + "\n  ".join(problems),
+            details={"problems": problems, "file": str(config_file) if config_file else None},
+        ) from exc
+    finally:
+        _CONFIG_FILE[0] = None
