@@ -1,0 +1,225 @@
+"""The built-in SQL CRM as a :class:`~crm_connectors.base.CrmConnector` (the default connector).
+
+SQLAlchemy's engine is synchronous, so every query runs on a small thread pool the connector
+owns (as many threads as pooled connections): the event loop never waits on the database, and
+at most ``max_workers`` queries run at once however many calls arrive together. Benchmarks and
+scripts call :meth:`BuiltinCrm.lookup_sync` directly on their own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self, TypeVar
+
+from sqlalchemy import URL, Engine
+from sqlalchemy.pool import StaticPool
+
+from crm_connectors.base import (
+    DEFAULT_LOOKUP_OPTIONS,
+    CallHistoryEntry,
+    Contact,
+    LookupOptions,
+    LookupResult,
+    NewContact,
+    RecordRef,
+    SearchHit,
+)
+from crm_connectors.builtin import reads, writes
+from crm_connectors.builtin.engine import create_crm_engine, translated_errors, writer
+from crm_connectors.builtin.rows import CONTACT, RefMaker
+from crm_connectors.builtin.search import search_records
+from cti.core.records import CallRecord
+from cti.errors import ConfigError, CrmError, CrmTimeout
+from cti.numbers import is_known_region, to_e164
+
+__all__ = ["BuiltinCrm"]
+
+T = TypeVar("T")
+
+_MAX_LIMIT = 500  # search and history: more rows than a screen shows is a mistake, not a need
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BuiltinCrm:
+    """The CRM in the product's own SQL database (SQLite by default, or PostgreSQL).
+
+    Build it with :meth:`from_url` (it then owns, and on :meth:`close` disposes, its engine) or
+    around an engine from :func:`~crm_connectors.builtin.engine.create_crm_engine`. The schema
+    must exist: run :func:`crm_connectors.builtin.migrations.upgrade` first.
+    ``default_region`` (ISO 3166, e.g. ``GB``) is how national numbers are read.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        default_region: str,
+        name: str = "builtin",
+        record_url: str | None = None,
+        max_workers: int = 4,
+        timeout: float | None = 10.0,
+        owns_engine: bool = False,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if not is_known_region(default_region):
+            raise ConfigError("unknown default region", details={"region": default_region})
+        if max_workers < 1 or (timeout is not None and timeout <= 0):
+            raise ConfigError("max_workers and timeout must be positive")
+        if isinstance(engine.pool, StaticPool):
+            max_workers = 1  # an in-memory SQLite database is one connection; share it serially
+        self.name = name
+        self._engine = engine
+        self._writer = writer(engine)
+        self._region = default_region.upper()
+        self._refs = RefMaker(name, record_url)
+        self._timeout = timeout
+        self._owns_engine = owns_engine
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=f"crm-{name}")
+        self._closed = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | URL,
+        *,
+        default_region: str,
+        name: str = "builtin",
+        record_url: str | None = None,
+        max_workers: int = 4,
+        timeout: float | None = 10.0,
+        connect_timeout: float = 5.0,
+    ) -> BuiltinCrm:
+        """Return a connector on its own engine for ``url`` (``sqlite:///path`` or
+        ``postgresql+psycopg://user@host/db``), with one pooled connection per worker."""
+        engine = create_crm_engine(url, pool_size=max_workers, connect_timeout=connect_timeout)
+        return cls(
+            engine,
+            default_region=default_region,
+            name=name,
+            record_url=record_url,
+            max_workers=max_workers,
+            timeout=timeout,
+            owns_engine=True,
+        )
+
+    async def lookup(
+        self, number: str, options: LookupOptions = DEFAULT_LOOKUP_OPTIONS
+    ) -> LookupResult:
+        """Find who is calling from ``number``; a number that does not parse matches nobody."""
+        if to_e164(number, self._region) is None:
+            return LookupResult(number, None)
+        return await self._run("lookup", lambda: self.lookup_sync(number, options))
+
+    def lookup_sync(
+        self, number: str, options: LookupOptions = DEFAULT_LOOKUP_OPTIONS
+    ) -> LookupResult:
+        """Run :meth:`lookup` on the calling thread (benchmarks, scripts; never the loop)."""
+        self._check_open()
+        e164 = to_e164(number, self._region)
+        if e164 is None:
+            return LookupResult(number, None)
+        with translated_errors("lookup"), self._engine.connect() as conn:
+            return LookupResult(number, e164, reads.lookup(conn, e164, options, self._refs))
+
+    async def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+        """Find contacts, accounts and cases by name, number, email or case number."""
+        limit = min(limit, _MAX_LIMIT)
+        return await self._run("search", lambda: self._search(query, limit))
+
+    async def history(self, target: str | RecordRef, limit: int = 20) -> list[CallHistoryEntry]:
+        """Return past calls with a raw number or one record, newest first."""
+        limit = min(limit, _MAX_LIMIT)
+        if limit <= 0:
+            return []
+        return await self._run("history", lambda: self._history(target, limit))
+
+    async def log_call(self, record: CallRecord) -> str:
+        """Store a finished call once; return its key (the same key for a repeated call_id)."""
+        return await self._run("log_call", lambda: self._log_call(record))
+
+    async def link_number(self, number: str, contact: RecordRef) -> None:
+        """Add ``number`` to a contact's phones; linking it twice does nothing."""
+        contact_id = self._refs.own_id(contact, CONTACT)
+        await self._run("link_number", lambda: self._link_number(number, contact_id))
+
+    async def create_contact(self, new: NewContact) -> Contact:
+        """Create a contact with its phones and return it as stored."""
+        return await self._run("create_contact", lambda: self._create_contact(new))
+
+    async def close(self) -> None:
+        """Wait for running queries, stop the threads, dispose of an owned engine."""
+        if not self._closed:
+            self._closed = True
+            await asyncio.to_thread(self._shutdown)
+
+    def close_sync(self) -> None:
+        """Do what :meth:`close` does, from synchronous code."""
+        if not self._closed:
+            self._closed = True
+            self._shutdown()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _run(self, operation: str, call: Callable[[], T]) -> T:
+        self._check_open()
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        if self._timeout is None:
+            return await future
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await future
+        except TimeoutError as exc:
+            raise CrmTimeout(
+                f"the CRM database did not answer within {self._timeout:g} s",
+                details={"operation": operation, "timeout_seconds": self._timeout},
+            ) from exc
+
+    def _search(self, query: str, limit: int) -> list[SearchHit]:
+        with translated_errors("search"), self._engine.connect() as conn:
+            return search_records(conn, query, limit, self._refs, self._region)
+
+    def _history(self, target: str | RecordRef, limit: int) -> list[CallHistoryEntry]:
+        with translated_errors("history"), self._engine.connect() as conn:
+            if isinstance(target, RecordRef):
+                return reads.history_of_record(conn, target, limit, self._refs)
+            e164 = to_e164(target, self._region)
+            return [] if e164 is None else reads.history_of_number(conn, e164, limit)
+
+    def _log_call(self, record: CallRecord) -> str:
+        with translated_errors("log_call"), self._writer.begin() as conn:
+            return writes.log_call(conn, record, self._region, self._clock())
+
+    def _link_number(self, number: str, contact_id: int) -> None:
+        with translated_errors("link_number"), self._writer.begin() as conn:
+            writes.link_number(conn, number, contact_id, self._region)
+
+    def _create_contact(self, new: NewContact) -> Contact:
+        with translated_errors("create_contact"), self._writer.begin() as conn:
+            key = writes.create_contact(conn, new, self._refs, self._region, self._clock())
+            return reads.contacts_by_ids(conn, [key], self._refs)[key]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CrmError("the CRM connector is closed", details={"connector": self.name})
+
+    def _shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self._owns_engine:
+            self._engine.dispose()

@@ -1,0 +1,245 @@
+"""Fill the built-in CRM: a small demo company book, or a large generated one for benchmarks.
+
+:func:`seed_demo` is idempotent (every row has a natural key and is inserted only if missing),
+so the lab and the demo can run it on every start. Its data exercises the pop: a contact with
+two numbers, two contacts on one shared line, a caller matched only by the switchboard number,
+open and closed cases, and a contact whose name is markup (stored verbatim; the UI must escape
+it). Numbers are in Ofcom's drama range (+44 20 7946 0xxx) and the US fictional 555-01xx.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, Table, func, select
+
+from crm_connectors.builtin import writes
+from crm_connectors.builtin.engine import create_crm_engine, translated_errors, writer
+from crm_connectors.builtin.models import accounts, cases, contact_phones, contacts
+from crm_connectors.builtin.seed_data import (
+    ACCOUNTS,
+    CALLS,
+    CASES,
+    CONTACTS,
+    DemoAccount,
+    DemoCase,
+    DemoContact,
+    demo_call_record,
+)
+from cti.errors import ValidationFailed
+from cti.numbers import to_e164
+
+__all__ = ["seed_bulk", "seed_demo"]
+
+
+def seed_demo(
+    engine_or_url: Engine | str | URL,
+    default_region: str,
+    *,
+    system: str = "builtin",
+    now: datetime | None = None,
+) -> None:
+    """Insert the demo CRM where it is missing; run it as often as you like.
+
+    ``system`` is the connector name the demo calls are matched under; ``now`` anchors the
+    cases' and calls' dates (default: the current time), so "3 days ago" stays 3 days ago.
+    """
+    anchor = now or datetime.now(UTC)
+    engine = _engine(engine_or_url)
+    try:
+        with translated_errors("seed_demo"), writer(engine).begin() as conn:
+            account_ids = {
+                account.key: _seed_account(conn, account, default_region, anchor)
+                for account in ACCOUNTS
+            }
+            contact_ids = {
+                contact.key: _seed_contact(conn, contact, account_ids, default_region, anchor)
+                for contact in CONTACTS
+            }
+            for case in CASES:
+                _seed_case(conn, case, contact_ids, account_ids, anchor)
+            for call in CALLS:
+                record = demo_call_record(call, contact_ids, system, default_region, anchor)
+                writes.log_call(conn, record, default_region, anchor)
+    finally:
+        if engine is not engine_or_url:
+            engine.dispose()
+
+
+def seed_bulk(
+    engine_or_url: Engine | str | URL, n: int, *, batch: int = 20_000, per_account: int = 20
+) -> int:
+    """Append ``n`` generated contacts (and an account per ``per_account`` of them); return n.
+
+    Every contact gets a unique number ``+44 20 3xxx xxxx`` derived from its key, every tenth a
+    second one (``+44 20 8xxx xxxx``), every fifth a case. Keys are assigned here, so each batch
+    is one executemany with no RETURNING. Runs in one transaction and ANALYZEs at the end.
+    """
+    if not 0 <= n < 10_000_000:
+        raise ValidationFailed("seed_bulk makes between 0 and 9,999,999 contacts")
+    engine = _engine(engine_or_url)
+    now = datetime.now(UTC)
+    try:
+        with translated_errors("seed_bulk"), writer(engine).begin() as conn:
+            first = _next_key(conn, contacts.c.id)
+            if first + n > 10_000_000:
+                raise ValidationFailed("seed_bulk numbers run out past contact 9,999,999")
+            first_account = _next_key(conn, accounts.c.id)
+            for start in range(first, first + n, batch):
+                keys = range(start, min(start + batch, first + n))
+                _bulk_batch(
+                    conn,
+                    keys,
+                    first=first,
+                    first_account=first_account,
+                    per_account=per_account,
+                    now=now,
+                )
+            conn.exec_driver_sql("ANALYZE")
+    finally:
+        if engine is not engine_or_url:
+            engine.dispose()
+    return n
+
+
+def _bulk_batch(
+    conn: Connection,
+    keys: range,
+    *,
+    first: int,
+    first_account: int,
+    per_account: int,
+    now: datetime,
+) -> None:
+    account_rows = [
+        {
+            "id": first_account + (key - first) // per_account,
+            "name": f"Bulk Account {first_account + (key - first) // per_account}",
+            "phone_e164": f"+44113{first_account + (key - first) // per_account:07d}",
+            "account_type": "customer",
+            "industry": "Generated",
+            "created_at": now,
+        }
+        for key in keys
+        if (key - first) % per_account == 0
+    ]
+    if account_rows:
+        conn.execute(accounts.insert(), account_rows)
+    contact_rows = [
+        {
+            "id": key,
+            "account_id": first_account + (key - first) // per_account,
+            "first_name": f"Given{key}",
+            "last_name": f"Family{key % 9973}",
+            "email": f"person{key}@bulk.example",
+            "title": None,
+            "created_at": now,
+        }
+        for key in keys
+    ]
+    conn.execute(contacts.insert(), contact_rows)
+    phone_rows = [
+        {"contact_id": key, "e164": f"+44203{key:07d}", "label": "work", "position": 0}
+        for key in keys
+    ]
+    phone_rows += [
+        {"contact_id": key, "e164": f"+44208{key:07d}", "label": "mobile", "position": 1}
+        for key in keys
+        if key % 10 == 0
+    ]
+    conn.execute(contact_phones.insert(), phone_rows)
+    case_rows = [
+        {
+            "number": f"BK-{key:07d}",
+            "subject": f"Generated case {key}",
+            "status": "Open" if key % 2 else "Closed",
+            "contact_id": key,
+            "account_id": first_account + (key - first) // per_account,
+            "opened_at": now - timedelta(hours=key % 1000),
+        }
+        for key in keys
+        if key % 5 == 0
+    ]
+    if case_rows:
+        conn.execute(cases.insert(), case_rows)
+
+
+def _seed_account(conn: Connection, account: DemoAccount, region: str, now: datetime) -> int:
+    phone = to_e164(account.phone, region) if account.phone else None
+    values = {
+        "external_id": account.key,
+        "name": account.name,
+        "phone_e164": phone,
+        "account_type": account.account_type,
+        "industry": account.industry,
+        "created_at": now,
+    }
+    return _insert_missing(conn, accounts, "external_id", values)
+
+
+def _seed_contact(
+    conn: Connection,
+    contact: DemoContact,
+    account_ids: dict[str, int],
+    region: str,
+    now: datetime,
+) -> int:
+    values = {
+        "external_id": contact.key,
+        "account_id": account_ids[contact.account] if contact.account else None,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "email": contact.email,
+        "title": contact.title,
+        "created_at": now,
+    }
+    key = _insert_missing(conn, contacts, "external_id", values)
+    for position, (raw, label) in enumerate(contact.phones):
+        e164 = to_e164(raw, region)
+        if e164 is None:
+            raise ValidationFailed("a demo number does not parse", details={"number": raw})
+        phone = {"contact_id": key, "e164": e164, "label": label, "position": position}
+        statement = writes.dialect_insert(conn.dialect.name)(contact_phones)
+        conn.execute(statement.on_conflict_do_nothing(index_elements=["e164", "contact_id"]), phone)
+    return key
+
+
+def _seed_case(
+    conn: Connection,
+    case: DemoCase,
+    contact_ids: dict[str, int],
+    account_ids: dict[str, int],
+    now: datetime,
+) -> None:
+    closed = case.closed_days_ago
+    values = {
+        "number": case.number,
+        "subject": case.subject,
+        "status": case.status,
+        "owner_name": case.owner,
+        "origin": case.origin,
+        "contact_id": contact_ids[case.contact] if case.contact else None,
+        "account_id": account_ids[case.account],
+        "opened_at": now - timedelta(days=case.opened_days_ago),
+        "closed_at": None if closed is None else now - timedelta(days=closed),
+    }
+    _insert_missing(conn, cases, "number", values)
+
+
+def _insert_missing(conn: Connection, table: Table, key: str, values: dict[str, Any]) -> int:
+    """Insert ``values`` unless a row with the same ``key`` exists; return the row's id."""
+    statement = writes.dialect_insert(conn.dialect.name)(table)
+    conn.execute(statement.on_conflict_do_nothing(index_elements=[key]), values)
+    found = conn.execute(select(table.c.id).where(table.c[key] == values[key])).scalar_one()
+    return int(found)
+
+
+def _next_key(conn: Connection, column: Any) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(column), 0))).scalar_one()) + 1
+
+
+def _engine(engine_or_url: Engine | str | URL) -> Engine:
+    if isinstance(engine_or_url, Engine):
+        return engine_or_url
+    return create_crm_engine(engine_or_url, pool_size=1)

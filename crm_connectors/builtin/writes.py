@@ -1,0 +1,177 @@
+"""The built-in CRM's writes: call records, numbers linked by agents, new contacts.
+
+Run each function inside one transaction on a writer connection (see
+:func:`crm_connectors.builtin.engine.writer`). Every value goes through :func:`fitted`, so odd
+text from a phone cannot make a write fail, and every insert that may be retried uses
+``ON CONFLICT DO NOTHING`` on its natural key (SQLite and PostgreSQL spell it the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crm_connectors.base import NewContact
+from crm_connectors.builtin.models import accounts, call_matches, calls, contact_phones, contacts
+from crm_connectors.builtin.rows import ACCOUNT, CONTACT, RefMaker
+from crm_connectors.builtin.text import clean_text, fitted
+from cti.core.records import CallRecord, CrmMatch, Direction
+from cti.errors import CrmError, NotFound, ValidationFailed
+from cti.numbers import to_e164
+
+__all__ = ["create_contact", "dialect_insert", "link_number", "log_call"]
+
+_MAX_CALL_ID = 255  # crm_calls.call_id; a longer key is refused, never cut (it would merge calls)
+
+
+def log_call(conn: Connection, record: CallRecord, default_region: str, now: datetime) -> str:
+    """Insert ``record`` unless a call with its ``call_id`` exists; return the row's key.
+
+    The insert and the match rows happen together or not at all (one transaction), so a call
+    that exists is complete and a retry writes nothing.
+    """
+    if not record.call_id or len(record.call_id) > _MAX_CALL_ID:
+        raise ValidationFailed(
+            f"call_id must be 1 to {_MAX_CALL_ID} characters",
+            details={"length": len(record.call_id)},
+        )
+    values = fitted(calls, _call_values(record, default_region, now))
+    inserted = conn.execute(_insert_call(conn.dialect.name), values).first()
+    if inserted is None:
+        existing = conn.execute(
+            select(calls.c.id).where(calls.c.call_id == values["call_id"])
+        ).scalar_one()
+        return str(existing)
+    call_pk = inserted.id
+    rows = [
+        fitted(call_matches, {"call_pk": call_pk, **_match_values(match)})
+        for match in record.matches
+    ]
+    unique_rows = list({tuple(row.values()): row for row in rows}.values())
+    if unique_rows:
+        conn.execute(call_matches.insert(), unique_rows)
+    return str(call_pk)
+
+
+def link_number(
+    conn: Connection, number: str, contact: int, default_region: str, label: str = "linked"
+) -> None:
+    """Add ``number`` to the phones of contact ``contact`` (after its other numbers).
+
+    Raises ValidationFailed when ``number`` is not a phone number, NotFound when the contact
+    does not exist. Linking a number the contact already has does nothing.
+    """
+    e164 = _required_e164(number, default_region)
+    _require(conn, contacts, contact, CONTACT)
+    position = conn.execute(
+        select(func.count()).where(contact_phones.c.contact_id == contact)
+    ).scalar_one()
+    row = {"contact_id": contact, "e164": e164, "label": label, "position": position}
+    statement = dialect_insert(conn.dialect.name)(contact_phones).on_conflict_do_nothing(
+        index_elements=[contact_phones.c.e164, contact_phones.c.contact_id]
+    )
+    conn.execute(statement, row)
+
+
+def create_contact(
+    conn: Connection, new: NewContact, refs: RefMaker, default_region: str, now: datetime
+) -> int:
+    """Insert ``new`` with its phones and return its key.
+
+    Raises ValidationFailed for a phone that is not a number, NotFound for a missing account.
+    """
+    phones = list(dict.fromkeys(_required_e164(raw, default_region) for raw in new.phones))
+    account_id = None
+    if new.account is not None:
+        account_id = refs.own_id(new.account, ACCOUNT)
+        _require(conn, accounts, account_id, ACCOUNT)
+    values = {
+        "account_id": account_id,
+        "first_name": new.first_name.strip(),
+        "last_name": new.last_name.strip(),
+        "email": new.email.strip() if new.email else None,
+        "title": new.title.strip() if new.title else None,
+        "created_at": now,
+    }
+    statement = contacts.insert().returning(contacts.c.id)
+    contact_id: int = conn.execute(statement, fitted(contacts, values)).scalar_one()
+    if phones:
+        rows = [
+            {"contact_id": contact_id, "e164": e164, "label": None, "position": position}
+            for position, e164 in enumerate(phones)
+        ]
+        conn.execute(contact_phones.insert(), rows)
+    return contact_id
+
+
+def _call_values(record: CallRecord, default_region: str, now: datetime) -> dict[str, object]:
+    far_party = {
+        Direction.INBOUND: record.caller_number,
+        Direction.OUTBOUND: record.called_number,
+    }.get(record.direction)
+    return {
+        "call_id": record.call_id,
+        "server": record.server,
+        "direction": record.direction.value,
+        "outcome": record.outcome.value,
+        "started_at": record.started_at,
+        "answered_at": record.answered_at,
+        "ended_at": record.ended_at,
+        "caller_number": record.caller_number,
+        "caller_name": record.caller_name,
+        "called_number": record.called_number,
+        "external_e164": to_e164(far_party, default_region) if far_party else None,
+        "did": record.did,
+        "trunk": record.trunk,
+        "queue": record.queue,
+        "wait_seconds": record.wait_seconds,
+        "talk_seconds": record.talk_seconds,
+        "hold_seconds": record.hold_seconds,
+        "duration_seconds": max(0.0, record.duration_seconds),
+        "agents_rung": [clean_text(agent) for agent in record.agents_rung],
+        "answered_by": record.answered_by,
+        "notes": record.notes,
+        "disposition": record.disposition,
+        "flags": [clean_text(flag) for flag in record.flags],
+        "logged_at": now,
+    }
+
+
+def _match_values(match: CrmMatch) -> dict[str, object]:
+    return {"system": match.system, "object_type": match.object_type, "record_id": match.record_id}
+
+
+@cache
+def _insert_call(dialect: str) -> Insert:
+    statement: Insert = (
+        dialect_insert(dialect)(calls)
+        .on_conflict_do_nothing(index_elements=[calls.c.call_id])
+        .returning(calls.c.id)
+    )
+    return statement
+
+
+def dialect_insert(dialect: str) -> Callable[[Table], Any]:
+    """Return the ``insert`` of ``dialect`` that has ``on_conflict_do_nothing``."""
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise CrmError("the built-in CRM runs on SQLite or PostgreSQL", details={"dialect": dialect})
+
+
+def _required_e164(number: str, default_region: str) -> str:
+    e164 = to_e164(number, default_region)
+    if e164 is None:
+        raise ValidationFailed("not a phone number", details={"number": clean_text(number)[:64]})
+    return e164
+
+
+def _require(conn: Connection, table: Table, key: int, object_type: str) -> None:
+    if conn.execute(select(table.c.id).where(table.c.id == key)).first() is None:
+        raise NotFound(f"no such {object_type}", details={"record_id": str(key)})
