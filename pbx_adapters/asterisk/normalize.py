@@ -1,0 +1,406 @@
+"""Turn AMI frames into the normalized events of :mod:`cti.core.events`.
+
+The only place that knows AMI header names. Each event name maps to one small function; frames
+of events the CTI does not use (``TestEvent``, ``VarSet``, ``DeviceStateChange`` ...) give None.
+A frame that names a known event but lacks what that event must carry raises
+:class:`AmiProtocolError` (the caller counts and logs it; the stream goes on).
+
+Channel snapshots repeat under a prefix (``Dest``, ``Transferer``, ``OrigTransferer`` ...): the
+same reader serves every prefix (Asterisk's ast_manager_build_channel_state_string_prefix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from cti.core.events import (
+    AgentCalled,
+    AgentCompleted,
+    AgentConnected,
+    AgentRingNoAnswer,
+    AttendedTransferred,
+    BlindTransferred,
+    BridgeEntered,
+    BridgeLeft,
+    Channel,
+    ChannelCreated,
+    ChannelHungUp,
+    ChannelState,
+    ChannelUpdated,
+    ContactStatusChanged,
+    DialBegan,
+    DialEnded,
+    HoldChanged,
+    ListedChannel,
+    OriginateResponded,
+    Party,
+    PbxBooted,
+    PbxEvent,
+    PbxShutdown,
+    QueueCallerAbandoned,
+    QueueCallerJoined,
+    QueueCallerLeft,
+    QueueMemberChanged,
+)
+from cti.errors import AmiProtocolError
+
+__all__ = ["Normalizer", "channel_from"]
+
+_UNKNOWN = "<unknown>"
+_VAR_SUFFIX = "ChanVariable"
+# The variables manager.conf's channelvars attaches, and the Channel field each fills.
+_CTI_VARS = {"CTI_DID": "did", "CTI_TRUNK": "trunk", "CTI_ORIGINATE_ID": "originate_id"}
+
+Headers = dict[str, str]
+Variables = dict[tuple[str, str], str]
+
+
+def _index(frame: Iterable[tuple[str, str]]) -> tuple[Headers, Variables]:
+    """Return the first value of each header, and the CTI channel variables by (prefix, name)."""
+    headers: Headers = {}
+    variables: Variables = {}
+    for key, value in frame:
+        if key.endswith(_VAR_SUFFIX):
+            name, _, val = value.partition("=")
+            if name in _CTI_VARS and val:
+                variables[(key[: -len(_VAR_SUFFIX)], name)] = val
+        elif key not in headers:
+            headers[key] = value
+    return headers, variables
+
+
+def _text(value: str | None) -> str:
+    return "" if value is None or value == _UNKNOWN else value
+
+
+def _number(value: str, what: str) -> float:
+    try:
+        return float(value) if value else 0.0
+    except ValueError as exc:
+        raise AmiProtocolError(f"{what} is not a number: {value[:40]!r}") from exc
+
+
+def channel_from(headers: Headers, variables: Variables, prefix: str = "") -> Channel | None:
+    """Read the channel snapshot stored under ``prefix``; None if the frame has none there."""
+    name = headers.get(prefix + "Channel")
+    uniqueid = headers.get(prefix + "Uniqueid")
+    if not name or not uniqueid:
+        return None
+    raw_state = headers.get(prefix + "ChannelState", "0")
+    try:
+        state = ChannelState(int(raw_state))
+    except ValueError:
+        state = ChannelState.DOWN
+    extra = {
+        field: variables[(prefix, var)]
+        for var, field in _CTI_VARS.items()
+        if (prefix, var) in variables
+    }
+    return Channel(
+        name=name,
+        uniqueid=uniqueid,
+        linkedid=headers.get(prefix + "Linkedid") or uniqueid,
+        state=state,
+        caller=Party(
+            _text(headers.get(prefix + "CallerIDNum")), _text(headers.get(prefix + "CallerIDName"))
+        ),
+        connected=Party(
+            _text(headers.get(prefix + "ConnectedLineNum")),
+            _text(headers.get(prefix + "ConnectedLineName")),
+        ),
+        context=headers.get(prefix + "Context", ""),
+        exten=headers.get(prefix + "Exten", ""),
+        **extra,
+    )
+
+
+def _required(headers: Headers, variables: Variables, prefix: str = "") -> Channel:
+    channel = channel_from(headers, variables, prefix)
+    if channel is None:
+        raise AmiProtocolError(
+            f"{headers.get('Event', '?')} without a {prefix or 'main'} channel",
+            details={"event": headers.get("Event", "")},
+        )
+    return channel
+
+
+Builder = Callable[[Headers, Variables, dict[str, object]], PbxEvent]
+
+
+def _channel_created(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return ChannelCreated(channel=_required(h, v), **base)  # type: ignore[arg-type]
+
+
+def _channel_updated(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return ChannelUpdated(channel=_required(h, v), **base)  # type: ignore[arg-type]
+
+
+def _hangup(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return ChannelHungUp(
+        channel=_required(h, v),
+        cause=int(_number(h.get("Cause", "0"), "Cause")),
+        cause_text=h.get("Cause-txt", ""),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _dial_begin(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return DialBegan(
+        caller=channel_from(h, v),
+        callee=_required(h, v, "Dest"),
+        dial_string=h.get("DialString", ""),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _dial_end(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return DialEnded(
+        caller=channel_from(h, v),
+        callee=_required(h, v, "Dest"),
+        status=h.get("DialStatus", ""),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _bridge_enter(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return BridgeEntered(
+        channel=_required(h, v),
+        bridge_id=h.get("BridgeUniqueid", ""),
+        bridge_technology=h.get("BridgeTechnology", ""),
+        members=int(_number(h.get("BridgeNumChannels", "0"), "BridgeNumChannels")),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _bridge_leave(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return BridgeLeft(
+        channel=_required(h, v),
+        bridge_id=h.get("BridgeUniqueid", ""),
+        members=int(_number(h.get("BridgeNumChannels", "0"), "BridgeNumChannels")),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _hold(held: bool) -> Builder:
+    def build(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+        return HoldChanged(channel=_required(h, v), held=held, **base)  # type: ignore[arg-type]
+
+    return build
+
+
+def _queue_join(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return QueueCallerJoined(
+        channel=_required(h, v),
+        queue=h.get("Queue", ""),
+        position=int(_number(h.get("Position", "0"), "Position")),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _queue_leave(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return QueueCallerLeft(channel=_required(h, v), queue=h.get("Queue", ""), **base)  # type: ignore[arg-type]
+
+
+def _queue_abandon(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return QueueCallerAbandoned(
+        channel=_required(h, v),
+        queue=h.get("Queue", ""),
+        hold_seconds=_number(h.get("HoldTime", "0"), "HoldTime"),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _agent_fields(h: Headers, v: Variables) -> dict[str, object]:
+    # AgentCalled & co: Channel = the queue caller, DestChannel = the member's channel.
+    return {
+        "caller": _required(h, v),
+        "agent": _required(h, v, "Dest"),
+        "queue": h.get("Queue", ""),
+        "interface": h.get("Interface") or h.get("MemberName", ""),
+    }
+
+
+def _agent_called(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return AgentCalled(**_agent_fields(h, v), **base)  # type: ignore[arg-type]
+
+
+def _agent_ring_no_answer(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    ring = _number(h.get("RingTime", "0"), "RingTime") / 1000.0  # milliseconds
+    return AgentRingNoAnswer(**_agent_fields(h, v), ring_seconds=ring, **base)  # type: ignore[arg-type]
+
+
+def _agent_connect(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return AgentConnected(
+        **_agent_fields(h, v),  # type: ignore[arg-type]
+        hold_seconds=_number(h.get("HoldTime", "0"), "HoldTime"),
+        ring_seconds=_number(h.get("RingTime", "0"), "RingTime"),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _agent_complete(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return AgentCompleted(
+        **_agent_fields(h, v),  # type: ignore[arg-type]
+        talk_seconds=_number(h.get("TalkTime", "0"), "TalkTime"),
+        reason=h.get("Reason", ""),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _blind_transfer(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return BlindTransferred(
+        transferer=_required(h, v, "Transferer"),
+        transferee=channel_from(h, v, "Transferee"),
+        exten=h.get("Extension", ""),
+        context=h.get("Context", ""),
+        result=h.get("Result", ""),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _attended_transfer(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return AttendedTransferred(
+        orig_transferer=_required(h, v, "OrigTransferer"),
+        second_transferer=channel_from(h, v, "SecondTransferer"),
+        transferee=channel_from(h, v, "Transferee"),
+        transfer_target=channel_from(h, v, "TransferTarget"),
+        dest_type=h.get("DestType", ""),
+        result=h.get("Result", ""),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _originate_response(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return OriginateResponded(
+        action_id=h.get("ActionID", ""),
+        success=h.get("Response", "") == "Success",
+        channel_name=h.get("Channel", ""),
+        uniqueid=_text(h.get("Uniqueid")),
+        reason=int(_number(h.get("Reason", "0"), "Reason")),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _queue_member(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return QueueMemberChanged(
+        queue=h.get("Queue", ""),
+        interface=h.get("Interface") or h.get("StateInterface", ""),
+        member_name=h.get("MemberName", ""),
+        paused=h.get("Paused", "0") == "1",
+        pause_reason=h.get("PausedReason", ""),
+        status=int(_number(h.get("Status", "0"), "Status")),
+        in_call=h.get("InCall", "0") == "1",
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _contact_status(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    rtt = h.get("RoundtripUsec", "")
+    rtt_ms = _number(rtt, "RoundtripUsec") / 1000.0 if rtt and rtt != "N/A" else None
+    return ContactStatusChanged(
+        aor=h.get("AOR", ""),
+        uri=h.get("URI", ""),
+        status=h.get("ContactStatus", ""),
+        rtt_ms=rtt_ms,
+        endpoint=h.get("EndpointName", ""),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _fully_booted(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return PbxBooted(**base)  # type: ignore[arg-type]
+
+
+def _shutdown(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return PbxShutdown(restart=h.get("Restart", "False") == "True", **base)  # type: ignore[arg-type]
+
+
+_BUILDERS: dict[str, Builder] = {
+    "Newchannel": _channel_created,
+    "Newstate": _channel_updated,
+    "NewCallerid": _channel_updated,
+    "NewConnectedLine": _channel_updated,
+    "Hangup": _hangup,
+    "DialBegin": _dial_begin,
+    "DialEnd": _dial_end,
+    "BridgeEnter": _bridge_enter,
+    "BridgeLeave": _bridge_leave,
+    "Hold": _hold(True),
+    "Unhold": _hold(False),
+    "QueueCallerJoin": _queue_join,
+    "QueueCallerLeave": _queue_leave,
+    "QueueCallerAbandon": _queue_abandon,
+    "AgentCalled": _agent_called,
+    "AgentRingNoAnswer": _agent_ring_no_answer,
+    "AgentConnect": _agent_connect,
+    "AgentComplete": _agent_complete,
+    "BlindTransfer": _blind_transfer,
+    "AttendedTransfer": _attended_transfer,
+    "OriginateResponse": _originate_response,
+    "QueueMemberStatus": _queue_member,
+    "QueueMemberPause": _queue_member,
+    "QueueMemberAdded": _queue_member,
+    "ContactStatus": _contact_status,
+    "FullyBooted": _fully_booted,
+    "Shutdown": _shutdown,
+}
+
+
+class Normalizer:
+    """Normalize the frames of one named Asterisk server; counts what it ignored or rejected."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.ignored = 0
+        self.rejected = 0
+
+    def event(self, frame: Iterable[tuple[str, str]], received_at: float) -> PbxEvent | None:
+        """Return the event for ``frame``; None for events the CTI does not use.
+
+        ``received_at`` (epoch seconds) stands in when Asterisk sent no ``Timestamp``.
+        """
+        headers, variables = _index(frame)
+        builder = _BUILDERS.get(headers.get("Event", ""))
+        if builder is None:
+            self.ignored += 1
+            return None
+        stamp = headers.get("Timestamp")
+        try:
+            at = float(stamp) if stamp else received_at
+        except ValueError:
+            at = received_at
+        try:
+            return builder(headers, variables, {"server": self.server, "at": at})
+        except AmiProtocolError:
+            self.rejected += 1
+            raise
+
+    def listed_channels(self, frames: Iterable[Iterable[tuple[str, str]]]) -> list[ListedChannel]:
+        """Read the ``CoreShowChannel`` events of a CoreShowChannels response."""
+        listed = []
+        for frame in frames:
+            headers, variables = _index(frame)
+            if headers.get("Event") != "CoreShowChannel":
+                continue
+            channel = channel_from(headers, variables)
+            if channel is None:
+                self.rejected += 1
+                continue
+            listed.append(
+                ListedChannel(
+                    channel=channel,
+                    bridge_id=headers.get("BridgeId", ""),
+                    application=headers.get("Application", ""),
+                    duration_seconds=_duration(headers.get("Duration", "")),
+                )
+            )
+        return listed
+
+
+def _duration(text: str) -> float:
+    """Parse CoreShowChannel's ``Duration: HH:MM:SS``."""
+    try:
+        hours, minutes, seconds = (int(part) for part in text.split(":"))
+    except ValueError:
+        return 0.0
+    return float(hours * 3600 + minutes * 60 + seconds)

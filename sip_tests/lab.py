@@ -1,0 +1,82 @@
+"""One handle on a running lab Asterisk for tests, transcripts and benchmarks.
+
+:func:`start_lab` brings an instance up (reusing the cached root), and :class:`LabHandle` knows
+its ports: where phones register, where SIPp sends and listens, how to log in to AMI.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from cti.config import LabSettings
+from cti.lab import LabInstance, ensure_asterisk
+from sip_tests.sipp import SipTarget
+
+__all__ = ["TEST_LAB", "LabHandle", "start_lab"]
+
+# The test suite's own instance: other ports than the developer's `cti lab up` (dev), so both run.
+TEST_LAB = LabSettings(
+    instance="pytest",
+    ami_port=25038,
+    sip_port=25060,
+    trunk_port=25080,
+    rtp_start=21000,
+    rtp_end=21999,
+)
+
+DID_SALES = "442079460100"  # queue `sales`, ringall 1001 + 1002
+DID_SUPPORT = "442079460200"  # queue `support`, rrmemory 1003-1005
+
+
+def direct_did(extension: str) -> str:
+    """The DID that rings agent ``extension`` (10XX) directly."""
+    return f"44207946{extension}"
+
+
+@dataclass(frozen=True, slots=True)
+class LabHandle:
+    settings: LabSettings
+    instance: LabInstance
+    started_here: bool
+
+    @property
+    def sip(self) -> SipTarget:
+        s = self.settings
+        return SipTarget("127.0.0.1", s.sip_port, s.trunk_host, s.trunk_port)
+
+    @property
+    def registrar(self) -> str:
+        return f"127.0.0.1:{self.settings.sip_port}"
+
+    @staticmethod
+    def password(extension: str) -> str:
+        """The lab secret of agent phone ``extension`` (asterisk-config/pjsip.conf)."""
+        return f"lab-{extension}"
+
+    def active_channels(self) -> int:
+        out = self.instance.cli("core show channels count")
+        match = re.search(r"(\d+) active channels?", out)
+        return int(match.group(1)) if match else 0
+
+    def wait_idle(self, timeout_s: float = 20.0) -> None:
+        """Wait until the lab has no channel left (every call of a test has fully ended)."""
+        deadline = time.monotonic() + timeout_s
+        while self.active_channels():
+            if time.monotonic() > deadline:
+                channels = self.instance.cli("core show channels concise")
+                raise AssertionError(f"lab still has channels after {timeout_s} s:\n{channels}")
+            time.sleep(0.1)
+
+    def hangup_all(self) -> None:
+        """Hang up whatever a failed test left behind."""
+        self.instance.cli("channel request hangup all", check=False)
+
+
+def start_lab(settings: LabSettings = TEST_LAB) -> LabHandle:
+    """Bring the lab instance up (idempotent) and return a handle on it."""
+    install = ensure_asterisk(settings.cache_dir)
+    instance = LabInstance(install, settings)
+    started, _ = instance.start()
+    return LabHandle(settings, instance, started)
