@@ -29,6 +29,7 @@ __all__ = [
     "ContactStatusChanged",
     "DialBegan",
     "DialEnded",
+    "HangupRequested",
     "HoldChanged",
     "ListedChannel",
     "OriginateResponded",
@@ -121,6 +122,19 @@ class ChannelHungUp(PbxEvent):
     channel: Channel
     cause: int
     cause_text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HangupRequested(PbxEvent):
+    """The channel's far end hung up (a BYE or CANCEL came in): for a caller, they left.
+
+    Asterisk's HangupRequest comes before the Dial and queue events the hangup causes, so it is
+    the first sign that a caller abandoned. (SoftHangupRequest, a hangup by the dialplan or an
+    application, is not this event.)
+    """
+
+    channel: Channel
+    cause: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

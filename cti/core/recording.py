@@ -32,14 +32,12 @@ def build_record(call: TrackedCall) -> CallRecord:
     """Return the record of ``call`` (ended); agents are endpoints until the pop layer maps them."""
     ended = call.ended_at if call.ended_at is not None else call.started_at
     answered = call.answered_at
-    wait = call.wait_seconds
-    if wait is None and call.direction is Direction.INBOUND:
-        wait = (answered if answered is not None else ended) - call.started_at
-    talk = max(0.0, ended - answered - call.hold_seconds) if answered is not None else 0.0
+    wait = None  # from arrival (or joining the queue) to answer, or to the end if unanswered
     if call.direction is Direction.INBOUND:
-        caller_number, called = call.caller.number, call.called_number or (call.did or "")
-    else:
-        caller_number, called = call.caller.number, call.called_number
+        waited_from = call.queued_at if call.queued_at is not None else call.started_at
+        wait = (answered if answered is not None else ended) - waited_from
+    talk = max(0.0, ended - answered - call.hold_seconds) if answered is not None else 0.0
+    called = call.called_number or (call.did or "")
     return CallRecord(
         call_id=call.call_id,
         server=call.server,
@@ -48,7 +46,7 @@ def build_record(call: TrackedCall) -> CallRecord:
         started_at=_utc(call.started_at),
         ended_at=_utc(ended),
         answered_at=_utc(answered) if answered is not None else None,
-        caller_number=caller_number,
+        caller_number=call.caller.number,
         caller_name=call.caller.name,
         called_number=called,
         did=call.did,

@@ -63,7 +63,6 @@ class TrackedCall:
     queue: str | None = None
     in_queue: bool = False
     queued_at: float | None = None
-    wait_seconds: float | None = None
     answered_at: float | None = None
     ended_at: float | None = None
     agent: str | None = None
@@ -118,11 +117,11 @@ class CallTracker:
             ev.ChannelCreated: self._created,  # type: ignore[dict-item]
             ev.ChannelUpdated: self._updated,  # type: ignore[dict-item]
             ev.ChannelHungUp: self._hung_up,  # type: ignore[dict-item]
+            ev.HangupRequested: self._hangup_requested,  # type: ignore[dict-item]
             ev.DialBegan: self._dial_began,  # type: ignore[dict-item]
             ev.DialEnded: self._dial_ended,  # type: ignore[dict-item]
             ev.AgentCalled: self._agent_called,  # type: ignore[dict-item]
             ev.AgentRingNoAnswer: self._ring_no_answer,  # type: ignore[dict-item]
-            ev.AgentConnected: self._agent_connected,  # type: ignore[dict-item]
             ev.QueueCallerJoined: self._queue_joined,  # type: ignore[dict-item]
             ev.QueueCallerLeft: self._queue_left,  # type: ignore[dict-item]
             ev.QueueCallerAbandoned: self._queue_abandoned,  # type: ignore[dict-item]
@@ -175,8 +174,9 @@ class CallTracker:
             call.trunk = channel.trunk
         if channel.originate_id and not call.originate_id:
             call.originate_id = channel.originate_id
-        if channel.uniqueid == call.origin and channel.caller.number:
-            call.caller = channel.caller
+        inbound = call.direction is Direction.INBOUND
+        if inbound and channel.uniqueid == call.origin and channel.caller.number:
+            call.caller = channel.caller  # the dialplan may correct the caller id
 
     def _step(self, call: TrackedCall, step: Step) -> bool:
         try:
@@ -196,7 +196,7 @@ class CallTracker:
             server=server,
             origin=channel.uniqueid,
             direction=direction,
-            caller=channel.caller,
+            caller=channel.caller,  # an Originate's own caller id comes later
             started_at=at,
         )
         if agent_origin:
@@ -271,6 +271,8 @@ class CallTracker:
             return []
         if status == "ANSWER":
             return self._answered(call, leg, e.at)
+        if status == "CANCEL" and call.abandoned:
+            return self._leg_done(call, leg, RingEndReason.ABANDONED)
         if status == "CANCEL" and call.answered_at is None:
             leg.state = LegState.CANCELLED  # why it stopped is told by what comes next
             return []
@@ -309,10 +311,10 @@ class CallTracker:
         call.answered_at = call.answered_at or at
         call.agent = leg.endpoint
         self._step(call, Step.ANSWER)
+        updates.append(CallAnswered(call.view(), leg.endpoint))
         for other in list(call.legs.values()):
             if other is not leg and other.state in (LegState.RINGING, LegState.CANCELLED):
                 updates += self._leg_done(call, other, RingEndReason.ANSWERED_ELSEWHERE)
-        updates.append(CallAnswered(call.view(), leg.endpoint))
         source = call.transfer_from or previous
         if source and source != leg.endpoint:
             call.transferred_from = source
@@ -332,6 +334,14 @@ class CallTracker:
             if leg.state in (LegState.RINGING, LegState.CANCELLED):
                 updates += self._leg_done(call, leg, reason)
         return updates
+
+    def _hangup_requested(self, e: ev.HangupRequested) -> list[CallUpdate]:
+        call = self._call_for(e.server, e.channel)
+        if call is None or e.channel.uniqueid != call.origin or call.answered_at is not None:
+            return []
+        if call.hint is None:  # the caller left before anyone answered
+            call.abandoned = True
+        return []
 
     def _hung_up(self, e: ev.ChannelHungUp) -> list[CallUpdate]:
         key = (e.server, e.channel.uniqueid)
@@ -398,7 +408,6 @@ class CallTracker:
         if call is None:
             return []
         call.abandoned = True
-        call.wait_seconds = e.hold_seconds
         return self._settle_cancelled(call, RingEndReason.ABANDONED)
 
     def _agent_called(self, e: ev.AgentCalled) -> list[CallUpdate]:
@@ -413,12 +422,6 @@ class CallTracker:
         if leg.state is LegState.ANSWERED:
             return []
         return self._leg_done(call, leg, RingEndReason.NO_ANSWER)
-
-    def _agent_connected(self, e: ev.AgentConnected) -> list[CallUpdate]:
-        call = self._call_for(e.server, e.caller)
-        if call is not None:
-            call.wait_seconds = e.hold_seconds
-        return []
 
     # ---------------------------------------------------------------------------- in-call
     def _hold(self, e: ev.HoldChanged) -> list[CallUpdate]:

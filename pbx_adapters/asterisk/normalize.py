@@ -30,6 +30,7 @@ from cti.core.events import (
     ContactStatusChanged,
     DialBegan,
     DialEnded,
+    HangupRequested,
     HoldChanged,
     ListedChannel,
     OriginateResponded,
@@ -141,6 +142,12 @@ def _hangup(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
         cause=int(_number(h.get("Cause", "0"), "Cause")),
         cause_text=h.get("Cause-txt", ""),
         **base,  # type: ignore[arg-type]
+    )
+
+
+def _hangup_request(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+    return HangupRequested(
+        channel=_required(h, v), cause=int(_number(h.get("Cause", "0"), "Cause")), **base  # type: ignore[arg-type]
     )
 
 
@@ -321,6 +328,7 @@ _BUILDERS: dict[str, Builder] = {
     "NewCallerid": _channel_updated,
     "NewConnectedLine": _channel_updated,
     "Hangup": _hangup,
+    "HangupRequest": _hangup_request,
     "DialBegin": _dial_begin,
     "DialEnd": _dial_end,
     "BridgeEnter": _bridge_enter,
