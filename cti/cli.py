@@ -79,7 +79,11 @@ def _lab_instance(settings: LabSettings, *, provision: bool) -> Any:
     from cti.lab import LabInstance, ensure_asterisk
 
     if provision:
-        install = ensure_asterisk(settings.cache_dir, log=lambda m: click.echo(f"lab: {m}"))
+        install = ensure_asterisk(
+            settings.cache_dir,
+            mirror=settings.debian_mirror,
+            log=lambda m: click.echo(f"lab: {m}"),
+        )
     else:
         install = _existing_install(settings)
     return LabInstance(install, settings)
@@ -87,12 +91,12 @@ def _lab_instance(settings: LabSettings, *, provision: bool) -> Any:
 
 def _existing_install(settings: LabSettings) -> Any:
     from cti.errors import LabError
-    from cti.lab.provision import ensure_asterisk
+    from cti.lab import find_asterisk
 
-    try:
-        return ensure_asterisk(settings.cache_dir, log=None)
-    except LabError:
-        raise LabError("the lab has never been set up on this machine; run `cti lab up`") from None
+    install = find_asterisk(settings.cache_dir)
+    if install is None:
+        raise LabError("the lab has never been set up on this machine; run `cti lab up`")
+    return install
 
 
 @lab.command("up")

@@ -58,6 +58,7 @@ class LabSettings(_Section):
     cache_dir: Path = Path("/var/cache/cti-lab")
     config_dir: Path = Field(default_factory=lambda: repo_root() / "asterisk-config")
     boot_timeout_s: float = 90.0
+    debian_mirror: str | None = None  # None: the archive this machine's apt uses
 
     @field_validator("trunk_host")
     @classmethod

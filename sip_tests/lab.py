@@ -76,7 +76,7 @@ class LabHandle:
 
 def start_lab(settings: LabSettings = TEST_LAB) -> LabHandle:
     """Bring the lab instance up (idempotent) and return a handle on it."""
-    install = ensure_asterisk(settings.cache_dir)
+    install = ensure_asterisk(settings.cache_dir, mirror=settings.debian_mirror)
     instance = LabInstance(install, settings)
     started, _ = instance.start()
     return LabHandle(settings, instance, started)

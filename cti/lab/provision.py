@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cti.errors import LabError
 
-__all__ = ["AsteriskInstall", "ensure_asterisk"]
+__all__ = ["AsteriskInstall", "ensure_asterisk", "find_asterisk"]
 
 _Log = Callable[[str], None]
 
@@ -46,19 +46,16 @@ class AsteriskInstall:
         return self.root != Path("/")
 
 
-def ensure_asterisk(cache_dir: Path, *, log: _Log | None = None) -> AsteriskInstall:
+def ensure_asterisk(
+    cache_dir: Path, *, mirror: str | None = None, log: _Log | None = None
+) -> AsteriskInstall:
     """Return an Asterisk 22 install, building or installing one only if none is there yet."""
     say = log or _silent
     started = time.monotonic()
-    host_version = _version(Path("/"))
-    if host_version and _major(host_version) == REQUIRED_MAJOR:
-        return _install(Path("/"), host_version, "host", True, started)
-
+    found = find_asterisk(cache_dir)
+    if found is not None:
+        return found
     cached = cache_dir / ROOT_NAME
-    version = _cached_version(cached)
-    if version:
-        return _install(cached, version, "debootstrap", True, started)
-
     _require_root()
     candidate = _apt_candidate("asterisk")
     if candidate and _major(candidate) == REQUIRED_MAJOR:
@@ -71,7 +68,7 @@ def ensure_asterisk(cache_dir: Path, *, log: _Log | None = None) -> AsteriskInst
         f"this distribution has no Asterisk {REQUIRED_MAJOR} package; building a Debian-unstable "
         f"root with debootstrap into {cached} (once; about a minute)"
     )
-    _build_root(cached, say)
+    _build_root(cached, mirror or _debian_mirror(), say)
     version = _cached_version(cached)
     if not version:
         raise LabError(f"the root built in {cached} holds no working asterisk binary")
@@ -80,6 +77,19 @@ def ensure_asterisk(cache_dir: Path, *, log: _Log | None = None) -> AsteriskInst
 
 def _silent(message: str) -> None:
     del message
+
+
+def find_asterisk(cache_dir: Path) -> AsteriskInstall | None:
+    """Return the Asterisk 22 this machine already has (host package or cached root), or None."""
+    started = time.monotonic()
+    host_version = _version(Path("/"))
+    if host_version and _major(host_version) == REQUIRED_MAJOR:
+        return _install(Path("/"), host_version, "host", True, started)
+    cached = cache_dir / ROOT_NAME
+    version = _cached_version(cached)
+    if version:
+        return _install(cached, version, "debootstrap", True, started)
+    return None
 
 
 def _install(root: Path, version: str, source: str, reused: bool, t0: float) -> AsteriskInstall:
@@ -108,9 +118,9 @@ def _version(root: Path) -> str | None:
 
 def _cached_version(root: Path) -> str | None:
     marker = root / MARKER
-    if not marker.is_file():
-        return None  # absent, or a build that did not finish
     try:
+        if not marker.is_file():
+            return None  # absent, or a build that did not finish
         recorded = json.loads(marker.read_text())["version"]
     except (ValueError, KeyError, OSError):
         return None
@@ -139,7 +149,7 @@ def _apt_candidate(package: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _build_root(target: Path, say: _Log) -> None:
+def _build_root(target: Path, mirror: str | None, say: _Log) -> None:
     if not shutil.which("debootstrap"):
         say("installing debootstrap with apt-get")
         _run(["apt-get", "install", "-y", "-q", "debootstrap"], "apt-get install debootstrap")
@@ -148,7 +158,6 @@ def _build_root(target: Path, say: _Log) -> None:
     if building.exists():
         shutil.rmtree(building)
     cmd = ["debootstrap", "--variant=minbase", "--include=asterisk", "sid", str(building)]
-    mirror = _debian_mirror()
     if mirror:
         cmd.append(mirror)
     t0 = time.monotonic()

@@ -1,0 +1,66 @@
+"""Shared fixtures: the lab Asterisk once per session, agent phones, SIPp calls.
+
+The lab is the test suite's own instance (sip_tests.lab.TEST_LAB, other ports than a developer's
+`cti lab up`), brought up on first use and stopped at the end if this session started it. A test
+that needs it and cannot get it fails with the lab's own message: it is never skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from sip_tests.lab import LabHandle, start_lab
+from sip_tests.phone import Manual, Phone, PhoneFleet
+from sip_tests.sipp import SippProcess, cleanup_workdirs
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[LabHandle]:
+    handle = start_lab()
+    yield handle
+    if handle.started_here:
+        handle.instance.stop()
+
+
+@pytest.fixture(scope="session")
+def fleet(lab: LabHandle) -> Iterator[PhoneFleet]:
+    """One pjsua2 endpoint for the whole session (pjsua2 allows one per process)."""
+    with PhoneFleet() as phone_fleet:
+        yield phone_fleet
+
+
+@pytest.fixture
+def phones(lab: LabHandle, fleet: PhoneFleet) -> Iterator[Callable[..., dict[str, Phone]]]:
+    """Return registered agent phones by extension, fresh for this test (manual answer)."""
+
+    def get(*extensions: str) -> dict[str, Phone]:
+        got = {}
+        existing = {p.extension: p for p in fleet.phones}
+        for ext in extensions:
+            phone = existing.get(ext) or fleet.phone(ext, lab.password(ext), lab.registrar)
+            phone.wait_registered(10)
+            phone.reset()
+            phone.set_answer_policy(Manual())
+            got[ext] = phone
+        return got
+
+    lab.wait_idle(30)
+    yield get
+    for phone in fleet.phones:
+        phone.hangup_all()
+    try:
+        lab.wait_idle(15)
+    finally:
+        lab.hangup_all()
+
+
+@pytest.fixture
+def sipp_calls() -> Iterator[list[SippProcess]]:
+    """Collect the SIPp processes a test starts; they are stopped and cleaned up after it."""
+    started: list[SippProcess] = []
+    yield started
+    for proc in started:
+        proc.stop()
+    cleanup_workdirs(started)
