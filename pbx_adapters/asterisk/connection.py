@@ -562,7 +562,8 @@ class AmiConnection:
                         f"resync after login to AMI {self.name} failed: {exc}",
                         details={"server": self.name},
                     ) from exc
-            self._note_error(await link.lost)
+            # Shielded: cancelling this task (close) must not cancel the link's own end.
+            self._note_error(await asyncio.shield(link.lost))
         finally:
             keepalive.cancel()
             await asyncio.wait([keepalive])

@@ -26,14 +26,16 @@ class AmiFrame(tuple[tuple[str, str], ...]):
     __slots__ = ()
 
     @classmethod
-    def from_pairs(cls, pairs: Iterable[Iterable[object]]) -> AmiFrame:
+    def from_pairs(cls, pairs: Iterable[object]) -> AmiFrame:
         """Return a frame from pairs read from a file or a test; raise ``ValueError`` if bad."""
         checked: list[tuple[str, str]] = []
         for pair in pairs:
-            items = tuple(pair)
-            if len(items) != 2 or not all(isinstance(item, str) for item in items):
-                raise ValueError(f"an AMI header is a (str, str) pair, got {items!r}")
-            checked.append((str(items[0]), str(items[1])))
+            if not (isinstance(pair, tuple | list) and len(pair) == 2):
+                raise ValueError(f"an AMI header is a (str, str) pair, got {pair!r}")
+            key, value = pair
+            if not (isinstance(key, str) and isinstance(value, str)):
+                raise ValueError(f"an AMI header is a (str, str) pair, got {pair!r}")
+            checked.append((key, value))
         return cls(checked)
 
     @classmethod
