@@ -61,18 +61,18 @@ def ensure_asterisk(
     if candidate and _major(candidate) == REQUIRED_MAJOR:
         say(f"installing the distribution's asterisk {candidate} with apt-get")
         _run(["apt-get", "install", "-y", "-q", "asterisk"], "apt-get install asterisk")
-        version = _version(Path("/")) or candidate
-        return _install(Path("/"), version, "package", False, started)
+        installed = _version(Path("/")) or candidate
+        return _install(Path("/"), installed, "package", False, started)
 
     say(
         f"this distribution has no Asterisk {REQUIRED_MAJOR} package; building a Debian-unstable "
         f"root with debootstrap into {cached} (once; about a minute)"
     )
     _build_root(cached, mirror or _debian_mirror(), say)
-    version = _cached_version(cached)
-    if not version:
+    built = _cached_version(cached)
+    if not built:
         raise LabError(f"the root built in {cached} holds no working asterisk binary")
-    return _install(cached, version, "debootstrap", False, started)
+    return _install(cached, built, "debootstrap", False, started)
 
 
 def _silent(message: str) -> None:

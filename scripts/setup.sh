@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Give this Debian machine everything the product and its tests need, then the Python environment.
+# Idempotent and quiet when everything is already there. Run as root (it uses apt-get).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  python3 python3-venv python3-dev gcc   # the virtualenv; C builds of Python packages
+  debootstrap                            # the lab Asterisk root (Debian 12 ships no Asterisk)
+  sip-tester                             # SIPp, the carrier side of lab calls
+  chromium                               # browser tests (Playwright drives Debian's Chromium)
+  util-linux iproute2 procps             # unshare, ss, ps
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: needs root to install: ${missing[*]} (run as root or with sudo)" >&2
+    exit 2
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.cti-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python packages"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
