@@ -1,0 +1,99 @@
+"""What a pop template sees: plain dicts built from the call and the CRM lookup."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from crm_connectors.base import Case, CallHistoryEntry, LookupResult, Match
+from cti.core.updates import CallView
+
+__all__ = ["LookupState", "pop_context"]
+
+LookupState = Literal["pending", "done", "failed"]
+
+
+def _case(case: Case) -> dict[str, object]:
+    return {
+        "number": case.number,
+        "subject": case.subject,
+        "status": case.status,
+        "owner": case.owner_name or "",
+        "origin": case.origin or "",
+        "opened_at": case.opened_at.isoformat(),
+        "url": case.ref.url or "",
+    }
+
+
+def _history(entry: CallHistoryEntry) -> dict[str, object]:
+    return {
+        "call_id": entry.call_id,
+        "started_at": entry.started_at.isoformat(),
+        "direction": str(entry.direction),
+        "outcome": str(entry.outcome),
+        "caller_number": entry.caller_number,
+        "called_number": entry.called_number,
+        "agent": entry.agent or "",
+        "duration": entry.duration_seconds,
+        "disposition": entry.disposition or "",
+        "notes": entry.notes,
+    }
+
+
+def _match(match: Match) -> dict[str, object]:
+    contact = match.contact
+    account = match.account or (contact.account if contact else None)
+    return {
+        "kind": str(match.kind),
+        "ref": f"{match.ref.system}:{match.ref.object_type}:{match.ref.record_id}",
+        "name": match.display_name,
+        "url": match.ref.url or "",
+        "contact": (
+            {
+                "name": contact.display_name,
+                "email": contact.email or "",
+                "title": contact.title or "",
+                "phones": list(contact.phones),
+            }
+            if contact
+            else None
+        ),
+        "account": (
+            {"name": account.name, "phone": account.phone or "", "type": account.account_type or ""}
+            if account
+            else None
+        ),
+        "cases": [_case(c) for c in match.open_cases],
+        "history": [_history(h) for h in match.history],
+    }
+
+
+def pop_context(
+    call: CallView,
+    lookup: LookupResult | None,
+    state: LookupState,
+    *,
+    agent: str,
+    group: str,
+    number: str,
+) -> dict[str, object]:
+    """Return the template context for ``agent``'s pop of ``call``."""
+    matches = [_match(m) for m in lookup.matches] if lookup else []
+    count = "none" if not matches else "one" if len(matches) == 1 else "several"
+    return {
+        "call": {
+            "id": call.call_id,
+            "direction": str(call.direction),
+            "state": str(call.state),
+            "caller_number": number,
+            "caller_name": call.caller.name,
+            "did": call.did or "",
+            "queue": call.queue or "",
+            "trunk": call.trunk or "",
+            "transferred_from": call.transferred_from or "",
+        },
+        "matches": matches,
+        "match_count": count,
+        "lookup": state,
+        "agent": agent,
+        "group": group,
+    }

@@ -1,0 +1,57 @@
+"""Who owns which phone, and which group's template a call pops with: an in-memory snapshot.
+
+Pop targeting runs on the AMI read path, which must never wait on a database; the composition
+root builds a :class:`Directory` from the store at start-up and again after every change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cti.pop.render import DEFAULT_TEMPLATE
+
+__all__ = ["Directory", "GroupConfig"]
+
+Trigger = Literal["ringing", "answered"]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupConfig:
+    """How one agent group's pops look and behave."""
+
+    name: str
+    template: str = DEFAULT_TEMPLATE
+    trigger: Trigger = "ringing"
+    dispositions: tuple[str, ...] = ("Resolved", "Follow-up", "Escalated", "Wrong number")
+    wrapup_seconds: int = 0
+
+
+DEFAULT_GROUP = GroupConfig(name="default")
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    endpoint_owners: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    groups: dict[str, GroupConfig] = field(default_factory=dict)
+    did_groups: dict[str, str] = field(default_factory=dict)
+    queue_groups: dict[str, str] = field(default_factory=dict)
+    agent_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def owners(self, endpoint: str) -> tuple[str, ...]:
+        """The agents whose phone ``endpoint`` is (none for a trunk or an unknown phone)."""
+        return self.endpoint_owners.get(endpoint, ())
+
+    def is_agent_endpoint(self, endpoint: str) -> bool:
+        return endpoint in self.endpoint_owners
+
+    def group_for(self, *, did: str | None, queue: str | None, agent: str) -> GroupConfig:
+        """The DID's group first, then the queue's, then the agent's first group."""
+        for name in (
+            self.did_groups.get(did or ""),
+            self.queue_groups.get(queue or ""),
+            *self.agent_groups.get(agent, ()),
+        ):
+            if name and name in self.groups:
+                return self.groups[name]
+        return DEFAULT_GROUP

@@ -1,0 +1,346 @@
+"""Turn call updates into pops for exactly the agents whose phones ring, and records on hangup.
+
+One CRM lookup per call, started the moment the call exists (``CallStarted``) so that it is
+usually done before any phone rings; a pop never waits for the CRM longer than the lookup
+timeout: past it, the pop goes out with the caller id and a ``pop_update`` follows when the data
+arrives. ``handle`` runs on the AMI read path: it never blocks, and anything that must wait
+(a slow lookup, writing the record) runs in a task this service owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from crm_connectors.base import CrmConnector, LookupOptions, LookupResult
+from cti.core.records import CallRecord, Direction
+from cti.core.updates import (
+    AgentRang,
+    AgentRingEnded,
+    CallAnswered,
+    CallEnded,
+    CallHoldChanged,
+    CallStarted,
+    CallTransferred,
+    CallUpdate,
+    CallView,
+)
+from cti.errors import CrmError, TemplateError
+from cti.numbers import to_e164
+from cti.pop.context import LookupState, pop_context
+from cti.pop.directory import Directory, GroupConfig
+from cti.pop.render import DEFAULT_TEMPLATE, PopRenderer
+
+__all__ = ["AgentNotifier", "CallRecords", "PopService"]
+
+log = logging.getLogger(__name__)
+
+
+class AgentNotifier(Protocol):
+    """Where pops go: the agent hub, through the one place that builds browser messages."""
+
+    def pop(self, agent: str, call_id: str, html: str, data: dict[str, object]) -> None: ...
+    def pop_update(self, agent: str, call_id: str, html: str, data: dict[str, object]) -> None: ...
+    def pop_dismissed(self, agent: str, call_id: str, reason: str) -> None: ...
+    def call_state(self, agent: str, call_id: str, state: str, detail: dict[str, object]) -> None: ...
+
+
+class CallRecords(Protocol):
+    """The store side: notes typed during the call, and the record written when it ends."""
+
+    async def notes_for(self, call_id: str) -> str: ...
+    async def end_call(self, record: CallRecord) -> None: ...
+
+
+@dataclass(slots=True)
+class _Pop:
+    agent: str
+    endpoint: str
+    group: GroupConfig
+    sent: bool = False
+    active: bool = True
+    last: tuple[str, dict[str, object]] | None = None  # html, data as last sent
+
+
+@dataclass(slots=True)
+class _Session:
+    view: CallView
+    number: str
+    deadline: float
+    lookup: LookupResult | None = None
+    state: LookupState = "pending"
+    task: asyncio.Task[None] | None = None
+    pops: dict[str, _Pop] = field(default_factory=dict)
+
+
+class PopService:
+    """Pops, pop updates and dismissals per agent; call records on hangup."""
+
+    def __init__(
+        self,
+        crm: CrmConnector,
+        directory: Callable[[], Directory],
+        notifier: AgentNotifier,
+        records: CallRecords,
+        *,
+        default_region: str,
+        lookup_timeout_s: float,
+        lookup_options: LookupOptions | None = None,
+        renderer: PopRenderer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._crm = crm
+        self._directory = directory
+        self._out = notifier
+        self._records = records
+        self._region = default_region
+        self._timeout = lookup_timeout_s
+        self._options = lookup_options or LookupOptions()
+        self._renderer = renderer or PopRenderer()
+        self._clock = clock
+        self._calls: dict[str, _Session] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.pops_sent = 0
+        self.template_failures: list[tuple[str, str]] = []  # (group, error) for supervisors
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            CallStarted: self._started,
+            AgentRang: self._rang,
+            AgentRingEnded: self._ring_ended,
+            CallAnswered: self._answered,
+            CallTransferred: self._transferred,
+            CallHoldChanged: self._hold,
+            CallEnded: self._ended,
+        }
+
+    # ---------------------------------------------------------------------------- public
+    def handle(self, update: CallUpdate) -> None:
+        session = self._calls.get(update.call.call_id)
+        if session is not None:
+            session.view = update.call
+        handler = self._handlers.get(type(update))
+        if handler is not None:
+            handler(update)
+
+    def handle_all(self, updates: list[CallUpdate]) -> None:
+        for update in updates:
+            self.handle(update)
+
+    def active_pops(self, agent: str) -> list[tuple[str, str, dict[str, object]]]:
+        """(call id, html, data) of every pop ``agent`` has open now, for a reconnect snapshot."""
+        out = []
+        for call_id, session in self._calls.items():
+            pop = session.pops.get(agent)
+            if pop and pop.active and pop.last:
+                out.append((call_id, *pop.last))
+        return out
+
+    async def close(self) -> None:
+        """Cancel lookups; wait for records being written (they must not be lost)."""
+        for session in self._calls.values():
+            if session.task:
+                session.task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ---------------------------------------------------------------------------- tasks
+    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=what)
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+        return task
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    # ---------------------------------------------------------------------------- lookups
+    def _session(self, view: CallView) -> _Session:
+        session = self._calls.get(view.call_id)
+        if session is None:
+            raw = view.caller.number if view.direction is Direction.INBOUND else view.called_number
+            session = _Session(view, raw, self._clock() + self._timeout)
+            self._calls[view.call_id] = session
+        return session
+
+    def _start_lookup(self, session: _Session, raw_number: str) -> None:
+        if session.task is not None or session.state != "pending":
+            return
+        session.number = to_e164(raw_number, self._region) or raw_number
+        session.deadline = self._clock() + self._timeout
+        session.task = self._spawn(self._lookup(session), f"lookup {session.view.call_id}")
+
+    async def _lookup(self, session: _Session) -> None:
+        try:
+            result = await asyncio.wait_for(
+                self._crm.lookup(session.number, self._options), timeout=max(self._timeout, 5.0)
+            )
+        except (CrmError, TimeoutError) as exc:
+            log.warning("CRM lookup of %s failed: %s", session.number, exc)
+            session.state = "failed"
+        else:
+            session.lookup, session.state = result, "done"
+        for pop in session.pops.values():  # pops that went out before the data: update them
+            if pop.sent and pop.active:
+                self._send(session, pop, update=True)
+
+    # ---------------------------------------------------------------------------- updates
+    def _started(self, update: CallStarted) -> None:
+        session = self._session(update.call)
+        if update.call.direction is not Direction.OUTBOUND:
+            self._start_lookup(session, update.call.caller.number)
+
+    def _rang(self, update: AgentRang) -> None:
+        view = update.call
+        if view.direction is Direction.OUTBOUND:
+            return  # the agent's own phone ringing for click-to-dial: no pop
+        session = self._session(view)
+        for agent in self._directory().owners(update.endpoint):
+            pop = session.pops.get(agent)
+            if pop is None:
+                group = self._directory().group_for(did=view.did, queue=view.queue, agent=agent)
+                pop = session.pops[agent] = _Pop(agent, update.endpoint, group)
+            pop.active = True
+            if pop.group.trigger == "ringing":
+                self._deliver(session, pop)
+
+    def _deliver(self, session: _Session, pop: _Pop) -> None:
+        """Send the pop now if the CRM answered (or gave up), else when it does or time is up."""
+        if pop.sent:
+            self._send(session, pop, update=True)
+        elif session.state != "pending" or self._clock() >= session.deadline:
+            self._send(session, pop, update=False)
+        else:
+            self._spawn(self._deliver_later(session, pop), f"pop {session.view.call_id}")
+
+    async def _deliver_later(self, session: _Session, pop: _Pop) -> None:
+        if session.task is not None:
+            remaining = session.deadline - self._clock()
+            await asyncio.wait([session.task], timeout=max(0.0, remaining))
+        if pop.active and not pop.sent:
+            self._send(session, pop, update=False)
+
+    def _send(self, session: _Session, pop: _Pop, *, update: bool) -> None:
+        html, data = self._render(session, pop)
+        pop.last = (html, data)
+        if update:
+            self._out.pop_update(pop.agent, session.view.call_id, html, data)
+        else:
+            pop.sent = True
+            self.pops_sent += 1
+            self._out.pop(pop.agent, session.view.call_id, html, data)
+
+    def _render(self, session: _Session, pop: _Pop) -> tuple[str, dict[str, object]]:
+        context = pop_context(
+            session.view,
+            session.lookup,
+            session.state,
+            agent=pop.agent,
+            group=pop.group.name,
+            number=session.number,
+        )
+        data = {**context, "dispositions": list(pop.group.dispositions), "trigger": pop.group.trigger}
+        try:
+            return self._renderer.render(pop.group.template, context), data
+        except TemplateError as exc:
+            self.template_failures.append((pop.group.name, exc.message))
+            log.warning("group %s: pop template failed (%s); default used", pop.group.name, exc)
+            return self._renderer.render(DEFAULT_TEMPLATE, context), data
+
+    def _ring_ended(self, update: AgentRingEnded) -> None:
+        session = self._calls.get(update.call.call_id)
+        if session is None:
+            return
+        for agent in self._directory().owners(update.endpoint):
+            pop = session.pops.get(agent)
+            if pop is None or not pop.active or pop.endpoint != update.endpoint:
+                continue
+            pop.active = False
+            if pop.sent:
+                self._out.pop_dismissed(agent, update.call.call_id, str(update.reason))
+
+    def _answered(self, update: CallAnswered) -> None:
+        view = update.call
+        session = self._session(view)
+        if update.endpoint is None:  # the far end of an outbound call answered
+            self._outbound_answered(session, view)
+            return
+        for agent in self._directory().owners(update.endpoint):
+            pop = session.pops.get(agent)
+            if pop is None:
+                group = self._directory().group_for(did=view.did, queue=view.queue, agent=agent)
+                pop = session.pops[agent] = _Pop(agent, update.endpoint, group)
+            pop.active, pop.endpoint = True, update.endpoint
+            if pop.sent:
+                self._out.call_state(agent, view.call_id, "answered", {})
+            self._deliver(session, pop)
+
+    def _outbound_answered(self, session: _Session, view: CallView) -> None:
+        if not view.agent:
+            return
+        self._start_lookup(session, view.called_number)
+        for agent in self._directory().owners(view.agent):
+            group = self._directory().group_for(did=None, queue=None, agent=agent)
+            pop = session.pops.setdefault(agent, _Pop(agent, view.agent, group))
+            self._deliver(session, pop)
+
+    def _transferred(self, update: CallTransferred) -> None:
+        view = update.call
+        session = self._session(view)
+        for agent in self._directory().owners(update.from_endpoint):
+            pop = session.pops.get(agent)
+            if pop is not None and pop.active:
+                pop.active = False
+                self._out.call_state(agent, view.call_id, "transferred", {"to": update.to_endpoint})
+        targets = self._directory().owners(update.to_endpoint)
+        self._spawn(self._hand_over_notes(session, targets), f"notes {view.call_id}")
+
+    async def _hand_over_notes(self, session: _Session, agents: tuple[str, ...]) -> None:
+        notes = await self._records.notes_for(session.view.call_id)
+        for agent in agents:
+            pop = session.pops.get(agent)
+            if pop is not None and pop.sent:
+                html, data = self._render(session, pop)
+                pop.last = (html, {**data, "notes": notes})
+                self._out.pop_update(agent, session.view.call_id, html, pop.last[1])
+
+    def _hold(self, update: CallHoldChanged) -> None:
+        session = self._calls.get(update.call.call_id)
+        if session is None:
+            return
+        state = "held" if update.held else "resumed"
+        for pop in session.pops.values():
+            if pop.active and pop.sent:
+                self._out.call_state(pop.agent, update.call.call_id, state, {})
+
+    def _ended(self, update: CallEnded) -> None:
+        session = self._calls.pop(update.call.call_id, None)
+        if session is not None:
+            if session.task is not None and not session.task.done():
+                session.task.cancel()
+            for pop in session.pops.values():
+                if pop.sent and pop.active:
+                    self._out.call_state(pop.agent, update.call.call_id, "ended", {})
+        if update.record is not None:
+            record = self._agents_named(update.record, session)
+            self._spawn(self._records.end_call(record), f"record {record.call_id}")
+
+    def _agents_named(self, record: CallRecord, session: _Session | None) -> CallRecord:
+        """The record with endpoints replaced by agent usernames and the CRM match attached."""
+        directory = self._directory()
+
+        def name(endpoint: str) -> str:
+            owners = directory.owners(endpoint)
+            return owners[0] if owners else endpoint
+
+        matches = session.lookup.crm_matches() if session and session.lookup else ()
+        return replace(
+            record,
+            agents_rung=tuple(name(e) for e in record.agents_rung),
+            answered_by=name(record.answered_by) if record.answered_by else None,
+            matches=tuple(matches),
+        )
