@@ -13,6 +13,7 @@ __all__ = [
     "AmiProtocolError",
     "AmiActionFailed",
     "ConfigError",
+    "Conflict",
     "CrmError",
     "CrmTimeout",
     "CrmUnavailable",
@@ -21,6 +22,8 @@ __all__ = [
     "LabError",
     "NotFound",
     "PermissionDenied",
+    "StoreError",
+    "StoreUnavailable",
     "TemplateError",
     "ValidationFailed",
 ]
@@ -138,3 +141,23 @@ class NotFound(CtiError):
 
     error_id = "not_found"
     status = 404
+
+
+class Conflict(CtiError):
+    """The change clashes with what exists (a username, endpoint, DID or name already taken)."""
+
+    error_id = "conflict"
+    status = 409
+
+
+class StoreError(CtiError):
+    """The daemon's own database (config, agents, notes, outbox) failed."""
+
+    error_id = "store.error"
+
+
+class StoreUnavailable(StoreError):
+    """The daemon's database cannot be reached now; the caller may retry later."""
+
+    error_id = "store.unavailable"
+    status = 503
