@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cti.core.events import PbxEvent
@@ -60,3 +61,17 @@ def chunked(data: bytes, cuts: Iterable[int]) -> list[AmiFrame]:
         start = cut
     out += framer.feed(data[start:])
     return out
+
+
+async def replay_paced(name: str, handle: Callable[[CallUpdate], None], *, speed: float = 4.0) -> None:
+    """Replay a transcript through normalizer and tracker at ``speed`` times its recorded pace."""
+    normalizer, tracker = Normalizer("lab"), CallTracker(is_agent)
+    previous = None
+    for item in read_recording(FIXTURES / f"{name}.jsonl"):
+        if previous is not None:
+            await asyncio.sleep(max(0.0, item.t - previous) / speed)
+        previous = item.t
+        event = normalizer.event(item.frame, 0.0)
+        if event is not None:
+            for update in tracker.feed(event):
+                handle(update)

@@ -277,7 +277,8 @@ class PopService:
             pop.active, pop.endpoint = True, update.endpoint
             if pop.sent:
                 self._out.call_state(agent, view.call_id, "answered", {})
-            self._deliver(session, pop)
+            else:  # the group pops on answer, or the pop was still waiting for the CRM
+                self._deliver(session, pop)
 
     def _outbound_answered(self, session: _Session, view: CallView) -> None:
         if not view.agent:
