@@ -25,6 +25,7 @@ __all__ = [
     "CrmSettings",
     "HttpSettings",
     "LabSettings",
+    "OutboxSettings",
     "Settings",
     "StoreSettings",
     "load_settings",
@@ -91,8 +92,24 @@ class HttpSettings(_Section):
     secure_cookies: bool = False
 
 
+class OutboxSettings(_Section):
+    """How the call-record writer retries: capped exponential backoff with jitter."""
+
+    delivery_timeout_s: float = Field(default=30.0, gt=0)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_cap_s: float = Field(default=300.0, gt=0)
+    jitter: float = Field(default=0.2, ge=0, lt=1)
+    stuck_after: int = Field(default=5, ge=1)  # failed attempts before admins see it as stuck
+    poll_interval_s: float = Field(default=5.0, gt=0)
+    batch_size: int = Field(default=50, ge=1)
+    concurrency: int = Field(default=4, ge=1)
+
+
 class StoreSettings(_Section):
     url: str = "sqlite:///var/lib/cti/cti.sqlite3"
+    pool_size: int = Field(default=4, ge=1, le=64)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    outbox: OutboxSettings = OutboxSettings()
 
 
 class CrmSettings(_Section):
