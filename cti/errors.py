@@ -8,23 +8,37 @@ catches a library's own exception type.
 from __future__ import annotations
 
 __all__ = [
+    "AmiActionFailed",
     "AmiConnectionLost",
     "AmiError",
     "AmiProtocolError",
-    "AmiActionFailed",
+    "AuthenticationRequired",
+    "BrowserGone",
+    "BrowserProtocolError",
     "ConfigError",
     "Conflict",
     "CrmError",
     "CrmTimeout",
     "CrmUnavailable",
+    "CsrfRejected",
     "CtiError",
     "DialRefused",
+    "InvalidField",
+    "InvalidPayload",
     "LabError",
+    "MessageTooBig",
     "NotFound",
+    "OriginRejected",
+    "PayloadTooLarge",
     "PermissionDenied",
+    "PolicyViolation",
+    "RateLimited",
+    "RequestTimedOut",
     "StoreError",
     "StoreUnavailable",
     "TemplateError",
+    "UnknownMessageType",
+    "UnsupportedData",
     "ValidationFailed",
 ]
 
@@ -161,3 +175,112 @@ class StoreUnavailable(StoreError):
 
     error_id = "store.unavailable"
     status = 503
+
+
+class PayloadTooLarge(ValidationFailed):
+    """An HTTP request body is larger than the endpoint accepts."""
+
+    error_id = "request.too_large"
+    status = 413
+
+
+class RequestTimedOut(CtiError):
+    """The daemon did not finish a request in time; its outcome is unknown, retrying is safe."""
+
+    error_id = "request.timeout"
+    status = 504
+
+
+class AuthenticationRequired(CtiError):
+    """No valid session (or websocket ticket) came with the request: log in first."""
+
+    error_id = "auth.unauthenticated"
+    status = 401
+
+
+class CsrfRejected(PermissionDenied):
+    """A state-changing request lacked the session's ``X-CTI-CSRF`` token."""
+
+    error_id = "auth.csrf"
+
+
+class OriginRejected(PermissionDenied):
+    """The request's ``Origin`` is not this service's public origin nor an allowed one."""
+
+    error_id = "auth.origin"
+
+
+class RateLimited(CtiError):
+    """Too many attempts; ``details['retry_after_s']`` says when to try again."""
+
+    error_id = "rate_limited"
+    status = 429
+
+
+class BrowserGone(CtiError):
+    """An agent's websocket closed while the daemon was writing to it."""
+
+    error_id = "browser.gone"
+    status = 410
+
+
+class BrowserProtocolError(CtiError):
+    """A browser sent a websocket frame the agent protocol does not accept.
+
+    ``close_code`` is the websocket close code (RFC 6455 section 7.4.1) the connection is closed
+    with, or None when the problem is recoverable: the daemon answers an ``error`` message and
+    keeps the connection. ``ref`` is the client's request reference when it could be read.
+    """
+
+    error_id = "protocol.error"
+    status = 400
+    close_code: int | None = 1008
+
+    def __init__(
+        self, message: str, *, ref: str | None = None, details: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.ref = ref
+
+
+class UnsupportedData(BrowserProtocolError):
+    """A binary frame: the protocol is JSON text only (close 1003)."""
+
+    error_id = "protocol.unsupported_data"
+    close_code = 1003
+
+
+class InvalidPayload(BrowserProtocolError):
+    """A text frame that is not a well-formed protocol envelope (close 1007)."""
+
+    error_id = "protocol.invalid_payload"
+    close_code = 1007
+
+
+class PolicyViolation(BrowserProtocolError):
+    """A well-formed message the connection may not send now (close 1008)."""
+
+    error_id = "protocol.policy"
+    close_code = 1008
+
+
+class MessageTooBig(BrowserProtocolError):
+    """A frame larger than the protocol's limit (close 1009)."""
+
+    error_id = "protocol.too_big"
+    close_code = 1009
+
+
+class UnknownMessageType(BrowserProtocolError):
+    """A well-formed envelope of a type this daemon does not know (answered, not closed)."""
+
+    error_id = "protocol.unknown_type"
+    close_code = None
+
+
+class InvalidField(BrowserProtocolError):
+    """A known message with a missing, mistyped or oversized field (answered, not closed)."""
+
+    error_id = "protocol.invalid_field"
+    status = 422
+    close_code = None
