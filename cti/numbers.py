@@ -8,6 +8,7 @@ alphabet before it hands anything to the parser and never raises on bad input.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
@@ -39,15 +40,28 @@ def to_e164(raw: str, default_region: str) -> str | None:
     text = _strip_tel_uri(raw.strip())
     if len(text) > _MAX_INPUT or not _ALLOWED.fullmatch(text) or not _DIGIT.search(text):
         return None
+    return _parse_e164(text, default_region.upper())
+
+
+# Parsing costs tens of microseconds and the same caller rings again and again: remember the
+# last few thousand answers (keys are at most _MAX_INPUT characters, so this stays small).
+@lru_cache(maxsize=16_384)
+def _parse_e164(text: str, region: str) -> str | None:
     try:
-        number = phonenumbers.parse(text, default_region.upper())
+        number = phonenumbers.parse(text, region)
     except NumberParseException:
         return None
-    reason = phonenumbers.is_possible_number_with_reason(number)
-    if reason != ValidationResult.IS_POSSIBLE:
+    if phonenumbers.is_possible_number_with_reason(number) != ValidationResult.IS_POSSIBLE:
         return None
-    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
-    return e164 if E164_PATTERN.fullmatch(e164) else None
+    e164 = _format_e164(number)
+    if not E164_PATTERN.fullmatch(e164):
+        return None
+    if number.italian_leading_zero and _format_e164(phonenumbers.parse(e164)) != e164:
+        # Leading zeros of the national number are the one lossy part of E.164 formatting
+        # (+43 000000 formats as +4300000, which reads back differently): a result must
+        # read back as itself, or a number stored from it would never match again.
+        return None
+    return e164
 
 
 def dialable_forms(e164: str) -> tuple[str, ...]:
@@ -68,6 +82,10 @@ def dialable_forms(e164: str) -> tuple[str, ...]:
     national_digits = "".join(_DIGIT.findall(national))
     forms = (e164, national, international, national_digits)
     return tuple(dict.fromkeys(form for form in forms if form))
+
+
+def _format_e164(number: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
 def is_known_region(region: str) -> bool:

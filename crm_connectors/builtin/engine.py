@@ -31,6 +31,10 @@ _SQLITE_PRAGMAS = (
     "PRAGMA mmap_size = 268435456",  # 256 MiB of the file mapped: lookups read no syscalls
 )
 _FILE_ONLY_PRAGMAS = ("PRAGMA journal_mode = WAL",)
+# PostgreSQL SQLSTATEs: undefined_table, undefined_column.
+_UNDEFINED_OBJECT_STATES = frozenset({"42P01", "42703"})
+_OUTAGES = (sa_exc.OperationalError, sa_exc.InterfaceError)
+_MIGRATE_HINT = "run crm_connectors.builtin.migrations.upgrade() on this database"
 
 
 def create_crm_engine(
@@ -72,27 +76,36 @@ def translated_errors(operation: str) -> Iterator[None]:
     """Turn SQLAlchemy and driver errors raised inside into CrmUnavailable or CrmError.
 
     Unreachable servers, dropped connections, pool timeouts and SQLite's ``database is locked``
-    are CrmUnavailable (retry later); anything else SQLAlchemy raises is CrmError. The message
-    and details never carry SQL or bound values (the caller ID is attacker-controlled).
+    are CrmUnavailable (retry later); a missing table is CrmError with a hint to migrate;
+    anything else SQLAlchemy raises is CrmError. The message and details never carry SQL or
+    bound values (the caller ID is attacker-controlled).
     """
     try:
         yield
     except CtiError:
         raise
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        raise _unavailable(operation, exc) from exc
-    except (sa_exc.DisconnectionError, sa_exc.TimeoutError) as exc:
-        raise _unavailable(operation, exc) from exc
     except sa_exc.DBAPIError as exc:
-        if exc.connection_invalidated:
+        if _schema_missing(exc):
+            details = {**_details(operation, exc), "hint": _MIGRATE_HINT}
+            raise CrmError("the CRM schema is missing or outdated", details=details) from exc
+        if exc.connection_invalidated or isinstance(exc, _OUTAGES):
             raise _unavailable(operation, exc) from exc
         raise CrmError(
             f"CRM database error in {operation}", details=_details(operation, exc)
         ) from exc
+    except (sa_exc.DisconnectionError, sa_exc.TimeoutError) as exc:
+        raise _unavailable(operation, exc) from exc
     except sa_exc.SQLAlchemyError as exc:
         raise CrmError(
             f"CRM database error in {operation}", details=_details(operation, exc)
         ) from exc
+
+
+def _schema_missing(exc: sa_exc.DBAPIError) -> bool:
+    """Tell whether a table or column is missing (never migrated, or migrated to an older head)."""
+    if getattr(exc.orig, "sqlstate", None) in _UNDEFINED_OBJECT_STATES:
+        return True
+    return exc.orig.__class__.__module__ == "sqlite3" and str(exc.orig).startswith("no such ")
 
 
 def _unavailable(operation: str, exc: Exception) -> CrmUnavailable:

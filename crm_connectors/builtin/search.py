@@ -35,38 +35,35 @@ def search_records(
     text = clean_text(query).strip()[:MAX_QUERY]
     if not text or limit <= 0:
         return []
-    contact_ids = _ids(conn, _contacts_by_number(text, default_region), limit)
-    contact_ids += _ids(conn, _contacts_by_text(text), limit)
-    found = contacts_by_ids(conn, list(dict.fromkeys(contact_ids)), refs)
-    hits = [_contact_hit(found[key]) for key in dict.fromkeys(contact_ids) if key in found]
+    contact_ids = [
+        key
+        for statement in (*_contacts_by_number(text, default_region), _contacts_by_text(text))
+        for key in conn.execute(statement.limit(limit)).scalars()
+    ]
+    unique_ids = list(dict.fromkeys(contact_ids))
+    found = contacts_by_ids(conn, unique_ids, refs)
+    hits = [_contact_hit(found[key]) for key in unique_ids if key in found]
     hits += _account_hits(conn, text, default_region, limit, refs)
     hits += _case_hits(conn, text, limit, refs)
     return hits[:limit]
 
 
-def _ids(conn: Connection, statement: Select[Any] | None, limit: int) -> list[int]:
-    if statement is None:
-        return []
-    return list(conn.execute(statement.limit(limit)).scalars())
-
-
-def _contacts_by_number(text: str, region: str) -> Select[Any] | None:
+def _contacts_by_number(text: str, region: str) -> list[Select[Any]]:
+    """Select contacts with the number ``text`` (exactly), then with its digits in a number."""
+    conditions: list[ColumnElement[bool]] = []
     e164 = to_e164(text, region)
     if e164 is not None:
-        condition: ColumnElement[bool] = contact_phones.c.e164 == e164
-    elif _NUMBER_LIKE.fullmatch(text):
-        digits = "".join(ch for ch in text if ch.isdigit())
-        if len(digits) < _MIN_PARTIAL_DIGITS:
-            return None
-        condition = contact_phones.c.e164.contains(digits, autoescape=True)
-    else:
-        return None
-    return (
+        conditions.append(contact_phones.c.e164 == e164)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if _NUMBER_LIKE.fullmatch(text) and len(digits) >= _MIN_PARTIAL_DIGITS:
+        conditions.append(contact_phones.c.e164.contains(digits, autoescape=True))
+    return [
         select(contact_phones.c.contact_id)
         .where(condition)
         .distinct()
         .order_by(contact_phones.c.contact_id)
-    )
+        for condition in conditions
+    ]
 
 
 def _contacts_by_text(text: str) -> Select[Any]:

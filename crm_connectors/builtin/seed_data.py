@@ -168,7 +168,7 @@ CALLS = (
     DemoCall("demo:1004", "demo-bob", "+44 20 7946 0010", _IN, Outcome.ANSWERED, 1.5, 60,
              "Priya Shah", "resolved"),
     DemoCall("demo:1005", "demo-dan", "+44 20 7946 0101", _IN, Outcome.ABANDONED, 3),
-    DemoCall("demo:1006", "demo-dan", "+44 20 7946 0101", _OUT, Outcome.BUSY, 3),
+    DemoCall("demo:1006", "demo-dan", "+44 20 7946 0101", _OUT, Outcome.BUSY, 2.5),
     DemoCall("demo:1007", "demo-mallory", "+44 20 7946 0666", _IN, Outcome.ANSWERED, 0.5, 30,
              "Sam Patel", "<i>spam</i>", "<script>alert('notes')</script>"),
     DemoCall("demo:1008", None, "+44 20 7946 0999", _IN, Outcome.MISSED, 0.2),

@@ -40,6 +40,11 @@ def log_call(conn: Connection, record: CallRecord, default_region: str, now: dat
             f"call_id must be 1 to {_MAX_CALL_ID} characters",
             details={"length": len(record.call_id)},
         )
+    times = (record.started_at, record.ended_at, record.answered_at)
+    if any(time is not None and time.tzinfo is None for time in times):
+        raise ValidationFailed(
+            "call times must be timezone-aware", details={"call_id": record.call_id}
+        )
     values = fitted(calls, _call_values(record, default_region, now))
     inserted = conn.execute(_insert_call(conn.dialect.name), values).first()
     if inserted is None:
