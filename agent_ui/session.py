@@ -1,0 +1,225 @@
+"""Sessions, websocket tickets and the login throttle: the web app's state about who is who.
+
+A session lives in a signed cookie (itsdangerous, HMAC-SHA256): the principal, a session id, a
+CSRF token and an expiry. Logging out revokes the session id in this process; a restart forgets
+revocations, so sessions are short (a shift) and role changes apply at the next login.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from pydantic import SecretStr
+
+from cti.errors import ConfigError, RateLimited
+from cti.principal import Principal, Role
+
+__all__ = ["LoginThrottle", "Session", "SessionCodec", "TicketBook"]
+
+MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    principal: Principal
+    csrf_token: str
+    expires_at: float  # wall clock (the cookie outlives the process)
+
+
+class SessionCodec:
+    """Issue and read session cookies; remember logged-out sessions until they expire."""
+
+    def __init__(
+        self,
+        secret: SecretStr,
+        *,
+        max_age_s: float,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        raw = secret.get_secret_value()
+        if len(raw.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"the session secret must be at least {MIN_SECRET_BYTES} bytes long",
+                details={"setting": "http.session_secret"},
+            )
+        self._serializer = URLSafeSerializer(
+            raw, salt="cti.session.v1", signer_kwargs={"digest_method": hashlib.sha256}
+        )
+        self._max_age = max_age_s
+        self._now = wall_clock
+        self._revoked: dict[str, float] = {}  # session id -> its expiry
+
+    @property
+    def max_age_s(self) -> float:
+        return self._max_age
+
+    def issue(self, principal: Principal) -> tuple[Session, str]:
+        """Return a new session (new id and CSRF token: no fixation) and its cookie value."""
+        session = Session(
+            session_id=secrets.token_urlsafe(16),
+            principal=principal,
+            csrf_token=secrets.token_urlsafe(24),
+            expires_at=self._now() + self._max_age,
+        )
+        payload = {
+            "sid": session.session_id,
+            "u": principal.username,
+            "n": principal.display_name,
+            "r": str(principal.role),
+            "csrf": session.csrf_token,
+            "exp": session.expires_at,
+        }
+        return session, self._serializer.dumps(payload)
+
+    def read(self, cookie: str | None) -> Session | None:
+        """Return the session in ``cookie``, or None if absent, forged, expired or logged out."""
+        if not cookie or len(cookie) > 4096:
+            return None
+        try:
+            payload = self._serializer.loads(cookie)
+            session = Session(
+                session_id=str(payload["sid"]),
+                principal=Principal(str(payload["u"]), str(payload["n"]), Role(payload["r"])),
+                csrf_token=str(payload["csrf"]),
+                expires_at=float(payload["exp"]),
+            )
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return None
+        return self.check(session)
+
+    def check(self, session: Session) -> Session | None:
+        """Return ``session`` if it is still valid now."""
+        if session.expires_at <= self._now() or session.session_id in self._revoked:
+            return None
+        return session
+
+    def revoke(self, session: Session) -> None:
+        now = self._now()
+        self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
+        self._revoked[session.session_id] = session.expires_at
+
+
+class TicketBook:
+    """Short-lived, single-use websocket tickets for clients that cannot send the cookie."""
+
+    def __init__(
+        self,
+        *,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_outstanding: int = 10_000,
+        per_user: int = 20,
+    ) -> None:
+        self._ttl = ttl_s
+        self._now = clock
+        self._max = max_outstanding
+        self._per_user = per_user
+        self._tickets: dict[str, tuple[Session, float]] = {}  # ticket -> (session, expiry)
+
+    @property
+    def ttl_s(self) -> float:
+        return self._ttl
+
+    def mint(self, session: Session) -> str:
+        """Return a new ticket for ``session``; raise RateLimited past the outstanding caps."""
+        self._expire()
+        mine = sum(
+            1
+            for s, _ in self._tickets.values()
+            if s.principal.username == session.principal.username
+        )
+        if mine >= self._per_user or len(self._tickets) >= self._max:
+            raise RateLimited(
+                "too many unused websocket tickets", details={"retry_after_s": self._ttl}
+            )
+        ticket = secrets.token_urlsafe(32)
+        self._tickets[ticket] = (session, self._now() + self._ttl)
+        return ticket
+
+    def redeem(self, ticket: str | None) -> Session | None:
+        """Return the ticket's session once; None if unknown, used or expired."""
+        if not ticket:
+            return None
+        entry = self._tickets.pop(ticket, None)
+        if entry is None or entry[1] <= self._now():
+            return None
+        return entry[0]
+
+    def _expire(self) -> None:
+        now = self._now()
+        for ticket in [t for t, (_, exp) in self._tickets.items() if exp <= now]:
+            del self._tickets[ticket]
+
+
+class LoginThrottle:
+    """Bound login attempts per client address and failures per username (sliding windows)."""
+
+    def __init__(
+        self,
+        *,
+        user_failures: int,
+        user_window_s: float,
+        ip_attempts: int,
+        ip_window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 100_000,
+    ) -> None:
+        self._user = _Window(user_failures, user_window_s, max_keys)
+        self._ip = _Window(ip_attempts, ip_window_s, max_keys)
+        self._now = clock
+
+    def check(self, username: str, address: str) -> None:
+        """Raise RateLimited if this attempt must not reach the authenticator; count it."""
+        now = self._now()
+        wait = max(self._ip.wait(address, now), self._user.wait(username.casefold(), now))
+        if wait > 0:
+            raise RateLimited(
+                "too many login attempts; try again later",
+                details={"retry_after_s": int(wait) + 1},
+            )
+        self._ip.add(address, now)
+
+    def record(self, username: str, *, success: bool) -> None:
+        key = username.casefold()
+        if success:
+            self._user.clear(key)
+        else:
+            self._user.add(key, self._now())
+
+
+class _Window:
+    def __init__(self, limit: int, window_s: float, max_keys: int) -> None:
+        self._limit, self._window, self._max_keys = limit, window_s, max_keys
+        self._hits: dict[str, deque[float]] = {}
+
+    def wait(self, key: str, now: float) -> float:
+        """Return how long ``key`` must wait before its next attempt (0: go ahead)."""
+        hits = self._hits.get(key)
+        if hits is None:
+            return 0.0
+        while hits and hits[0] <= now - self._window:
+            hits.popleft()
+        if len(hits) < self._limit:
+            return 0.0
+        return hits[0] + self._window - now
+
+    def add(self, key: str, now: float) -> None:
+        if key not in self._hits and len(self._hits) >= self._max_keys:
+            self._evict(now)
+        hits = self._hits.setdefault(key, deque(maxlen=self._limit))
+        hits.append(now)
+
+    def clear(self, key: str) -> None:
+        self._hits.pop(key, None)
+
+    def _evict(self, now: float) -> None:
+        stale = [k for k, h in self._hits.items() if not h or h[-1] <= now - self._window]
+        for key in stale or list(self._hits)[: max(1, self._max_keys // 10)]:
+            del self._hits[key]

@@ -1,0 +1,231 @@
+"""The agent websocket ``/ws``: admit at the handshake, resume, then pump messages both ways.
+
+Admission happens before ``accept``: an unknown ``Origin`` or a missing session (cookie or
+single-use ``?ticket=``) is refused with HTTP 403, so a cross-site page never gets a socket
+carrying the agent's cookie. After ``accept`` the browser must send ``resume`` within
+``resume_timeout_s``; then the hub queues ``hello`` and the catch-up, and this handler runs the
+connection's writer and reader as two tasks it owns until either ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from agent_ui import messages
+from agent_ui.policy import AgentMessageHandler, WebPolicy
+from agent_ui.protocol import CloseCode, Disposition, Incoming, Notes, Ping, Resume, decode
+from agent_ui.security import OriginPolicy
+from agent_ui.session import Session, SessionCodec, TicketBook
+from cti.errors import (
+    AuthenticationRequired,
+    BrowserGone,
+    BrowserProtocolError,
+    CtiError,
+    PolicyViolation,
+    RequestTimedOut,
+)
+from cti.hub import AgentHub, Connection
+from cti.principal import Action, Principal, require
+
+__all__ = ["AgentSocket", "WebSocketSender"]
+
+log = logging.getLogger(__name__)
+
+
+class WebSocketSender:
+    """The hub's Sender over a Starlette websocket; library errors become BrowserGone."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+
+    async def send_text(self, text: str) -> None:
+        try:
+            await self._ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            raise BrowserGone("the browser's websocket is closed") from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        try:
+            await self._ws.close(code, reason)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            raise BrowserGone("the browser's websocket is closed") from exc
+
+
+class _Bucket:
+    """Token bucket bounding how fast one browser may send messages."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self._rate, self._burst, self._clock = rate, float(burst), clock
+        self._tokens, self._at = float(burst), clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class AgentSocket:
+    """The ASGI websocket endpoint; one call per connection."""
+
+    def __init__(
+        self,
+        *,
+        hub: AgentHub,
+        codec: SessionCodec,
+        tickets: TicketBook,
+        origins: OriginPolicy,
+        cookie_name: str,
+        policy: WebPolicy,
+        on_agent_message: AgentMessageHandler,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._hub, self._codec, self._tickets, self._origins = hub, codec, tickets, origins
+        self._cookie_name, self._policy, self._on_message = cookie_name, policy, on_agent_message
+        self._clock, self._wall_clock = clock, wall_clock
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        try:
+            session = self._admit(websocket)
+        except CtiError as exc:
+            await _refuse(websocket, exc)
+            return
+        await websocket.accept()
+        try:
+            resume = await self._first_resume(websocket)
+        except BrowserProtocolError as exc:
+            await _close_quietly(websocket, exc.close_code or CloseCode.POLICY_VIOLATION, exc)
+            return
+        if resume is None:
+            return  # the browser left before resuming
+        try:
+            conn = self._hub.open(
+                session.principal,
+                WebSocketSender(websocket),
+                last_seq=resume.last_seq,
+                epoch=resume.epoch,
+                session_id=session.session_id,
+            )
+        except Exception:
+            log.exception("agent %s: could not open a hub connection", session.principal.username)
+            await _close_quietly(websocket, CloseCode.INTERNAL_ERROR, None)
+            return
+        await self._serve(websocket, conn, session)
+
+    def _admit(self, websocket: WebSocket) -> Session:
+        """Return the session this handshake carries, or raise why it is refused."""
+        self._origins.check_websocket(websocket.headers)
+        ticket = websocket.query_params.get("ticket")
+        if ticket is not None:
+            session = self._tickets.redeem(ticket)
+            session = self._codec.check(session) if session is not None else None
+        else:
+            session = self._codec.read(websocket.cookies.get(self._cookie_name))
+        if session is None:
+            raise AuthenticationRequired("log in (session cookie) or get a ticket from the API")
+        require(session.principal, Action.RECEIVE_POPS)
+        return session
+
+    async def _first_resume(self, websocket: WebSocket) -> Resume | None:
+        try:
+            async with asyncio.timeout(self._policy.resume_timeout_s):
+                event = await websocket.receive()
+        except TimeoutError:
+            raise PolicyViolation("send resume first") from None
+        if event["type"] == "websocket.disconnect":
+            return None
+        text = event.get("text")
+        message = decode(text if text is not None else event.get("bytes", b""))
+        if not isinstance(message, Resume):
+            raise PolicyViolation("the first message must be resume")
+        return message
+
+    async def _serve(self, websocket: WebSocket, conn: Connection, session: Session) -> None:
+        agent = conn.agent
+        async with asyncio.TaskGroup() as tasks:
+            writer = tasks.create_task(conn.run(), name=f"ws writer {agent}")
+            reader = tasks.create_task(self._read(websocket, conn), name=f"ws reader {agent}")
+            expiry = tasks.create_task(self._expire(conn, session), name=f"ws expiry {agent}")
+            writer.add_done_callback(lambda _: (reader.cancel(), expiry.cancel()))
+
+    async def _expire(self, conn: Connection, session: Session) -> None:
+        await asyncio.sleep(max(0.0, session.expires_at - self._wall_clock()))
+        conn.close(CloseCode.POLICY_VIOLATION, "session expired: log in again")
+
+    async def _read(self, websocket: WebSocket, conn: Connection) -> None:
+        bucket = _Bucket(self._policy.ws_messages_per_s, self._policy.ws_message_burst, self._clock)
+        try:
+            while not conn.closed:
+                event = await websocket.receive()
+                if event["type"] == "websocket.disconnect":
+                    conn.abandon()
+                    return
+                text = event.get("text")
+                try:
+                    if not bucket.take():
+                        raise PolicyViolation("too many messages; slow down")
+                    await self._handle(conn, decode(text if text is not None else event["bytes"]))
+                except BrowserProtocolError as exc:
+                    if exc.close_code is not None:
+                        conn.close(exc.close_code, exc.message)
+                        return
+                    conn.reply(messages.error(exc, ref=exc.ref))
+        finally:
+            conn.close()
+
+    async def _handle(self, conn: Connection, message: Incoming) -> None:
+        match message:
+            case Ping(ref=ref):
+                conn.reply(messages.pong(ref))
+            case Resume():
+                conn.reply(messages.error(PolicyViolation("resume only opens a connection")))
+            case Notes() | Disposition():
+                await self._store(conn, conn.principal, message)
+
+    async def _store(
+        self, conn: Connection, principal: Principal, msg: Notes | Disposition
+    ) -> None:
+        try:
+            require(principal, Action.WRITE_CALL_NOTES)
+            async with asyncio.timeout(self._policy.message_timeout_s):
+                await self._on_message(principal, msg)
+        except TimeoutError:
+            conn.reply(
+                messages.error(RequestTimedOut("not saved in time; send again"), ref=msg.ref)
+            )
+        except CtiError as exc:
+            conn.reply(messages.error(exc, ref=msg.ref))
+        except Exception:
+            log.exception("agent %s: storing %s failed", principal.username, type(msg).__name__)
+            conn.reply(messages.error(CtiError("internal error; send again"), ref=msg.ref))
+        else:
+            if isinstance(msg, Notes):
+                saved = messages.notes_saved(msg.call_id, len(msg.text), ref=msg.ref)
+            else:
+                saved = messages.disposition_saved(msg.call_id, msg.value, ref=msg.ref)
+            self._hub.send(principal.username, saved)
+
+
+async def _refuse(websocket: WebSocket, problem: CtiError) -> None:
+    """Answer the handshake with HTTP 403 and the error as JSON; never accept."""
+    try:
+        await websocket.send_denial_response(JSONResponse(problem.as_dict(), status_code=403))
+    except RuntimeError:  # a server without the denial-response extension: a bare 403
+        await websocket.close(CloseCode.POLICY_VIOLATION)
+
+
+async def _close_quietly(websocket: WebSocket, code: int, problem: CtiError | None) -> None:
+    reason = problem.message[:120] if problem is not None else ""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await websocket.close(code, reason)

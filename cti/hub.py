@@ -1,0 +1,366 @@
+"""The agent hub: every open websocket of every agent, numbered delivery, replay on reconnect.
+
+:meth:`AgentHub.send` is synchronous and never awaits a socket: it numbers the message with the
+agent's next ``seq``, keeps it in the agent's bounded replay buffer and appends it to the
+bounded queue of each of the agent's connections. Each connection's queue is drained by its own
+writer (:meth:`Connection.run`, a task the websocket handler owns). A connection that falls
+behind (queue full, or one write blocked past ``send_timeout_s``) is closed with 1013 so the
+browser reconnects and resumes; the others, and the caller of ``send``, never wait for it.
+
+Everything here runs on one event loop; call it from that loop's thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from agent_ui import messages
+from agent_ui.messages import ActivePop, ResumeInfo
+from agent_ui.protocol import CloseCode, Outgoing, encode
+from cti.errors import BrowserGone
+from cti.principal import Principal
+
+__all__ = ["AgentHub", "Connection", "HubLimits", "HubMetrics", "Sender", "SnapshotSource"]
+
+log = logging.getLogger(__name__)
+
+SnapshotSource = Callable[[str], Iterable[ActivePop]]  # agent -> the pops open for it now
+
+
+class Sender(Protocol):
+    """One websocket as the hub writes to it; raises BrowserGone once the socket is closed."""
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HubLimits:
+    """Bounds on memory and patience; every figure is per agent or per connection."""
+
+    replay_messages: int = 1000
+    replay_seconds: float = 600.0
+    replay_bytes: int = 8 * 1024 * 1024
+    queue_messages: int = 256  # pending frames of one connection before it counts as slow
+    queue_bytes: int = 4 * 1024 * 1024
+    send_timeout_s: float = 10.0  # one frame blocked this long: the client is not reading
+    close_timeout_s: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class HubMetrics:
+    connected_agents: int
+    connections: int
+    messages_sent: int  # hub.send calls (each numbered once per agent)
+    frames_queued: int  # frames put on connection queues (sends x tabs, replays, hellos)
+    replays: int
+    snapshots: int
+    dropped_slow_clients: int
+
+
+class _Stream:
+    """One agent's numbering and replay buffer; outlives its connections."""
+
+    __slots__ = ("buffer", "buffered_bytes", "connections", "seq")
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.buffer: deque[tuple[int, float, str]] = deque()  # (seq, monotonic time, frame)
+        self.buffered_bytes = 0
+        self.connections: set[Connection] = set()
+
+
+class Connection:
+    """One browser tab's socket: a bounded queue of frames and the writer that drains it."""
+
+    def __init__(
+        self,
+        hub: AgentHub,
+        principal: Principal,
+        sender: Sender,
+        limits: HubLimits,
+        session_id: str | None,
+    ) -> None:
+        self.principal = principal
+        self.session_id = session_id
+        self.position = 0  # the seq of the last stream frame queued (or set by hello)
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._hub = hub
+        self._sender = sender
+        self._limits = limits
+        self._pending: deque[str] = deque()
+        self._pending_bytes = 0
+        self._max_messages = limits.queue_messages
+        self._max_bytes = limits.queue_bytes
+        self._wake = asyncio.Event()
+        self._peer_gone = False
+        self._send_scope: asyncio.Timeout | None = None
+
+    @property
+    def agent(self) -> str:
+        return self.principal.username
+
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def reply(self, message: Outgoing) -> None:
+        """Queue a message for this connection only; it repeats ``position``, never advances it."""
+        if not self.closed and not self._offer(encode(message, self.position), self.position):
+            self._hub._drop_slow(self)
+
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Stop delivering to this connection and have its writer close the socket.
+
+        Synchronous and idempotent; a write blocked on a slow socket is interrupted.
+        """
+        if self.closed:
+            return
+        self.close_code, self.close_reason = int(code), reason[:120]
+        self._hub._forget(self)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._wake.set()
+        if self._send_scope is not None:
+            self._send_scope.reschedule(asyncio.get_running_loop().time())
+
+    def abandon(self) -> None:
+        """Stop delivering because the browser already went away (no close frame to send)."""
+        self._peer_gone = True
+        self.close(CloseCode.GOING_AWAY, "browser gone")
+
+    async def run(self) -> None:
+        """Write queued frames until the connection closes, then close the socket."""
+        try:
+            while (frame := await self._next()) is not None:
+                try:
+                    async with asyncio.timeout(self._limits.send_timeout_s) as scope:
+                        self._send_scope = scope
+                        await self._sender.send_text(frame)
+                except TimeoutError:
+                    if not self.closed:  # the write itself timed out: a stalled reader
+                        self._hub._drop_slow(self)
+                finally:
+                    self._send_scope = None
+        except BrowserGone:
+            self.abandon()
+        finally:
+            if not self.closed:
+                self.close(CloseCode.INTERNAL_ERROR, "writer failed")
+            await self._close_socket()
+
+    # ----------------------------------------------------------------------------- internals
+    def _start(self, frames: Sequence[str], position: int) -> None:
+        """Queue the greeting frames; they do not count against the slow-client bound."""
+        self._pending.extend(frames)
+        self._pending_bytes = sum(len(f) for f in frames)
+        self._max_messages += len(frames)
+        self._max_bytes += self._pending_bytes
+        self.position = position
+        self._wake.set()
+
+    def _offer(self, frame: str, seq: int) -> bool:
+        """Queue ``frame``; False when the queue is full (the connection is too slow)."""
+        if (
+            len(self._pending) >= self._max_messages
+            or self._pending_bytes + len(frame) > self._max_bytes
+        ):
+            return False
+        self._pending.append(frame)
+        self._pending_bytes += len(frame)
+        self.position = seq
+        self._wake.set()
+        return True
+
+    async def _next(self) -> str | None:
+        while not self._pending and not self.closed:
+            self._wake.clear()
+            await self._wake.wait()
+        if self.closed:
+            return None
+        frame = self._pending.popleft()
+        self._pending_bytes -= len(frame)
+        return frame
+
+    async def _close_socket(self) -> None:
+        if self._peer_gone:
+            return
+        try:
+            async with asyncio.timeout(self._limits.close_timeout_s):
+                await self._sender.close(self.close_code or CloseCode.NORMAL, self.close_reason)
+        except (TimeoutError, BrowserGone):
+            pass  # the socket is dead or stuck; the server drops it when the handler returns
+
+
+class AgentHub:
+    """Per-agent numbered delivery to every open connection of that agent."""
+
+    def __init__(
+        self,
+        snapshot_source: SnapshotSource,
+        *,
+        limits: HubLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.epoch = secrets.token_urlsafe(8)  # seqs restart with the process: so does this
+        self._snapshot_source = snapshot_source
+        self._limits = limits or HubLimits()
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._streams: dict[str, _Stream] = {}
+        self._sent = self._queued = self._replays = self._snapshots = self._dropped = 0
+
+    def open(
+        self,
+        principal: Principal,
+        sender: Sender,
+        *,
+        last_seq: int | None,
+        epoch: str | None = None,
+        session_id: str | None = None,
+    ) -> Connection:
+        """Register a connection that sent ``resume``; queue ``hello`` and its catch-up.
+
+        The missed messages are replayed when the buffer still holds all of them (same epoch);
+        otherwise a ``snapshot`` of the agent's open pops follows ``hello``. Registration and
+        catch-up happen in one synchronous step, so no ``send`` can slip between them.
+        """
+        stream = self._streams.setdefault(principal.username, _Stream())
+        self._prune(stream)
+        conn = Connection(self, principal, sender, self._limits, session_id)
+        missed = self._missed(stream, last_seq) if epoch == self.epoch else None
+        if missed is not None:
+            assert last_seq is not None
+            info = ResumeInfo("replay", self.epoch, last_seq, replayed=len(missed))
+            frames, self._replays = missed, self._replays + 1
+        else:
+            info = ResumeInfo("snapshot", self.epoch, stream.seq)
+            pops = list(self._snapshot_source(principal.username))
+            frames, self._snapshots = (
+                [encode(messages.snapshot(pops), stream.seq)],
+                self._snapshots + 1,
+            )
+        greeting = encode(messages.hello(principal, info, server_time=self._wall_clock()), info.seq)
+        conn._start([greeting, *frames], stream.seq)
+        self._queued += 1 + len(frames)
+        stream.connections.add(conn)
+        return conn
+
+    def send(self, agent: str, message: Outgoing) -> int:
+        """Number ``message`` for ``agent`` and queue it to all its connections; return the seq.
+
+        Never blocks. A connection whose queue is full is closed (1013) and resumes later.
+        """
+        stream = self._streams.setdefault(agent, _Stream())
+        seq = stream.seq + 1
+        frame = encode(message, seq)  # may raise ValidationFailed: then nothing changed
+        stream.seq = seq
+        stream.buffer.append((seq, self._clock(), frame))
+        stream.buffered_bytes += len(frame)
+        self._prune(stream)
+        self._sent += 1
+        for conn in list(stream.connections):
+            if conn._offer(frame, seq):
+                self._queued += 1
+            else:
+                self._drop_slow(conn)
+        return seq
+
+    def broadcast(self, message: Outgoing) -> int:
+        """Send ``message`` to every agent with an open connection; return how many agents."""
+        agents = [agent for agent, stream in self._streams.items() if stream.connections]
+        for agent in agents:
+            self.send(agent, message)
+        return len(agents)
+
+    def disconnect(
+        self,
+        agent: str,
+        *,
+        session_id: str | None = None,
+        code: int = CloseCode.POLICY_VIOLATION,
+        reason: str = "",
+    ) -> int:
+        """Close ``agent``'s connections (only those of ``session_id`` if given); return count."""
+        stream = self._streams.get(agent)
+        victims = [
+            c
+            for c in (stream.connections if stream else ())
+            if session_id is None or c.session_id == session_id
+        ]
+        for conn in victims:
+            conn.close(code, reason)
+        return len(victims)
+
+    def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "shutting down") -> None:
+        """Close every connection (daemon shutdown); their writers then finish."""
+        for stream in self._streams.values():
+            for conn in list(stream.connections):
+                conn.close(code, reason)
+
+    def connections_of(self, agent: str) -> int:
+        stream = self._streams.get(agent)
+        return len(stream.connections) if stream else 0
+
+    def metrics(self) -> HubMetrics:
+        live = [s for s in self._streams.values() if s.connections]
+        return HubMetrics(
+            connected_agents=len(live),
+            connections=sum(len(s.connections) for s in live),
+            messages_sent=self._sent,
+            frames_queued=self._queued,
+            replays=self._replays,
+            snapshots=self._snapshots,
+            dropped_slow_clients=self._dropped,
+        )
+
+    # ----------------------------------------------------------------------------- internals
+    def _missed(self, stream: _Stream, last_seq: int | None) -> list[str] | None:
+        """Return the frames after ``last_seq`` if the buffer holds all of them, else None."""
+        if last_seq is None or last_seq > stream.seq:
+            return None
+        if last_seq == stream.seq:
+            return []
+        if not stream.buffer or stream.buffer[0][0] > last_seq + 1:
+            return None
+        return [frame for seq, _, frame in stream.buffer if seq > last_seq]
+
+    def _prune(self, stream: _Stream) -> None:
+        limits, oldest = self._limits, self._clock() - self._limits.replay_seconds
+        buffer = stream.buffer
+        while buffer and (
+            len(buffer) > limits.replay_messages
+            or stream.buffered_bytes > limits.replay_bytes
+            or buffer[0][1] < oldest
+        ):
+            stream.buffered_bytes -= len(buffer.popleft()[2])
+
+    def _forget(self, conn: Connection) -> None:
+        stream = self._streams.get(conn.agent)
+        if stream is not None:
+            stream.connections.discard(conn)
+
+    def _drop_slow(self, conn: Connection) -> None:
+        if conn.closed:
+            return
+        self._dropped += 1
+        log.warning(
+            "agent %s: connection too slow (%d frames pending); closed to resume",
+            conn.agent,
+            conn.pending,
+        )
+        conn.close(CloseCode.TRY_AGAIN_LATER, "too slow: reconnect and resume")
