@@ -1,0 +1,54 @@
+"""The daemon's store (SQLite or PostgreSQL through SQLAlchemy) and the call-record outbox.
+
+Typical wiring in the composition root::
+
+    store = Store.from_settings(settings.store)
+    store.upgrade()                                   # migrations, version in cti_alembic_version
+    writer = OutboxWriter.from_settings(store.aio, {"builtin": crm}, settings.store.outbox)
+    async with writer:
+        ...  # on each CallEnded: await store.aio.end_call(record, ["builtin"])
+        await writer.flush(timeout=10)
+    store.close()
+"""
+
+from __future__ import annotations
+
+from cti.store.aio import AsyncStore
+from cti.store.codec import record_from_json, record_to_json
+from cti.store.outbox import OutboxStats, OutboxWriter, RetryPolicy
+from cti.store.store import KEEP, Store
+from cti.store.values import (
+    AgentEndpoint,
+    AgentInfo,
+    CallNote,
+    Delivery,
+    EventEntry,
+    GroupInfo,
+    GroupSpec,
+    OutboxCounts,
+    OutboxEntry,
+    PopTrigger,
+    Role,
+)
+
+__all__ = [
+    "KEEP",
+    "AgentEndpoint",
+    "AgentInfo",
+    "AsyncStore",
+    "CallNote",
+    "Delivery",
+    "EventEntry",
+    "GroupInfo",
+    "GroupSpec",
+    "OutboxCounts",
+    "OutboxEntry",
+    "OutboxStats",
+    "OutboxWriter",
+    "PopTrigger",
+    "RetryPolicy",
+    "Role",
+    "Store",
+    "record_from_json",
+    "record_to_json",
+]

@@ -1,0 +1,200 @@
+"""Call notes, and the end of a call: notes merged into its record, one outbox row per connector.
+
+:func:`merge_notes` is pure. When any agent wrote about a call (a ``call_notes`` row exists),
+the agents' notes and disposition *are* the record's: merging again after more typing gives the
+same result as merging once at the end, which is what lets the outbox refresh a record whose
+delivery waited for the agent's wrap-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cti.core.records import CallRecord
+from cti.errors import StoreError, ValidationFailed
+from cti.store.codec import record_to_json
+from cti.store.groups import group_for
+from cti.store.models import agents, call_notes, outbox
+from cti.store.values import CallNote, check_username
+
+__all__ = [
+    "check_call_id",
+    "clean_text",
+    "dialect_insert",
+    "insert_outbox_rows",
+    "merge_notes",
+    "notes_of",
+    "upsert_note",
+]
+
+_MAX_NOTES = 65536
+_MAX_DISPOSITION = 255
+
+
+def clean_text(value: str) -> str:
+    """Return ``value`` without NUL (PostgreSQL refuses it) and with lone surrogates replaced."""
+    if value.isascii():
+        return value.replace("\x00", "")
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def check_call_id(call_id: str) -> str:
+    if not 1 <= len(call_id) <= 255:
+        raise ValidationFailed("a call id is 1 to 255 characters")
+    return call_id
+
+
+def upsert_note(
+    conn: Connection,
+    call_id: str,
+    username: str,
+    *,
+    notes: str,
+    disposition: str | None,
+    now: datetime,
+) -> None:
+    """Save what ``username`` typed about ``call_id`` (replacing the last save).
+
+    ``disposition_at`` moves only when the disposition changes, so "the last disposition set"
+    means the last one picked, not the last keystroke in the notes.
+    """
+    check_call_id(call_id)
+    check_username(username)
+    notes = clean_text(notes)
+    if len(notes) > _MAX_NOTES:
+        raise ValidationFailed(f"notes are at most {_MAX_NOTES} characters")
+    if disposition is not None:
+        disposition = clean_text(disposition).strip() or None
+    if disposition is not None and len(disposition) > _MAX_DISPOSITION:
+        raise ValidationFailed(f"a disposition is at most {_MAX_DISPOSITION} characters")
+    values = {
+        "call_id": call_id,
+        "username": username,
+        "notes": notes,
+        "disposition": disposition,
+        "disposition_at": now if disposition is not None else None,
+        "updated_at": now,
+    }
+    statement = dialect_insert(conn)(call_notes).values(**values)
+    excluded = statement.excluded
+    changed = call_notes.c.disposition.is_distinct_from(excluded.disposition)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[call_notes.c.call_id, call_notes.c.username],
+            set_={
+                "notes": excluded.notes,
+                "disposition": excluded.disposition,
+                "updated_at": excluded.updated_at,
+                "disposition_at": case(
+                    (changed, excluded.disposition_at), else_=call_notes.c.disposition_at
+                ),
+            },
+        )
+    )
+
+
+def notes_of(conn: Connection, call_id: str) -> list[CallNote]:
+    """Return every agent's notes on ``call_id``, oldest save first, with display names."""
+    rows = conn.execute(
+        select(call_notes, agents.c.display_name)
+        .outerjoin(agents, agents.c.username == call_notes.c.username)
+        .where(call_notes.c.call_id == call_id)
+        .order_by(call_notes.c.updated_at, call_notes.c.username)
+    )
+    return [
+        CallNote(
+            call_id=row.call_id,
+            username=row.username,
+            notes=row.notes,
+            disposition=row.disposition,
+            updated_at=row.updated_at,
+            disposition_at=row.disposition_at,
+            author=row.display_name or "",
+        )
+        for row in rows
+    ]
+
+
+def merge_notes(record: CallRecord, notes: Sequence[CallNote]) -> CallRecord:
+    """Return ``record`` with the agents' notes and disposition, if any agent wrote any.
+
+    Notes: one author's text as typed; several authors' texts each headed by the author's name,
+    the answering agent first, then in order of saving. Disposition: the answering agent's,
+    else the one picked last.
+    """
+    if not notes:
+        return record
+    ordered = sorted(notes, key=lambda n: (n.username != record.answered_by, n.updated_at))
+    written = [n for n in ordered if n.notes.strip()]
+    if len(written) == 1:
+        text = written[0].notes.strip()
+    else:
+        text = "\n\n".join(f"{n.author or n.username}: {n.notes.strip()}" for n in written)
+    chosen = [n for n in notes if n.disposition is not None]
+    own = [n for n in chosen if n.username == record.answered_by]
+    if own:
+        disposition: str | None = own[0].disposition
+    elif chosen:
+        disposition = max(chosen, key=_disposition_time).disposition
+    else:
+        disposition = None
+    return replace(record, notes=text, disposition=disposition)
+
+
+def insert_outbox_rows(
+    conn: Connection, record: CallRecord, connectors: Sequence[str], now: datetime
+) -> bool:
+    """Merge the call's notes into ``record`` and queue it once per connector.
+
+    Returns False, inserting nothing, when rows for the call exist already (a repeated end).
+    Delivery of an answered call waits for its group's wrap-up time, so notes the agent types
+    after hanging up are still in the record the CRM receives.
+    """
+    check_call_id(record.call_id)
+    existing = conn.execute(
+        select(func.count()).select_from(outbox).where(outbox.c.call_id == record.call_id)
+    ).scalar_one()
+    if existing or not connectors:
+        return False
+    merged = merge_notes(record, notes_of(conn, record.call_id))
+    wrapup = 0
+    if record.answered_by:
+        group = group_for(conn, did=record.did, queue=record.queue, agent=record.answered_by)
+        wrapup = group.spec.wrapup_seconds if group is not None else 0
+    payload = record_to_json(merged)
+    inserted = 0
+    for connector in connectors:
+        statement = (
+            dialect_insert(conn)(outbox)
+            .values(
+                call_id=record.call_id,
+                connector=connector,
+                payload=payload,
+                created_at=now,
+                attempts=0,
+                next_attempt_at=now + timedelta(seconds=wrapup),
+            )
+            .on_conflict_do_nothing(index_elements=[outbox.c.call_id, outbox.c.connector])
+        )
+        inserted += conn.execute(statement).rowcount
+    return inserted > 0
+
+
+def _disposition_time(note: CallNote) -> datetime:
+    return note.disposition_at or note.updated_at
+
+
+def dialect_insert(conn: Connection) -> Any:
+    """Return the dialect's ``insert`` (the one with ``on_conflict_do_*``)."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise StoreError("the store runs on SQLite or PostgreSQL", details={"dialect": name})

@@ -1,0 +1,201 @@
+"""The daemon's tables, as SQLAlchemy Core, on their own MetaData.
+
+No table starts with ``crm_``: the built-in CRM may share the database and owns that prefix.
+The Alembic migrations in :mod:`cti.store.migrations` create exactly this schema (a test
+compares them). Times are stored as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "UtcDateTime",
+    "agent_endpoints",
+    "agent_groups",
+    "agents",
+    "call_notes",
+    "events",
+    "group_dids",
+    "group_members",
+    "group_queues",
+    "group_supervisors",
+    "metadata",
+    "outbox",
+]
+
+# Deterministic constraint names, so migrations can name what they alter or drop later.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+USERNAME = String(64)
+CALL_ID = String(255)  # server:linkedid, as CallRecord.call_id
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC and read them back aware.
+
+    SQLite keeps no zone, so the value is stored as naive UTC there (ISO text sorts by time);
+    PostgreSQL uses ``timestamptz``. A naive datetime is refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where aware UTC is required")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", USERNAME, nullable=False, unique=True),
+    Column("display_name", String(255), nullable=False, server_default=""),
+    Column("email", String(255)),
+    Column("password_hash", String(255)),  # argon2id; NULL: cannot log in until one is set
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("role IN ('agent', 'supervisor', 'admin')", name="role"),
+)
+
+# The phones an agent answers on (desk phone, softphone): pops follow the endpoint that rings.
+agent_endpoints = Table(
+    "agent_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("agent_id", ForeignKey(agents.c.id, ondelete="CASCADE"), nullable=False, index=True),
+    Column("endpoint", String(128), nullable=False, unique=True),  # e.g. PJSIP/1001
+    Column("server", String(64)),  # the AMI server name; NULL: any
+)
+
+agent_groups = Table(
+    "agent_groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("pop_trigger", String(16), nullable=False),
+    Column("dispositions", JSON, nullable=False),
+    Column("wrapup_seconds", Integer, nullable=False, server_default="0"),
+    Column("template", Text),  # NULL: the product's default template
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("pop_trigger IN ('ringing', 'answered')", name="pop_trigger"),
+    CheckConstraint("wrapup_seconds >= 0", name="wrapup_seconds"),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", ForeignKey(agent_groups.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", ForeignKey(agents.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("added_at", UtcDateTime, nullable=False),  # an agent's first group is the oldest
+    Index(None, "agent_id"),
+)
+
+group_supervisors = Table(
+    "group_supervisors",
+    metadata,
+    Column("group_id", ForeignKey(agent_groups.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", ForeignKey(agents.c.id, ondelete="CASCADE"), primary_key=True),
+    Index(None, "agent_id"),
+)
+
+group_dids = Table(
+    "group_dids",
+    metadata,
+    Column("did", String(64), primary_key=True),  # as the PBX reports it (CallRecord.did)
+    Column("group_id", ForeignKey(agent_groups.c.id, ondelete="CASCADE"), nullable=False),
+    Index(None, "group_id"),
+)
+
+group_queues = Table(
+    "group_queues",
+    metadata,
+    Column("queue", String(128), primary_key=True),  # the Asterisk queue name
+    Column("group_id", ForeignKey(agent_groups.c.id, ondelete="CASCADE"), nullable=False),
+    Index(None, "group_id"),
+)
+
+# What an agent typed during (or after) a call; the username is text, not a key, so notes
+# outlive the agent's account.
+call_notes = Table(
+    "call_notes",
+    metadata,
+    Column("call_id", CALL_ID, primary_key=True),
+    Column("username", USERNAME, primary_key=True),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("disposition", String(255)),
+    Column("disposition_at", UtcDateTime),  # when the disposition last changed
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One row per (call, connector): the unique pair makes "exactly once" hold across retries,
+# restarts and duplicate end events. Rows are never deleted by the writer.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("call_id", CALL_ID, nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),  # the CallRecord, see cti.store.codec
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_attempt_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("delivered_at", UtcDateTime),
+    Column("crm_id", String(255)),
+    UniqueConstraint("call_id", "connector"),
+    Index(None, "delivered_at", "next_attempt_at"),
+)
+
+# Append-only history: admin actions, trunk events, anything someone will ask about later.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64)),  # a username, or NULL for the daemon itself
+    Column("kind", String(64), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index(None, "at"),
+    Index(None, "kind", "at"),
+)
