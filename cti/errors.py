@@ -17,7 +17,10 @@ __all__ = [
     "BrowserProtocolError",
     "ConfigError",
     "Conflict",
+    "CrmAccountLocked",
+    "CrmAuthFailed",
     "CrmError",
+    "CrmSessionExpired",
     "CrmTimeout",
     "CrmUnavailable",
     "CsrfRejected",
@@ -120,6 +123,28 @@ class CrmTimeout(CrmUnavailable):
 
     error_id = "crm.timeout"
     status = 504
+
+
+class CrmAuthFailed(CrmError):
+    """The CRM refused the connector's credentials; an administrator must fix them.
+
+    Retrying does not help until someone changes the configuration (password, security token,
+    key, user) or the CRM side (permissions, connected app); ``details`` says which.
+    """
+
+    error_id = "crm.auth_failed"
+
+
+class CrmAccountLocked(CrmAuthFailed):
+    """The CRM locked the integration user out (too many failed logins); unlock it in the CRM."""
+
+    error_id = "crm.account_locked"
+
+
+class CrmSessionExpired(CrmAuthFailed):
+    """The CRM session expired and could not be renewed (or expired again right after)."""
+
+    error_id = "crm.session_expired"
 
 
 class TemplateError(CtiError):
