@@ -134,8 +134,9 @@ class Connection:
         self._pending.clear()
         self._pending_bytes = 0
         self._wake.set()
-        if self._send_scope is not None:
-            self._send_scope.reschedule(asyncio.get_running_loop().time())
+        scope = self._send_scope
+        if scope is not None and not scope.expired():
+            scope.reschedule(asyncio.get_running_loop().time())
 
     def abandon(self) -> None:
         """Stop delivering because the browser already went away (no close frame to send)."""
@@ -146,15 +147,7 @@ class Connection:
         """Write queued frames until the connection closes, then close the socket."""
         try:
             while (frame := await self._next()) is not None:
-                try:
-                    async with asyncio.timeout(self._limits.send_timeout_s) as scope:
-                        self._send_scope = scope
-                        await self._sender.send_text(frame)
-                except TimeoutError:
-                    if not self.closed:  # the write itself timed out: a stalled reader
-                        self._hub._drop_slow(self)
-                finally:
-                    self._send_scope = None
+                await self._write(frame)
         except BrowserGone:
             self.abandon()
         finally:
@@ -184,6 +177,18 @@ class Connection:
         self.position = seq
         self._wake.set()
         return True
+
+    async def _write(self, frame: str) -> None:
+        try:
+            async with asyncio.timeout(self._limits.send_timeout_s) as scope:
+                self._send_scope = scope
+                try:
+                    await self._sender.send_text(frame)
+                finally:
+                    self._send_scope = None
+        except TimeoutError:
+            if not self.closed:  # the write itself timed out: a stalled reader
+                self._hub._drop_slow(self)
 
     async def _next(self) -> str | None:
         while not self._pending and not self.closed:
