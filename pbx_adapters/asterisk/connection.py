@@ -57,6 +57,7 @@ ConnectedHook = Callable[["AmiConnection"], None]
 DisconnectedHook = Callable[["AmiConnection", AmiError], None]
 LoginHook = Callable[["AmiConnection"], Awaitable[None]]
 ActionResult = AmiFrame | list[AmiFrame]
+_READ_SLICE_BYTES = 8 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +382,14 @@ class AmiConnection:
 
     def _on_data(self, link: _Link, data: bytes) -> None:
         received_at = self._clock()
-        frames = link.framer.feed(data)
+        # asyncio reads up to 256 KiB under load: frame and deliver it slice by slice so the
+        # frames of one slice are handed on (and can be freed) before the next is parsed.
+        for start in range(0, len(data), _READ_SLICE_BYTES):
+            frames = link.framer.feed(data[start : start + _READ_SLICE_BYTES])
+            if frames:
+                self._deliver(link, frames, received_at)
+
+    def _deliver(self, link: _Link, frames: list[AmiFrame], received_at: float) -> None:
         tap, sink, stats = self._tap, self._sink, self.stats
         for frame in frames:
             if tap is not None:

@@ -49,6 +49,7 @@ _LEGACY_HEADERS = frozenset({"response", "privilege", "actionid", "commandid", "
 # line, a partial ``LF [CR]`` separator and a ``CR`` whose ``LF`` has not arrived.
 _TAIL_SLACK = 4
 _split_header = methodcaller("partition", ": ")
+_SLICE_BYTES = 8 * 1024
 
 
 @dataclass(slots=True)
@@ -98,6 +99,16 @@ class AmiFramer:
 
     def feed(self, data: bytes) -> list[AmiFrame]:
         """Consume one read from the socket and return the messages it completed, in order."""
+        if len(data) <= _SLICE_BYTES:
+            return self._feed(data)
+        # asyncio reads up to 256 KiB at once under load; parsing it in cache-sized slices is
+        # faster, and the result is the same (it never depends on how the stream is cut).
+        frames: list[AmiFrame] = []
+        for start in range(0, len(data), _SLICE_BYTES):
+            frames += self._feed(data[start : start + _SLICE_BYTES])
+        return frames
+
+    def _feed(self, data: bytes) -> list[AmiFrame]:
         if not data:
             return []
         if self._skipping:
