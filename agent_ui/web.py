@@ -8,6 +8,7 @@ the security headers (agent_ui.security).
 from __future__ import annotations
 
 import json
+import math
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -112,7 +113,7 @@ def create_app(
             Route("/logout", api.logout, methods=["POST"]),
             Route("/api/me", api.me, methods=["GET"]),
             Route("/api/ws-ticket", api.ws_ticket, methods=["POST"]),
-            WebSocketRoute("/ws", socket),
+            WebSocketRoute("/ws", socket.endpoint),
             *routes,
         ],
         middleware=[
@@ -166,7 +167,7 @@ class _Api:
         response.set_cookie(
             self.cookie,
             value,
-            max_age=int(self.codec.max_age_s),
+            max_age=math.ceil(self.codec.max_age_s),
             path="/",
             secure=self.secure,
             httponly=True,

@@ -76,7 +76,7 @@ class _Bucket:
 
 
 class AgentSocket:
-    """The ASGI websocket endpoint; one call per connection."""
+    """The /ws endpoint (:meth:`endpoint`); one call per connection."""
 
     def __init__(
         self,
@@ -95,7 +95,8 @@ class AgentSocket:
         self._cookie_name, self._policy, self._on_message = cookie_name, policy, on_agent_message
         self._clock, self._wall_clock = clock, wall_clock
 
-    async def __call__(self, websocket: WebSocket) -> None:
+    async def endpoint(self, websocket: WebSocket) -> None:
+        """Serve one websocket connection from handshake to close."""
         try:
             session = self._admit(websocket)
         except CtiError as exc:
