@@ -19,24 +19,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import itertools
 import logging
 import random
-import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from panoramisk.ami_protocol import AMIProtocol
 
-from cti.errors import AmiActionFailed, AmiConnectionLost, AmiError, ConfigError, ValidationFailed
+from cti.errors import AmiActionFailed, AmiConnectionLost, AmiError, ValidationFailed
 from pbx_adapters.asterisk.action import action_name, encode_action, headers_of
-from pbx_adapters.asterisk.correlation import Correlator, Reply, Routed
 from pbx_adapters.asterisk.frame import AmiFrame, FrameSink
-from pbx_adapters.asterisk.framer import AmiFramer, FramerStats
+from pbx_adapters.asterisk.lifecycle import (
+    AmiConnectionStats,
+    AmiSettings,
+    State,
+    backoff_delay,
+    check_transition,
+)
+from pbx_adapters.asterisk.link import ActionResult, AmiLink, Pending
 
 __all__ = [
     "ActionResult",
@@ -56,137 +59,13 @@ log = logging.getLogger(__name__)
 ConnectedHook = Callable[["AmiConnection"], None]
 DisconnectedHook = Callable[["AmiConnection", AmiError], None]
 LoginHook = Callable[["AmiConnection"], Awaitable[None]]
-ActionResult = AmiFrame | list[AmiFrame]
 _READ_SLICE_BYTES = 8 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class AmiSettings:
-    """How to reach and watch one Asterisk server; built by the composition root from config."""
-
-    host: str
-    port: int = 5038
-    username: str = ""
-    secret: str = field(default="", repr=False)
-    events: str = "on"
-    tls: ssl.SSLContext | None = None
-    connect_timeout_s: float = 5.0
-    action_timeout_s: float = 10.0
-    ping_interval_s: float = 10.0
-    ping_timeout_s: float = 5.0
-    backoff_base_s: float = 0.5
-    backoff_cap_s: float = 30.0
-    stable_after_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        positive = ("connect_timeout_s", "action_timeout_s", "ping_interval_s", "ping_timeout_s")
-        for name in (*positive, "backoff_base_s", "stable_after_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"AMI setting {name} must be positive", details={name: 0})
-        if self.backoff_cap_s < self.backoff_base_s:
-            raise ConfigError(
-                "AMI setting backoff_cap_s must not be below backoff_base_s",
-                details={
-                    "backoff_base_s": self.backoff_base_s,
-                    "backoff_cap_s": self.backoff_cap_s,
-                },
-            )
-        if not 0 < self.port < 65536:
-            raise ConfigError("AMI port must be 1-65535", details={"port": self.port})
-
-
-def backoff_delay(
-    attempt: int, base_s: float, cap_s: float, rand: Callable[[], float] = random.random
-) -> float:
-    """Return the wait before reconnect ``attempt`` (0 first): jittered, within [base, cap].
-
-    The ceiling doubles per attempt up to ``cap_s``; the delay is drawn from its upper half (and
-    never below ``base_s``), so daemons restarted together do not reconnect in step.
-    """
-    ceiling = min(cap_s, base_s * 2.0 ** min(attempt, 64))
-    floor = max(base_s, ceiling / 2)
-    return floor + (ceiling - floor) * rand()
-
-
-class State(enum.Enum):
-    """Where an :class:`AmiConnection` is in its life."""
-
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    LOGGING_IN = "logging_in"
-    READY = "ready"
-    BACKING_OFF = "backing_off"
-    CLOSED = "closed"
-
-
-# Every legal transition; anything else is a bug in this module and raises.
-_TRANSITIONS: dict[State, frozenset[State]] = {
-    State.IDLE: frozenset({State.CONNECTING, State.CLOSED}),
-    State.CONNECTING: frozenset({State.LOGGING_IN, State.BACKING_OFF, State.CLOSED}),
-    State.LOGGING_IN: frozenset({State.READY, State.BACKING_OFF, State.CLOSED}),
-    State.READY: frozenset({State.BACKING_OFF, State.CLOSED}),
-    State.BACKING_OFF: frozenset({State.CONNECTING, State.CLOSED}),
-    State.CLOSED: frozenset(),
-}
-
-
-@dataclass(slots=True)
-class AmiConnectionStats:
-    """Counters of one connection across all its reconnects."""
-
-    connects: int = 0
-    reconnects: int = 0
-    connect_failures: int = 0
-    disconnects: int = 0
-    events: int = 0
-    stray_responses: int = 0
-    sink_errors: int = 0
-    actions_sent: int = 0
-    pings_missed: int = 0
-    last_backoff_s: float = 0.0
-    last_error: str | None = None
-    framer: FramerStats = field(default_factory=FramerStats)
-
-    @property
-    def frames(self) -> int:
-        """Return how many frames were read (events and responses)."""
-        return self.framer.frames
-
-    @property
-    def frames_rejected(self) -> int:
-        """Return how many messages the framer dropped."""
-        return self.framer.frames_rejected
-
-
-@dataclass(slots=True)
-class _Pending:
-    action: str
-    future: asyncio.Future[ActionResult]
-
-
-class _Link:
-    """One TCP connection: its transport, framer, open actions and end."""
-
-    def __init__(self, server: str, stats: FramerStats) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.framer = AmiFramer(stats=stats)
-        self.correlator = Correlator(server)
-        self.pending: dict[str, _Pending] = {}
-        self.lost: asyncio.Future[AmiConnectionLost] = asyncio.get_running_loop().create_future()
-
-    @property
-    def usable(self) -> bool:
-        return self.transport is not None and not self.lost.done()
-
-    def forget(self, action_id: str) -> None:
-        self.correlator.forget(action_id)
-        self.pending.pop(action_id, None)
 
 
 class _AmiStreamProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no type hints
     """panoramisk's AMI protocol with its read path replaced by :class:`AmiFramer`."""
 
-    def __init__(self, connection: AmiConnection, link: _Link) -> None:
+    def __init__(self, connection: AmiConnection, link: AmiLink) -> None:
         super().__init__()
         self._connection = connection
         self._link = link
@@ -243,7 +122,7 @@ class AmiConnection:
         self._sleep = sleep  # used for backoff waits only, so tests can watch them
         self._rand = rand
         self._state = State.IDLE
-        self._link: _Link | None = None
+        self._link: AmiLink | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
@@ -297,6 +176,10 @@ class AmiConnection:
                 await self._request(link, [("Action", "Logoff")], timeout_s=1.0)
         self._set_state(State.CLOSED)
         task, self._task = self._task, None
+        if task is asyncio.current_task():  # closed from a hook: the task ends at its next await
+            assert task is not None
+            task.cancel()
+            return
         if task is not None:
             task.cancel()
             await asyncio.wait([task])
@@ -336,7 +219,7 @@ class AmiConnection:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _submit(self, link: _Link, headers: list[tuple[str, str]]) -> tuple[str, _Pending]:
+    def _submit(self, link: AmiLink, headers: list[tuple[str, str]]) -> tuple[str, Pending]:
         """Register and write one action; validation happens before anything is written."""
         ids = [value for key, value in headers if key.lower() == "actionid"]
         if len(ids) > 1:
@@ -349,21 +232,18 @@ class AmiConnection:
             raise ValidationFailed(
                 "this ActionID is already waiting for an answer", details={"action_id": action_id}
             )
-        if link.transport is None or not link.usable:
+        if not link.usable:
             raise AmiError(
                 f"AMI {self.name} connection is gone; {name} was not sent",
                 details={"server": self.name, "action": name},
             )
-        pending = _Pending(name, asyncio.get_running_loop().create_future())
-        link.correlator.open(action_id, name)
-        link.pending[action_id] = pending
-        link.transport.write(payload)
+        pending = link.send(action_id, name, payload)
         self.stats.actions_sent += 1
         log.debug("ami[%s] sent %s %s", self.name, name, action_id)
         return action_id, pending
 
     async def _request(
-        self, link: _Link, headers: list[tuple[str, str]], *, timeout_s: float
+        self, link: AmiLink, headers: list[tuple[str, str]], *, timeout_s: float
     ) -> ActionResult:
         action_id, pending = self._submit(link, headers)
         try:
@@ -380,7 +260,9 @@ class AmiConnection:
 
     # -- reading (called by the protocol; never awaits) --------------------------------------
 
-    def _on_data(self, link: _Link, data: bytes) -> None:
+    def _on_data(self, link: AmiLink, data: bytes) -> None:
+        if link.lost.done():
+            return  # a dropped link's last bytes: its actions already failed
         received_at = self._clock()
         # asyncio reads up to 256 KiB under load: frame and deliver it slice by slice so the
         # frames of one slice are handed on (and can be freed) before the next is parsed.
@@ -389,18 +271,13 @@ class AmiConnection:
             if frames:
                 self._deliver(link, frames, received_at)
 
-    def _deliver(self, link: _Link, frames: list[AmiFrame], received_at: float) -> None:
+    def _deliver(self, link: AmiLink, frames: list[AmiFrame], received_at: float) -> None:
         tap, sink, stats = self._tap, self._sink, self.stats
         for frame in frames:
             if tap is not None:
                 self._call_sink(tap, frame, received_at)
-            if link.pending:
-                routed = link.correlator.route(frame)
-                if routed is Routed.CONSUMED:
-                    continue
-                if isinstance(routed, Reply):
-                    self._settle(link, routed)
-                    continue
+            if link.pending and link.route(frame):
+                continue
             if frame.is_event:
                 stats.events += 1
                 self._call_sink(sink, frame, received_at)
@@ -415,48 +292,19 @@ class AmiConnection:
             self.stats.sink_errors += 1
             log.exception("ami[%s] frame sink failed on %s", self.name, frame.name)
 
-    def _settle(self, link: _Link, reply: Reply) -> None:
-        pending = link.pending.pop(reply.action_id, None)
-        if pending is None or pending.future.done():
-            return
-        if reply.error is not None:
-            pending.future.set_exception(reply.error)
-        else:
-            pending.future.set_result(reply.result)
-
-    def _on_lost(self, link: _Link, exc: Exception | None) -> None:
+    def _on_lost(self, link: AmiLink, exc: Exception | None) -> None:
         reason = f"{type(exc).__name__}: {exc}" if exc is not None else "closed by the server"
         error = AmiConnectionLost(
             f"AMI connection to {self.name} lost ({reason})",
             details={"server": self.name, "reason": reason},
         )
         error.__cause__ = exc
-        self._drop(link, error)
-
-    def _drop(self, link: _Link, error: AmiConnectionLost) -> None:
-        """End a link now: fail every pending action (never re-sent), then abort the socket."""
-        if link.lost.done():
-            return
-        link.correlator.forget_all()
-        pending, link.pending = link.pending, {}
-        for action_id, waiting in pending.items():
-            if not waiting.future.done():
-                lost = AmiConnectionLost(
-                    f"AMI connection to {self.name} lost while {waiting.action} was in flight; "
-                    "its outcome is unknown",
-                    details={**error.details, "action": waiting.action, "action_id": action_id},
-                )
-                lost.__cause__ = error.__cause__
-                waiting.future.set_exception(lost)
-        link.lost.set_result(error)
-        if link.transport is not None:
-            link.transport.abort()
+        link.drop(error)
 
     # -- supervision ------------------------------------------------------------------------
 
     def _set_state(self, state: State) -> None:
-        if state not in _TRANSITIONS[self._state]:
-            raise RuntimeError(f"AMI connection cannot go from {self._state} to {state}")
+        check_transition(self._state, state)
         self._state = state
 
     def _note_error(self, error: BaseException) -> None:
@@ -489,7 +337,7 @@ class AmiConnection:
     async def _run_link(self) -> float | None:
         """Run one TCP connection to its end; return when it was logged in, if it was."""
         self._set_state(State.CONNECTING)
-        link = _Link(self.name, self.stats.framer)
+        link = AmiLink(self.name, self.stats.framer)
         try:
             await self._open(link)
         except AmiError as exc:
@@ -514,12 +362,12 @@ class AmiConnection:
         finally:
             self._ready.clear()
             self._link = None
-            self._drop(link, AmiConnectionLost(f"AMI connection to {self.name} closed"))
+            link.drop(AmiConnectionLost(f"AMI connection to {self.name} closed"))
             self.stats.disconnects += 1
             self._call_hook(self._on_disconnected, link.lost.result())
         return ready_at
 
-    async def _open(self, link: _Link) -> None:
+    async def _open(self, link: AmiLink) -> None:
         settings = self.settings
         loop = asyncio.get_running_loop()
         try:
@@ -537,7 +385,7 @@ class AmiConnection:
                 details={"server": self.name, "host": settings.host, "port": settings.port},
             ) from exc
 
-    async def _login(self, link: _Link) -> None:
+    async def _login(self, link: AmiLink) -> None:
         settings = self.settings
         headers = [
             ("Action", "Login"),
@@ -553,7 +401,7 @@ class AmiConnection:
                 details={"server": self.name, "username": settings.username},
             ) from exc
 
-    async def _serve(self, link: _Link) -> None:
+    async def _serve(self, link: AmiLink) -> None:
         """Resync through ``on_login``, then keep the link alive until it drops."""
         keepalive = asyncio.get_running_loop().create_task(
             self._keepalive(link), name=f"ami-{self.name}-keepalive"
@@ -576,7 +424,7 @@ class AmiConnection:
             keepalive.cancel()
             await asyncio.wait([keepalive])
 
-    async def _keepalive(self, link: _Link) -> None:
+    async def _keepalive(self, link: AmiLink) -> None:
         """Ping every interval; drop the link when a Ping goes unanswered (half-open TCP)."""
         settings = self.settings
         while link.usable:
@@ -594,8 +442,7 @@ class AmiConnection:
                 return
             except TimeoutError:
                 self.stats.pings_missed += 1
-                self._drop(
-                    link,
+                link.drop(
                     AmiConnectionLost(
                         f"AMI {self.name} did not answer Ping within {settings.ping_timeout_s}s",
                         details={"server": self.name, "reason": "ping timeout"},

@@ -402,3 +402,19 @@ def test_backoff_delay_bounds() -> None:
 def test_bad_settings_are_loud(overrides: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         AmiSettings(host="127.0.0.1", **overrides)
+
+
+async def test_close_from_a_hook_ends_the_connection(
+    ami_server: FakeAmiServer, sink: RecordingSink, make_settings: SettingsFactory
+) -> None:
+    async def on_login(conn: AmiConnection) -> None:
+        await conn.close()
+
+    conn = AmiConnection("pbx1", make_settings(), sink, on_login=on_login)
+    await conn.start()
+    [supervisor] = [t for t in asyncio.all_tasks() if t.get_name() == "ami-pbx1"]
+    await ami_server.wait_for("Logoff")
+    await asyncio.wait([supervisor], timeout=5)
+    assert supervisor.cancelled()
+    assert conn.state is State.CLOSED
+    assert ami_server.logins == 1
