@@ -8,8 +8,8 @@ the security headers (agent_ui.security).
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs

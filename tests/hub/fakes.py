@@ -1,4 +1,4 @@
-"""Fake websocket senders for hub tests: record frames, or stall like a browser that stopped reading."""
+"""Fake websocket senders for hub tests: record frames, or stall like a tab that stopped reading."""
 
 from __future__ import annotations
 

@@ -106,14 +106,16 @@ class Running:
         )
 
 
-async def resume(ws: ClientConnection, last_seq: int | None = None, epoch: str | None = None) -> Any:
+async def resume(
+    ws: ClientConnection, last_seq: int | None = None, epoch: str | None = None
+) -> Any:
     """Send resume; return hello."""
     await ws.send(encode_incoming(Resume(last_seq, epoch)))
     return await recv(ws)
 
 
-async def recv(ws: ClientConnection, timeout: float = 10.0) -> Any:
-    async with asyncio.timeout(timeout):
+async def recv(ws: ClientConnection, within_s: float = 10.0) -> Any:
+    async with asyncio.timeout(within_s):
         return json.loads(await ws.recv())
 
 

@@ -40,11 +40,8 @@ async def test_login_sets_a_strict_httponly_session_cookie(server: Running) -> N
 
 
 async def test_secure_deployments_get_a_secure_host_prefixed_cookie() -> None:
-    async with serve(secure_cookies=True) as server:
-        async with server.client() as client:
-            response = await client.post(
-                "/login", data={"username": "alice", "password": "alice-pw"}
-            )
+    async with serve(secure_cookies=True) as server, server.client() as client:
+        response = await client.post("/login", data={"username": "alice", "password": "alice-pw"})
     assert response.status_code == 200
     attrs = cookie_attributes(response)
     assert attrs["name"] == "__Host-cti_session"
@@ -69,25 +66,23 @@ async def test_wrong_password_and_bad_bodies_are_json_errors(server: Running) ->
 
 
 async def test_login_attempts_are_rate_limited_per_username() -> None:
-    async with serve(policy=WebPolicy(login_user_failures=3)) as server:
-        async with server.client() as client:
-            for _ in range(3):
-                response = await client.post("/login", json={"username": "bob", "password": "x"})
-                assert response.status_code == 401
-            blocked = await client.post("/login", json={"username": "BOB", "password": "bob-pw"})
-            other = await client.post("/login", json={"username": "alice", "password": "alice-pw"})
+    async with serve(policy=WebPolicy(login_user_failures=3)) as server, server.client() as client:
+        for _ in range(3):
+            response = await client.post("/login", json={"username": "bob", "password": "x"})
+            assert response.status_code == 401
+        blocked = await client.post("/login", json={"username": "BOB", "password": "bob-pw"})
+        other = await client.post("/login", json={"username": "alice", "password": "alice-pw"})
     assert (blocked.status_code, blocked.json()["error"]) == (429, "rate_limited")
     assert int(blocked.headers["retry-after"]) > 0
     assert other.status_code == 200
 
 
 async def test_login_attempts_are_rate_limited_per_address() -> None:
-    async with serve(policy=WebPolicy(login_ip_attempts=4)) as server:
-        async with server.client() as client:
-            codes = [
-                (await client.post("/login", json={"username": f"u{n}", "password": "x"})).status_code
-                for n in range(6)
-            ]
+    async with serve(policy=WebPolicy(login_ip_attempts=4)) as server, server.client() as client:
+        codes = [
+            (await client.post("/login", json={"username": f"u{n}", "password": "x"})).status_code
+            for n in range(6)
+        ]
     assert codes == [401, 401, 401, 401, 429, 429]
 
 
