@@ -280,8 +280,8 @@ async def _cti_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CtiError)
     headers = dict(_NO_STORE)
     retry = exc.details.get("retry_after_s") if isinstance(exc, RateLimited) else None
-    if retry is not None:
-        headers["retry-after"] = str(retry)
+    if isinstance(retry, int | float):
+        headers["retry-after"] = str(math.ceil(retry))
     return JSONResponse(exc.as_dict(), status_code=exc.status, headers=headers)
 
 

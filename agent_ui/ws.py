@@ -176,7 +176,8 @@ class AgentSocket:
                 try:
                     if not bucket.take():
                         raise PolicyViolation("too many messages; slow down")
-                    await self._handle(conn, decode(text if text is not None else event["bytes"]))
+                    frame = text if text is not None else event.get("bytes") or b""
+                    await self._handle(conn, decode(frame))
                 except BrowserProtocolError as exc:
                     if exc.close_code is not None:
                         conn.close(exc.close_code, exc.message)
