@@ -1,24 +1,16 @@
-"""The Asterisk AMI adapter: transport (framer, connection), commands; frames out, actions in.
+"""The Asterisk AMI adapter: frames out, actions in.
 
-Only this package imports panoramisk, and only in :mod:`pbx_adapters.asterisk.connection`.
+Modules, from the wire up:
+
+* :mod:`.frame` - :class:`AmiFrame`, one message as ordered ``(key, value)`` pairs;
+* :mod:`.framer` - the sans-IO framer (bytes in, frames out);
+* :mod:`.action` - action encoding, refusing header injection;
+* :mod:`.correlation` - sans-IO matching of responses to actions by ``ActionID``;
+* :mod:`.lifecycle` - settings, the connection state table, backoff, counters;
+* :mod:`.link` - one TCP connection's actions in flight;
+* :mod:`.connection` - :class:`AmiConnection`, the only module that imports panoramisk;
+* :mod:`.commands` - typed call-control commands.
+
+Nothing is re-exported here, so importing the pure modules (frame, framer, correlation) does
+not import asyncio code or panoramisk.
 """
-
-from __future__ import annotations
-
-from pbx_adapters.asterisk.commands import AsteriskCommands, OriginateResult
-from pbx_adapters.asterisk.connection import AmiConnection, AmiConnectionStats, AmiSettings, State
-from pbx_adapters.asterisk.frame import AmiFrame, FrameSink
-from pbx_adapters.asterisk.framer import AmiFramer, FramerStats
-
-__all__ = [
-    "AmiConnection",
-    "AmiConnectionStats",
-    "AmiFrame",
-    "AmiFramer",
-    "AmiSettings",
-    "AsteriskCommands",
-    "FrameSink",
-    "FramerStats",
-    "OriginateResult",
-    "State",
-]
