@@ -208,6 +208,50 @@ def lab_call(settings: LabSettings, did: str, caller: str, name: str, hold: floa
     click.echo(f"lab: call finished: {outcomes}")
 
 
+# ---------------------------------------------------------------------------------- outbox
+@cli.group()
+def outbox() -> None:
+    """Call records waiting for delivery to the CRM, and those that keep failing."""
+
+
+@outbox.command("list")
+@click.option("--stuck", is_flag=True, help="Only rows that failed store.outbox.stuck_after times.")
+@click.option("--all", "include_delivered", is_flag=True, help="Include delivered rows.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_context
+@_friendly
+def outbox_list(
+    ctx: click.Context, stuck: bool, include_delivered: bool, limit: int, as_json: bool
+) -> None:
+    """Show undelivered call records: call id, connector, attempts, next attempt, last error."""
+    from cti.store.admin import list_outbox  # noqa: PLC0415 (keep `cti --help` light)
+
+    text = list_outbox(
+        _settings(ctx).store,
+        stuck=stuck,
+        include_delivered=include_delivered,
+        limit=limit,
+        as_json=as_json,
+    )
+    click.echo(text, nl=False)
+
+
+@outbox.command("retry")
+@click.argument("row_id", metavar="ID", type=int, required=False)
+@click.option("--all", "retry_all", is_flag=True, help="Every undelivered row.")
+@click.pass_context
+@_friendly
+def outbox_retry(ctx: click.Context, row_id: int | None, retry_all: bool) -> None:
+    """Make row ID (or --all) due now; the daemon delivers it within its poll interval."""
+    from cti.store.admin import retry_outbox  # noqa: PLC0415
+
+    if (row_id is None) != retry_all:
+        raise click.UsageError("give one row ID or --all")
+    count = retry_outbox(_settings(ctx).store, row_id)
+    click.echo(f"outbox: {count} row{'s' if count != 1 else ''} due now")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="cti")

@@ -7,9 +7,12 @@ that needs it and cannot get it fails with the lab's own message: it is never sk
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from sip_tests.lab import LabHandle, start_lab
 from sip_tests.phone import Manual, Phone, PhoneFleet
@@ -64,3 +67,36 @@ def sipp_calls() -> Iterator[list[SippProcess]]:
     for proc in started:
         proc.stop()
     cleanup_workdirs(started)
+
+
+# ------------------------------------------------------------------------------- databases
+# A fresh PostgreSQL database per test, on the loopback server (user postgres, trust auth).
+# Tests needing it are marked ``postgres`` and skipped, with the reason, when it is not there.
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+PG_ADMIN_DSN = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname=postgres connect_timeout=3"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """Return the admin DSN, or skip when PostgreSQL is not reachable."""
+    try:
+        with psycopg.connect(PG_ADMIN_DSN) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable on {PG_HOST}:{PG_PORT} as {PG_USER}: {exc}")
+    return PG_ADMIN_DSN
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """Create a uniquely named database, yield its URL, drop it (even if still connected)."""
+    name = f"cti_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -181,8 +181,9 @@ def insert_outbox_rows(
                 next_attempt_at=now + timedelta(seconds=wrapup),
             )
             .on_conflict_do_nothing(index_elements=[outbox.c.call_id, outbox.c.connector])
+            .returning(outbox.c.id)  # rowcount is not reliable across drivers here
         )
-        inserted += conn.execute(statement).rowcount
+        inserted += len(conn.execute(statement).all())
     return inserted > 0
 
 

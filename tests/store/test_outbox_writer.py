@@ -1,0 +1,243 @@
+"""The outbox writer: exactly-once delivery through failures, timeouts, restarts and kills.
+
+Time is a :class:`FakeClock` that jumps ahead whenever the writer waits, so minutes of backoff
+take milliseconds; only the per-delivery timeout runs on real time (it bounds a real await).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import timedelta
+
+import pytest
+
+from cti.errors import CrmError, CrmUnavailable, ValidationFailed
+from cti.store import OutboxWriter, RetryPolicy, Store
+from tests.store.fakes import START, FakeClock, MemoryCrm, eventually, record
+
+CALL = "lab:1700000000.1"
+POLICY = RetryPolicy(base_seconds=2, cap_seconds=60, factor=2, jitter=0.2, stuck_after=3)
+
+
+@pytest.fixture
+def crm(clock: FakeClock) -> MemoryCrm:
+    return MemoryCrm(name="builtin", clock=clock.now)
+
+
+def writer_for(store: Store, clock: FakeClock, **connectors: MemoryCrm) -> OutboxWriter:
+    options: dict[str, float] = {"delivery_timeout": 5.0, "poll_interval": 5.0}
+    return OutboxWriter(store.aio, connectors, policy=POLICY, clock=clock, **options)  # type: ignore[arg-type]
+
+
+def delivered(store: Store) -> bool:
+    return all(row.delivered_at is not None for row in store.outbox_entries(include_delivered=True))
+
+
+async def test_delivers_each_record_once_to_each_connector(store: Store, clock: FakeClock) -> None:
+    builtin, salesforce = MemoryCrm("builtin", clock=clock.now), MemoryCrm("sf", clock=clock.now)
+    await store.aio.end_call(record(CALL), ["builtin", "salesforce"])
+    await store.aio.end_call(record("lab:2"), ["builtin"])
+
+    async with writer_for(store, clock, builtin=builtin, salesforce=salesforce) as writer:
+        await eventually(lambda: delivered(store))
+        await eventually(lambda: writer.stats.delivered_total == 3 and writer.stats.depth == 0)
+        stats = writer.stats
+
+    assert sorted(builtin.calls) == [CALL, "lab:2"]
+    assert list(salesforce.calls) == [CALL]
+    assert len(builtin.attempts) == 2
+    assert len(salesforce.attempts) == 1
+    rows = {(r.call_id, r.connector): r for r in store.outbox_entries(include_delivered=True)}
+    assert rows[CALL, "builtin"].crm_id == builtin.calls[CALL][0]
+    assert rows[CALL, "salesforce"].crm_id == "sf-1"
+    assert all(r.attempts == 1 and r.last_error is None for r in rows.values())
+    assert (stats.depth, stats.stuck, stats.delivered_total, stats.failures_total) == (0, 0, 3, 0)
+    assert not writer.running
+
+
+async def test_end_call_wakes_the_writer_at_once(store: Store, crm: MemoryCrm) -> None:
+    writer = OutboxWriter(store.aio, {"builtin": crm}, poll_interval=3600)  # the real clock
+    async with writer:
+        await asyncio.sleep(0.2)  # the writer found nothing and waits out its hour-long poll
+        await store.aio.end_call(record(CALL), ["builtin"])
+        await eventually(lambda: delivered(store) and CALL in crm.calls, within=5)
+
+
+async def test_fails_three_times_then_succeeds(store: Store, clock: FakeClock) -> None:
+    crm = MemoryCrm("builtin", clock=clock.now)
+    crm.script(CrmUnavailable("down"), CrmError("500 from the CRM"), CrmUnavailable("down again"))
+    randoms = iter([0.0, 0.5, 0.99, 0.3])
+    writer = OutboxWriter(
+        store.aio, {"builtin": crm}, policy=POLICY, clock=clock, rand=lambda: next(randoms)
+    )
+    await store.aio.end_call(record(CALL), ["builtin"])
+
+    async with writer:
+        await eventually(lambda: delivered(store) and writer.stats.delivered_total == 1)
+
+    [row] = store.outbox_entries(include_delivered=True)
+    assert row.attempts == 4
+    assert row.crm_id == "builtin-1"
+    assert row.last_error == "crm.unavailable: down again"  # the last failure stays visible
+    assert len(crm.calls) == 1
+    assert len(crm.attempts) == 4
+    times = [at for _, at in crm.attempts]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    # Failure n waits within [d * 0.8, d], d = min(60, 2 * 2 ** (n - 1)); rand picks the point.
+    assert gaps == pytest.approx([2.0, 4.0 * 0.9, 8.0 * (1 - 0.2 * 0.99)])
+    for failures, gap in enumerate(gaps, start=1):
+        ceiling = min(60.0, 2.0 * 2 ** (failures - 1))
+        assert ceiling * 0.8 <= gap <= ceiling
+    assert writer.stats.failures_total == 3
+    assert writer.stats.delivered_total == 1
+
+
+def test_backoff_is_capped_and_jittered() -> None:
+    policy = RetryPolicy(base_seconds=2, cap_seconds=300, jitter=0.2)
+    assert [policy.delay(n, 0.0) for n in (1, 2, 3, 8, 9, 50, 10**6)] == [
+        2,
+        4,
+        8,
+        256,
+        300,
+        300,
+        300,
+    ]
+    assert policy.delay(20, 0.999) == pytest.approx(300 * (1 - 0.2 * 0.999))
+    with pytest.raises(ValidationFailed):
+        RetryPolicy(base_seconds=10, cap_seconds=5)
+    with pytest.raises(ValidationFailed):
+        RetryPolicy(jitter=1.0)
+
+
+async def test_a_connector_that_times_out(store: Store, clock: FakeClock, crm: MemoryCrm) -> None:
+    crm.script("hang")
+    writer = OutboxWriter(
+        store.aio, {"builtin": crm}, policy=POLICY, clock=clock, delivery_timeout=0.2
+    )
+    await store.aio.end_call(record(CALL), ["builtin"])
+
+    async with writer:
+        await eventually(lambda: delivered(store))
+
+    [row] = store.outbox_entries(include_delivered=True)
+    assert row.attempts == 2
+    assert row.last_error == "timed out after 0.2 s"
+    assert len(crm.calls) == 1
+
+
+async def test_stuck_rows_are_counted_and_still_retried_at_the_cap(
+    store: Store, clock: FakeClock, crm: MemoryCrm
+) -> None:
+    crm.script(*(CrmUnavailable(f"down {n}") for n in range(8)))
+    await store.aio.end_call(record(CALL), ["builtin"])
+    writer = writer_for(store, clock, builtin=crm)
+
+    async with writer:
+        await eventually(lambda: len(crm.attempts) >= 5 and writer.stats.stuck == 1)
+        assert [r.call_id for r in store.outbox_entries(stuck_after=3)] == [CALL]
+        assert writer.stats.depth == 1
+        await eventually(lambda: delivered(store) and writer.stats.depth == 0)
+
+    [row] = store.outbox_entries(include_delivered=True)
+    assert row.attempts == 9
+    assert crm.calls[CALL][0] == row.crm_id
+    times = [at for _, at in crm.attempts]
+    late_gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times[5:])]
+    assert all(48 <= gap <= 60 for gap in late_gaps)  # at the cap, with jitter
+    assert writer.stats.stuck == 0
+
+
+async def test_an_unconfigured_connector_is_a_failure_not_a_drop(
+    store: Store, clock: FakeClock, crm: MemoryCrm
+) -> None:
+    await store.aio.end_call(record(CALL), ["builtin", "salesforce"])
+
+    async with writer_for(store, clock, builtin=crm):
+        await eventually(lambda: len(store.outbox_entries()) == 1)
+        await eventually(lambda: store.outbox_entries()[0].attempts >= 2)
+
+    [row] = store.outbox_entries()
+    assert row.connector == "salesforce"
+    assert row.delivered_at is None
+    assert row.last_error == "no connector named 'salesforce' is configured"
+
+
+async def test_killed_between_log_call_and_mark_delivered(
+    store: Store, clock: FakeClock, crm: MemoryCrm
+) -> None:
+    crm.script("block_after")
+    await store.aio.end_call(record(CALL), ["builtin"])
+    first = writer_for(store, clock, builtin=crm)
+    first.start()
+    await asyncio.wait_for(crm.stored.wait(), 10)
+
+    await first.stop()  # the CRM has the call; the outbox does not know
+
+    [row] = store.outbox_entries()
+    assert row.delivered_at is None
+    assert row.attempts == 0
+    async with writer_for(store, clock, builtin=crm):  # the daemon restarts
+        await eventually(lambda: delivered(store))
+    assert len(crm.attempts) == 2
+    assert len(crm.calls) == 1
+    [row] = store.outbox_entries(include_delivered=True)
+    assert row.crm_id == crm.calls[CALL][0]
+
+
+async def test_a_connector_cancelled_after_recording(
+    store: Store, clock: FakeClock, crm: MemoryCrm
+) -> None:
+    crm.script("cancel_after")
+    await store.aio.end_call(record(CALL), ["builtin"])
+
+    async with writer_for(store, clock, builtin=crm):
+        await asyncio.wait_for(crm.stored.wait(), 10)
+    assert store.outbox_entries()[0].delivered_at is None
+    async with writer_for(store, clock, builtin=crm):
+        await eventually(lambda: delivered(store))
+
+    assert len(crm.attempts) == 2
+    assert len(crm.calls) == 1
+
+
+async def test_flush_delivers_what_is_due_and_waits(store: Store, crm: MemoryCrm) -> None:
+    clock = FakeClock()
+    writer = OutboxWriter(store.aio, {"builtin": crm}, clock=clock)  # not started
+    for n in range(7):
+        await store.aio.end_call(record(f"lab:{n}"), ["builtin"])
+    clock.advance(1)
+
+    assert await writer.flush(timeout=10) is True
+
+    assert len(crm.calls) == 7
+    assert store.outbox_entries() == []
+    assert writer.stats.delivered_total == 7
+    assert writer.stats.depth == 0
+
+
+async def test_flush_gives_up_at_its_timeout(store: Store, clock: FakeClock) -> None:
+    crm = MemoryCrm("builtin", clock=clock.now)
+    crm.script("hang")
+    writer = OutboxWriter(store.aio, {"builtin": crm}, clock=clock, delivery_timeout=60)
+    await store.aio.end_call(record(CALL), ["builtin"])
+
+    assert await writer.flush(timeout=0.2) is False
+    assert store.outbox_entries()[0].delivered_at is None
+
+
+async def test_retry_makes_rows_due_now(store: Store, clock: FakeClock) -> None:
+    for n in range(3):
+        store.end_call(record(f"lab:{n}"), ["builtin"])
+    [first, *_] = store.claim_due(START, 1, 3600)
+
+    assert store.claim_due(START, 10, 3600) != []  # the other two
+    assert store.claim_due(START, 10, 3600) == []  # all leased
+    assert store.retry_outbox([first.id]) == 1
+    assert [d.id for d in store.claim_due(START, 10, 3600)] == [first.id]
+    assert store.retry_outbox() == 3
+    assert await store.aio.retry_outbox([9999]) == 0
+    assert len(store.claim_due(START, 10, 60)) == 3
+    store.mark_delivered(first.id, "crm-1", START + timedelta(seconds=1))
+    assert store.retry_outbox() == 2  # delivered rows stay delivered
