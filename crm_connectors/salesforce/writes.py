@@ -44,9 +44,9 @@ def upsert_task(api: Salesforce, field: str, call_id: str, body: Mapping[str, ob
     except SalesforceMalformedRequest as exc:
         if error_code(exc) != "INVALID_FIELD_FOR_INSERT_UPDATE":
             raise
-        return _task_id_by(tasks, field, key)
+        return _task_id_by(tasks, field, call_id)
     if response.status_code == 204:
-        return _task_id_by(tasks, field, key)
+        return _task_id_by(tasks, field, call_id)
     return _id_of(response.json(), "id")
 
 
@@ -103,8 +103,9 @@ def link_number(
     return True
 
 
-def _task_id_by(tasks: SFType, field: str, key: str) -> str:
-    return _id_of(tasks.get_by_custom_id(field, key), "Id")
+def _task_id_by(tasks: SFType, field: str, call_id: str) -> str:
+    # get_by_custom_id percent-encodes the value itself (upsert does not).
+    return _id_of(tasks.get_by_custom_id(field, call_id), "Id")
 
 
 def _id_of(payload: object, key: str) -> str:

@@ -66,26 +66,42 @@ def fake() -> Iterator[FakeSalesforce]:
 def seed(fake: FakeSalesforce) -> Seed:
     org = fake.org
     agent = org.add("User", FirstName="Alice", LastName="Agent", Username="alice@acme.test")
-    acme = org.add("Account", Name="Acme Ltd", Phone="020 7946 0000", Type="Customer", Industry="Manufacturing")
+    acme = org.add(
+        "Account", Name="Acme Ltd", Phone="020 7946 0000", Type="Customer", Industry="Manufacturing"
+    )
     other = org.add("Account", Name="Globex", Phone="+44 161 496 0000", Type="Prospect")
     jane = org.add(
         "Contact", FirstName="Jane", LastName="Doe", Email="jane@acme.test", Title="Buyer",
         Phone="020 7946 0958", MobilePhone="07700 900999", AccountId=acme,
     )  # fmt: skip
-    john = org.add("Contact", FirstName="John", LastName="Roe", MobilePhone="+44 7700 900123", AccountId=acme)
-    twin_a = org.add("Contact", FirstName="Ann", LastName="Twin", Phone="+44 20 7946 0123", AccountId=other)
+    john = org.add(
+        "Contact", FirstName="John", LastName="Roe", MobilePhone="+44 7700 900123", AccountId=acme
+    )
+    twin_a = org.add(
+        "Contact", FirstName="Ann", LastName="Twin", Phone="+44 20 7946 0123", AccountId=other
+    )
     twin_b = org.add("Contact", FirstName="Bob", LastName="Twin", HomePhone="02079460123")
-    lead = org.add("Lead", FirstName="Lee", LastName="Lead", Company="Initech", Phone="07700 900456")
+    lead = org.add(
+        "Lead", FirstName="Lee", LastName="Lead", Company="Initech", Phone="07700 900456"
+    )
     converted = org.add(
-        "Lead", FirstName="Old", LastName="Lead", Company="Initech", Phone="07700 900456", IsConverted=True
+        "Lead",
+        FirstName="Old",
+        LastName="Lead",
+        Company="Initech",
+        Phone="07700 900456",
+        IsConverted=True,
     )
     cases = [
-        org.add("Case", Subject="Broken widget", Status="New", Origin="Phone", ContactId=jane, AccountId=acme,
-                OwnerId=agent, CreatedDate="2026-11-18T09:00:00.000+0000"),
-        org.add("Case", Subject="Invoice query", Status="Working", Origin="Email", ContactId=jane, AccountId=acme,
-                OwnerId=agent, CreatedDate="2026-11-19T09:00:00.000+0000"),
-        org.add("Case", Subject="Old thing", Status="Closed", Origin="Web", ContactId=jane, AccountId=acme,
-                OwnerId=agent, CreatedDate="2026-11-19T10:00:00.000+0000"),
+        org.add(
+            "Case", Subject=subject, Status=status, Origin=origin, ContactId=jane,
+            AccountId=acme, OwnerId=agent, CreatedDate=f"2026-11-{created}.000+0000",
+        )
+        for subject, status, origin, created in (
+            ("Broken widget", "New", "Phone", "18T09:00:00"),
+            ("Invoice query", "Working", "Email", "19T09:00:00"),
+            ("Old thing", "Closed", "Web", "19T10:00:00"),
+        )
     ]  # fmt: skip
     for day, subject, call_type, seconds in (
         (10, "Inbound call from +442079460958 (answered)", "Inbound", 120),
@@ -98,8 +114,17 @@ def seed(fake: FakeSalesforce) -> Seed:
             OwnerId=agent, CallDisposition="Resolved" if seconds else None,
             Description=f"notes {day}", CreatedDate=f"2026-11-{day}T08:00:00.000+0000",
         )  # fmt: skip
-    org.add("Task", Subject="Sent brochure", TaskSubtype="Email", WhoId=jane, CreatedDate="2026-11-15T08:00:00.000+0000")
-    return Seed(agent, acme, jane, john, twin_a, twin_b, lead, converted, *cases, other)
+    org.add(
+        "Task",
+        Subject="Sent brochure",
+        TaskSubtype="Email",
+        WhoId=jane,
+        CreatedDate="2026-11-15T08:00:00.000+0000",
+    )
+    new, working, closed = cases
+    return Seed(
+        agent, acme, jane, john, twin_a, twin_b, lead, converted, new, working, closed, other
+    )
 
 
 @pytest.fixture

@@ -17,7 +17,14 @@ from typing import Any
 
 from tests.salesforce.fake_queries import WILDCARDS, Cond, Search, Select
 
-PREFIXES = {"User": "005", "Account": "001", "Contact": "003", "Lead": "00Q", "Case": "500", "Task": "00T"}
+PREFIXES = {
+    "User": "005",
+    "Account": "001",
+    "Contact": "003",
+    "Lead": "00Q",
+    "Case": "500",
+    "Task": "00T",
+}
 FIELDS = {
     "User": {"Name", "FirstName", "LastName", "Username", "IsActive"},
     "Account": {"Name", "Phone", "Fax", "Type", "Industry", "Website", "OwnerId"},
@@ -79,7 +86,10 @@ class OrgError(Exception):
 
 def sf_datetime(value: datetime) -> str:
     """Return a dateTime as the REST API writes it: ``2026-11-20T12:00:00.000+0000``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{value.microsecond // 1000:03d}+0000"
+    )
 
 
 def _eighteen(fifteen: str) -> str:
@@ -150,10 +160,12 @@ class FakeOrg:
 
     def search(self, search: Search) -> list[dict[str, Any]]:
         with self._lock:
-            found = []
+            found: list[dict[str, Any]] = []
             for query in search.returning:
                 name = query.object_name
-                searched = PHONE_FIELDS.get(name, ()) if search.scope == "PHONE" else SEARCHABLE[name]
+                searched = (
+                    PHONE_FIELDS.get(name, ()) if search.scope == "PHONE" else SEARCHABLE[name]
+                )
                 hits = [
                     r
                     for r in self._table(name)
@@ -168,10 +180,15 @@ class FakeOrg:
             raise OrgError(400, "INVALID_TYPE", f"sObject type '{object_name}' is not supported.")
         return list(self.records[object_name].values())
 
-    def _found(self, search: Search, name: str, record: dict[str, Any], fields: tuple[str, ...]) -> bool:
+    def _found(
+        self, search: Search, name: str, record: dict[str, Any], fields: tuple[str, ...]
+    ) -> bool:
         texts = [str(self._value(name, record, f)) for f in fields if self._value(name, record, f)]
         for group in search.expression:
-            if all(negated != any(_pattern(term.text).search(t) for t in texts) for negated, term in group):
+            if all(
+                negated != any(_pattern(term.text).search(t) for t in texts)
+                for negated, term in group
+            ):
                 return True
         return False
 
@@ -184,7 +201,9 @@ class FakeOrg:
             return any(self._holds(query, record, c) for c in cond.children)
         if cond.kind == "not":
             return not self._holds(query, record, cond.children[0])
-        return _compare(self._value(query.object_name, record, cond.field_name), cond.op, cond.value)
+        return _compare(
+            self._value(query.object_name, record, cond.field_name), cond.op, cond.value
+        )
 
     def _value(self, object_name: str, record: dict[str, Any], field_name: str) -> Any:
         if "." in field_name:
@@ -195,7 +214,11 @@ class FakeOrg:
             raise OrgError(
                 400, "INVALID_FIELD", f"No such column '{field_name}' on entity '{object_name}'."
             )
-        if field_name == "Name" and object_name in ("Contact", "Lead", "User") and "Name" not in record:
+        if (
+            field_name == "Name"
+            and object_name in ("Contact", "Lead", "User")
+            and "Name" not in record
+        ):
             return " ".join(p for p in (record.get("FirstName"), record.get("LastName")) if p)
         if field_name == "IsClosed" and object_name == "Case":
             return str(record.get("Status", "")).lower() in CLOSED_STATUSES
@@ -203,7 +226,9 @@ class FakeOrg:
             return self._task_account(record)
         return record.get(field_name)
 
-    def _related(self, object_name: str, record: dict[str, Any], relation: str) -> tuple[str, dict[str, Any]] | None:
+    def _related(
+        self, object_name: str, record: dict[str, Any], relation: str
+    ) -> tuple[str, dict[str, Any]] | None:
         if relation not in RELATIONSHIPS:
             raise OrgError(400, "INVALID_FIELD", f"Didn't understand relationship '{relation}'.")
         id_field, target = RELATIONSHIPS[relation]
@@ -233,7 +258,9 @@ class FakeOrg:
             if target is None:
                 out[relation] = None
                 continue
-            nested = out.get(relation) or {"attributes": self._attributes(target[0], target[1]["Id"])}
+            nested = out.get(relation) or {
+                "attributes": self._attributes(target[0], target[1]["Id"])
+            }
             nested[rest] = self._value(target[0], target[1], rest)
             out[relation] = nested
         return out
@@ -256,7 +283,9 @@ class FakeOrg:
             self._validate(object_name, body, creating=False)
             record.update(body)
 
-    def upsert(self, object_name: str, field_name: str, value: str, body: dict[str, Any]) -> tuple[str, bool]:
+    def upsert(
+        self, object_name: str, field_name: str, value: str, body: dict[str, Any]
+    ) -> tuple[str, bool]:
         with self._lock:
             existing = self._by_external_id(object_name, field_name, value)
             if existing is not None:
@@ -273,7 +302,9 @@ class FakeOrg:
             fields = sorted(FIELDS[object_name] | self.external_ids.get(object_name, set()))
             return self._row(object_name, found, fields)
 
-    def _by_external_id(self, object_name: str, field_name: str, value: str) -> dict[str, Any] | None:
+    def _by_external_id(
+        self, object_name: str, field_name: str, value: str
+    ) -> dict[str, Any] | None:
         if field_name not in self.external_ids.get(object_name, set()):
             raise OrgError(
                 404,
@@ -287,7 +318,12 @@ class FakeOrg:
         allowed = FIELDS[object_name] | self.external_ids.get(object_name, set())
         for name in body:
             if name not in allowed or name in ("Id", "CreatedDate", "IsClosed", "Name"):
-                raise OrgError(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {object_name}", [name])
+                raise OrgError(
+                    400,
+                    "INVALID_FIELD",
+                    f"No such column '{name}' on sobject of type {object_name}",
+                    [name],
+                )
             if not creating and name in NOT_UPDATEABLE.get(object_name, set()):
                 raise OrgError(
                     400,
@@ -298,7 +334,12 @@ class FakeOrg:
                     [name],
                 )
         if object_name == "Contact" and creating and not body.get("LastName"):
-            raise OrgError(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]", ["LastName"])
+            raise OrgError(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                "Required fields are missing: [LastName]",
+                ["LastName"],
+            )
         if object_name == "Task":
             self._validate_task(body)
 
@@ -310,9 +351,15 @@ class FakeOrg:
                 f"Call Type: bad value for restricted picklist field: {body['CallType']}",
                 ["CallType"],
             )
-        for name, kinds in (("WhoId", {"Contact", "Lead"}), ("WhatId", {"Account", "Case"}), ("OwnerId", {"User"})):
+        for name, kinds in (
+            ("WhoId", {"Contact", "Lead"}),
+            ("WhatId", {"Account", "Case"}),
+            ("OwnerId", {"User"}),
+        ):
             if body.get(name) and self.object_of(body[name]) not in kinds:
-                raise OrgError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [name])
+                raise OrgError(
+                    400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [name]
+                )
         if body.get("WhoId") and self.object_of(body["WhoId"]) == "Lead" and body.get("WhatId"):
             raise OrgError(
                 400,
@@ -350,4 +397,11 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
         return actual is not None and re.fullmatch(regex, str(actual), re.I) is not None
     if actual is None or expected is None:
         return False
-    return bool({"<": actual < expected, ">": actual > expected, "<=": actual <= expected, ">=": actual >= expected}[op])
+    return bool(
+        {
+            "<": actual < expected,
+            ">": actual > expected,
+            "<=": actual <= expected,
+            ">=": actual >= expected,
+        }[op]
+    )

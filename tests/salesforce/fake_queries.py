@@ -81,7 +81,7 @@ class _Tokens:
         return self.items[self.pos - 1]
 
     def expect(self, word: str) -> None:
-        kind, text = self.take()
+        _kind, text = self.take()
         if text.upper() != word:
             raise Malformed(self.code, f"expected {word}, found {text!r}")
 
@@ -146,9 +146,7 @@ def _factor(tokens: _Tokens) -> Cond:
     if kind != "name":
         raise Malformed(tokens.code, f"expected a field, found {name!r}")
     op = (tokens.peek() or "").upper()
-    if op in ("IN", "LIKE"):
-        tokens.take()
-    elif op in ("=", "!=", "<>", "<", ">", "<=", ">="):
+    if op in ("IN", "LIKE") or op in ("=", "!=", "<>", "<", ">", "<=", ">="):
         tokens.take()
     else:
         raise Malformed(tokens.code, f"expected an operator after {name}")

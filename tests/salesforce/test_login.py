@@ -72,7 +72,8 @@ async def test_a_bad_password_is_a_clear_error_without_the_secret(
     assert error.details["code"] == "INVALID_LOGIN"
     assert error.details["username"] == USERNAME
     shown = f"{error} {error.as_dict()} {caplog.text}"
-    assert "wrong password" not in shown and TOKEN not in shown
+    assert "wrong password" not in shown
+    assert TOKEN not in shown
     assert "Salesforce login failed" in caplog.text
 
 
@@ -116,7 +117,8 @@ async def test_an_expired_session_is_renewed_once_and_the_request_repeated(
 
     result = await crm.lookup(JOHN)
 
-    assert result.single is not None and result.single.display_name == "John Roe"
+    assert result.single is not None
+    assert result.single.display_name == "John Roe"
     assert crm.client.logins == 2
     statuses = [r.path for r in fake.requests]
     assert statuses.count("/services/Soap/u/59.0") == 2

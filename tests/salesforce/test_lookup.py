@@ -22,13 +22,15 @@ async def test_finds_a_contact_by_e164_when_the_org_stores_the_national_form(
     assert result.e164 == "+442079460958"
     assert result.match_count is MatchCount.ONE
     match = result.single
-    assert match is not None and match.contact is not None
+    assert match is not None
+    assert match.contact is not None
     assert match.kind is MatchKind.CONTACT
     assert match.contact.display_name == "Jane Doe"
     assert match.contact.phones == ("+442079460958", "+447700900999")
     assert match.contact.email == "jane@acme.test"
     assert match.contact.ref.url == f"{INSTANCE}/lightning/r/Contact/{seed.jane}/view"
-    assert match.account is not None and match.account.name == "Acme Ltd"
+    assert match.account is not None
+    assert match.account.name == "Acme Ltd"
     assert match.account.phone == "+442079460000"
     assert match.account.ref.url == f"{INSTANCE}/lightning/r/Account/{seed.acme}/view"
     # Every stored form, OR-ed, reserved characters escaped (Salesforce holds typed-in text).
@@ -45,7 +47,8 @@ async def test_a_national_caller_id_is_read_in_the_default_region(
 
     assert result.e164 == "+447700900123"
     assert result.number == "07700 900123"
-    assert result.single is not None and result.single.display_name == "John Roe"
+    assert result.single is not None
+    assert result.single.display_name == "John Roe"
 
 
 async def test_two_contacts_with_the_number_in_different_formats(
@@ -59,7 +62,9 @@ async def test_two_contacts_with_the_number_in_different_formats(
     assert twin_b.account is None
 
 
-async def test_no_match_asks_nothing_more(crm: SalesforceCrm, seed: Seed, fake: FakeSalesforce) -> None:
+async def test_no_match_asks_nothing_more(
+    crm: SalesforceCrm, seed: Seed, fake: FakeSalesforce
+) -> None:
     result = await crm.lookup("+442079469999")
 
     assert result.match_count is MatchCount.NONE
@@ -75,7 +80,11 @@ async def test_open_cases_and_call_history_are_mapped(crm: SalesforceCrm, seed: 
     assert match is not None
     assert [c.number for c in match.open_cases] == ["00001002", "00001001"]  # newest first
     working = match.open_cases[0]
-    assert (working.subject, working.status, working.origin) == ("Invoice query", "Working", "Email")
+    assert (working.subject, working.status, working.origin) == (
+        "Invoice query",
+        "Working",
+        "Email",
+    )
     assert working.owner_name == "Alice Agent"
     assert working.opened_at == datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
     assert working.ref.url == f"{INSTANCE}/lightning/r/Case/{seed.case_working}/view"
@@ -106,14 +115,16 @@ async def test_lookup_options_bound_cases_and_history(
     assert match is not None
     assert match.open_cases == ()
     assert [h.call_id for h in match.history] == ["pbx1:1700000014.1"]
-    assert len(fake.soql) == 1 and fake.soql[0].endswith("LIMIT 1")
+    assert len(fake.soql) == 1
+    assert fake.soql[0].endswith("LIMIT 1")
 
 
 async def test_a_lead_matches_and_a_converted_lead_does_not(crm: SalesforceCrm, seed: Seed) -> None:
     result = await crm.lookup("+447700900456")
 
     match = result.single
-    assert match is not None and match.contact is not None
+    assert match is not None
+    assert match.contact is not None
     assert match.kind is MatchKind.LEAD
     assert match.ref.record_id == seed.lead
     assert match.contact.display_name == "Lee Lead (Initech)"
@@ -126,7 +137,8 @@ async def test_the_switchboard_number_matches_the_account(crm: SalesforceCrm, se
     match = result.single
     assert match is not None
     assert match.kind is MatchKind.ACCOUNT
-    assert match.account is not None and match.account.name == "Acme Ltd"
+    assert match.account is not None
+    assert match.account.name == "Acme Ltd"
     assert {c.ref.record_id for c in match.open_cases} == {seed.case_new, seed.case_working}
     assert len(match.history) == 3  # Jane's calls belong to Acme through her
 
@@ -137,7 +149,8 @@ async def test_lookup_objects_limit_what_is_searched(
     crm = connect(lookup_objects=("Contact",))
 
     assert (await crm.lookup("+447700900456")).match_count is MatchCount.NONE
-    assert "Lead(" not in fake.sosl[0] and "Account(" not in fake.sosl[0]
+    assert "Lead(" not in fake.sosl[0]
+    assert "Account(" not in fake.sosl[0]
 
 
 @pytest.mark.parametrize(
@@ -170,6 +183,7 @@ async def test_reserved_characters_of_a_real_number_are_escaped(
 
     result = await crm.lookup("+1 (201) 555-0123")
 
-    assert result.single is not None and result.single.display_name == "Us Caller"
+    assert result.single is not None
+    assert result.single.display_name == "Us Caller"
     assert '"\\(201\\) 555\\-0123"' in fake.sosl[0]
     assert '"\\+1 201\\-555\\-0123"' in fake.sosl[0]
