@@ -58,6 +58,70 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     return load_settings(ctx.obj, **overrides)
 
 
+# ------------------------------------------------------------------------------------- daemon
+def _run_daemon(settings: Settings) -> None:
+    import asyncio
+
+    from cti.daemon import Daemon
+    from cti.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(Daemon(settings).serve())
+
+
+@cli.command("serve")
+@click.pass_context
+@_friendly
+def serve(ctx: click.Context) -> None:
+    """Run the daemon: AMI sessions, pops over websockets, call records to the CRM."""
+    _run_daemon(_settings(ctx))
+
+
+@cli.command("seed")
+@click.pass_context
+@_friendly
+def seed(ctx: click.Context) -> None:
+    """Create the demo agents, groups and CRM records where missing (idempotent)."""
+    from cti.demo import seed as seed_demo
+
+    for agent in seed_demo(_settings(ctx)):
+        click.echo(f"seed: {agent.role:10} {agent.username:6} password {agent.password}")
+
+
+@cli.command("demo")
+@click.option("--port", type=int, default=8080, show_default=True, help="HTTP port.")
+@click.pass_context
+@_friendly
+def demo(ctx: click.Context, port: int) -> None:
+    """Start the lab Asterisk, seed a demo CRM and agents, and run the daemon against them."""
+    from cti.demo import seed as seed_demo
+
+    base = _settings(ctx)
+    instance = _lab_instance(base.lab, provision=True)
+    started, boot = instance.start()
+    click.echo(f"demo: lab Asterisk {'started' if started else 'running'} ({boot:.1f} s)")
+    lab_ = base.lab
+    settings = load_settings(
+        ctx.obj,
+        servers=[
+            {
+                "name": "lab",
+                "port": lab_.ami_port,
+                "username": lab_.ami_username,
+                "secret": lab_.ami_secret.get_secret_value(),
+            }
+        ],
+        http={**base.http.model_dump(), "port": port, "public_origin": f"http://127.0.0.1:{port}"},
+    )
+    agents = seed_demo(settings)
+    click.echo(f"demo: open http://127.0.0.1:{port}/ and log in as one of:")
+    for agent in agents:
+        phone = f" (phone {agent.endpoint}, SIP password lab-{agent.endpoint[-4:]})" if agent.endpoint else ""
+        click.echo(f"  {agent.username:6} / {agent.password:12} {agent.role}{phone}")
+    click.echo(f"demo: place a test call with `cti lab call` (SIP at 127.0.0.1:{lab_.sip_port})")
+    _run_daemon(settings)
+
+
 # ------------------------------------------------------------------------------------- lab
 @cli.group()
 @click.option("--instance", help="Lab instance name (default from config: dev).")

@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     crm: CrmSettings = CrmSettings()
     lab: LabSettings = LabSettings()
+    state_dir: Path = Path("/var/lib/cti")  # session secret, records a crash left unwritten
     log_format: Literal["json", "text"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -69,6 +69,23 @@ class LabHandle:
                 raise AssertionError(f"lab still has channels after {timeout_s} s:\n{channels}")
             time.sleep(0.1)
 
+    def wait_bridged(self, endpoint: str, timeout_s: float = 5.0) -> None:
+        """Wait until a channel of ``endpoint`` (``PJSIP/1001``) is Up in a bridge.
+
+        Asterisk bridges a call a moment after the phones see it CONFIRMED; a transfer (REFER)
+        sent before then is refused (NOTIFY 400: the transferer is in no bridge yet).
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for line in self.instance.cli("core show channels concise").splitlines():
+                fields = line.split("!")  # Channel!Context!Exten!Prio!State!...!BridgeID!Uniqueid
+                if len(fields) > 12 and fields[0].startswith(endpoint + "-"):
+                    if fields[4] == "Up" and fields[12]:
+                        return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{endpoint} is not in a bridge after {timeout_s} s")
+            time.sleep(0.05)
+
     def hangup_all(self) -> None:
         """Hang up whatever a failed test left behind."""
         self.instance.cli("channel request hangup all", check=False)

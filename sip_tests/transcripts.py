@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,7 +76,7 @@ def _blind_transfer(lab: LabHandle, phones: dict[str, Phone]) -> None:
     call = inbound_call(lab.sip, direct_did("1001"), CALLER, CALLER_NAME, hold_s=6.0)
     ringing = phones["1001"].wait_ringing(10)
     phones["1001"].wait_state(ringing, "CONFIRMED", 5)
-    time.sleep(0.5)
+    lab.wait_bridged("PJSIP/1001")
     phones["1001"].blind_transfer(ringing, "1002")
     phones["1002"].wait_ringing(10)
     call.wait_outcome("local_hangup", 30)
@@ -91,10 +90,11 @@ def _attended_transfer(lab: LabHandle, phones: dict[str, Phone]) -> None:
     call = inbound_call(lab.sip, direct_did("1001"), CALLER, CALLER_NAME, hold_s=8.0)
     with_caller = agent.wait_ringing(10)
     agent.wait_state(with_caller, "CONFIRMED", 5)
+    lab.wait_bridged("PJSIP/1001")
     agent.hold(with_caller)
     consult = agent.call("1002")
     agent.wait_state(consult, "CONFIRMED", 10)
-    time.sleep(0.5)
+    lab.wait_bridged("PJSIP/1002")
     agent.attended_transfer(with_caller, consult)
     call.wait_outcome("local_hangup", 30)
     call.wait(10)
@@ -160,7 +160,9 @@ def record(names: list[str], out: Path = FIXTURES) -> dict[str, int]:
     lab = start_lab(TEST_LAB)
     counts: dict[str, int] = {}
     with PhoneFleet() as fleet:
-        phones = {ext: fleet.phone(ext, lab.password(ext), lab.registrar) for ext in ("1001", "1002")}
+        phones = {
+            ext: fleet.phone(ext, lab.password(ext), lab.registrar) for ext in ("1001", "1002")
+        }
         for phone in phones.values():
             phone.wait_registered(10)
         for name in names or list(SCENARIOS):

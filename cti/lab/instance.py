@@ -175,7 +175,7 @@ class LabInstance:
         ]  # fmt: skip
 
     def _render(self) -> None:
-        for sub in ("etc", "log", "run", "spool", "lib", "cache"):
+        for sub in ("etc", "log", "log/cdr-csv", "run", "spool", "lib", "cache"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
         for log in self.log_files():  # keep one previous run's logs, start this one clean
             if log.exists():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -105,6 +106,7 @@ class PopService:
         self._calls: dict[str, _Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.pops_sent = 0
+        self._shown: OrderedDict[tuple[str, str], None] = OrderedDict()  # (agent, call id)
         self.template_failures: list[tuple[str, str]] = []  # (group, error) for supervisors
         self._handlers: dict[type, Callable[[Any], None]] = {
             CallStarted: self._started,
@@ -137,6 +139,25 @@ class PopService:
             if pop and pop.active and pop.last:
                 out.append((call_id, *pop.last))
         return out
+
+    def compile_templates(self, directory: Directory) -> list[tuple[str, str]]:
+        """Compile the default and every group's template now, not on the first pop.
+
+        Compiling a template takes ~100 ms, far longer than a pop may wait. Returns the groups
+        whose template does not compile (their pops use the default), with the error.
+        """
+        self._renderer.compile(DEFAULT_TEMPLATE)
+        broken = []
+        for group in directory.groups.values():
+            try:
+                self._renderer.compile(group.template)
+            except TemplateError as exc:
+                broken.append((group.name, exc.message))
+        return broken
+
+    def was_shown(self, agent: str, call_id: str) -> bool:
+        """Whether ``agent`` got a pop of ``call_id`` (live, or among the last ~10k calls)."""
+        return (agent, call_id) in self._shown
 
     async def close(self) -> None:
         """Cancel lookups; wait for records being written (they must not be lost)."""
@@ -232,6 +253,9 @@ class PopService:
         else:
             pop.sent = True
             self.pops_sent += 1
+            self._shown[(pop.agent, session.view.call_id)] = None
+            if len(self._shown) > 10_000:
+                self._shown.popitem(last=False)
             self._out.pop(pop.agent, session.view.call_id, html, data)
 
     def _render(self, session: _Session, pop: _Pop) -> tuple[str, dict[str, object]]:

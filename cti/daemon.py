@@ -1,0 +1,259 @@
+"""The composition root: build every part of ``cti serve`` from the settings, run, drain, stop.
+
+Data flow (see docs and DESIGN): Asterisk -> AsteriskSource (normalized events) -> CallTracker
+(call updates) -> PopService (CRM lookup, template, targeting) -> AgentHub (websockets); call
+ended -> StoreRecords (outbox row) -> OutboxWriter -> CRM connector(s).
+
+Shutdown (SIGTERM or SIGINT): agents' sockets close with 1001, AMI sessions close (no new
+commands), records of ended calls are written, the outbox is flushed within a deadline, then the
+HTTP server stops. Nothing is fire-and-forget: every task belongs to a part that stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from agent_ui.notifier import Notifier
+from agent_ui.server import server_config
+from agent_ui.web import create_app
+from crm_connectors.base import CrmConnector, LookupOptions
+from crm_connectors.builtin import BuiltinCrm
+from crm_connectors.builtin import upgrade as upgrade_crm
+from cti.config import AmiServerSettings, Settings
+from cti.core.events import PbxEvent
+from cti.core.tracker import CallTracker
+from cti.core.updates import AgentRang
+from cti.errors import CtiError
+from cti.hub import AgentHub
+from cti.metrics import Metrics
+from cti.pop.directory import Directory
+from cti.pop.service import PopService
+from cti.services import AgentMessages, StoreAuthenticator, StoreRecords, build_directory
+from cti.store import OutboxWriter, Store
+from pbx_adapters.asterisk.connection import AmiSettings
+from pbx_adapters.asterisk.source import AsteriskSource
+
+__all__ = ["Daemon"]
+
+log = logging.getLogger(__name__)
+
+
+def _ami_settings(server: AmiServerSettings) -> AmiSettings:
+    return AmiSettings(
+        host=server.host,
+        port=server.port,
+        username=server.username,
+        secret=server.secret.get_secret_value(),
+        ping_interval_s=server.ping_interval_s,
+        backoff_base_s=server.reconnect_base_s,
+        backoff_cap_s=server.reconnect_cap_s,
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with the daemon's drain run before uvicorn closes connections."""
+
+    def __init__(self, config: uvicorn.Config, daemon: Daemon) -> None:
+        super().__init__(config)
+        self._daemon = daemon
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        await self._daemon.drain()
+        await super().shutdown(sockets)
+
+
+class Daemon:
+    """Every long-lived part of one ``cti serve`` process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state_dir = settings.state_dir
+        self.metrics = Metrics()
+        self.store = Store.from_settings(settings.store)
+        crm_url = settings.crm.builtin_url or settings.store.url
+        self.connectors: dict[str, CrmConnector] = {
+            "builtin": BuiltinCrm.from_url(crm_url, default_region=settings.crm.default_region)
+        }
+        self._crm_url = crm_url
+        self.directory = Directory()
+        self.writer = OutboxWriter.from_settings(
+            self.store.aio, self.connectors, settings.store.outbox
+        )
+        self.records = StoreRecords(
+            self.store,
+            [name for name in settings.crm.connectors if name in self.connectors],
+            self.writer.poke,
+            self.state_dir / "unwritten-records.jsonl",
+        )
+        self.hub = AgentHub(lambda agent: self.pops.active_pops(agent))
+        primary = self.connectors[settings.crm.connectors[0]]
+        self.pops = PopService(
+            primary,
+            lambda: self.directory,
+            Notifier(self.hub),
+            self.records,
+            default_region=settings.crm.default_region,
+            lookup_timeout_s=settings.crm.lookup_timeout_ms / 1000,
+        )
+        self.tracker = CallTracker(lambda endpoint: self.directory.is_agent_endpoint(endpoint))
+        self.sources = [
+            AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
+        ]
+        self.accepting = True
+        self._drained = False
+        self._refresh_task: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------------------- events
+    def _on_event(self, event: PbxEvent) -> None:
+        """The AMI read path: normalized event -> call updates -> pops. Never blocks."""
+        self.metrics.ami_events.labels(event.server).inc()
+        updates = self.tracker.feed(event)
+        for update in updates:
+            self.pops.handle(update)
+            if isinstance(update, AgentRang):
+                self.metrics.pop_latency.observe(max(0.0, time.time() - update.at))
+        self.metrics.active_calls.set(len(self.tracker.active_calls()))
+
+    # ---------------------------------------------------------------------------- setup
+    async def refresh_directory(self) -> None:
+        """Rebuild the in-memory directory from the store (after any change to agents/groups)."""
+        owners = await self.store.aio.endpoint_owners()
+        groups = await self.store.aio.groups()
+        directory = build_directory(owners, groups)
+        for group, error in await asyncio.to_thread(self.pops.compile_templates, directory):
+            log.warning("group %s: its pop template does not compile (%s)", group, error)
+        self.directory = directory
+
+    async def _refresh_forever(self, every_s: float = 10.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.refresh_directory()
+            except Exception:  # the store may be restarting; the old directory still serves
+                log.exception("could not refresh the agent directory")
+
+    def _session_secret(self) -> SecretStr:
+        configured = self.settings.http.session_secret
+        if configured is not None:
+            return configured
+        path = self.state_dir / "session-secret"
+        if not path.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return SecretStr(path.read_text().strip())
+
+    def build_app(self, extra_routes: Sequence[BaseRoute] = ()) -> Any:
+        routes: list[BaseRoute] = [
+            Route("/healthz", self._healthz),
+            Route("/metrics", self._metrics),
+            *extra_routes,
+        ]
+        return create_app(
+            authenticator=StoreAuthenticator(self.store),
+            hub=self.hub,
+            http=self.settings.http,
+            secret=self._session_secret(),
+            on_agent_message=AgentMessages(self.store, self.pops.was_shown),
+            routes=routes,
+        )
+
+    async def _healthz(self, request: Request) -> Response:
+        del request
+        servers = {s.name: s.connection.ready for s in self.sources}
+        healthy = all(servers.values()) and self.accepting
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "ami": servers,
+            "active_calls": len(self.tracker.active_calls()),
+            "outbox": {"depth": self.writer.stats.depth, "stuck": self.writer.stats.stuck},
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    async def _metrics(self, request: Request) -> Response:
+        del request
+        hub = self.hub.metrics()
+        stats = self.writer.stats
+        self.metrics.agents_connected.set(hub.connected_agents)
+        self.metrics.outbox_depth.set(stats.depth)
+        self.metrics.outbox_stuck.set(stats.stuck)
+        for source in self.sources:
+            self.metrics.ami_connected.labels(source.name).set(1 if source.connection.ready else 0)
+        return Response(self.metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    # ---------------------------------------------------------------------------- run
+    async def start(self) -> None:
+        """Migrate, load, recover, connect; return once everything runs."""
+        await asyncio.to_thread(self.store.upgrade)
+        await asyncio.to_thread(upgrade_crm, self._crm_url)
+        recovered = await asyncio.to_thread(self.records.recover)
+        if recovered:
+            log.warning("wrote %d call records a previous run could not", recovered)
+        await self.refresh_directory()
+        await self._warm_up()
+        self._refresh_task = asyncio.create_task(self._refresh_forever(), name="directory")
+        self.writer.start()
+        for source in self.sources:
+            await source.start()
+
+    async def _warm_up(self) -> None:
+        """Throwaway lookups: the first ones pay for threads, connections and number metadata."""
+        primary = self.connectors[self.settings.crm.connectors[0]]
+        lookups = [primary.lookup("+442079460999", LookupOptions()) for _ in range(4)]
+        try:
+            await asyncio.wait_for(asyncio.gather(*lookups), timeout=10)
+        except (CtiError, TimeoutError) as exc:
+            log.warning("CRM warm-up lookup failed (%s); pops fall back to caller id", exc)
+
+    async def drain(self) -> None:
+        """Stop taking work, close agents' sockets with 1001, write and flush every record."""
+        if self._drained:
+            return
+        self._drained = True
+        self.accepting = False
+        self.hub.close_all()
+        for source in self.sources:
+            await source.close()
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+        try:
+            await asyncio.wait_for(self.pops.close(), timeout=10.0)
+        except TimeoutError:
+            self.records.spill()
+        if not await self.writer.flush(timeout=10.0):
+            log.warning("outbox not empty at shutdown; the next start delivers the rest")
+        await self.writer.stop()
+
+    async def close(self) -> None:
+        await self.drain()
+        for connector in self.connectors.values():
+            await connector.close()
+        self.store.close()
+
+    async def serve(self) -> None:
+        """Run until SIGTERM/SIGINT, then drain and stop."""
+        await self.start()
+        server = _Server(server_config(self.build_app(), self.settings.http), self)
+        # uvicorn swaps in its own handlers while serving and re-raises the signal into the
+        # previous ones afterwards: make those harmless, so the process ends with status 0.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: None)
+        http = self.settings.http
+        log.info("serving on http://%s:%d", http.host, http.port)
+        try:
+            await server.serve()
+        finally:
+            await self.close()
+

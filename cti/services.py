@@ -1,0 +1,168 @@
+"""Adapters between the store and the parts that need it, built by the composition root.
+
+Each adapts the store to one narrow port: the web app's :class:`Authenticator`, the pop
+service's :class:`CallRecords`, the agents' notes, and the in-memory :class:`Directory`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from agent_ui.protocol import Disposition, Notes
+from cti.core.records import CallRecord
+from cti.errors import CtiError, PermissionDenied
+from cti.pop.directory import Directory, GroupConfig
+from cti.pop.render import DEFAULT_TEMPLATE
+from cti.principal import Principal, Role
+from cti.store import Store
+from cti.store.codec import record_from_json, record_to_json
+from cti.store.values import AgentInfo, GroupInfo
+
+__all__ = ["AgentMessages", "StoreAuthenticator", "StoreRecords", "build_directory"]
+
+log = logging.getLogger(__name__)
+
+
+def _principal(agent: AgentInfo) -> Principal:
+    return Principal(agent.username, agent.name, Role(str(agent.role)))
+
+
+class StoreAuthenticator:
+    """Check logins against the store's argon2 hashes (the web app calls this off the loop)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def verify(self, username: str, password: str) -> Principal | None:
+        agent = self._store.verify_password(username, password)
+        return _principal(agent) if agent is not None and agent.active else None
+
+
+def build_directory(
+    owners: dict[str, str],
+    groups: Sequence[GroupInfo],
+) -> Directory:
+    """The pop service's in-memory view of agents' phones and groups."""
+    configs: dict[str, GroupConfig] = {}
+    dids: dict[str, str] = {}
+    queues: dict[str, str] = {}
+    members: dict[str, list[str]] = {}
+    for group in groups:
+        spec = group.spec
+        configs[spec.name] = GroupConfig(
+            name=spec.name,
+            template=spec.template or DEFAULT_TEMPLATE,
+            trigger="answered" if str(spec.trigger) == "answered" else "ringing",
+            dispositions=spec.dispositions or GroupConfig(spec.name).dispositions,
+            wrapup_seconds=spec.wrapup_seconds,
+        )
+        dids.update(dict.fromkeys(spec.dids, spec.name))
+        queues.update(dict.fromkeys(spec.queues, spec.name))
+        for member in spec.members:
+            members.setdefault(member, []).append(spec.name)
+    return Directory(
+        endpoint_owners={endpoint: (user,) for endpoint, user in owners.items()},
+        groups=configs,
+        did_groups=dids,
+        queue_groups=queues,
+        agent_groups={user: tuple(names) for user, names in members.items()},
+    )
+
+
+class StoreRecords:
+    """The pop service's record port: notes so far, and the outbox write when a call ends.
+
+    A record must never be lost: when the store cannot take it (the database restarting), the
+    write is retried with backoff; records still unwritten at shutdown are spilled to a JSON-lines
+    file that the next start writes first.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        connectors: Sequence[str],
+        poke: Callable[[], None],
+        spill_file: Path,
+        *,
+        grace_s: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._connectors = tuple(connectors)
+        self._poke = poke
+        self._spill = spill_file
+        self._grace = grace_s
+        self._pending: dict[str, CallRecord] = {}
+        self.written = 0
+
+    async def notes_for(self, call_id: str) -> str:
+        notes = await self._store.aio.notes_for(call_id)
+        return "\n".join(n.notes for n in notes if n.notes)
+
+    async def end_call(self, record: CallRecord) -> None:
+        """Write ``record`` to the outbox (after a short grace for the last notes in flight)."""
+        self._pending[record.call_id] = record
+        await asyncio.sleep(self._grace)
+        delay = 0.5
+        while True:
+            try:
+                await self._store.aio.end_call(record, self._connectors)
+            except CtiError as exc:
+                log.warning("cannot write the record of %s yet (%s); retrying", record.call_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            break
+        del self._pending[record.call_id]
+        self.written += 1
+        self._poke()
+
+    def spill(self) -> int:
+        """Append the records not yet written to the spill file; return how many."""
+        if not self._pending:
+            return 0
+        self._spill.parent.mkdir(parents=True, exist_ok=True)
+        with self._spill.open("a", encoding="utf-8") as out:
+            for record in self._pending.values():
+                out.write(json.dumps(record_to_json(record)) + "\n")
+        count = len(self._pending)
+        log.error("spilled %d unwritten call records to %s", count, self._spill)
+        return count
+
+    def recover(self) -> int:
+        """Write the records a previous run spilled; return how many (duplicates are no-ops)."""
+        if not self._spill.exists():
+            return 0
+        lines = self._spill.read_text(encoding="utf-8").splitlines()
+        for line in lines:
+            if line.strip():
+                self._store.end_call(record_from_json(json.loads(line)), self._connectors)
+        self._spill.unlink()
+        return len(lines)
+
+
+class AgentMessages:
+    """What agents send over the websocket: notes and dispositions on calls they were shown."""
+
+    def __init__(self, store: Store, may_annotate: Callable[[str, str], bool]) -> None:
+        self._store = store
+        self._may = may_annotate
+
+    async def __call__(self, principal: Principal, message: Notes | Disposition) -> None:
+        user = principal.username
+        if not self._may(user, message.call_id):
+            raise PermissionDenied(
+                "you can only write notes on calls that rang or reached you",
+                details={"call_id": message.call_id},
+            )
+        mine = [n for n in await self._store.aio.notes_for(message.call_id) if n.username == user]
+        notes = mine[0].notes if mine else ""
+        disposition = mine[0].disposition if mine else None
+        if isinstance(message, Notes):
+            notes = message.text
+        else:
+            disposition = message.value
+        await self._store.aio.save_notes(message.call_id, user, notes, disposition)
