@@ -39,8 +39,13 @@ def chunks(data: bytes, size: int) -> list[bytes]:
 
 
 def run_framer(pieces: list[bytes]) -> int:
+    """Frame each read the way ``AmiConnection`` does: in 8 KiB slices, frames handed on."""
     framer = AmiFramer()
-    return sum(len(framer.feed(piece)) for piece in pieces)
+    count = 0
+    for piece in pieces:
+        for start in range(0, len(piece), 8192):
+            count += len(framer.feed(piece[start : start + 8192]))
+    return count
 
 
 def run_panoramisk(pieces: list[bytes]) -> int:
