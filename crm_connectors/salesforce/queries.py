@@ -155,12 +155,13 @@ def phone_search(
 def text_search(query: str, limit: int, e164: str | None) -> str | None:
     """Return the SOSL for an agent's search box, or None when nothing in it is searchable.
 
-    A query that reads as a phone number (``e164`` given) looks for every stored form of it;
-    anything else looks for records holding all its words (at most six, each two characters
-    or more: Salesforce refuses shorter search terms).
+    A query that reads as a phone number (``e164`` given) looks for every stored form of it,
+    and for the text as typed (a case number can look like a phone number); anything else
+    looks for records holding all its words (at most six, each two characters or more:
+    Salesforce refuses shorter search terms).
     """
     if e164 is not None:
-        terms = _any_of(dialable_forms(e164))
+        terms = _any_of(dict.fromkeys((*dialable_forms(e164), query.strip()[:_MAX_WORD])))
     else:
         words = [word[:_MAX_WORD] for word in query.split() if len(word) >= 2][:_MAX_WORDS]
         if not words:

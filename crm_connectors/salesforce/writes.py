@@ -13,7 +13,7 @@ from typing import Any, cast
 from urllib.parse import quote
 
 from simple_salesforce.api import Salesforce, SFType
-from simple_salesforce.exceptions import SalesforceMalformedRequest
+from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
 from crm_connectors.salesforce.failures import error_code
 from crm_connectors.salesforce.mapping import phones_of
@@ -41,6 +41,12 @@ def upsert_task(api: Salesforce, field: str, call_id: str, body: Mapping[str, ob
     key = quote(call_id, safe="")
     try:
         response = tasks.upsert(f"{field}/{key}", dict(body), raw_response=True)
+    except SalesforceResourceNotFound as exc:
+        raise CrmError(
+            f"Task has no External ID field {field}: create it (docs/salesforce.md) or unset "
+            "call_id_field",
+            details={"field": field},
+        ) from exc
     except SalesforceMalformedRequest as exc:
         if error_code(exc) != "INVALID_FIELD_FOR_INSERT_UPDATE":
             raise

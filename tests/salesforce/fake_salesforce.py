@@ -38,10 +38,14 @@ is the most requests the fake was handling at once.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import os
 import secrets
 import ssl
 import sys
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -107,10 +111,7 @@ class FakeSalesforce:
         self.max_in_flight = 0
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
-        self.ca = trustme.CA()
-        self._cert = self.ca.issue_cert(*HOSTS)
-        self._ca_file = self.ca.cert_pem.tempfile()
-        self._ca_path = self._ca_file.__enter__()
+        self.ca, self._cert, self._ca_path = _authority()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -119,7 +120,9 @@ class FakeSalesforce:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._cert.configure_cert(context)
         self._server = _TlsServer(("127.0.0.1", 0), _Handler, context, self)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -127,7 +130,6 @@ class FakeSalesforce:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-        self._ca_file.__exit__(None, None, None)
 
     def __enter__(self) -> FakeSalesforce:
         return self.start()
@@ -472,6 +474,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Sforce-Limit-Info", "api-usage=25/15000")
         self.end_headers()
         self.wfile.write(data)
+
+
+@functools.cache
+def _authority() -> tuple[trustme.CA, trustme.LeafCert, str]:
+    """Return the throwaway CA, the certificate for every Salesforce host, and the CA's PEM
+    file (made once per test session: key generation is the slow part)."""
+    ca = trustme.CA()
+    cert = ca.issue_cert(*HOSTS)
+    handle, path = tempfile.mkstemp(prefix="fake-salesforce-ca-", suffix=".pem")
+    with os.fdopen(handle, "wb") as file:
+        file.write(ca.cert_pem.bytes())
+    atexit.register(os.unlink, path)
+    return ca, cert, path
 
 
 def _accepted_passwords(user: LoginUser) -> set[str]:

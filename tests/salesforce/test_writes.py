@@ -11,7 +11,7 @@ import pytest
 from crm_connectors.base import NewContact, RecordRef
 from crm_connectors.salesforce import SalesforceCrm
 from cti.core.records import CallRecord, CrmMatch, Direction, Outcome
-from cti.errors import NotFound, ValidationFailed
+from cti.errors import CrmError, NotFound, ValidationFailed
 from tests.salesforce.conftest import Seed
 from tests.salesforce.fake_salesforce import FakeSalesforce
 
@@ -101,6 +101,16 @@ async def test_log_call_twice_with_an_external_id_upserts(
         f"/services/data/v59.0/sobjects/Task/{FIELD}/pbx1%3A1763681400.42%2F7"
     ] * 2
     assert fake.soql == []  # no query-before-insert on this path
+
+
+async def test_a_missing_external_id_field_is_a_setup_error(
+    connect: Callable[..., SalesforceCrm], seed: Seed, fake: FakeSalesforce
+) -> None:
+    crm = connect(call_id_field=FIELD)  # the admin has not created the field
+
+    with pytest.raises(CrmError, match="no External ID field CTI_Call_Id__c") as failed:
+        await crm.log_call(_call(seed))
+    assert type(failed.value) is CrmError
 
 
 async def test_an_unmapped_agent_leaves_the_owner_to_salesforce(
