@@ -165,7 +165,7 @@ class Delivery:
     call_id: str
     connector: str
     record: CallRecord
-    attempts: int  # failed or interrupted attempts so far
+    attempts: int  # attempts recorded so far (an interrupted one leaves no trace)
 
 
 @dataclass(frozen=True, slots=True)

@@ -241,3 +241,18 @@ async def test_retry_makes_rows_due_now(store: Store, clock: FakeClock) -> None:
     assert len(store.claim_due(START, 10, 60)) == 3
     store.mark_delivered(first.id, "crm-1", START + timedelta(seconds=1))
     assert store.retry_outbox() == 2  # delivered rows stay delivered
+
+
+async def test_two_writers_share_the_outbox_without_double_delivery(
+    store: Store, clock: FakeClock, crm: MemoryCrm
+) -> None:
+    for n in range(20):
+        await store.aio.end_call(record(f"lab:{n}"), ["builtin"])
+    first = OutboxWriter(store.aio, {"builtin": crm}, clock=clock, batch_size=3)
+    second = OutboxWriter(store.aio, {"builtin": crm}, clock=clock, batch_size=3)
+
+    async with first, second:
+        await eventually(lambda: delivered(store))
+
+    assert len(crm.calls) == 20
+    assert len(crm.attempts) == 20  # each row claimed by exactly one writer
