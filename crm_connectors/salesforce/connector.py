@@ -40,7 +40,13 @@ from crm_connectors.salesforce.cache import TtlCache
 from crm_connectors.salesforce.client import SalesforceClient
 from crm_connectors.salesforce.failures import Backoff
 from crm_connectors.salesforce.lookup import LookupPlan, Row
-from crm_connectors.salesforce.mapping import Refs, history_entry, search_hits, task_body
+from crm_connectors.salesforce.mapping import (
+    Refs,
+    history_entry,
+    readable,
+    search_hits,
+    task_body,
+)
 from crm_connectors.salesforce.settings import SalesforceSettings
 from crm_connectors.salesforce.transport import new_session
 from cti.core.records import CallRecord
@@ -111,11 +117,13 @@ class SalesforceCrm:
             limit=options.max_matches,
         )
         found = await self._run("lookup", lambda api: api.search(sosl))
-        plan = LookupPlan.of(_search_records(found), self._refs(), settings, options)
+        with readable("lookup"):
+            plan = LookupPlan.of(_search_records(found), self._refs(), settings, options)
         cases, tasks = await self._both(
             ("open cases", plan.cases_query()), ("call history", plan.tasks_query())
         )
-        result = LookupResult(number, e164, plan.matches(cases, tasks))
+        with readable("lookup"):
+            result = LookupResult(number, e164, plan.matches(cases, tasks))
         self._cache.put((e164, options), result)
         return result
 
@@ -127,7 +135,8 @@ class SalesforceCrm:
         if sosl is None:
             return []
         found = await self._run("search", lambda api: api.search(sosl))
-        return search_hits(_search_records(found), self._refs(), limit)
+        with readable("search"):
+            return search_hits(_search_records(found), self._refs(), limit)
 
     async def history(self, target: str | RecordRef, limit: int = 20) -> list[CallHistoryEntry]:
         """Return the call Tasks of a number's records, or of one record, newest first.
@@ -150,7 +159,8 @@ class SalesforceCrm:
                 return []
         soql = queries.tasks_query(persons, accounts, limit)
         rows = await self._run("history", lambda api: _query_records(api, soql))
-        return [history_entry(row) for row in rows]
+        with readable("history"):
+            return [history_entry(row) for row in rows]
 
     async def log_call(self, record: CallRecord) -> str:
         """Log a finished call as a completed call Task once; return the Task Id (the same Id
@@ -217,7 +227,8 @@ class SalesforceCrm:
         row = await self._run(
             "create_contact", lambda api: writes.read_record(api, "Contact", fields, record_id)
         )
-        contact = self._refs().contact(row, self._settings.contact_phone_fields)
+        with readable("create_contact"):
+            contact = self._refs().contact(row, self._settings.contact_phone_fields)
         self._forget(*contact.phones)
         return contact
 

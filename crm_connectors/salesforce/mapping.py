@@ -11,7 +11,8 @@ E.164.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "history_entry",
     "parse_datetime",
     "phones_of",
+    "readable",
     "search_hits",
     "task_body",
 ]
@@ -56,6 +58,18 @@ _TO = re.compile(r"\bto (\S+)")
 _SUBJECT_MAX = 255
 _DESCRIPTION_MAX = 32_000
 _SHORT_MAX = 255
+
+
+@contextmanager
+def readable(operation: str) -> Iterator[None]:
+    """Turn a record missing a field we asked for (or holding a surprise) into a CrmError."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise CrmError(
+            "Salesforce sent an answer the connector cannot read",
+            details={"operation": operation, "problem": f"{type(exc).__name__}: {exc}"[:200]},
+        ) from exc
 
 
 def parse_datetime(value: str) -> datetime:

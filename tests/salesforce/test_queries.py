@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from crm_connectors.salesforce import Backoff
 from crm_connectors.salesforce.cache import TtlCache
-from crm_connectors.salesforce.mapping import history_entry, parse_datetime
+from crm_connectors.salesforce.mapping import (
+    Refs,
+    history_entry,
+    parse_datetime,
+    readable,
+    search_hits,
+)
 from crm_connectors.salesforce.queries import (
     SOSL_RESERVED,
     checked_id,
@@ -112,6 +118,14 @@ def test_a_task_logged_by_someone_else_maps_too() -> None:
 def test_an_unreadable_date_is_a_crm_error() -> None:
     with pytest.raises(CrmError):
         parse_datetime("yesterday")
+
+
+def test_a_record_without_the_fields_asked_for_is_a_crm_error() -> None:
+    refs = Refs("salesforce", "https://fake-org.my.salesforce.com", "GB")
+
+    with pytest.raises(CrmError, match="cannot read") as failed, readable("search"):
+        search_hits([{"attributes": {"type": "Contact"}, "Name": "No Id"}], refs, 5)
+    assert failed.value.details["operation"] == "search"
 
 
 def test_backoff_is_capped_exponential_with_full_jitter() -> None:
