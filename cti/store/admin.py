@@ -64,6 +64,8 @@ def retry_outbox(settings: StoreSettings, row_id: int | None) -> int:
     """Make one undelivered row (or, with None, all of them) due now; return how many."""
     with open_store(settings) as store:
         count = store.retry_outbox(None if row_id is None else [row_id])
+        if count:
+            store.record_event("outbox.retry", {"id": row_id, "rows": count, "via": "cli"})
     if row_id is not None and count == 0:
         raise NotFound(f"no undelivered outbox row {row_id}", details={"id": row_id})
     return count

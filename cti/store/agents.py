@@ -13,12 +13,15 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from cti.errors import Conflict, NotFound, ValidationFailed
 from cti.store.models import agent_endpoints, agents
+from cti.store.text import clean_text
 from cti.store.values import AgentEndpoint, AgentInfo, Role, check_username
 
 __all__ = [
     "agent_ids",
     "agent_infos",
     "agent_row",
+    "as_endpoints",
+    "check_display_name",
     "check_email",
     "check_role",
     "endpoint_owners",
@@ -46,6 +49,19 @@ def check_email(email: str | None) -> str | None:
     if len(email) > 255 or "@" not in email[1:-1] or any(c.isspace() for c in email):
         raise ValidationFailed("not an email address", details={"email": email[:80]})
     return email
+
+
+def check_display_name(value: str) -> str:
+    """Return ``value`` cleaned and stripped; refuse more than 255 characters."""
+    value = clean_text(value).strip()
+    if len(value) > 255:
+        raise ValidationFailed("a display name is at most 255 characters")
+    return value
+
+
+def as_endpoints(endpoints: Sequence[AgentEndpoint | str]) -> list[AgentEndpoint]:
+    """Return ``endpoints`` as AgentEndpoint values (a bare name is on any server)."""
+    return [e if isinstance(e, AgentEndpoint) else AgentEndpoint(e) for e in endpoints]
 
 
 def insert_agent(conn: Connection, values: Mapping[str, Any]) -> int:

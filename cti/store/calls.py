@@ -21,11 +21,12 @@ from cti.errors import StoreError, ValidationFailed
 from cti.store.codec import record_to_json
 from cti.store.groups import group_for
 from cti.store.models import agents, call_notes, outbox
+from cti.store.text import clean_text
 from cti.store.values import CallNote, check_username
 
 __all__ = [
     "check_call_id",
-    "clean_text",
+    "check_connectors",
     "dialect_insert",
     "insert_outbox_rows",
     "merge_notes",
@@ -37,11 +38,14 @@ _MAX_NOTES = 65536
 _MAX_DISPOSITION = 255
 
 
-def clean_text(value: str) -> str:
-    """Return ``value`` without NUL (PostgreSQL refuses it) and with lone surrogates replaced."""
-    if value.isascii():
-        return value.replace("\x00", "")
-    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+def check_connectors(connectors: Sequence[str]) -> list[str]:
+    """Return the distinct connector names, in order; refuse a bare string or a bad name."""
+    if isinstance(connectors, str):
+        raise ValidationFailed("connectors is a list of names, not one string")
+    names = list(dict.fromkeys(connectors))
+    if any(not 1 <= len(name) <= 64 for name in names):
+        raise ValidationFailed("a connector name is 1 to 64 characters")
+    return names
 
 
 def check_call_id(call_id: str) -> str:

@@ -148,14 +148,14 @@ class Store:
         """Add an agent; raise Conflict if the username or one of the endpoints is taken."""
         values = {
             "username": check_username(username),
-            "display_name": _display_name(display_name),
+            "display_name": agent_rows.check_display_name(display_name),
             "email": agent_rows.check_email(email),
             "role": agent_rows.check_role(role).value,
             "active": active,
             "password_hash": None if password is None else self._hash(password),
             "created_at": self.clock(),
         }
-        phones = _endpoints(endpoints)
+        phones = agent_rows.as_endpoints(endpoints)
         with self._write("create_agent") as conn:
             key = agent_rows.insert_agent(conn, values)
             agent_rows.replace_endpoints(conn, key, phones)
@@ -174,14 +174,14 @@ class Store:
         """Change what is given, leave the rest (:data:`KEEP`); raise NotFound for no agent."""
         values: dict[str, Any] = {}
         if not isinstance(display_name, Keep):
-            values["display_name"] = _display_name(display_name)
+            values["display_name"] = agent_rows.check_display_name(display_name)
         if not isinstance(email, Keep):
             values["email"] = agent_rows.check_email(email)
         if not isinstance(role, Keep):
             values["role"] = agent_rows.check_role(role).value
         if not isinstance(active, Keep):
             values["active"] = active
-        phones = None if isinstance(endpoints, Keep) else _endpoints(endpoints)
+        phones = None if isinstance(endpoints, Keep) else agent_rows.as_endpoints(endpoints)
         with self._write("update_agent") as conn:
             key = self._agent_id(conn, username)
             agent_rows.update_agent_row(conn, key, values)
@@ -295,7 +295,7 @@ class Store:
 
         Returns False and writes nothing when the call was queued before (a repeated end).
         """
-        names = _connector_names(connectors)
+        names = calls.check_connectors(connectors)
         with self._write("end_call") as conn:
             return calls.insert_outbox_rows(conn, record, names, self.clock())
 
@@ -393,23 +393,3 @@ class Store:
     @cached_property
     def _dummy_hash(self) -> str:
         return self._hasher.hash("not a password anyone has")
-
-
-def _display_name(value: str) -> str:
-    value = calls.clean_text(value).strip()
-    if len(value) > 255:
-        raise ValidationFailed("a display name is at most 255 characters")
-    return value
-
-
-def _endpoints(endpoints: Sequence[AgentEndpoint | str]) -> list[AgentEndpoint]:
-    return [e if isinstance(e, AgentEndpoint) else AgentEndpoint(e) for e in endpoints]
-
-
-def _connector_names(connectors: Sequence[str]) -> list[str]:
-    if isinstance(connectors, str):
-        raise ValidationFailed("connectors is a list of names, not one string")
-    names = list(dict.fromkeys(connectors))
-    if any(not 1 <= len(name) <= 64 for name in names):
-        raise ValidationFailed("a connector name is 1 to 64 characters")
-    return names

@@ -110,6 +110,10 @@ def test_retry_one_or_all(url: str, filled: Store) -> None:
 
     every = run(url, "retry", "--all")
     assert (every.exit_code, every.output) == (0, "outbox: 3 rows due now\n")
+    assert [e.details for e in filled.events(kind="outbox.retry")] == [
+        {"id": None, "rows": 3, "via": "cli"},
+        {"id": row.id, "rows": 1, "via": "cli"},
+    ]
 
 
 def test_retry_refuses_bad_requests(url: str, filled: Store) -> None:
