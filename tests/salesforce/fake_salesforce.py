@@ -38,14 +38,9 @@ is the most requests the fake was handling at once.
 
 from __future__ import annotations
 
-import atexit
-import functools
 import json
-import os
 import secrets
 import ssl
-import sys
-import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -57,13 +52,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 import requests
-import trustme
 
-from crm_connectors.salesforce.transport import TimeoutAdapter
 from tests.salesforce.fake_org import FakeOrg, OrgError
 from tests.salesforce.fake_queries import Malformed, parse_soql, parse_sosl
+from tests.salesforce.fake_tls import LoopbackAdapter, TlsServer, authority
 
-HOSTS = ("login.salesforce.com", "test.salesforce.com", "*.my.salesforce.com", "*.salesforce.com")
 FAULTS = ("unavailable", "request_limit", "invalid_session", "reset")
 _INVALID_LOGIN = "Invalid username, password, security token; or user locked out."
 _LOCKOUT = "The user has exceeded the allowed number of login attempts."
@@ -111,7 +104,7 @@ class FakeSalesforce:
         self.max_in_flight = 0
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
-        self.ca, self._cert, self._ca_path = _authority()
+        self.ca, self._cert, self._ca_path = authority()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -119,7 +112,7 @@ class FakeSalesforce:
     def start(self) -> FakeSalesforce:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._cert.configure_cert(context)
-        self._server = _TlsServer(("127.0.0.1", 0), _Handler, context, self)
+        self._server = TlsServer(("127.0.0.1", 0), _Handler, context, self)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -201,61 +194,9 @@ class FakeSalesforce:
             return token in self.sessions
 
 
-class LoopbackAdapter(TimeoutAdapter):
-    """Connect every request to 127.0.0.1:``port``, keeping its host for SNI, certificate
-    checks and the Host header (the connector's TimeoutAdapter, so timeouts still apply)."""
-
-    def __init__(self, port: int, timeout: tuple[float, float]) -> None:
-        self.port = port
-        super().__init__(timeout)
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
-        host = host_params["host"]
-        pool_kwargs.update(server_hostname=host, assert_hostname=host)
-        return {"scheme": "https", "host": "127.0.0.1", "port": self.port}, pool_kwargs
-
-    def send(
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        request.headers["Host"] = urlsplit(request.url).netloc
-        return super().send(request, *args, **kwargs)
-
-
-class _TlsServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type, context: ssl.SSLContext, fake: FakeSalesforce
-    ):
-        super().__init__(address, handler)
-        self.context = context
-        self.fake = fake
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Ignore a client that hung up mid-answer (a timeout test); report anything else."""
-        if not isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
-            super().handle_error(request, client_address)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs on the connection's own thread, not the accepting one.
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        try:
-            self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]
-        finally:
-            tls.close()
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _TlsServer
+    server: TlsServer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet; the fake records requests itself."""
@@ -474,19 +415,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Sforce-Limit-Info", "api-usage=25/15000")
         self.end_headers()
         self.wfile.write(data)
-
-
-@functools.cache
-def _authority() -> tuple[trustme.CA, trustme.LeafCert, str]:
-    """Return the throwaway CA, the certificate for every Salesforce host, and the CA's PEM
-    file (made once per test session: key generation is the slow part)."""
-    ca = trustme.CA()
-    cert = ca.issue_cert(*HOSTS)
-    handle, path = tempfile.mkstemp(prefix="fake-salesforce-ca-", suffix=".pem")
-    with os.fdopen(handle, "wb") as file:
-        file.write(ca.cert_pem.bytes())
-    atexit.register(os.unlink, path)
-    return ca, cert, path
 
 
 def _accepted_passwords(user: LoginUser) -> set[str]:
