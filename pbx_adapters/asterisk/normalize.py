@@ -147,7 +147,9 @@ def _hangup(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
 
 def _hangup_request(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
     return HangupRequested(
-        channel=_required(h, v), cause=int(_number(h.get("Cause", "0"), "Cause")), **base  # type: ignore[arg-type]
+        channel=_required(h, v),
+        cause=int(_number(h.get("Cause", "0"), "Cause")),
+        **base,  # type: ignore[arg-type]
     )
 
 
