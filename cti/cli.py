@@ -116,7 +116,11 @@ def demo(ctx: click.Context, port: int) -> None:
     agents = seed_demo(settings)
     click.echo(f"demo: open http://127.0.0.1:{port}/ and log in as one of:")
     for agent in agents:
-        phone = f" (phone {agent.endpoint}, SIP password lab-{agent.endpoint[-4:]})" if agent.endpoint else ""
+        phone = (
+            f" (phone {agent.endpoint}, SIP password lab-{agent.endpoint[-4:]})"
+            if agent.endpoint
+            else ""
+        )
         click.echo(f"  {agent.username:6} / {agent.password:12} {agent.role}{phone}")
     click.echo(f"demo: place a test call with `cti lab call` (SIP at 127.0.0.1:{lab_.sip_port})")
     _run_daemon(settings)
@@ -135,7 +139,9 @@ def lab(ctx: click.Context, instance: str | None) -> None:
         sys.exit(2)
     lab_settings = settings.lab
     if instance:
-        lab_settings = LabSettings.model_validate({**lab_settings.model_dump(), "instance": instance})
+        lab_settings = LabSettings.model_validate(
+            {**lab_settings.model_dump(), "instance": instance}
+        )
     ctx.obj = lab_settings
 
 
@@ -183,8 +189,10 @@ def lab_up(settings: LabSettings) -> None:
         f"lab: instance {status.instance} {verb} (pid {status.pid}), fully booted after "
         f"{boot:.1f} s; total {time.monotonic() - t0:.1f} s"
     )
-    click.echo(f"lab: AMI {status.ami} (user {settings.ami_username})  SIP {status.sip}  "
-               f"trunk peer {status.trunk}")
+    click.echo(
+        f"lab: AMI {status.ami} (user {settings.ami_username})  SIP {status.sip}  "
+        f"trunk peer {status.trunk}"
+    )
 
 
 @lab.command("down")
@@ -253,13 +261,19 @@ def lab_record(settings: LabSettings, output: Path, seconds: float | None) -> No
 @click.option("--did", default="442079460100", show_default=True, help="DID to call (sales queue).")
 @click.option("--from", "caller", default="+442079460001", show_default=True, help="Caller number.")
 @click.option("--name", default="Alice Archer", show_default=True, help="Caller name.")
-@click.option("--hold", type=float, default=20.0, show_default=True, help="Talk time once answered.")
-@click.option("--ring", type=float, default=30.0, show_default=True, help="Give up (abandon) after.")
+@click.option(
+    "--hold", type=float, default=20.0, show_default=True, help="Talk time once answered."
+)
+@click.option(
+    "--ring", type=float, default=30.0, show_default=True, help="Give up (abandon) after."
+)
 @click.pass_obj
 @_friendly
-def lab_call(settings: LabSettings, did: str, caller: str, name: str, hold: float, ring: float) -> None:
+def lab_call(
+    settings: LabSettings, did: str, caller: str, name: str, hold: float, ring: float
+) -> None:
     """Place a test call from the lab's carrier (SIPp) into the lab Asterisk."""
-    from sip_tests.sipp import SipTarget, SippError, inbound_call
+    from sip_tests.sipp import SippError, SipTarget, inbound_call
 
     target = SipTarget("127.0.0.1", settings.sip_port, settings.trunk_host, settings.trunk_port)
     try:
@@ -289,7 +303,7 @@ def outbox_list(
     ctx: click.Context, stuck: bool, include_delivered: bool, limit: int, as_json: bool
 ) -> None:
     """Show undelivered call records: call id, connector, attempts, next attempt, last error."""
-    from cti.store.admin import list_outbox  # noqa: PLC0415 (keep `cti --help` light)
+    from cti.store.admin import list_outbox
 
     text = list_outbox(
         _settings(ctx).store,
@@ -308,7 +322,7 @@ def outbox_list(
 @_friendly
 def outbox_retry(ctx: click.Context, row_id: int | None, retry_all: bool) -> None:
     """Make row ID (or --all) due now; the daemon delivers it within its poll interval."""
-    from cti.store.admin import retry_outbox  # noqa: PLC0415
+    from cti.store.admin import retry_outbox
 
     if (row_id is None) != retry_all:
         raise click.UsageError("give one row ID or --all")

@@ -1,4 +1,4 @@
-"""Configuration in one place: typed, layered (defaults < TOML file < environment), loud on bad values.
+"""Configuration in one place: typed, layered (defaults < TOML < environment), loud on bad values.
 
 Only the CLI builds a :class:`Settings` (:func:`load_settings`); everything else receives the part
 it needs as an argument. Environment variables use the ``CTI_`` prefix and ``__`` between levels,

@@ -97,7 +97,8 @@ class Daemon:
             self.writer.poke,
             self.state_dir / "unwritten-records.jsonl",
         )
-        self.hub = AgentHub(lambda agent: self.pops.active_pops(agent))
+        # Late bound: the pop service is built next, and it needs the hub to build its notifier.
+        self.hub = AgentHub(lambda agent: self.pops.active_pops(agent))  # noqa: PLW0108
         primary = self.connectors[settings.crm.connectors[0]]
         self.pops = PopService(
             primary,
@@ -107,7 +108,8 @@ class Daemon:
             default_region=settings.crm.default_region,
             lookup_timeout_s=settings.crm.lookup_timeout_ms / 1000,
         )
-        self.tracker = CallTracker(lambda endpoint: self.directory.is_agent_endpoint(endpoint))
+        # Late bound: refresh_directory() replaces self.directory.
+        self.tracker = CallTracker(lambda ep: self.directory.is_agent_endpoint(ep))  # noqa: PLW0108
         self.sources = [
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
@@ -256,4 +258,3 @@ class Daemon:
             await server.serve()
         finally:
             await self.close()
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from crm_connectors.builtin import seed_demo
@@ -72,10 +73,8 @@ def seed(settings: Settings) -> list[DemoAgent]:
                     endpoints=[agent.endpoint] if agent.endpoint else [],
                 )
         for group in DEMO_GROUPS:
-            try:
+            with contextlib.suppress(Conflict):  # seeded before
                 store.create_group(group)
-            except Conflict:
-                pass  # seeded before
     finally:
         store.close()
     crm_url = settings.crm.builtin_url or settings.store.url

@@ -79,9 +79,9 @@ class LabHandle:
         while True:
             for line in self.instance.cli("core show channels concise").splitlines():
                 fields = line.split("!")  # Channel!Context!Exten!Prio!State!...!BridgeID!Uniqueid
-                if len(fields) > 12 and fields[0].startswith(endpoint + "-"):
-                    if fields[4] == "Up" and fields[12]:
-                        return
+                mine = len(fields) > 12 and fields[0].startswith(endpoint + "-")
+                if mine and fields[4] == "Up" and fields[12]:
+                    return
             if time.monotonic() > deadline:
                 raise AssertionError(f"{endpoint} is not in a bridge after {timeout_s} s")
             time.sleep(0.05)

@@ -254,7 +254,9 @@ def inbound_load(
     if not callers or count < 1 or rate_per_s <= 0:
         raise SippError("inbound_load needs callers, a positive count and a positive rate")
     workdir_csv = Path(tempfile.mkdtemp(prefix="sipp-inf-")) / "callers.csv"
-    lines = ["SEQUENTIAL"] + [f"{num};{_sip_quoted(name).replace(';', ',')}" for num, name in callers]
+    lines = ["SEQUENTIAL"] + [
+        f"{num};{_sip_quoted(name).replace(';', ',')}" for num, name in callers
+    ]
     workdir_csv.write_text("\n".join(lines) + "\n")
     values = {
         "CALLER_NAME": "[field1]",

@@ -63,7 +63,9 @@ def chunked(data: bytes, cuts: Iterable[int]) -> list[AmiFrame]:
     return out
 
 
-async def replay_paced(name: str, handle: Callable[[CallUpdate], None], *, speed: float = 4.0) -> None:
+async def replay_paced(
+    name: str, handle: Callable[[CallUpdate], None], *, speed: float = 4.0
+) -> None:
     """Replay a transcript through normalizer and tracker at ``speed`` times its recorded pace."""
     normalizer, tracker = Normalizer("lab"), CallTracker(is_agent)
     previous = None

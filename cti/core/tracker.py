@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cti.core import events as ev
-from cti.core.records import Direction, Outcome
 from cti.core.recording import build_record
+from cti.core.records import Direction, Outcome
 from cti.core.state import IllegalTransition, LegState, Step, next_state
 from cti.core.updates import (
     AgentRang,
@@ -224,7 +224,9 @@ class CallTracker:
             self._refresh(call, e.channel)
         return []
 
-    def _ring(self, call: TrackedCall, server: str, agent: ev.Channel, at: float) -> list[CallUpdate]:
+    def _ring(
+        self, call: TrackedCall, server: str, agent: ev.Channel, at: float
+    ) -> list[CallUpdate]:
         """An agent endpoint started ringing for ``call`` (from DialBegin or AgentCalled)."""
         if agent.uniqueid in call.legs:
             return []
@@ -259,7 +261,7 @@ class CallTracker:
         self._step(call, Step.RING)
         return []
 
-    def _dial_ended(self, e: ev.DialEnded) -> list[CallUpdate]:
+    def _dial_ended(self, e: ev.DialEnded) -> list[CallUpdate]:  # noqa: PLR0911 (one per status)
         call = self._call_for(e.server, e.callee)
         if call is None:
             return []
@@ -323,7 +325,9 @@ class CallTracker:
             updates.append(CallTransferred(call.view(), source, leg.endpoint, kind))
         return updates
 
-    def _leg_done(self, call: TrackedCall, leg: TrackedLeg, reason: RingEndReason) -> list[CallUpdate]:
+    def _leg_done(
+        self, call: TrackedCall, leg: TrackedLeg, reason: RingEndReason
+    ) -> list[CallUpdate]:
         leg.state = LegState.DONE
         self._step(call, Step.RING_STOPPED)
         return [AgentRingEnded(call.view(), leg.endpoint, reason)]

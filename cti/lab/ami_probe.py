@@ -14,7 +14,9 @@ from cti.errors import LabError
 __all__ = ["wait_fully_booted"]
 
 
-def wait_fully_booted(host: str, port: int, username: str, secret: str, *, timeout_s: float) -> bool:
+def wait_fully_booted(
+    host: str, port: int, username: str, secret: str, *, timeout_s: float
+) -> bool:
     """Log in and wait for ``FullyBooted`` (sent once every module is loaded); False if not yet."""
     deadline = time.monotonic() + timeout_s
     try:

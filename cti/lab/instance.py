@@ -9,10 +9,12 @@ the pid still belongs to that instance's Asterisk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -263,8 +265,6 @@ class LabInstance:
             time.sleep(0.2)
 
     def _check_ports_free(self) -> None:
-        import socket
-
         s = self.settings
         probes = [(socket.SOCK_STREAM, s.ami_port, "AMI"), (socket.SOCK_DGRAM, s.sip_port, "SIP")]
         for kind, port, what in probes:
@@ -295,7 +295,8 @@ def render_conf(text: str, rewrites: dict[tuple[str, str], str]) -> str:
     """
     section = ""
     out = []
-    for line in text.splitlines(keepends=True):
+    for original in text.splitlines(keepends=True):
+        line = original
         header = re.match(r"\s*\[([^\]]+)\]", line)
         if header:
             section = header.group(1)
@@ -333,8 +334,5 @@ def _alive(pid: int) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if the process is our child (started in this same process)."""
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: its parent reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-

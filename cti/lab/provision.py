@@ -128,7 +128,7 @@ def _cached_version(root: Path) -> str | None:
 
 
 def _major(version: str) -> int:
-    return int(version.split(".", 1)[0].split(":")[-1])
+    return int(version.split(".", 1)[0].rsplit(":", maxsplit=1)[-1])
 
 
 def _require_root() -> None:
@@ -191,8 +191,8 @@ def _debian_mirror() -> str | None:
             text = path.read_text()
         except OSError:
             continue
-        for line in text.splitlines():
-            line = line.strip()
+        for raw in text.splitlines():
+            line = raw.strip()
             if line.startswith("#") or "security" in line:
                 continue
             match = re.match(r"(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s+)?)(\S+/debian)/?(\s|$)", line)

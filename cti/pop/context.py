@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from crm_connectors.base import Case, CallHistoryEntry, LookupResult, Match
+from crm_connectors.base import CallHistoryEntry, Case, LookupResult, Match
 from cti.core.updates import CallView
 
 __all__ = ["LookupState", "pop_context"]

@@ -104,9 +104,13 @@ class PopRenderer:
         try:
             html = template.render(context)
         except jinja2.UndefinedError as exc:
-            raise TemplateError(f"undefined name: {exc.message}", details={"kind": "undefined"}) from exc
+            raise TemplateError(
+                f"undefined name: {exc.message}", details={"kind": "undefined"}
+            ) from exc
         except jinja2.exceptions.SecurityError as exc:
-            raise TemplateError(f"not allowed in a template: {exc}", details={"kind": "sandbox"}) from exc
+            raise TemplateError(
+                f"not allowed in a template: {exc}", details={"kind": "sandbox"}
+            ) from exc
         except (jinja2.TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
             raise TemplateError(f"the template failed: {exc}", details={"kind": "runtime"}) from exc
         if len(html) > MAX_OUTPUT_CHARS:

@@ -47,7 +47,9 @@ class AgentNotifier(Protocol):
     def pop(self, agent: str, call_id: str, html: str, data: dict[str, object]) -> None: ...
     def pop_update(self, agent: str, call_id: str, html: str, data: dict[str, object]) -> None: ...
     def pop_dismissed(self, agent: str, call_id: str, reason: str) -> None: ...
-    def call_state(self, agent: str, call_id: str, state: str, detail: dict[str, object]) -> None: ...
+    def call_state(
+        self, agent: str, call_id: str, state: str, detail: dict[str, object]
+    ) -> None: ...
 
 
 class CallRecords(Protocol):
@@ -267,7 +269,11 @@ class PopService:
             group=pop.group.name,
             number=session.number,
         )
-        data = {**context, "dispositions": list(pop.group.dispositions), "trigger": pop.group.trigger}
+        data = {
+            **context,
+            "dispositions": list(pop.group.dispositions),
+            "trigger": pop.group.trigger,
+        }
         try:
             return self._renderer.render(pop.group.template, context), data
         except TemplateError as exc:

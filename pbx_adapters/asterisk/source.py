@@ -99,7 +99,9 @@ class AsteriskSource:
                 self._sink(event)
         self.resyncs += 1
         self.last_resync_seconds = time.monotonic() - started
-        log.info("%s: resynced %d live channels in %.3f s", self.name, count, self.last_resync_seconds)
+        log.info(
+            "%s: resynced %d live channels in %.3f s", self.name, count, self.last_resync_seconds
+        )
 
     def _on_lost(self, connection: AmiConnection, error: AmiError) -> None:
         del connection

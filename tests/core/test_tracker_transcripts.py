@@ -135,13 +135,17 @@ def test_record_of_a_queue_call_answered_by_the_second_agent() -> None:
     assert record.outcome is Outcome.ANSWERED
     assert record.direction is Direction.INBOUND
     assert (record.caller_number, record.caller_name) == ("+442079460001", "Ada Lovelace")
-    assert (record.did, record.called_number, record.trunk) == ("442079460100",) * 2 + ("lab-trunk",)
+    assert (record.did, record.called_number, record.trunk) == ("442079460100",) * 2 + (
+        "lab-trunk",
+    )
     assert record.queue == "sales"
     assert record.answered_by == A2
     assert set(record.agents_rung) == {A1, A2}
     assert record.wait_seconds is not None and 0.9 < record.wait_seconds < 2.0  # answered after 1 s
     assert 1.5 < record.talk_seconds < 3.0  # the caller hung up after 2 s
-    assert record.answered_at is not None and record.started_at < record.answered_at < record.ended_at
+    assert (
+        record.answered_at is not None and record.started_at < record.answered_at < record.ended_at
+    )
 
 
 def test_record_of_an_abandoned_queue_call() -> None:
@@ -195,6 +199,8 @@ def test_two_calls_interleaved_are_tracked_apart() -> None:
     mixed = [f for pair in zip(first, second, strict=False) for f in pair]
     mixed += first[len(second) :] + second[len(first) :]
     updates, tracker = updates_of(mixed)
-    ends = {u.call.call_id: u.record.outcome for u in updates if isinstance(u, CallEnded) and u.record}
+    ends = {
+        u.call.call_id: u.record.outcome for u in updates if isinstance(u, CallEnded) and u.record
+    }
     assert sorted(ends.values()) == [Outcome.ABANDONED, Outcome.ANSWERED]
     assert tracker.active_calls() == []

@@ -114,7 +114,11 @@ class DaemonProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         path = self.workdir / "daemon.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
 
 
 @dataclass
@@ -159,16 +163,16 @@ class AgentClient:
         await self.ws.send(json.dumps({"type": kind, "data": dict(data)}))
 
     async def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+        self, predicate: Callable[[dict[str, Any]], bool], within: float = 10.0
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             for message in self.received:
                 if predicate(message):
                     return message
             await asyncio.sleep(0.01)
         kinds = [m.get("type") for m in self.received]
-        raise AssertionError(f"{self.username}: no matching message in {timeout} s; got {kinds}")
+        raise AssertionError(f"{self.username}: no matching message in {within} s; got {kinds}")
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.received if m.get("type") == kind]

@@ -37,14 +37,14 @@ class AmiWatch:
             if (f.get("Channel") or f.get("DestChannel")).startswith(channel_prefix)
         ]
 
-    async def wait_for(self, predicate: Callable[[AmiFrame], bool], timeout: float) -> AmiFrame:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, predicate: Callable[[AmiFrame], bool], within: float) -> AmiFrame:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             for _, frame in self.events:
                 if predicate(frame):
                     return frame
             await asyncio.sleep(0.02)
-        raise AssertionError(f"no matching AMI event in {timeout} s; saw {len(self.events)}")
+        raise AssertionError(f"no matching AMI event in {within} s; saw {len(self.events)}")
 
 
 @pytest.fixture
@@ -86,7 +86,9 @@ async def test_trunk_call_rings_and_is_answered_by_an_agent_phone(
     names = [f.name for _, f in ami.events if f.get("Linkedid") == linkedid]
     for expected in ("Newchannel", "DialBegin", "DialEnd", "BridgeEnter", "Hangup"):
         assert expected in names, f"{expected} missing from {names}"
-    dial_end = next(f for _, f in ami.events if f.name == "DialEnd" and f.get("Linkedid") == linkedid)
+    dial_end = next(
+        f for _, f in ami.events if f.name == "DialEnd" and f.get("Linkedid") == linkedid
+    )
     assert dial_end.get("DialStatus") == "ANSWER"
     assert dial_end.get("DestChannel").startswith("PJSIP/1001-")
     did = [v for v in hangup.get_all("ChanVariable") if v.startswith("CTI_DID=")]

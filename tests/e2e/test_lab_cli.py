@@ -75,7 +75,12 @@ def test_up_without_root_says_what_is_missing(tmp_path: Path) -> None:
     )
     env = {**os.environ, **CLI_LAB, "CTI_LAB__CACHE_DIR": str(cache)}
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "needs root" in result.stderr and "sudo cti lab up" in result.stderr
@@ -87,7 +92,10 @@ def test_up_without_the_package_archive_says_what_is_missing(tmp_path: Path) -> 
     result = cti(
         "lab",
         "up",
-        env={"CTI_LAB__CACHE_DIR": str(tmp_path), "CTI_LAB__DEBIAN_MIRROR": "http://127.0.0.1:9/debian"},
+        env={
+            "CTI_LAB__CACHE_DIR": str(tmp_path),
+            "CTI_LAB__DEBIAN_MIRROR": "http://127.0.0.1:9/debian",
+        },
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "needs network access to the Debian archive" in result.stderr

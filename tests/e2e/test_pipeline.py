@@ -50,16 +50,20 @@ def pop_of(client: AgentClient, call_id: str | None = None) -> dict[str, Any]:
 
 async def ended(client: AgentClient, call_id: str) -> None:
     await client.wait_for(
-        lambda m: m["type"] == "call_state"
-        and m["data"]["call_id"] == call_id
-        and m["data"]["state"] == "ended",
-        timeout=20,
+        lambda m: (
+            m["type"] == "call_state"
+            and m["data"]["call_id"] == call_id
+            and m["data"]["state"] == "ended"
+        ),
+        within=20,
     )
 
 
-async def records_for(crm: BuiltinCrm, number: str, call_id: str, timeout: float = 10.0) -> list[Any]:
+async def records_for(
+    crm: BuiltinCrm, number: str, call_id: str, within: float = 10.0
+) -> list[Any]:
     """The CRM's history entries of ``call_id`` once the outbox delivered it."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         found = [h for h in await crm.history(number, limit=50) if h.call_id == call_id]
         if found or asyncio.get_running_loop().time() > deadline:
@@ -68,7 +72,11 @@ async def records_for(crm: BuiltinCrm, number: str, call_id: str, timeout: float
 
 
 async def test_a_call_pops_on_the_ringing_agent_only_and_is_recorded_once(
-    lab: LabHandle, phones: Phones, daemon: DaemonProcess, crm: BuiltinCrm, sipp_calls: list[SippProcess]
+    lab: LabHandle,
+    phones: Phones,
+    daemon: DaemonProcess,
+    crm: BuiltinCrm,
+    sipp_calls: list[SippProcess],
 ) -> None:
     got = phones("1001", "1002")
     got["1001"].set_answer_policy(AutoAnswer(0.5))
@@ -82,7 +90,7 @@ async def test_a_call_pops_on_the_ringing_agent_only_and_is_recorded_once(
         assert "Alice Archer" in html and "Globex Corporation" in html
         assert "CS-1001" in html and "CS-1002" in html  # open cases
         assert "CS-1003" not in html  # a closed case
-        assert "Recent calls" in html and "class=\"history\"" in html
+        assert "Recent calls" in html and 'class="history"' in html
         assert 'data-number="+442079460001"' in html  # click-to-dial
         # The pop reached alice's socket within 50 ms of the INVITE reaching her phone.
         lag_ms = (message["received_at"] - ringing.invite_at) * 1000
@@ -106,8 +114,9 @@ async def test_unknown_caller_and_a_number_two_contacts_share(
             call = inbound_call(lab.sip, direct_did("1001"), number, "", hold_s=0.5)
             sipp_calls.append(call)
             await alice.wait_for(
-                lambda m, n=number: m["type"] == "pop"
-                and m["data"]["card"]["call"]["caller_number"] == n
+                lambda m, n=number: (
+                    m["type"] == "pop" and m["data"]["card"]["call"]["caller_number"] == n
+                )
             )
             await asyncio.to_thread(call.wait, 30)
             await asyncio.to_thread(lab.wait_idle, 10)
@@ -119,7 +128,11 @@ async def test_unknown_caller_and_a_number_two_contacts_share(
 
 
 async def test_ringall_queue_second_agent_answers(
-    lab: LabHandle, phones: Phones, daemon: DaemonProcess, crm: BuiltinCrm, sipp_calls: list[SippProcess]
+    lab: LabHandle,
+    phones: Phones,
+    daemon: DaemonProcess,
+    crm: BuiltinCrm,
+    sipp_calls: list[SippProcess],
 ) -> None:
     got = phones("1001", "1002")
     got["1002"].set_answer_policy(AutoAnswer(1.0))
@@ -140,14 +153,20 @@ async def test_ringall_queue_second_agent_answers(
 
 
 async def test_notes_and_disposition_reach_the_record_and_the_next_pop(
-    lab: LabHandle, phones: Phones, daemon: DaemonProcess, crm: BuiltinCrm, sipp_calls: list[SippProcess]
+    lab: LabHandle,
+    phones: Phones,
+    daemon: DaemonProcess,
+    crm: BuiltinCrm,
+    sipp_calls: list[SippProcess],
 ) -> None:
     phones("1001")["1001"].set_answer_policy(AutoAnswer(0.2))
     async with agent(daemon, "alice") as alice:
         call = inbound_call(lab.sip, direct_did("1001"), ALICE_NUMBER, "Alice Archer", hold_s=3.0)
         sipp_calls.append(call)
         call_id = (await alice.wait_for(lambda m: m["type"] == "pop"))["data"]["call_id"]
-        await alice.send("notes", {"call_id": call_id, "text": "Asked about invoice 4471 <b>twice</b>"})
+        await alice.send(
+            "notes", {"call_id": call_id, "text": "Asked about invoice 4471 <b>twice</b>"}
+        )
         await alice.send("disposition", {"call_id": call_id, "value": "Follow-up"})
         await alice.wait_for(lambda m: m["type"] == "disposition_saved")
         await ended(alice, call_id)
@@ -161,30 +180,40 @@ async def test_notes_and_disposition_reach_the_record_and_the_next_pop(
         again = inbound_call(lab.sip, direct_did("1001"), ALICE_NUMBER, "Alice Archer", hold_s=0.5)
         sipp_calls.append(again)
         next_pop = await alice.wait_for(
-            lambda m: m["type"] in ("pop", "pop_update")
-            and m["data"]["call_id"] != call_id
-            and "invoice 4471" in m["data"]["html"]
+            lambda m: (
+                m["type"] in ("pop", "pop_update")
+                and m["data"]["call_id"] != call_id
+                and "invoice 4471" in m["data"]["html"]
+            )
         )
         assert "&lt;b&gt;twice&lt;/b&gt;" in next_pop["data"]["html"]  # notes shown as text
         assert "Follow-up" in next_pop["data"]["html"]
 
 
 async def test_caller_abandons_in_the_queue(
-    lab: LabHandle, phones: Phones, daemon: DaemonProcess, crm: BuiltinCrm, sipp_calls: list[SippProcess]
+    lab: LabHandle,
+    phones: Phones,
+    daemon: DaemonProcess,
+    crm: BuiltinCrm,
+    sipp_calls: list[SippProcess],
 ) -> None:
     phones("1001", "1002")
     async with agent(daemon, "alice") as alice:
         call = inbound_call(lab.sip, DID_SALES, ALICE_NUMBER, "Alice Archer", answer_timeout_s=2.0)
         sipp_calls.append(call)
         call_id = (await alice.wait_for(lambda m: m["type"] == "pop"))["data"]["call_id"]
-        dismissed = await alice.wait_for(lambda m: m["type"] == "pop_dismissed", timeout=15)
+        dismissed = await alice.wait_for(lambda m: m["type"] == "pop_dismissed", within=15)
         assert dismissed["data"]["reason"] == "abandoned"
     [record] = await records_for(crm, ALICE_NUMBER, call_id)
     assert record.outcome == "abandoned" and record.agent is None
 
 
 async def test_blind_transfer_moves_the_pop_and_notes(
-    lab: LabHandle, phones: Phones, daemon: DaemonProcess, crm: BuiltinCrm, sipp_calls: list[SippProcess]
+    lab: LabHandle,
+    phones: Phones,
+    daemon: DaemonProcess,
+    crm: BuiltinCrm,
+    sipp_calls: list[SippProcess],
 ) -> None:
     got = phones("1001", "1002")
     got["1001"].set_answer_policy(AutoAnswer(0.2))
@@ -201,7 +230,9 @@ async def test_blind_transfer_moves_the_pop_and_notes(
         await asyncio.to_thread(got["1001"].blind_transfer, ringing, "1002")
 
         moved = await bob.wait_for(
-            lambda m: m["type"] == "pop_update" and m["data"]["card"].get("notes") == "Wants the blue one"
+            lambda m: (
+                m["type"] == "pop_update" and m["data"]["card"].get("notes") == "Wants the blue one"
+            )
         )
         assert moved["data"]["call_id"] == call_id
         transferred = await alice.wait_for(
@@ -224,7 +255,9 @@ async def test_hostile_caller_name_is_escaped_in_the_pop_and_stored_verbatim(
         pop = (await alice.wait_for(lambda m: m["type"] == "pop"))["data"]
         assert pop["card"]["call"]["caller_name"] == name  # the data carries it verbatim
         assert "<script>" not in pop["html"] and "<img" not in pop["html"]
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in pop["html"]
+        assert (
+            "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in pop["html"]
+        )
         await ended(alice, pop["call_id"])
 
 
@@ -273,17 +306,22 @@ async def test_ami_cut_mid_call_keeps_the_call_and_writes_one_record(
     cutter = AmiCutter(lab.settings.ami_port)
     port = await cutter.start()
     proxied = DaemonProcess(lab, tmp_path)
-    proxied.extra_env = {"CTI_SERVERS": proxied.env()["CTI_SERVERS"].replace(
-        f'"port": {lab.settings.ami_port}', f'"port": {port}'
-    )}
+    proxied.extra_env = {
+        "CTI_SERVERS": proxied.env()["CTI_SERVERS"].replace(
+            f'"port": {lab.settings.ami_port}', f'"port": {port}'
+        )
+    }
     assert proxied.cli("seed").returncode == 0
     await asyncio.to_thread(proxied.start)  # the relay runs on this loop: never block it
     try:
         phones("1001")["1001"].set_answer_policy(AutoAnswer(0.3))
-        async with agent(proxied, "alice") as alice, BuiltinCrm.from_url(
-            proxied.store_url, default_region="GB"
-        ) as crm:
-            call = inbound_call(lab.sip, direct_did("1001"), ALICE_NUMBER, "Alice Archer", hold_s=4.0)
+        async with (
+            agent(proxied, "alice") as alice,
+            BuiltinCrm.from_url(proxied.store_url, default_region="GB") as crm,
+        ):
+            call = inbound_call(
+                lab.sip, direct_did("1001"), ALICE_NUMBER, "Alice Archer", hold_s=4.0
+            )
             sipp_calls.append(call)
             call_id = (await alice.wait_for(lambda m: m["type"] == "pop"))["data"]["call_id"]
             await alice.wait_for(lambda m: m["type"] == "call_state")  # answered

@@ -38,7 +38,11 @@ class Notifier:
         self.sent.append(("call_state", agent, state, detail))
 
     def kinds(self, agent: str) -> list[tuple[str, str]]:
-        return [(kind, text if kind != "pop" else "") for kind, who, text, _ in self.sent if who == agent]
+        return [
+            (kind, text if kind != "pop" else "")
+            for kind, who, text, _ in self.sent
+            if who == agent
+        ]
 
 
 class Records:
@@ -99,7 +103,11 @@ async def test_ringall_pops_both_agents_and_dismisses_the_one_who_did_not_answer
     await replay(pops, "queue_ringall_second_answers")
 
     assert notifier.kinds("alice") == [("pop", ""), ("pop_dismissed", "answered_elsewhere")]
-    assert notifier.kinds("bob") == [("pop", ""), ("call_state", "answered"), ("call_state", "ended")]
+    assert notifier.kinds("bob") == [
+        ("pop", ""),
+        ("call_state", "answered"),
+        ("call_state", "ended"),
+    ]
     assert not notifier.kinds("carol")
     _, _, html, data = notifier.sent[0]
     assert "Alice Archer" in html and "Globex Corporation" in html and "CS-1001" in html
