@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar
@@ -31,6 +32,7 @@ from crm_connectors.base import (
 from crm_connectors.builtin import reads, writes
 from crm_connectors.builtin.engine import create_crm_engine, translated_errors, writer
 from crm_connectors.builtin.rows import CONTACT, RefMaker
+from crm_connectors.builtin.runner import DriverRunner, PreparedCache, driver_runner
 from crm_connectors.builtin.search import search_records
 from cti.core.records import CallRecord
 from cti.errors import ConfigError, CrmError, CrmTimeout
@@ -82,6 +84,7 @@ class BuiltinCrm:
         self._timeout = timeout
         self._owns_engine = owns_engine
         self._clock = clock
+        self._prepared: PreparedCache = {}
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=f"crm-{name}")
         self._closed = False
 
@@ -126,8 +129,8 @@ class BuiltinCrm:
         e164 = to_e164(number, self._region)
         if e164 is None:
             return LookupResult(number, None)
-        with translated_errors("lookup"), self._engine.connect() as conn:
-            return LookupResult(number, e164, reads.lookup(conn, e164, options, self._refs))
+        with translated_errors("lookup"), self._driver() as runner:
+            return LookupResult(number, e164, reads.lookup(runner, e164, options, self._refs))
 
     async def search(self, query: str, limit: int = 20) -> list[SearchHit]:
         """Find contacts, accounts and cases by name, number, email or case number."""
@@ -196,11 +199,14 @@ class BuiltinCrm:
             return search_records(conn, query, limit, self._refs, self._region)
 
     def _history(self, target: str | RecordRef, limit: int) -> list[CallHistoryEntry]:
-        with translated_errors("history"), self._engine.connect() as conn:
+        e164 = None if isinstance(target, RecordRef) else to_e164(target, self._region)
+        if e164 is None and not isinstance(target, RecordRef):
+            return []
+        with translated_errors("history"), self._driver() as runner:
             if isinstance(target, RecordRef):
-                return reads.history_of_record(conn, target, limit, self._refs)
-            e164 = to_e164(target, self._region)
-            return [] if e164 is None else reads.history_of_number(conn, e164, limit)
+                return reads.history_of_record(runner, target, limit, self._refs)
+            assert e164 is not None
+            return reads.history_of_number(runner, e164, limit)
 
     def _log_call(self, record: CallRecord) -> str:
         with translated_errors("log_call"), self._writer.begin() as conn:
@@ -214,6 +220,9 @@ class BuiltinCrm:
         with translated_errors("create_contact"), self._writer.begin() as conn:
             key = writes.create_contact(conn, new, self._refs, self._region, self._clock())
             return reads.contacts_by_ids(conn, [key], self._refs)[key]
+
+    def _driver(self) -> AbstractContextManager[DriverRunner]:
+        return driver_runner(self._engine, self._prepared)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -28,7 +28,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA synchronous = NORMAL",  # durable across application crashes; WAL makes it safe
     "PRAGMA temp_store = MEMORY",
     "PRAGMA cache_size = -65536",  # 64 MiB page cache per connection
-    "PRAGMA mmap_size = 268435456",  # 256 MiB of the file mapped: lookups read no syscalls
+    "PRAGMA mmap_size = 1073741824",  # map up to 1 GiB of the file: reads cost no syscalls
 )
 _FILE_ONLY_PRAGMAS = ("PRAGMA journal_mode = WAL",)
 # PostgreSQL SQLSTATEs: undefined_table, undefined_column.
@@ -129,7 +129,12 @@ def _sqlite_engine(url: URL, pool_size: int, connect_timeout: float) -> Engine:
     if in_memory:
         options["poolclass"] = StaticPool  # one connection, or each would see its own database
     else:
-        options.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=connect_timeout)
+        options.update(
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=connect_timeout,
+            pool_use_lifo=True,  # the most recently used connection has the warmest page cache
+        )
     engine = create_engine(url, **options)
     pragmas = _SQLITE_PRAGMAS + (() if in_memory else _FILE_ONLY_PRAGMAS)
     busy_ms = round(connect_timeout * 1000)

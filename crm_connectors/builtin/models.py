@@ -110,11 +110,12 @@ contact_phones = Table(
     f"{PREFIX}contact_phones",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), nullable=False, index=True),
+    Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), nullable=False),
     Column("e164", E164, nullable=False),
     Column("label", String(32)),  # mobile, work, home, ...
     Column("position", Integer, nullable=False, server_default="0"),  # 0 is the main number
     UniqueConstraint("e164", "contact_id"),
+    Index(None, "contact_id", "position"),  # a contact's phones in order, without a sort
 )
 
 cases = Table(
@@ -126,10 +127,13 @@ cases = Table(
     Column("status", String(32), nullable=False),
     Column("owner_name", String(128)),
     Column("origin", String(32)),
-    Column("contact_id", ForeignKey(contacts.c.id, ondelete="SET NULL"), index=True),
-    Column("account_id", ForeignKey(accounts.c.id, ondelete="SET NULL"), index=True),
+    Column("contact_id", ForeignKey(contacts.c.id, ondelete="SET NULL")),
+    Column("account_id", ForeignKey(accounts.c.id, ondelete="SET NULL")),
     Column("opened_at", UtcDateTime, nullable=False),
     Column("closed_at", UtcDateTime),
+    # A record's cases newest first, read backwards until enough open ones are found.
+    Index(None, "contact_id", "opened_at"),
+    Index(None, "account_id", "opened_at"),
 )
 
 # One row per finished call; call_id (server:linkedid) is the idempotency key of log_call.
@@ -162,7 +166,6 @@ calls = Table(
     Column("flags", JSON, nullable=False),
     Column("logged_at", UtcDateTime, nullable=False),
     Index(None, "external_e164", "started_at"),
-    Index(None, "started_at"),
 )
 
 # CallRecord.matches: the records (in this or any CRM) the call was matched to.

@@ -6,9 +6,9 @@ keys, written as decimal strings in every :class:`RecordRef`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-from sqlalchemy import RowMapping
+from typing import Any
 
 from crm_connectors.base import Account, CallHistoryEntry, Case, Contact, RecordRef
 from cti.core.records import Direction, Outcome
@@ -57,7 +57,7 @@ class RefMaker:
             raise NotFound(f"no such {object_type}", details={"record_id": rid[:64]})
         return int(rid)
 
-    def account(self, values: RowMapping, prefix: str = "") -> Account | None:
+    def account(self, values: Mapping[str, Any], prefix: str = "") -> Account | None:
         """Return the account in a row (columns ``{prefix}id``, ``{prefix}name``, ...)."""
         account_id = values[f"{prefix}id"]
         if account_id is None:
@@ -70,7 +70,9 @@ class RefMaker:
             industry=values[f"{prefix}industry"],
         )
 
-    def contact(self, row: RowMapping, phones: tuple[str, ...], account: Account | None) -> Contact:
+    def contact(
+        self, row: Mapping[str, Any], phones: tuple[str, ...], account: Account | None
+    ) -> Contact:
         """Return the contact in ``row`` (columns of crm_contacts) with its phones and account."""
         first, last = row["first_name"], row["last_name"]
         return Contact(
@@ -84,7 +86,7 @@ class RefMaker:
             account=account,
         )
 
-    def case(self, row: RowMapping) -> Case:
+    def case(self, row: Mapping[str, Any]) -> Case:
         """Return the case in ``row`` (columns of crm_cases)."""
         return Case(
             ref=self.ref(CASE, row["id"]),
@@ -97,7 +99,7 @@ class RefMaker:
         )
 
 
-def history_entry(row: RowMapping) -> CallHistoryEntry:
+def history_entry(row: Mapping[str, Any]) -> CallHistoryEntry:
     """Return the call in ``row`` (columns of crm_calls) as a history entry."""
     try:
         direction, outcome = Direction(row["direction"]), Outcome(row["outcome"])

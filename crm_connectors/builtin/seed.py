@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import URL, Connection, Engine, Table, func, select
 
-from crm_connectors.builtin import writes
+from crm_connectors.builtin import bulk_rows, writes
 from crm_connectors.builtin.engine import create_crm_engine, translated_errors, writer
-from crm_connectors.builtin.models import accounts, cases, contact_phones, contacts
+from crm_connectors.builtin.models import accounts, calls, cases, contact_phones, contacts
 from crm_connectors.builtin.seed_data import (
     ACCOUNTS,
     CALLS,
@@ -68,101 +68,44 @@ def seed_demo(
 
 
 def seed_bulk(
-    engine_or_url: Engine | str | URL, n: int, *, batch: int = 20_000, per_account: int = 20
+    engine_or_url: Engine | str | URL,
+    n: int,
+    *,
+    calls_per_contact: int = 0,
+    batch: int = 20_000,
+    per_account: int = 20,
 ) -> int:
-    """Append ``n`` generated contacts (and an account per ``per_account`` of them); return n.
+    """Append ``n`` generated contacts, with accounts, cases and calls; return ``n``.
 
-    Every contact gets a unique number ``+44 20 3xxx xxxx`` derived from its key, every tenth a
-    second one (``+44 20 8xxx xxxx``), every fifth a case. Keys are assigned here, so each batch
-    is one executemany with no RETURNING. Runs in one transaction and ANALYZEs at the end.
+    For benchmarks (see :mod:`.bulk_rows` for what each contact gets). Keys are assigned here,
+    so each batch is one executemany with no RETURNING; it all runs in one transaction and
+    ANALYZEs at the end so the planners know the new sizes. Not idempotent: it appends.
     """
-    if not 0 <= n < 10_000_000:
-        raise ValidationFailed("seed_bulk makes between 0 and 9,999,999 contacts")
+    if not 0 <= n < bulk_rows.MAX_CONTACTS or calls_per_contact < 0:
+        raise ValidationFailed(f"seed_bulk makes 0 to {bulk_rows.MAX_CONTACTS - 1} contacts")
     engine = _engine(engine_or_url)
-    now = datetime.now(UTC)
     try:
         with translated_errors("seed_bulk"), writer(engine).begin() as conn:
-            first = _next_key(conn, contacts.c.id)
-            if first + n > 10_000_000:
+            plan = bulk_rows.BulkPlan(
+                first_contact=_next_key(conn, contacts.c.id),
+                first_account=_next_key(conn, accounts.c.id),
+                first_call=_next_key(conn, calls.c.id),
+                per_account=per_account,
+                calls_per_contact=calls_per_contact,
+                now=datetime.now(UTC),
+            )
+            if plan.first_contact + n > bulk_rows.MAX_CONTACTS:
                 raise ValidationFailed("seed_bulk numbers run out past contact 9,999,999")
-            first_account = _next_key(conn, accounts.c.id)
-            for start in range(first, first + n, batch):
-                keys = range(start, min(start + batch, first + n))
-                _bulk_batch(
-                    conn,
-                    keys,
-                    first=first,
-                    first_account=first_account,
-                    per_account=per_account,
-                    now=now,
-                )
+            for start in range(plan.first_contact, plan.first_contact + n, batch):
+                keys = range(start, min(start + batch, plan.first_contact + n))
+                for table, rows in plan.rows(keys):
+                    if rows:
+                        conn.execute(table.insert(), rows)
             conn.exec_driver_sql("ANALYZE")
     finally:
         if engine is not engine_or_url:
             engine.dispose()
     return n
-
-
-def _bulk_batch(
-    conn: Connection,
-    keys: range,
-    *,
-    first: int,
-    first_account: int,
-    per_account: int,
-    now: datetime,
-) -> None:
-    account_rows = [
-        {
-            "id": first_account + (key - first) // per_account,
-            "name": f"Bulk Account {first_account + (key - first) // per_account}",
-            "phone_e164": f"+44113{first_account + (key - first) // per_account:07d}",
-            "account_type": "customer",
-            "industry": "Generated",
-            "created_at": now,
-        }
-        for key in keys
-        if (key - first) % per_account == 0
-    ]
-    if account_rows:
-        conn.execute(accounts.insert(), account_rows)
-    contact_rows = [
-        {
-            "id": key,
-            "account_id": first_account + (key - first) // per_account,
-            "first_name": f"Given{key}",
-            "last_name": f"Family{key % 9973}",
-            "email": f"person{key}@bulk.example",
-            "title": None,
-            "created_at": now,
-        }
-        for key in keys
-    ]
-    conn.execute(contacts.insert(), contact_rows)
-    phone_rows = [
-        {"contact_id": key, "e164": f"+44203{key:07d}", "label": "work", "position": 0}
-        for key in keys
-    ]
-    phone_rows += [
-        {"contact_id": key, "e164": f"+44208{key:07d}", "label": "mobile", "position": 1}
-        for key in keys
-        if key % 10 == 0
-    ]
-    conn.execute(contact_phones.insert(), phone_rows)
-    case_rows = [
-        {
-            "number": f"BK-{key:07d}",
-            "subject": f"Generated case {key}",
-            "status": "Open" if key % 2 else "Closed",
-            "contact_id": key,
-            "account_id": first_account + (key - first) // per_account,
-            "opened_at": now - timedelta(hours=key % 1000),
-        }
-        for key in keys
-        if key % 5 == 0
-    ]
-    if case_rows:
-        conn.execute(cases.insert(), case_rows)
 
 
 def _seed_account(conn: Connection, account: DemoAccount, region: str, now: datetime) -> int:

@@ -71,7 +71,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_crm_contact_phones"),
         sa.UniqueConstraint("e164", "contact_id", name="uq_crm_contact_phones_e164_contact_id"),
     )
-    op.create_index("ix_crm_contact_phones_contact_id", "crm_contact_phones", ["contact_id"])
+    op.create_index(
+        "ix_crm_contact_phones_contact_id_position",
+        "crm_contact_phones",
+        ["contact_id", "position"],
+    )
 
     op.create_table(
         "crm_cases",
@@ -100,8 +104,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_crm_cases"),
         sa.UniqueConstraint("number", name="uq_crm_cases_number"),
     )
-    op.create_index("ix_crm_cases_account_id", "crm_cases", ["account_id"])
-    op.create_index("ix_crm_cases_contact_id", "crm_cases", ["contact_id"])
+    op.create_index("ix_crm_cases_contact_id_opened_at", "crm_cases", ["contact_id", "opened_at"])
+    op.create_index("ix_crm_cases_account_id_opened_at", "crm_cases", ["account_id", "opened_at"])
 
     op.create_table(
         "crm_calls",
@@ -136,7 +140,6 @@ def upgrade() -> None:
     op.create_index(
         "ix_crm_calls_external_e164_started_at", "crm_calls", ["external_e164", "started_at"]
     )
-    op.create_index("ix_crm_calls_started_at", "crm_calls", ["started_at"])
 
     op.create_table(
         "crm_call_matches",
