@@ -182,7 +182,10 @@ class BuiltinCrm:
 
     async def _run(self, operation: str, call: Callable[[], T]) -> T:
         self._check_open()
-        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except RuntimeError as exc:  # the executor shut down after _check_open
+            raise CrmError("the CRM connector is closed", details={"connector": self.name}) from exc
         if self._timeout is None:
             return await future
         try:
@@ -199,13 +202,13 @@ class BuiltinCrm:
             return search_records(conn, query, limit, self._refs, self._region)
 
     def _history(self, target: str | RecordRef, limit: int) -> list[CallHistoryEntry]:
-        e164 = None if isinstance(target, RecordRef) else to_e164(target, self._region)
-        if e164 is None and not isinstance(target, RecordRef):
+        if isinstance(target, RecordRef):
+            with translated_errors("history"), self._driver() as runner:
+                return reads.history_of_record(runner, target, limit, self._refs)
+        e164 = to_e164(target, self._region)
+        if e164 is None:
             return []
         with translated_errors("history"), self._driver() as runner:
-            if isinstance(target, RecordRef):
-                return reads.history_of_record(runner, target, limit, self._refs)
-            assert e164 is not None
             return reads.history_of_number(runner, e164, limit)
 
     def _log_call(self, record: CallRecord) -> str:
