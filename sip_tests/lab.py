@@ -14,17 +14,28 @@ from cti.config import LabSettings
 from cti.lab import LabInstance, ensure_asterisk
 from sip_tests.sipp import SipTarget
 
-__all__ = ["TEST_LAB", "LabHandle", "start_lab"]
+__all__ = ["TEST_LAB", "LabHandle", "start_lab", "test_lab_settings"]
 
-# The test suite's own instance: other ports than the developer's `cti lab up` (dev), so both run.
-TEST_LAB = LabSettings(
-    instance="pytest",
-    ami_port=25038,
-    sip_port=25060,
-    trunk_port=25080,
-    rtp_start=21000,
-    rtp_end=21999,
-)
+
+def test_lab_settings(offset: int = 0) -> LabSettings:
+    """The test suite's own lab instance: other ports than a developer's `cti lab up` (dev).
+
+    ``offset`` (a multiple of 100) gives parallel test sessions instances of their own, e.g.
+    ``CTI_TEST_LAB_OFFSET=100`` -> instance ``pytest-100``, AMI 25138, SIP 25160.
+    """
+    if offset % 100 or not 0 <= offset <= 2000:
+        raise ValueError("the test lab offset is a multiple of 100 from 0 to 2000")
+    return LabSettings(
+        instance="pytest" if offset == 0 else f"pytest-{offset}",
+        ami_port=25038 + offset,
+        sip_port=25060 + offset,
+        trunk_port=25080 + offset,
+        rtp_start=30000 + offset * 10,
+        rtp_end=30000 + offset * 10 + 999,
+    )
+
+
+TEST_LAB = test_lab_settings()
 
 DID_SALES = "442079460100"  # queue `sales`, ringall 1001 + 1002
 DID_SUPPORT = "442079460200"  # queue `support`, rrmemory 1003-1005

@@ -8,20 +8,23 @@ that needs it and cannot get it fails with the lab's own message: it is never sk
 from __future__ import annotations
 
 import uuid
+import os
 from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from sip_tests.lab import LabHandle, start_lab
+from sip_tests.lab import LabHandle, start_lab, test_lab_settings
 from sip_tests.phone import Manual, Phone, PhoneFleet
 from sip_tests.sipp import SippProcess, cleanup_workdirs
 
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabHandle]:
-    handle = start_lab()
+    # Parallel test sessions on one machine (several developers, CI) each take an instance of
+    # their own: CTI_TEST_LAB_OFFSET=100, 200, ... moves every port.
+    handle = start_lab(test_lab_settings(int(os.environ.get("CTI_TEST_LAB_OFFSET", "0"))))
     yield handle
     if handle.started_here:
         handle.instance.stop()

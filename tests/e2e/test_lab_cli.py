@@ -14,14 +14,16 @@ from sip_tests.lab import LabHandle
 
 pytestmark = pytest.mark.e2e
 
-# An instance of its own, so these start/stop cycles never touch the session's lab.
+# An instance of its own, so these start/stop cycles never touch the session's lab; parallel
+# sessions shift it like the suite's (conftest.py).
+OFFSET = int(os.environ.get("CTI_TEST_LAB_OFFSET", "0"))
 CLI_LAB = {
-    "CTI_LAB__INSTANCE": "clitest",
-    "CTI_LAB__AMI_PORT": "26038",
-    "CTI_LAB__SIP_PORT": "26060",
-    "CTI_LAB__TRUNK_PORT": "26080",
-    "CTI_LAB__RTP_START": "26100",
-    "CTI_LAB__RTP_END": "26199",
+    "CTI_LAB__INSTANCE": "clitest" if OFFSET == 0 else f"clitest-{OFFSET}",
+    "CTI_LAB__AMI_PORT": str(26038 + OFFSET),
+    "CTI_LAB__SIP_PORT": str(26060 + OFFSET),
+    "CTI_LAB__TRUNK_PORT": str(26080 + OFFSET),
+    "CTI_LAB__RTP_START": str(40000 + OFFSET * 10),
+    "CTI_LAB__RTP_END": str(40000 + OFFSET * 10 + 99),
 }
 CTI = [sys.executable, "-m", "cti.cli"]
 
@@ -40,7 +42,8 @@ def test_up_status_down_twice_reusing_the_cached_root(lab: LabHandle) -> None:
         assert up.returncode == 0, up.stderr
         assert re.search(r"Asterisk 22\.\d+\.\d+ \(\w+, reused in [\d.]+ s\)", up.stdout), up.stdout
         assert re.search(r"fully booted after [\d.]+ s", up.stdout)
-        assert "AMI 127.0.0.1:26038" in up.stdout and "SIP 127.0.0.1:26060" in up.stdout
+        ami, sip = CLI_LAB["CTI_LAB__AMI_PORT"], CLI_LAB["CTI_LAB__SIP_PORT"]
+        assert f"AMI 127.0.0.1:{ami}" in up.stdout and f"SIP 127.0.0.1:{sip}" in up.stdout
 
         again = cti("lab", "up")
         assert again.returncode == 0 and "already running" in again.stdout

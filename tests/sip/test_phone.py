@@ -26,18 +26,21 @@ from sip_tests.phone import (
     PhoneFleet,
 )
 
+# An instance of this module's own; parallel sessions shift it like the suite's (conftest.py).
+OFFSET = int(os.environ.get("CTI_TEST_LAB_OFFSET", "0"))
+INSTANCE = "phones" if OFFSET == 0 else f"phones-{OFFSET}"
 LAB_ENV = {
-    "CTI_LAB__INSTANCE": "phones",
-    "CTI_LAB__AMI_PORT": "35038",
-    "CTI_LAB__SIP_PORT": "35060",
-    "CTI_LAB__TRUNK_PORT": "35080",
-    "CTI_LAB__RTP_START": "35100",
-    "CTI_LAB__RTP_END": "35999",
+    "CTI_LAB__INSTANCE": INSTANCE,
+    "CTI_LAB__AMI_PORT": str(35038 + OFFSET),
+    "CTI_LAB__SIP_PORT": str(35060 + OFFSET),
+    "CTI_LAB__TRUNK_PORT": str(35080 + OFFSET),
+    "CTI_LAB__RTP_START": str(45000 + OFFSET * 10),
+    "CTI_LAB__RTP_END": str(45000 + OFFSET * 10 + 899),
 }
-REGISTRAR = "127.0.0.1:35060"
+REGISTRAR = f"127.0.0.1:{35060 + OFFSET}"
 CTI = Path(sys.executable).with_name("cti")
 LAB_ROOT = "/var/cache/cti-lab/debian-sid-asterisk"
-ASTERISK_CONF = "/var/lib/cti-lab/phones/etc/asterisk.conf"
+ASTERISK_CONF = f"/var/lib/cti-lab/{INSTANCE}/etc/asterisk.conf"
 
 # Fields of `core show channels concise` (Asterisk 22), separated by "!".
 CHANNEL, STATE, BRIDGE = 0, 4, 12
