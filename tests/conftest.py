@@ -7,8 +7,8 @@ that needs it and cannot get it fails with the lab's own message: it is never sk
 
 from __future__ import annotations
 
-import uuid
 import os
+import uuid
 from collections.abc import Callable, Iterator
 
 import psycopg
