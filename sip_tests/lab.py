@@ -14,10 +14,10 @@ from cti.config import LabSettings
 from cti.lab import LabInstance, ensure_asterisk
 from sip_tests.sipp import SipTarget
 
-__all__ = ["TEST_LAB", "LabHandle", "start_lab", "test_lab_settings"]
+__all__ = ["TEST_LAB", "LabHandle", "start_lab", "lab_settings_for"]
 
 
-def test_lab_settings(offset: int = 0) -> LabSettings:
+def lab_settings_for(offset: int = 0) -> LabSettings:
     """The test suite's own lab instance: other ports than a developer's `cti lab up` (dev).
 
     ``offset`` (a multiple of 100) gives parallel test sessions instances of their own, e.g.
@@ -35,7 +35,7 @@ def test_lab_settings(offset: int = 0) -> LabSettings:
     )
 
 
-TEST_LAB = test_lab_settings()
+TEST_LAB = lab_settings_for()
 
 DID_SALES = "442079460100"  # queue `sales`, ringall 1001 + 1002
 DID_SUPPORT = "442079460200"  # queue `support`, rrmemory 1003-1005

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sip_tests.lab import LabHandle, start_lab, test_lab_settings
+from sip_tests.lab import LabHandle, start_lab, lab_settings_for
 from sip_tests.phone import Manual, Phone, PhoneFleet
 from sip_tests.sipp import SippProcess, cleanup_workdirs
 
@@ -24,7 +24,7 @@ from sip_tests.sipp import SippProcess, cleanup_workdirs
 def lab() -> Iterator[LabHandle]:
     # Parallel test sessions on one machine (several developers, CI) each take an instance of
     # their own: CTI_TEST_LAB_OFFSET=100, 200, ... moves every port.
-    handle = start_lab(test_lab_settings(int(os.environ.get("CTI_TEST_LAB_OFFSET", "0"))))
+    handle = start_lab(lab_settings_for(int(os.environ.get("CTI_TEST_LAB_OFFSET", "0"))))
     yield handle
     if handle.started_here:
         handle.instance.stop()
