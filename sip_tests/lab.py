@@ -14,7 +14,7 @@ from cti.config import LabSettings
 from cti.lab import LabInstance, ensure_asterisk
 from sip_tests.sipp import SipTarget
 
-__all__ = ["TEST_LAB", "LabHandle", "start_lab", "lab_settings_for"]
+__all__ = ["TEST_LAB", "LabHandle", "lab_settings_for", "start_lab"]
 
 
 def lab_settings_for(offset: int = 0) -> LabSettings:

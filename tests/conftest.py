@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sip_tests.lab import LabHandle, start_lab, lab_settings_for
+from sip_tests.lab import LabHandle, lab_settings_for, start_lab
 from sip_tests.phone import Manual, Phone, PhoneFleet
 from sip_tests.sipp import SippProcess, cleanup_workdirs
 
