@@ -44,6 +44,7 @@ class TrackedLeg:
     uniqueid: str
     state: LegState
     rang_at: float
+    channel: str = ""  # the channel name (PJSIP/1001-0000002a), for AMI call control
 
 
 @dataclass(slots=True)
@@ -112,6 +113,7 @@ class CallTracker:
         self._calls: dict[str, TrackedCall] = {}
         self._by_channel: dict[tuple[str, str], str] = {}  # (server, uniqueid) -> call id
         self._endpoints: dict[tuple[str, str], str] = {}  # (server, uniqueid) -> endpoint
+        self._names: dict[tuple[str, str], str] = {}  # (server, uniqueid) -> channel name
         self.anomalies = 0
         self._handlers: dict[type, Callable[[object], list[CallUpdate]]] = {
             ev.ChannelCreated: self._created,  # type: ignore[dict-item]
@@ -146,6 +148,24 @@ class CallTracker:
     def active_calls(self) -> list[CallView]:
         return [c.view() for c in self._calls.values() if c.merged_into is None]
 
+    def channels_of(self, call_id: str) -> dict[str, str]:
+        """The live channels of a call by role: ``caller`` and each agent endpoint.
+
+        Call control (hangup, transfer) acts on these names through AMI.
+        """
+        call = self._calls.get(call_id)
+        if call is None:
+            return {}
+        names = {}
+        origin = self._names.get((call.server, call.origin))
+        if origin:
+            names["caller"] = origin
+        for leg in call.legs.values():
+            name = self._names.get((call.server, leg.uniqueid))
+            if name and leg.state is not LegState.DONE:
+                names[leg.endpoint] = name
+        return names
+
     def call_of_channel(self, server: str, uniqueid: str) -> CallView | None:
         call_id = self._by_channel.get((server, uniqueid))
         return self._calls[call_id].view() if call_id in self._calls else None
@@ -161,6 +181,7 @@ class CallTracker:
         key = (server, channel.uniqueid)
         self._by_channel[key] = call.call_id
         self._endpoints[key] = channel.endpoint
+        self._names[key] = channel.name
         call.channels.add(channel.uniqueid)
         self._refresh(call, channel)
 
@@ -351,6 +372,7 @@ class CallTracker:
         key = (e.server, e.channel.uniqueid)
         call_id = self._by_channel.pop(key, None)
         self._endpoints.pop(key, None)
+        self._names.pop(key, None)
         call = self._calls.get(call_id) if call_id else None
         if call is None:
             return []
