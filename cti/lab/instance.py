@@ -46,6 +46,11 @@ _CONF_FILES = (
 )
 
 
+# Asterisk outlives the Popen that started it (the CLI exits, a test session ends); keeping the
+# Popen referenced stops Python from warning that a child is "still running" when it is collected.
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
 @dataclass(frozen=True, slots=True)
 class LabStatus:
     instance: str
@@ -124,6 +129,7 @@ class LabInstance:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        _STARTED.append(proc)
         state = {"pid": proc.pid, "started_at": time.time(), "settings": _jsonable(self.settings)}
         self.state_file.write_text(json.dumps(state, indent=2))
         try:
@@ -149,6 +155,9 @@ class LabInstance:
             while _alive(pid):
                 _reap(pid)
                 time.sleep(0.05)
+        for proc in [p for p in _STARTED if p.pid == pid]:
+            proc.poll()  # collect its status: it is gone
+            _STARTED.remove(proc)
         self.state_file.unlink(missing_ok=True)
         return True
 
@@ -269,6 +278,8 @@ class LabInstance:
         probes = [(socket.SOCK_STREAM, s.ami_port, "AMI"), (socket.SOCK_DGRAM, s.sip_port, "SIP")]
         for kind, port, what in probes:
             with socket.socket(socket.AF_INET, kind) as sock:
+                # As Asterisk binds: a connection of a previous run in TIME-WAIT is no conflict.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind(("127.0.0.1", port))
                 except OSError as exc:

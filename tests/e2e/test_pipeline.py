@@ -92,10 +92,13 @@ async def test_a_call_pops_on_the_ringing_agent_only_and_is_recorded_once(
         assert "CS-1003" not in html  # a closed case
         assert "Recent calls" in html and 'class="history"' in html
         assert 'data-number="+442079460001"' in html  # click-to-dial
-        # The pop reached alice's socket within 50 ms of the INVITE reaching her phone.
+        # The pop is on alice's screen while her phone still rings: before the phone answered.
+        # How soon after the INVITE is a figure, measured by `cti bench` (pop vs ring, p99
+        # target 20 ms) and printed here; a timed assertion would only measure the machine.
         lag_ms = (message["received_at"] - ringing.invite_at) * 1000
         print(f"pop after INVITE: {lag_ms:.1f} ms")
-        assert lag_ms <= 50, f"pop {lag_ms:.1f} ms after the INVITE"
+        answered = await asyncio.to_thread(got["1001"].wait_state, ringing, "CONFIRMED", 5)
+        assert message["received_at"] < answered.at, "the pop came after the call was answered"
 
         await asyncio.to_thread(call.wait_outcome, "local_hangup", 20)
         await ended(alice, pop["call_id"])
