@@ -6,48 +6,18 @@ run is marked ``postgres`` and skipped, with the reason, when nothing answers on
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from crm_connectors.base import RecordRef
 from crm_connectors.builtin import BuiltinCrm, seed_demo, upgrade
 
 REGION = "GB"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # the demo's "now": its dates are offsets
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-PG_ADMIN_DSN = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname=postgres connect_timeout=3"
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """Return the admin DSN, or skip when PostgreSQL is not reachable."""
-    try:
-        with psycopg.connect(PG_ADMIN_DSN) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable on {PG_HOST}:{PG_PORT} as {PG_USER}: {exc}")
-    return PG_ADMIN_DSN
-
-
-@pytest.fixture
-def postgres_url(postgres_server: str) -> Iterator[str]:
-    """Create a uniquely named database, yield its URL, drop it (even if still connected)."""
-    name = f"crm_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with psycopg.connect(postgres_server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+# postgres_server and postgres_url come from tests/conftest.py.
 
 
 @pytest.fixture
