@@ -46,12 +46,22 @@ class Action(StrEnum):
     READ_SELF = "self.read"  # GET /api/me, log out
     RECEIVE_POPS = "pops.receive"  # open the agent websocket, mint a websocket ticket
     WRITE_CALL_NOTES = "call.notes"  # notes and disposition of a call
+    DIAL = "call.dial"  # click-to-dial from the agent's own phone
+    CONTROL_CALL = "call.control"  # hang up or transfer a call the agent is on
+    SEARCH_CRM = "crm.search"  # search contacts and cases, read call history
+    EDIT_CRM = "crm.edit"  # link a number to a contact, create a contact
+    SET_AGENT_STATE = "agent.state"  # ready / paused / wrap-up (queue membership)
 
 
 _GRANTS: dict[Action, frozenset[Role]] = {
     Action.READ_SELF: frozenset(Role),
     Action.RECEIVE_POPS: frozenset({Role.AGENT, Role.SUPERVISOR}),
     Action.WRITE_CALL_NOTES: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    Action.DIAL: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    Action.CONTROL_CALL: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    Action.SEARCH_CRM: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    Action.EDIT_CRM: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    Action.SET_AGENT_STATE: frozenset({Role.AGENT, Role.SUPERVISOR}),
 }
 
 
