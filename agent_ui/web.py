@@ -43,7 +43,7 @@ from cti.errors import (
 from cti.hub import AgentHub
 from cti.principal import Action, Authenticator, Principal, require
 
-__all__ = ["create_app", "session_cookie_name"]
+__all__ = ["RouteAuth", "create_app", "route_auth", "session_cookie_name"]
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def create_app(
         clock=clock,
         wall_clock=wall_clock,
     )
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/login", api.login, methods=["POST"]),
             Route("/logout", api.logout, methods=["POST"]),
@@ -129,6 +129,40 @@ def create_app(
             Exception: _internal_error,
         },
     )
+    app.state.route_auth = RouteAuth(codec, origins, cookie)
+    return app
+
+
+class RouteAuth:
+    """How routes added through ``create_app(routes=...)`` authenticate, as the built-in ones do.
+
+    Reach it with :func:`route_auth`; then ``session(request)`` for any request and
+    ``check_write(request)`` (origin and CSRF too) before any state change.
+    """
+
+    def __init__(self, codec: SessionCodec, origins: OriginPolicy, cookie: str) -> None:
+        self._codec, self._origins, self._cookie = codec, origins, cookie
+
+    def session(self, request: Request) -> Session:
+        """Return the request's session; raise AuthenticationRequired without a valid one."""
+        session = self._codec.read(request.cookies.get(self._cookie))
+        if session is None:
+            raise AuthenticationRequired("not logged in (or the session expired)")
+        return session
+
+    def check_write(self, request: Request) -> Session:
+        """Return the session of a state-changing request after its origin and CSRF checks."""
+        self._origins.check_post(request.headers)
+        session = self.session(request)
+        check_csrf(request.headers, session.csrf_token)
+        return session
+
+
+def route_auth(request: Request) -> RouteAuth:
+    """Return the :class:`RouteAuth` of the app serving ``request``."""
+    auth = request.app.state.route_auth
+    assert isinstance(auth, RouteAuth)
+    return auth
 
 
 class _Api:
