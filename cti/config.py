@@ -7,6 +7,7 @@ e.g. ``CTI_HTTP__PORT=9000`` or ``CTI_CRM__DEFAULT_REGION=US``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,6 +24,7 @@ from cti.errors import ConfigError
 __all__ = [
     "AmiServerSettings",
     "CrmSettings",
+    "DialSettings",
     "HttpSettings",
     "LabSettings",
     "OutboxSettings",
@@ -119,6 +121,38 @@ class CrmSettings(_Section):
     lookup_timeout_ms: int = Field(default=300, ge=10, le=30000)
 
 
+class DialSettings(_Section):
+    """``[dial]``: what agents may click-to-dial, how often, and where the call enters the dialplan.
+
+    A number is dialled only as an internal extension (``internal_extension``) or as E.164,
+    read in ``crm.default_region``; then ``blocked_prefixes`` refuse it, ``allowed_prefixes`` (when
+    set) must admit it, and a number of another country needs ``allow_international``.
+    """
+
+    context: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")] = "cti-click-to-dial"
+    ring_timeout_s: float = Field(default=30.0, gt=0, le=300)  # how long the agent's phone rings
+    internal_extension: str = r"[1-9][0-9]{3}"  # a regular expression, matched in full
+    allow_international: bool = False
+    allowed_prefixes: tuple[Annotated[str, Field(pattern=r"^\+[0-9]{1,14}$")], ...] = ()
+    blocked_prefixes: tuple[Annotated[str, Field(pattern=r"^\+[0-9]{1,14}$")], ...] = (
+        "+449",  # 09: premium rate
+        "+4487",  # 087: service numbers
+        "+4470",  # 070: personal numbers (often premium)
+        "+44118",  # 118: directory enquiries
+    )
+    max_per_window: int = Field(default=5, ge=1, le=1000)  # dial requests per agent per window
+    window_s: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("internal_extension")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration of one ``cti`` process."""
 
@@ -130,6 +164,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     store: StoreSettings = StoreSettings()
     crm: CrmSettings = CrmSettings()
+    dial: DialSettings = DialSettings()
     lab: LabSettings = LabSettings()
     state_dir: Path = Path("/var/lib/cti")  # session secret, records a crash left unwritten
     log_format: Literal["json", "text"] = "text"
