@@ -46,6 +46,7 @@ class Action(StrEnum):
     READ_SELF = "self.read"  # GET /api/me, log out
     RECEIVE_POPS = "pops.receive"  # open the agent websocket, mint a websocket ticket
     WRITE_CALL_NOTES = "call.notes"  # notes and disposition of a call
+    ADMINISTER_PBX = "pbx.admin"  # servers, trunks, DIDs, provisioning, config apply, audit log
     DIAL = "call.dial"  # click-to-dial from the agent's own phone
     CONTROL_CALL = "call.control"  # hang up or transfer a call the agent is on
     SEARCH_CRM = "crm.search"  # search contacts and cases, read call history

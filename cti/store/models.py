@@ -32,7 +32,9 @@ __all__ = [
     "UtcDateTime",
     "agent_endpoints",
     "agent_groups",
+    "agent_profiles",
     "agents",
+    "ami_servers",
     "call_notes",
     "events",
     "group_dids",
@@ -41,6 +43,7 @@ __all__ = [
     "group_supervisors",
     "metadata",
     "outbox",
+    "trunk_groups",
 ]
 
 # Deterministic constraint names, so migrations can name what they alter or drop later.
@@ -198,4 +201,45 @@ events = Table(
     Column("details", JSON, nullable=False),
     Index(None, "at"),
     Index(None, "kind", "at"),
+)
+
+
+# ------------------------------------------------------------------------ PBX admin (cti.admin)
+# What bulk provisioning knows about an agent beyond the login: the names apart, the extension
+# (its PJSIP endpoint), the Salesforce user, and the SIP secret's digest (never the secret).
+agent_profiles = Table(
+    "agent_profiles",
+    metadata,
+    Column("agent_id", ForeignKey(agents.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("first_name", String(255), nullable=False, server_default=""),
+    Column("last_name", String(255), nullable=False, server_default=""),
+    Column("extension", String(32), nullable=False, unique=True),
+    Column("salesforce_user", String(255)),
+    Column("sip_digest", String(128)),  # MD5 of "extension:realm:secret" (PJSIP password_digest)
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Asterisk servers added at runtime by an admin (servers in the config file are not here).
+ami_servers = Table(
+    "ami_servers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(40), nullable=False, unique=True),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("secret", String(255), nullable=False),  # AMI logs in with the plain secret
+    Column("tls", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# A trunk's default group: calls on it whose DID maps to no group pop with this group.
+trunk_groups = Table(
+    "trunk_groups",
+    metadata,
+    Column("server", String(64), primary_key=True),
+    Column("trunk", String(128), primary_key=True),
+    Column("group_id", ForeignKey(agent_groups.c.id, ondelete="CASCADE"), nullable=False),
+    Index(None, "group_id"),
 )

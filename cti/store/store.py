@@ -362,6 +362,19 @@ class Store:
         with self._read("events") as conn:
             return audit.recent_events(conn, kind=kind, since=since, limit=limit)
 
+    # ------------------------------------------------------------- other modules' tables
+    @contextmanager
+    def reading(self, operation: str) -> Iterator[Connection]:
+        """One read for modules that keep their own tables here (cti.admin); errors translated."""
+        with self._read(operation) as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self, operation: str) -> Iterator[Connection]:
+        """One write transaction, as :meth:`reading`; it commits when the block ends normally."""
+        with self._write(operation) as conn:
+            yield conn
+
     # -------------------------------------------------------------------------- helpers
     @contextmanager
     def _read(self, operation: str) -> Iterator[Connection]:

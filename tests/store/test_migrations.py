@@ -25,6 +25,9 @@ TABLES = {
     "call_notes",
     "outbox",
     "events",
+    "agent_profiles",
+    "ami_servers",
+    "trunk_groups",
 }
 
 
@@ -44,7 +47,7 @@ def test_upgrade_from_empty_creates_every_table(store_url: str) -> None:
             assert compare_metadata(context, metadata) == []  # migrations == models
     finally:
         engine.dispose()
-    assert migrations.current_revision(store_url) == migrations.head_revision() == "s0001"
+    assert migrations.current_revision(store_url) == migrations.head_revision() == "s0002"
 
 
 def test_upgrade_is_idempotent_and_shares_the_database_with_the_crm(store_url: str) -> None:
@@ -59,7 +62,7 @@ def test_upgrade_is_idempotent_and_shares_the_database_with_the_crm(store_url: s
     finally:
         engine.dispose()
     assert {"cti_alembic_version", "crm_alembic_version", "crm_calls", "outbox"} <= names
-    assert migrations.current_revision(store_url) == "s0001"
+    assert migrations.current_revision(store_url) == "s0002"
 
 
 def test_check_schema_names_the_revisions(store_url: str) -> None:
@@ -67,7 +70,7 @@ def test_check_schema_names_the_revisions(store_url: str) -> None:
     try:
         with pytest.raises(StoreError) as caught:
             store.check_schema()
-        assert caught.value.details == {"current": None, "head": "s0001"}
+        assert caught.value.details == {"current": None, "head": "s0002"}
         store.upgrade()
         store.check_schema()
     finally:
