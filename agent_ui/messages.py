@@ -25,10 +25,13 @@ from cti.principal import Principal
 __all__ = [
     "ActivePop",
     "CallPhase",
+    "DialOutcome",
     "DismissReason",
     "ResumeInfo",
+    "agent_state",
     "call_state",
     "dial_numbers",
+    "dial_status",
     "disposition_saved",
     "error",
     "hello",
@@ -63,6 +66,13 @@ class CallPhase(StrEnum):
     RESUMED = "resumed"
     TRANSFERRED = "transferred"  # the call moved to another agent: this pop is done
     ENDED = "ended"
+
+
+class DialOutcome(StrEnum):
+    """How the agent's own phone took a click-to-dial call (AMI OriginateResponse)."""
+
+    ANSWERED = "answered"  # the agent picked up; the number is being dialled
+    FAILED = "failed"  # the phone did not answer, was busy or unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +147,26 @@ def call_state(
 def snapshot(pops: Iterable[ActivePop]) -> Outgoing:
     """Replace everything the page shows with the agent's open pops (after a gap in seq)."""
     return Outgoing("snapshot", {"pops": [_card(c, html, data) for c, html, data in pops]})
+
+
+def agent_state(state: Mapping[str, object]) -> Outgoing:
+    """Tell every tab of the agent their state: ready, paused (reason) or wrap-up (until)."""
+    return Outgoing("agent_state", dict(state))
+
+
+def dial_status(
+    originate_id: str, number: str, outcome: str | DialOutcome, message: str = ""
+) -> Outgoing:
+    """Tell the agent how their click-to-dial request went once their phone answered or not."""
+    return Outgoing(
+        "dial_status",
+        {
+            "originate_id": originate_id,
+            "number": number,
+            "status": str(_member(DialOutcome, outcome)),
+            "message": message,
+        },
+    )
 
 
 def notes_saved(call_id: str, length: int, *, ref: str | None) -> Outgoing:

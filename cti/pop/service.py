@@ -157,6 +157,20 @@ class PopService:
                 broken.append((group.name, exc.message))
         return broken
 
+    def look_up_again(self, call_id: str) -> bool:
+        """Repeat the CRM lookup of a live call (an agent linked its number or created a contact).
+
+        The call's open pops are updated when the answer arrives. False if the call is over.
+        """
+        session = self._calls.get(call_id)
+        if session is None:
+            return False
+        if session.task is not None and not session.task.done():
+            return True  # a lookup is running; its answer updates the pops
+        session.task, session.state = None, "pending"
+        self._start_lookup(session, session.number)
+        return True
+
     def was_shown(self, agent: str, call_id: str) -> bool:
         """Whether ``agent`` got a pop of ``call_id`` (live, or among the last ~10k calls)."""
         return (agent, call_id) in self._shown
