@@ -1,0 +1,299 @@
+"""Read provisioning uploads (CSV or XLSX) defensively, and write the template and exports.
+
+An upload is untrusted: it is refused, with a message a person can act on, when it is too large,
+not a workbook, a zip bomb, or has too many rows. Formulas are never evaluated: a formula cell is
+read as the formula text and flagged (the validator refuses it). Exports neutralize values that
+start with ``= + - @`` (CSV/formula injection, OWASP): they get a leading apostrophe, which an
+import strips again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font, PatternFill
+
+from cti.admin.columns import COLUMNS, HEADER_ALIASES, column_titles
+from cti.errors import PayloadTooLarge, ValidationFailed
+
+__all__ = [
+    "Sheet",
+    "SheetLimits",
+    "SheetRow",
+    "UploadRejected",
+    "neutralize",
+    "read_upload",
+    "template_xlsx",
+    "write_csv",
+    "write_xlsx",
+]
+
+_DANGEROUS_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class UploadRejected(ValidationFailed):
+    """The uploaded file cannot be read as a provisioning sheet (nothing was changed)."""
+
+    error_id = "import.rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class SheetLimits:
+    max_bytes: int = 10 * 1024 * 1024
+    max_rows: int = 20_000
+    max_columns: int = 40
+    max_cell_chars: int = 1000
+    max_zip_entries: int = 200
+    max_unzipped_bytes: int = 100 * 1024 * 1024
+    max_zip_ratio: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SheetRow:
+    """One data row: ``number`` as the spreadsheet shows it (the header is row 1)."""
+
+    number: int
+    cells: dict[str, str]
+    formulas: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class Sheet:
+    """What an upload held: its columns (by key; None for a column we do not know) and rows."""
+
+    filename: str
+    kind: Literal["csv", "xlsx"]
+    columns: list[str | None]
+    rows: list[SheetRow] = field(default_factory=list)
+
+    @property
+    def missing_columns(self) -> list[str]:
+        return [c.key for c in COLUMNS if c.key not in self.columns]
+
+
+def neutralize(value: str) -> str:
+    """Return ``value`` safe to open in a spreadsheet: a leading ``= + - @`` gets an apostrophe."""
+    return "'" + value if value.startswith(_DANGEROUS_LEADS) else value
+
+
+def _unneutralize(value: str) -> str:
+    if len(value) > 1 and value[0] == "'" and value[1] in "=+-@":
+        return value[1:]
+    return value
+
+
+def read_upload(data: bytes, filename: str, limits: SheetLimits | None = None) -> Sheet:
+    """Parse an upload; raise :class:`UploadRejected` (or PayloadTooLarge) with the reason."""
+    limits = limits or SheetLimits()
+    if len(data) > limits.max_bytes:
+        raise PayloadTooLarge(
+            f"the file is {len(data) / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.0f} MB",
+            details={"bytes": len(data), "limit": limits.max_bytes},
+        )
+    if not data.strip():
+        raise UploadRejected("the file is empty")
+    if data.startswith(_XLS_MAGIC):
+        raise UploadRejected("this is an old .xls workbook: save it as .xlsx (or CSV) and retry")
+    if data.startswith(_ZIP_MAGIC):
+        return _read_xlsx(data, filename, limits)
+    return _read_csv(data, filename, limits)
+
+
+# ------------------------------------------------------------------------------------ XLSX
+def _check_zip(data: bytes, limits: SheetLimits) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UploadRejected("the file is neither a readable .xlsx workbook nor CSV") from exc
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > limits.max_zip_entries:
+            raise UploadRejected("the workbook has too many parts to be a provisioning sheet")
+        total = 0
+        for entry in entries:
+            total += entry.file_size
+            ratio = entry.file_size / max(entry.compress_size, 1)
+            if total > limits.max_unzipped_bytes or (
+                entry.file_size > 1_000_000 and ratio > limits.max_zip_ratio
+            ):
+                raise UploadRejected(
+                    "the workbook unpacks to far more than it weighs (a zip bomb?); refused",
+                    details={"part": entry.filename[:100]},
+                )
+        names = {entry.filename for entry in entries}
+    if "xl/workbook.xml" not in names or "[Content_Types].xml" not in names:
+        raise UploadRejected("the file is a zip archive but not an .xlsx workbook")
+
+
+def _read_xlsx(data: bytes, filename: str, limits: SheetLimits) -> Sheet:
+    _check_zip(data, limits)
+    try:
+        # read_only streams rows; data_only=False reads a formula as its text: never evaluated.
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception as exc:  # openpyxl raises many types for a damaged workbook
+        raise UploadRejected(
+            "the workbook could not be read; save it again as .xlsx",
+            details={"error": str(exc)[:200]},
+        ) from exc
+    try:
+        names = book.sheetnames
+        sheet = book["agents"] if "agents" in names else book[names[0]]
+        rows = sheet.iter_rows()
+        sheet_out: Sheet | None = None
+        for index, row in enumerate(rows, start=1):
+            cells = [(_cell_text(c.value), c.data_type == "f") for c in row[: limits.max_columns]]
+            if sheet_out is None:
+                if not any(text for text, _ in cells):
+                    continue  # blank rows above the header
+                sheet_out = Sheet(filename, "xlsx", _header([t for t, _ in cells]))
+                header_row = index
+                continue
+            _add_row(sheet_out, index - header_row + 1, cells, limits)
+    finally:
+        book.close()
+    if sheet_out is None:
+        raise UploadRejected("the workbook's first sheet is empty")
+    return sheet_out
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------- CSV
+def _read_csv(data: bytes, filename: str, limits: SheetLimits) -> Sheet:
+    if b"\x00" in data[:4096]:
+        raise UploadRejected("the file is neither an .xlsx workbook nor CSV text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UploadRejected(
+            "the CSV is not UTF-8 text; export it as 'CSV UTF-8' and retry",
+            details={"byte_offset": exc.start},
+        ) from exc
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        records = list(_bounded(reader, limits.max_rows + 2))
+    except csv.Error as exc:
+        raise UploadRejected(f"the CSV is malformed: {exc}") from exc
+    records = [r for r in records]
+    while records and not any(cell.strip() for cell in records[0]):
+        records.pop(0)
+    if not records:
+        raise UploadRejected("the CSV has no header row")
+    sheet = Sheet(filename, "csv", _header(records[0][: limits.max_columns]))
+    for index, record in enumerate(records[1:], start=2):
+        _add_row(sheet, index, [(cell, False) for cell in record[: limits.max_columns]], limits)
+    return sheet
+
+
+def _bounded(rows: Iterable[list[str]], limit: int) -> Iterable[list[str]]:
+    for count, row in enumerate(rows):
+        if count >= limit:
+            raise UploadRejected(f"the file has more than {limit - 2} rows; split it")
+        yield row
+
+
+# --------------------------------------------------------------------------------- shared
+def _header(titles: Sequence[str]) -> list[str | None]:
+    keys: list[str | None] = []
+    for title in titles:
+        squashed = "".join(ch for ch in title.strip().lower() if ch.isalnum())
+        key = HEADER_ALIASES.get(squashed)
+        keys.append(key if key not in keys else None)
+    return keys
+
+
+def _add_row(
+    sheet: Sheet, number: int, cells: Sequence[tuple[str, bool]], limits: SheetLimits
+) -> None:
+    if len(sheet.rows) >= limits.max_rows:
+        raise UploadRejected(f"the file has more than {limits.max_rows} rows; split it")
+    values: dict[str, str] = {}
+    formulas = set()
+    for key, (raw, formula) in zip(sheet.columns, cells, strict=False):
+        if key is None:
+            continue
+        text = raw[: limits.max_cell_chars]
+        values[key] = text if formula else _unneutralize(text.strip())
+        if formula:
+            formulas.add(key)
+    if any(values.values()):
+        sheet.rows.append(SheetRow(number, values, frozenset(formulas)))
+
+
+# ---------------------------------------------------------------------------------- writing
+_HEADER_FONT = Font(bold=True, color="FFFFFF")
+_HEADER_FILL = PatternFill("solid", fgColor="305496")
+
+
+def write_xlsx(rows: Iterable[Mapping[str, str]]) -> bytes:
+    """Return an .xlsx with the provisioning columns and ``rows`` (keys as in COLUMNS)."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "agents"
+    sheet.append(column_titles())
+    for cell in sheet[1]:
+        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
+    for row in rows:
+        sheet.append([neutralize(row.get(c.key, "")) for c in COLUMNS])
+    for row_cells in sheet.iter_rows(min_row=2):
+        for cell in row_cells:
+            cell.data_type = "s"  # text, never a formula, whatever it starts with
+    for index, column in enumerate(COLUMNS):
+        sheet.column_dimensions[chr(ord("A") + index)].width = max(12, len(column.title) + 4)
+    sheet.freeze_panes = "A2"
+    help_sheet = book.create_sheet("help")
+    help_sheet.append(["column", "what to put there"])
+    for column in COLUMNS:
+        help_sheet.append([column.title, column.help])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def write_csv(rows: Iterable[Mapping[str, str]]) -> bytes:
+    """Return the same as CSV (UTF-8 with a BOM, so spreadsheets detect the encoding)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(column_titles())
+    for row in rows:
+        writer.writerow([neutralize(row.get(c.key, "")) for c in COLUMNS])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def template_xlsx() -> bytes:
+    """The downloadable template: headers, one example row per action, and the help sheet."""
+    example = {
+        "action": "create",
+        "username": "jdoe",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "email": "jane.doe@example.com",
+        "extension": "2001",
+        "endpoint_secret": "generate",
+        "groups": "Sales",
+        "role": "agent",
+        "salesforce_user": "",
+    }
+    return write_xlsx([example])
