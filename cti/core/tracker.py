@@ -70,6 +70,7 @@ class TrackedCall:
     owner_leg: str | None = None  # the originating agent leg of an outbound call
     legs: dict[str, TrackedLeg] = field(default_factory=dict)
     channels: set[str] = field(default_factory=set)
+    attached: set[str] = field(default_factory=set)  # every uniqueid ever in _by_channel for it
     rung: list[str] = field(default_factory=list)
     hold_since: float | None = None
     hold_seconds: float = 0.0
@@ -183,6 +184,7 @@ class CallTracker:
         self._endpoints[key] = channel.endpoint
         self._names[key] = channel.name
         call.channels.add(channel.uniqueid)
+        call.attached.add(channel.uniqueid)
         self._refresh(call, channel)
 
     def _refresh(self, call: TrackedCall, channel: ev.Channel) -> None:
@@ -225,6 +227,7 @@ class CallTracker:
             call.owner_leg = channel.uniqueid
         self._calls[call.call_id] = call
         self._by_channel[(server, channel.linkedid)] = call.call_id
+        call.attached.add(channel.linkedid)
         self._attach(call, server, channel)
         return call
 
@@ -405,8 +408,13 @@ class CallTracker:
         call.ended_at = at
         self._step(call, Step.END)
         del self._calls[call.call_id]
-        for key in [k for k, v in self._by_channel.items() if v == call.call_id]:
-            del self._by_channel[key]
+        # Only this call's own keys: scanning every live channel made a call's end cost grow
+        # with the number of calls up at once.
+        by_channel = self._by_channel
+        for uniqueid in call.attached:
+            key = (call.server, uniqueid)
+            if by_channel.get(key) == call.call_id:
+                del by_channel[key]
         record = None if call.merged_into else build_record(call)
         return [*updates, CallEnded(call.view(), record)]
 

@@ -459,3 +459,21 @@ class AmiConnection:
             hook(self, *args)
         except Exception:
             log.exception("ami[%s] hook %r failed", self.name, hook)
+
+
+def stock_panoramisk_reader(on_event: Callable[[object], None]) -> Callable[[bytes], None]:
+    """Return a feed for stock panoramisk: ``AMIProtocol`` into a ``Manager`` with a '*' handler.
+
+    The benchmark baseline (``cti bench ingest``): what a plain panoramisk client spends reading
+    the same bytes. ``on_event`` gets each panoramisk ``Message``; nothing else uses this.
+    """
+    from panoramisk.manager import Manager  # noqa: PLC0415 (only benchmarks need it)
+
+    manager = Manager()
+    manager.register_event("*", lambda _manager, message: on_event(message))
+    protocol = AMIProtocol()
+    protocol.connection_made(None)
+    protocol.factory = manager
+    protocol.encoding = "utf8"
+    feed: Callable[[bytes], None] = protocol.data_received
+    return feed

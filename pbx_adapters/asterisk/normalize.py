@@ -58,15 +58,14 @@ Variables = dict[tuple[str, str], str]
 
 def _index(frame: Iterable[tuple[str, str]]) -> tuple[Headers, Variables]:
     """Return the first value of each header, and the CTI channel variables by (prefix, name)."""
-    headers: Headers = {}
+    pairs = frame if isinstance(frame, tuple) else tuple(frame)
+    headers: Headers = dict(reversed(pairs))  # built in C; reversed: the first value wins
     variables: Variables = {}
-    for key, value in frame:
-        if key.endswith(_VAR_SUFFIX):
-            name, _, val = value.partition("=")
-            if name in _CTI_VARS and val:
-                variables[(key[: -len(_VAR_SUFFIX)], name)] = val
-        elif key not in headers:
-            headers[key] = value
+    # Only repeated ChanVariable headers (one per variable, per channel prefix) carry them.
+    for key, value in [pair for pair in pairs if pair[0][-12:] == _VAR_SUFFIX]:
+        name, _, val = value.partition("=")
+        if val and name in _CTI_VARS:
+            variables[(key[: -len(_VAR_SUFFIX)], name)] = val
     return headers, variables
 
 
@@ -81,36 +80,50 @@ def _number(value: str, what: str) -> float:
         raise AmiProtocolError(f"{what} is not a number: {value[:40]!r}") from exc
 
 
+_STATES = {str(int(state)): state for state in ChannelState}
+# The header names of a channel snapshot under each prefix, built once per prefix.
+_SNAPSHOT_KEYS: dict[str, tuple[str, ...]] = {}
+
+
+def _snapshot_keys(prefix: str) -> tuple[str, ...]:
+    keys = _SNAPSHOT_KEYS.get(prefix)
+    if keys is None:
+        names = (
+            "Channel", "Uniqueid", "Linkedid", "ChannelState", "CallerIDNum", "CallerIDName",
+            "ConnectedLineNum", "ConnectedLineName", "Context", "Exten",
+        )  # fmt: skip
+        keys = _SNAPSHOT_KEYS[prefix] = tuple(prefix + name for name in names)
+    return keys
+
+
 def channel_from(headers: Headers, variables: Variables, prefix: str = "") -> Channel | None:
     """Read the channel snapshot stored under ``prefix``; None if the frame has none there."""
-    name = headers.get(prefix + "Channel")
-    uniqueid = headers.get(prefix + "Uniqueid")
+    k_chan, k_uid, k_linked, k_state, k_cnum, k_cname, k_lnum, k_lname, k_ctx, k_exten = (
+        _snapshot_keys(prefix)
+    )
+    get = headers.get
+    name = get(k_chan)
+    uniqueid = get(k_uid)
     if not name or not uniqueid:
         return None
-    raw_state = headers.get(prefix + "ChannelState", "0")
-    try:
-        state = ChannelState(int(raw_state))
-    except ValueError:
-        state = ChannelState.DOWN
-    extra = {
-        field: variables[(prefix, var)]
-        for var, field in _CTI_VARS.items()
-        if (prefix, var) in variables
-    }
+    extra = (
+        {
+            field: variables[(prefix, var)]
+            for var, field in _CTI_VARS.items()
+            if (prefix, var) in variables
+        }
+        if variables
+        else {}
+    )
     return Channel(
-        name=name,
-        uniqueid=uniqueid,
-        linkedid=headers.get(prefix + "Linkedid") or uniqueid,
-        state=state,
-        caller=Party(
-            _text(headers.get(prefix + "CallerIDNum")), _text(headers.get(prefix + "CallerIDName"))
-        ),
-        connected=Party(
-            _text(headers.get(prefix + "ConnectedLineNum")),
-            _text(headers.get(prefix + "ConnectedLineName")),
-        ),
-        context=headers.get(prefix + "Context", ""),
-        exten=headers.get(prefix + "Exten", ""),
+        name,
+        uniqueid,
+        get(k_linked) or uniqueid,
+        _STATES.get(get(k_state, "0"), ChannelState.DOWN),
+        Party(_text(get(k_cnum)), _text(get(k_cname))),
+        Party(_text(get(k_lnum)), _text(get(k_lname))),
+        get(k_ctx, ""),
+        get(k_exten, ""),
         **extra,
     )
 
@@ -369,7 +382,12 @@ class Normalizer:
 
         ``received_at`` (epoch seconds) stands in when Asterisk sent no ``Timestamp``.
         """
-        headers, variables = _index(frame)
+        pairs = frame if isinstance(frame, tuple) else tuple(frame)
+        first_key, first_value = pairs[0] if pairs else ("", "")
+        if first_key == "Event" and first_value not in _BUILDERS:
+            self.ignored += 1  # most ignored events are told apart before any indexing
+            return None
+        headers, variables = _index(pairs)
         builder = _BUILDERS.get(headers.get("Event", ""))
         if builder is None:
             self.ignored += 1
