@@ -215,6 +215,7 @@ class LabInstance:
                 ("transport-udp", "bind"): f"127.0.0.1:{s.sip_port}",
                 ("lab-trunk", "contact"): f"sip:{s.trunk_host}:{s.trunk_port}",
                 ("lab-trunk", "match"): s.trunk_host,
+                ("lab-standby", "contact"): f"sip:{s.trunk_host}:{s.trunk_port + 1}",
             },
             "rtp.conf": {
                 ("general", "rtpstart"): str(s.rtp_start),
