@@ -333,10 +333,13 @@ def _change(row: _Row, existing: Existing) -> Change:
     if row.action is Action.CREATE:
         return Change(number, "create", username, row.values, row.key_plan, row.secret)
     diff = _diff(existing.agents[username], row.values)
-    if row.key_plan != "keep":
+    plan = row.key_plan
+    if plan == "keep" and "extension" in diff:
+        plan = "generate"  # the SIP digest covers the extension: a new one needs a new secret
+    if plan != "keep":
         diff["endpoint_secret"] = ("", "new secret")
     kind: Kind = "update" if diff else "ignore"
-    return Change(number, kind, username, row.values, row.key_plan, row.secret, diff)
+    return Change(number, kind, username, row.values, plan, row.secret, diff)
 
 
 def _diff(before: ExistingAgent, after: AgentValues) -> dict[str, tuple[str, str]]:
