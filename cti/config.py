@@ -28,6 +28,7 @@ __all__ = [
     "HttpSettings",
     "LabSettings",
     "OutboxSettings",
+    "ProvisioningSettings",
     "Settings",
     "StoreSettings",
     "load_settings",
@@ -83,6 +84,31 @@ class AmiServerSettings(_Section):
     reconnect_base_s: float = Field(default=0.5, gt=0)
     reconnect_cap_s: float = Field(default=15.0, gt=0)
     ping_interval_s: float = Field(default=10.0, gt=0)
+
+
+class ProvisioningSettings(_Section):
+    """``[provisioning]``: the admin console's bulk provisioning and Asterisk configuration.
+
+    The generated include files (pjsip_cti_agents.conf, queues_cti_members.conf,
+    extensions_cti_dids.conf) are written to ``config_dir`` (the Asterisk host's /etc/asterisk,
+    or a directory synced to it) and reloaded on ``server`` through the optional admin AMI
+    credential, which also lists PJSIP trunks. Without it, configs are generated and diffed
+    only, and trunks are known from ContactStatus events (docs/admin.md).
+    """
+
+    config_dir: Path | None = None
+    server: str | None = None  # the AMI server (by name) the files and the admin user belong to
+    admin_username: str | None = None  # manager.conf user with write = system, nothing else
+    admin_secret: SecretStr | None = None
+    sip_realm: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "asterisk"
+    agent_context: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "agents"
+    endpoint_template: str | None = None  # e.g. "agent-endpoint": generated endpoints use it
+    aor_template: str | None = None
+    extension_min: int = Field(default=1000, ge=0)
+    extension_max: int = Field(default=9999, ge=0)
+    trunk_poll_s: float = Field(default=30.0, gt=0)
+    import_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    import_max_rows: int = Field(default=20_000, ge=1)
 
 
 class HttpSettings(_Section):
@@ -166,6 +192,7 @@ class Settings(BaseSettings):
     crm: CrmSettings = CrmSettings()
     dial: DialSettings = DialSettings()
     lab: LabSettings = LabSettings()
+    provisioning: ProvisioningSettings = ProvisioningSettings()
     state_dir: Path = Path("/var/lib/cti")  # session secret, records a crash left unwritten
     log_format: Literal["json", "text"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
