@@ -515,7 +515,11 @@ class CallTracker:
                     call.flags.append("vanished")
                 hangup = _vanished(e.server, e.at, uniqueid, self._endpoints, call)
                 updates += self._hung_up(hangup)
-        for item in sorted(live.values(), key=lambda i: i.channel.uniqueid == i.channel.linkedid):
+        # The channel that started each call first, so that the call's origin is the caller.
+        origins_first = sorted(
+            live.values(), key=lambda i: i.channel.uniqueid != i.channel.linkedid
+        )
+        for item in origins_first:
             updates += self._adopt(e.server, e.at, item)
         return updates
 
