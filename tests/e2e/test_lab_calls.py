@@ -16,7 +16,7 @@ from pbx_adapters.asterisk.connection import AmiConnection, AmiSettings
 from pbx_adapters.asterisk.frame import AmiFrame
 from sip_tests.lab import DID_SALES, LabHandle, direct_did
 from sip_tests.phone import AutoAnswer, Phone
-from sip_tests.sipp import SippProcess, inbound_call
+from sip_tests.sipp import SippProcess, inbound_call, inbound_load
 
 pytestmark = pytest.mark.e2e
 
@@ -120,3 +120,16 @@ async def test_ringall_queue_rings_both_phones_and_one_answers(
     assert connect.get("Interface") == "PJSIP/1002"
     called = {f.get("Interface") for _, f in ami.events if f.name == "AgentCalled"}
     assert called == {"PJSIP/1001", "PJSIP/1002"}
+
+
+def test_load_scenario_places_a_bounded_number_of_calls_at_a_rate(
+    lab: LabHandle, sipp_calls: list[SippProcess]
+) -> None:
+    """SIPp's load scenario: 8 calls at 4 calls/s, callers taken in turn from the list."""
+    callers = [(f"+4420794609{n:02d}", f"Caller {n}") for n in range(4)]
+    load = inbound_load(lab.sip, "999", callers, rate_per_s=4, count=8)  # no such DID
+    sipp_calls.append(load)
+    result = load.wait(60)
+    assert result.returncode == 0, result.stderr
+    assert [o.outcome for o in result.outcomes] == ["rejected"] * 8  # the DID is unallocated
+    assert len({o.call_id for o in result.outcomes}) == 8
