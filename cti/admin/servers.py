@@ -1,0 +1,205 @@
+"""Asterisk servers added, changed and removed at runtime; config-file servers stay read-only.
+
+Stored servers (table ``ami_servers``) each get an :class:`AsteriskSource` in the daemon's list
+of sources; a change closes the old source and starts a new one. Every change is an event.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from cti.errors import Conflict, NotFound, ValidationFailed
+from cti.store import Store
+from cti.store.models import ami_servers
+from pbx_adapters.asterisk.connection import AmiSettings
+from pbx_adapters.asterisk.source import AsteriskSource
+
+__all__ = ["ServerRegistry", "ServerSpec"]
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_HOST = re.compile(r"[A-Za-z0-9_.:\[\]-]{1,255}")
+_SAFE = re.compile(r"[^\r\n\x00]{1,255}")
+
+SourceFactory = Callable[[str, AmiSettings], AsteriskSource]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    name: str
+    host: str
+    port: int
+    username: str
+    secret: str = field(repr=False)
+    tls: bool = False
+
+    def __post_init__(self) -> None:
+        problems: dict[str, object] = {}
+        if not _NAME.fullmatch(self.name):
+            problems["name"] = "1 to 40 of A-Z a-z 0-9 . _ -"
+        if not _HOST.fullmatch(self.host):
+            problems["host"] = "a host name or address"
+        if isinstance(self.port, bool) or not 0 < self.port < 65536:
+            problems["port"] = "1 to 65535"
+        if not _SAFE.fullmatch(self.username) or len(self.username) > 64:
+            problems["username"] = "1 to 64 characters, no line breaks"
+        if not _SAFE.fullmatch(self.secret):
+            problems["secret"] = "1 to 255 characters, no line breaks"  # noqa: S105
+        if problems:
+            raise ValidationFailed("the server settings are not valid", details=problems)
+
+    def ami_settings(self) -> AmiSettings:
+        context = ssl.create_default_context() if self.tls else None
+        return AmiSettings(
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            secret=self.secret,
+            tls=context,
+            backoff_base_s=0.5,
+            backoff_cap_s=15.0,
+        )
+
+
+class ServerRegistry:
+    """The daemon's AMI sources: those of the config file and those an admin added."""
+
+    def __init__(
+        self,
+        store: Store,
+        sources: list[AsteriskSource],
+        make_source: SourceFactory,
+        *,
+        config_hosts: dict[str, tuple[str, int, str, bool]],
+        on_removed: Callable[[str], None] = lambda name: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store, self.sources, self._make = store, sources, make_source
+        self._config = config_hosts  # name -> (host, port, username, tls), never editable
+        self._on_removed = on_removed
+        self._clock = clock
+        self._rates: dict[str, tuple[float, int, float]] = {}  # name -> (at, events, per second)
+
+    def stored(self) -> list[ServerSpec]:
+        with self._store.reading("admin.servers") as conn:
+            rows = conn.execute(select(ami_servers).order_by(ami_servers.c.name)).all()
+        return [ServerSpec(r.name, r.host, r.port, r.username, r.secret, bool(r.tls)) for r in rows]
+
+    async def start(self) -> None:
+        """Start a source for every stored server (after the config-file ones)."""
+        for spec in self.stored():
+            if spec.name not in self._config:
+                await self._start(spec)
+
+    async def _start(self, spec: ServerSpec) -> None:
+        source = self._make(spec.name, spec.ami_settings())
+        self.sources.append(source)
+        await source.start()
+
+    async def _stop(self, name: str) -> None:
+        for source in [s for s in self.sources if s.name == name]:
+            self.sources.remove(source)
+            await source.close()
+        self._rates.pop(name, None)
+        self._on_removed(name)
+
+    def _check_editable(self, name: str) -> None:
+        if name in self._config:
+            raise Conflict(
+                f"server {name} comes from the configuration file; change it there",
+                details={"server": name},
+            )
+
+    async def add(self, spec: ServerSpec) -> None:
+        self._check_editable(spec.name)
+        now = self._store.clock()
+        with self._store.writing("admin.server_add") as conn:
+            if conn.execute(
+                select(ami_servers.c.id).where(ami_servers.c.name == spec.name)
+            ).first():
+                raise Conflict("a server with that name exists", details={"server": spec.name})
+            conn.execute(insert(ami_servers).values(**_row(spec), created_at=now, updated_at=now))
+        await self._start(spec)
+
+    async def update(self, name: str, spec: ServerSpec) -> None:
+        self._check_editable(name)
+        if spec.name != name:
+            self._check_editable(spec.name)
+        with self._store.writing("admin.server_update") as conn:
+            done = conn.execute(
+                update(ami_servers)
+                .where(ami_servers.c.name == name)
+                .values(**_row(spec), updated_at=self._store.clock())
+            )
+            if done.rowcount == 0:
+                raise NotFound("no such server", details={"server": name})
+        await self._stop(name)
+        await self._start(spec)
+
+    async def remove(self, name: str) -> None:
+        self._check_editable(name)
+        with self._store.writing("admin.server_remove") as conn:
+            done = conn.execute(delete(ami_servers).where(ami_servers.c.name == name))
+            if done.rowcount == 0:
+                raise NotFound("no such server", details={"server": name})
+        await self._stop(name)
+
+    def sample(self) -> None:
+        """Update each source's events per second (call every few seconds)."""
+        now = self._clock()
+        for source in self.sources:
+            count = source.connection.stats.events
+            at, before, rate = self._rates.get(source.name, (now, count, 0.0))
+            if now - at >= 1.0:
+                rate = (count - before) / (now - at)
+                at, before = now, count
+            self._rates[source.name] = (at, before, rate)
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every server with its live state; never a secret."""
+        stored = {s.name: s for s in self.stored()}
+        out = []
+        for source in self.sources:
+            conn = source.connection
+            spec = stored.get(source.name)
+            host, port, user, tls = self._config.get(source.name) or (
+                (spec.host, spec.port, spec.username, spec.tls) if spec else ("", 0, "", False)
+            )
+            out.append(
+                {
+                    "name": source.name,
+                    "origin": "config" if source.name in self._config else "admin",
+                    "editable": source.name not in self._config,
+                    "host": host,
+                    "port": port,
+                    "username": user,
+                    "tls": tls,
+                    "state": conn.state.value,
+                    "ready": conn.ready,
+                    "last_error": conn.stats.last_error,
+                    "events": conn.stats.events,
+                    "events_per_second": round(self._rates.get(source.name, (0, 0, 0.0))[2], 2),
+                    "resyncs": source.resyncs,
+                    "connects": conn.stats.connects,
+                    "reconnects": conn.stats.reconnects,
+                    "version": conn.version,
+                }
+            )
+        return out
+
+
+def _row(spec: ServerSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "host": spec.host,
+        "port": spec.port,
+        "username": spec.username,
+        "secret": spec.secret,
+        "tls": spec.tls,
+    }
