@@ -202,6 +202,12 @@ class LabInstance:
         for extra in source.glob("*_cti_*.conf"):  # generated include files (admin console)
             (self.directory / "etc" / extra.name).write_text(extra.read_text())
         (self.directory / "etc/asterisk.conf").write_text(self._asterisk_conf())
+        if self.install.chrooted:
+            # debootstrap copied the host's resolver; PJSIP's DNS client would query it for any
+            # name it meets. The lab speaks to loopback only, names included.
+            resolv = self.install.root / "etc/resolv.conf"
+            resolv.unlink(missing_ok=True)  # it may be a link to a path outside the root
+            resolv.write_text("# cti lab: loopback only\nnameserver 127.0.0.1\n")
 
     def _rewrites(self) -> dict[str, dict[tuple[str, str], str]]:
         s = self.settings
