@@ -1,0 +1,273 @@
+"""The PBX admin console's pages and JSON API, mounted into the web app by the daemon.
+
+Every API route takes the session the web app issued (:func:`agent_ui.web.route_auth`) and
+requires :attr:`Action.ADMINISTER_PBX` (the admin role); state changes also pass the origin and
+CSRF checks. The page is static HTML with one script (no inline code, strict CSP): it fills every
+value in with ``textContent``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from agent_ui.web import route_auth
+from cti.admin.console import AdminConsole
+from cti.admin.servers import ServerSpec
+from cti.errors import NotFound, PayloadTooLarge, ValidationFailed
+from cti.principal import Action, Principal, require
+
+__all__ = ["admin_routes"]
+
+STATIC = Path(__file__).parent / "static"
+_STATIC_FILES = {
+    "admin.js": "text/javascript",
+    "admin.css": "text/css",
+}
+_NO_STORE = {"cache-control": "no-store"}
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_JSON_LIMIT = 4 * 1024 * 1024
+_FILENAME = re.compile(r"[^A-Za-z0-9._ -]")
+
+
+def _json(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=_NO_STORE)
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"the upload is {int(declared) / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB",
+            details={"bytes": int(declared), "limit": limit},
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the upload is larger than {limit / 1e6:.0f} MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await _read(request, _JSON_LIMIT)
+    try:
+        parsed = json.loads(raw or b"{}")
+    except (ValueError, RecursionError) as exc:
+        raise ValidationFailed("the body is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ValidationFailed("the body is a JSON object")
+    return parsed
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
+    value = body.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{key} is required (text)", details={"field": key})
+    return value
+
+
+class _AdminApi:
+    def __init__(self, console: AdminConsole) -> None:
+        self.console = console
+
+    @staticmethod
+    def reader(request: Request) -> Principal:
+        principal = route_auth(request).session(request).principal
+        require(principal, Action.ADMINISTER_PBX)
+        return principal
+
+    @staticmethod
+    def writer(request: Request) -> Principal:
+        principal = route_auth(request).check_write(request).principal
+        require(principal, Action.ADMINISTER_PBX)
+        return principal
+
+    # ------------------------------------------------------------------------ page
+    async def page(self, request: Request) -> Response:
+        return FileResponse(STATIC / "admin.html", media_type="text/html", headers=_NO_STORE)
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in _STATIC_FILES:
+            raise NotFound("no such file")
+        return FileResponse(STATIC / name, media_type=_STATIC_FILES[name])
+
+    # ------------------------------------------------------------------------ servers
+    async def servers(self, request: Request) -> Response:
+        self.reader(request)
+        return _json({"servers": self.console.servers.status()})
+
+    @staticmethod
+    def _spec(body: dict[str, Any]) -> ServerSpec:
+        port = body.get("port", 5038)
+        if not isinstance(port, int):
+            raise ValidationFailed("port is a number", details={"port": str(port)[:20]})
+        return ServerSpec(
+            name=_text(body, "name"),
+            host=_text(body, "host"),
+            port=port,
+            username=_text(body, "username"),
+            secret=_text(body, "secret"),
+            tls=bool(body.get("tls", False)),
+        )
+
+    async def add_server(self, request: Request) -> Response:
+        actor = self.writer(request)
+        await self.console.add_server(self._spec(await _body(request)), actor.username)
+        return _json({"ok": True}, 201)
+
+    async def update_server(self, request: Request) -> Response:
+        actor = self.writer(request)
+        name = request.path_params["name"]
+        await self.console.update_server(name, self._spec(await _body(request)), actor.username)
+        return _json({"ok": True})
+
+    async def remove_server(self, request: Request) -> Response:
+        actor = self.writer(request)
+        await self.console.remove_server(request.path_params["name"], actor.username)
+        return _json({"ok": True})
+
+    # ------------------------------------------------------------------------ trunks, DIDs
+    async def trunks(self, request: Request) -> Response:
+        self.reader(request)
+        return _json({"trunks": self.console.trunk_status()})
+
+    async def discover(self, request: Request) -> Response:
+        self.writer(request)
+        await self.console.discover_trunks()
+        return _json({"trunks": self.console.trunk_status()})
+
+    async def dids(self, request: Request) -> Response:
+        self.reader(request)
+        return _json({"groups": await self.console.dids()})
+
+    async def create_group(self, request: Request) -> Response:
+        actor = self.writer(request)
+        body = await _body(request)
+        dids = body.get("dids", [])
+        if not isinstance(dids, list) or not all(isinstance(d, str) for d in dids):
+            raise ValidationFailed("dids is a list of numbers as text")
+        template = body.get("template")
+        if template is not None and not isinstance(template, str):
+            raise ValidationFailed("template is text")
+        await self.console.create_group(_text(body, "name"), dids, template, actor.username)
+        return _json({"ok": True}, 201)
+
+    async def map_did(self, request: Request) -> Response:
+        actor = self.writer(request)
+        body = await _body(request)
+        group = body.get("group")
+        if group is not None and not isinstance(group, str):
+            raise ValidationFailed("group is a group name or null")
+        await self.console.map_did(request.path_params["did"], group or None, actor.username)
+        return _json({"ok": True})
+
+    # ------------------------------------------------------------------------ agents
+    async def template(self, request: Request) -> Response:
+        self.reader(request)
+        return _download(self.console.template(), "agents-template.xlsx", _XLSX)
+
+    async def export(self, request: Request) -> Response:
+        self.reader(request)
+        kind = request.query_params.get("format", "xlsx")
+        if kind not in ("xlsx", "csv"):
+            raise ValidationFailed("format is xlsx or csv")
+        data = await self.console.export(kind)
+        media = "text/csv; charset=utf-8" if kind == "csv" else _XLSX
+        return _download(data, f"agents.{kind}", media)
+
+    async def upload(self, request: Request) -> Response:
+        actor = self.writer(request)
+        data = await _read(request, self.console.limits.max_bytes)
+        name = _FILENAME.sub("_", request.query_params.get("filename", "upload"))[:120]
+        session = await self.console.upload(data, name, actor.username)
+        return _json(session.as_dict(), 201)
+
+    async def import_status(self, request: Request) -> Response:
+        actor = self.reader(request)
+        return _json(self.console.import_status(request.path_params["id"], actor.username))
+
+    async def edit_import(self, request: Request) -> Response:
+        actor = self.writer(request)
+        rows = (await _body(request)).get("rows")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ValidationFailed("rows is a list of {row, cells}")
+        session = await self.console.edit(request.path_params["id"], rows, actor.username)
+        return _json(session.as_dict(), 201)
+
+    async def apply_import(self, request: Request) -> Response:
+        actor = self.writer(request)
+        session = await self.console.apply_import(request.path_params["id"], actor.username)
+        return _json(session.as_dict(), 202 if session.state == "applying" else 422)
+
+    async def reset_password(self, request: Request) -> Response:
+        actor = self.writer(request)
+        username = request.path_params["username"]
+        password = await self.console.reset_password(username, actor.username)
+        return _json({"username": username, "password": password})
+
+    # ------------------------------------------------------------------------ config
+    async def config(self, request: Request) -> Response:
+        self.reader(request)
+        return _json(await self.console.config_preview())
+
+    async def apply_config(self, request: Request) -> Response:
+        actor = self.writer(request)
+        body = await _body(request)
+        result = await self.console.apply_config(
+            actor.username, reload=body.get("reload", True) is not False
+        )
+        return _json(result)
+
+    # ------------------------------------------------------------------------ audit
+    async def audit(self, request: Request) -> Response:
+        self.reader(request)
+        try:
+            limit = max(1, min(1000, int(request.query_params.get("limit", "200"))))
+        except ValueError as exc:
+            raise ValidationFailed("limit is a number") from exc
+        kind = request.query_params.get("kind") or None
+        return _json({"events": await self.console.audit(limit, kind)})
+
+
+def _download(data: bytes, filename: str, media: str) -> Response:
+    headers = {**_NO_STORE, "content-disposition": f'attachment; filename="{filename}"'}
+    return Response(data, media_type=media, headers=headers)
+
+
+def admin_routes(console: AdminConsole) -> list[BaseRoute]:
+    """The admin console's routes, for ``create_app(routes=...)``."""
+    api = _AdminApi(console)
+    return [
+        Route("/admin", api.page, methods=["GET"]),
+        Route("/admin/static/{name}", api.static, methods=["GET"]),
+        Route("/api/admin/servers", api.servers, methods=["GET"]),
+        Route("/api/admin/servers", api.add_server, methods=["POST"]),
+        Route("/api/admin/servers/{name}", api.update_server, methods=["PUT"]),
+        Route("/api/admin/servers/{name}", api.remove_server, methods=["DELETE"]),
+        Route("/api/admin/trunks", api.trunks, methods=["GET"]),
+        Route("/api/admin/trunks/discover", api.discover, methods=["POST"]),
+        Route("/api/admin/dids", api.dids, methods=["GET"]),
+        Route("/api/admin/groups", api.create_group, methods=["POST"]),
+        Route("/api/admin/dids/{did}", api.map_did, methods=["PUT"]),
+        Route("/api/admin/agents/template.xlsx", api.template, methods=["GET"]),
+        Route("/api/admin/agents/export", api.export, methods=["GET"]),
+        Route("/api/admin/agents/{username}/password", api.reset_password, methods=["POST"]),
+        Route("/api/admin/imports", api.upload, methods=["POST"]),
+        Route("/api/admin/imports/{id}", api.import_status, methods=["GET"]),
+        Route("/api/admin/imports/{id}/rows", api.edit_import, methods=["POST"]),
+        Route("/api/admin/imports/{id}/apply", api.apply_import, methods=["POST"]),
+        Route("/api/admin/config", api.config, methods=["GET"]),
+        Route("/api/admin/config/apply", api.apply_config, methods=["POST"]),
+        Route("/api/admin/audit", api.audit, methods=["GET"]),
+    ]
