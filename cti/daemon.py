@@ -25,12 +25,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.admin import admin_routes
 from agent_ui.notifier import Notifier
 from agent_ui.server import server_config
 from agent_ui.web import create_app
 from crm_connectors.base import CrmConnector, LookupOptions
 from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
+from cti.admin.console import AdminConsole
 from cti.config import AmiServerSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
@@ -113,6 +115,18 @@ class Daemon:
         self.sources = [
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
+        # The PBX admin console: servers added at runtime join self.sources.
+        self.admin = AdminConsole(
+            settings=settings.provisioning,
+            config_servers=settings.servers,
+            store=self.store,
+            registry=self.metrics.registry,
+            sources=self.sources,
+            make_source=lambda name, ami: AsteriskSource(name, ami, self._on_event),
+            refresh_directory=self.refresh_directory,
+            active_calls=self.tracker.active_calls,
+            is_agent_endpoint=lambda ep: self.directory.is_agent_endpoint(ep),  # noqa: PLW0108
+        )
         self.accepting = True
         self._drained = False
         self._refresh_task: asyncio.Task[None] | None = None
@@ -120,6 +134,7 @@ class Daemon:
     # ---------------------------------------------------------------------------- events
     def _on_event(self, event: PbxEvent) -> None:
         """The AMI read path: normalized event -> call updates -> pops. Never blocks."""
+        self.admin.on_event(event)
         self.metrics.ami_events.labels(event.server).inc()
         updates = self.tracker.feed(event)
         for update in updates:
@@ -161,6 +176,7 @@ class Daemon:
         routes: list[BaseRoute] = [
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
+            *admin_routes(self.admin),
             *extra_routes,
         ]
         return create_app(
@@ -191,6 +207,7 @@ class Daemon:
         self.metrics.agents_connected.set(hub.connected_agents)
         self.metrics.outbox_depth.set(stats.depth)
         self.metrics.outbox_stuck.set(stats.stuck)
+        self.admin.refresh_metrics()
         for source in self.sources:
             self.metrics.ami_connected.labels(source.name).set(1 if source.connection.ready else 0)
         return Response(self.metrics.exposition(), media_type="text/plain; version=0.0.4")
@@ -209,6 +226,7 @@ class Daemon:
         self.writer.start()
         for source in self.sources:
             await source.start()
+        await self.admin.start()
 
     async def _warm_up(self) -> None:
         """Throwaway lookups: the first ones pay for threads, connections and number metadata."""
@@ -226,6 +244,7 @@ class Daemon:
         self._drained = True
         self.accepting = False
         self.hub.close_all()
+        await self.admin.close()
         for source in self.sources:
             await source.close()
         if self._refresh_task is not None:
