@@ -43,6 +43,7 @@ __all__ = [
     "group_supervisors",
     "metadata",
     "outbox",
+    "template_versions",
     "trunk_groups",
 ]
 
@@ -242,4 +243,23 @@ trunk_groups = Table(
     Column("trunk", String(128), primary_key=True),
     Column("group_id", ForeignKey(agent_groups.c.id, ondelete="CASCADE"), nullable=False),
     Index(None, "group_id"),
+)
+
+
+# ------------------------------------------------------------- pop templates (supervisor console)
+# Every save of a group's pop template is a version: the source (NULL: the product's standard
+# template) and the configuration variables; publishing copies it onto the group and stamps it.
+template_versions = Table(
+    "template_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_id", ForeignKey(agent_groups.c.id, ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),  # 1, 2, 3... per group
+    Column("source", Text),
+    Column("settings", JSON, nullable=False),
+    Column("author", USERNAME, nullable=False),
+    Column("note", String(255), nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime),  # the last time it went live; the newest is live
+    UniqueConstraint("group_id", "number"),
 )
