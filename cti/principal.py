@@ -63,6 +63,7 @@ _GRANTS: dict[Action, frozenset[Role]] = {
     Action.SEARCH_CRM: frozenset({Role.AGENT, Role.SUPERVISOR}),
     Action.EDIT_CRM: frozenset({Role.AGENT, Role.SUPERVISOR}),
     Action.SET_AGENT_STATE: frozenset({Role.AGENT, Role.SUPERVISOR}),
+    Action.ADMINISTER_PBX: frozenset({Role.ADMIN}),
 }
 
 
