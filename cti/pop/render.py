@@ -2,25 +2,42 @@
 
 Templates are written by supervisors, and the data in them comes from the caller id and the
 CRM (both attacker-controlled), so: ``ImmutableSandboxedEnvironment`` (no attribute tricks, no
-mutation), autoescape on, ``StrictUndefined`` (a typo is an error, not an empty field), and
-templates only ever see plain dicts, lists and strings. Phone numbers become click-to-dial
-elements through the ``dial`` filter, which escapes what it is given.
+mutation), autoescape on and not switchable, ``StrictUndefined`` (a typo is an error, not an
+empty field), no ``safe``/``attr``/``xmlattr``/``format``, no ``str.format``, and a budget of
+time, steps and output per render (:mod:`cti.pop.sandbox`). Templates only ever see plain
+dicts, lists and strings. Phone numbers become click-to-dial elements through the ``dial``
+filter, which escapes what it is given; ``url`` keeps only http(s) addresses for ``href``.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 
 import jinja2
 import phonenumbers
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
 from cti.errors import TemplateError
+from cti.pop.sandbox import (
+    RenderLimitExceeded,
+    RenderLimits,
+    TemplateRefused,
+    budget_scope,
+    make_environment,
+    prepare,
+)
 
-__all__ = ["DEFAULT_TEMPLATE", "MAX_OUTPUT_CHARS", "MAX_SOURCE_CHARS", "PopRenderer"]
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "MAX_OUTPUT_CHARS",
+    "MAX_SOURCE_CHARS",
+    "PopRenderer",
+    "RenderLimits",
+]
 
 MAX_SOURCE_CHARS = 64 * 1024
 MAX_OUTPUT_CHARS = 256 * 1024
@@ -66,56 +83,126 @@ def duration(seconds: object) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-class PopRenderer:
-    """Compile and render pop templates; compiled templates are cached by source."""
+def url(value: object) -> str:
+    """``value`` if it is an http(s) address, else "": safe in ``href`` whatever the CRM holds."""
+    text = "" if value is None else str(value).strip()
+    return text if text.lower().startswith(("https://", "http://")) else ""
 
-    def __init__(self) -> None:
-        self._env = ImmutableSandboxedEnvironment(
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self._env.filters["dial"] = dial
-        self._env.filters["when"] = when
-        self._env.filters["duration"] = duration
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line the error was raised on (jinja rewrites tracebacks to template lines)."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _failure(kind: str, message: str, line: int | None) -> TemplateError:
+    where = f"line {line}: " if line is not None else ""
+    return TemplateError(
+        f"{where}{message}", details={"kind": kind, "line": line, "message": message}
+    )
+
+
+class PopRenderer:
+    """Compile and render pop templates in the sandbox (:mod:`cti.pop.sandbox`).
+
+    Compiled templates (and compile errors) are cached by source. Every render gets a fresh
+    budget of time, steps and output; a render that exceeds it raises :class:`TemplateError`
+    with ``details['kind'] == 'limit'`` (the pop service then uses the default template).
+    """
+
+    def __init__(
+        self,
+        limits: RenderLimits | None = None,
+        *,
+        quarantine_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = limits or RenderLimits()
+        self._env = make_environment({"dial": dial, "when": when, "duration": duration, "url": url})
         self._compile = lru_cache(maxsize=256)(self._compile_uncached)
+        # A template that ran out of time or steps is not run again for ``quarantine_s``: each
+        # try would hold the event loop for the whole time limit. Its pops use the default.
+        self._quarantine_s = quarantine_s
+        self._clock = clock
+        self._quarantined: dict[str, tuple[float, str]] = {}  # source -> (until, why)
 
     def compile(self, source: str) -> jinja2.Template:
         """Compile ``source``; raise :class:`TemplateError` naming the line of a syntax error."""
-        return self._compile(source)
+        compiled = self._compile(source)
+        if isinstance(compiled, tuple):
+            message, details = compiled
+            raise TemplateError(message, details=dict(details))
+        return compiled
 
-    def _compile_uncached(self, source: str) -> jinja2.Template:
+    def _compile_uncached(self, source: str) -> jinja2.Template | tuple[str, dict[str, object]]:
         if len(source) > MAX_SOURCE_CHARS:
-            raise TemplateError(
-                f"the template is {len(source)} characters; the limit is {MAX_SOURCE_CHARS}"
+            problem = _failure(
+                "source_size",
+                f"the template is {len(source)} characters; the limit is {MAX_SOURCE_CHARS}",
+                None,
             )
+            return problem.message, problem.details
         try:
-            return self._env.from_string(source)
+            tree = prepare(self._env, source)
+            code = self._env.compile(tree)
+            return self._env.template_class.from_code(
+                self._env, code, self._env.make_globals(None), None
+            )
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
+            problem = TemplateError(
                 f"syntax error on line {exc.lineno}: {exc.message}",
-                details={"line": exc.lineno, "message": exc.message},
-            ) from exc
+                details={"kind": "syntax", "line": exc.lineno, "message": exc.message},
+            )
+        except TemplateRefused as exc:
+            problem = _failure("refused", exc.message, exc.lineno)
+        except (RecursionError, MemoryError, SyntaxError, ValueError) as exc:
+            problem = _failure("syntax", f"the template cannot be compiled: {exc}", None)
+        return problem.message, problem.details
 
     def render(self, source: str, context: dict[str, object]) -> str:
         """Render ``source`` with ``context``; raise :class:`TemplateError` on any failure."""
         template = self.compile(source)
+        self._check_quarantine(source)
         try:
-            html = template.render(context)
+            with budget_scope(self.limits):
+                html = template.render(context)
         except jinja2.UndefinedError as exc:
-            raise TemplateError(
-                f"undefined name: {exc.message}", details={"kind": "undefined"}
-            ) from exc
+            message = f"undefined name: {exc.message}"
+            raise _failure("undefined", message, _template_line(exc)) from exc
+        except RenderLimitExceeded as exc:
+            if exc.limit in ("time", "steps") and self._quarantine_s > 0:
+                until = self._clock() + self._quarantine_s
+                self._quarantined[source] = (until, exc.message)
+            raise _failure("limit", exc.message, _template_line(exc)) from exc
         except jinja2.exceptions.SecurityError as exc:
-            raise TemplateError(
-                f"not allowed in a template: {exc}", details={"kind": "sandbox"}
-            ) from exc
-        except (jinja2.TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
-            raise TemplateError(f"the template failed: {exc}", details={"kind": "runtime"}) from exc
-        if len(html) > MAX_OUTPUT_CHARS:
-            raise TemplateError(
-                f"the pop is {len(html)} characters; the limit is {MAX_OUTPUT_CHARS}",
-                details={"kind": "output_size"},
+            message = f"not allowed in a template: {exc}"
+            raise _failure("sandbox", message, _template_line(exc)) from exc
+        except RecursionError as exc:
+            raise _failure("limit", "the template recursed too deeply", None) from exc
+        except MemoryError as exc:
+            raise _failure("limit", "the template ran out of memory", None) from exc
+        except Exception as exc:  # a pop never fails because of its template: report, fall back
+            raise _failure("runtime", f"the template failed: {exc}", _template_line(exc)) from exc
+        self._quarantined.pop(source, None)
+        if len(html) > self.limits.output_chars:
+            raise _failure(
+                "output_size",
+                f"the pop is {len(html)} characters; the limit is {self.limits.output_chars}",
+                None,
             )
         return html
+
+    def _check_quarantine(self, source: str) -> None:
+        held = self._quarantined.get(source)
+        if held is None:
+            return
+        until, why = held
+        left = until - self._clock()
+        if left <= 0:
+            del self._quarantined[source]
+            return
+        raise _failure("limit", f"{why}; not run again for {left:.0f} s", None)

@@ -1,0 +1,1 @@
+"""Pop templates shipped with the product that supervisors start from (package data)."""
