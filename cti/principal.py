@@ -52,6 +52,7 @@ class Action(StrEnum):
     SEARCH_CRM = "crm.search"  # search contacts and cases, read call history
     EDIT_CRM = "crm.edit"  # link a number to a contact, create a contact
     SET_AGENT_STATE = "agent.state"  # ready / paused / wrap-up (queue membership)
+    SUPERVISE_GROUPS = "groups.supervise"  # groups, pop templates, live view (own groups only)
 
 
 _GRANTS: dict[Action, frozenset[Role]] = {
@@ -64,6 +65,7 @@ _GRANTS: dict[Action, frozenset[Role]] = {
     Action.EDIT_CRM: frozenset({Role.AGENT, Role.SUPERVISOR}),
     Action.SET_AGENT_STATE: frozenset({Role.AGENT, Role.SUPERVISOR}),
     Action.ADMINISTER_PBX: frozenset({Role.ADMIN}),
+    Action.SUPERVISE_GROUPS: frozenset({Role.SUPERVISOR, Role.ADMIN}),  # admins: every group
 }
 
 
