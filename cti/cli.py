@@ -61,12 +61,14 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 # ------------------------------------------------------------------------------------- daemon
 def _run_daemon(settings: Settings) -> None:
     import asyncio
+    import os
 
     from cti.daemon import Daemon
     from cti.logs import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(Daemon(settings).serve())
+    # The one place the process environment is handed down: secrets named by *_env settings.
+    asyncio.run(Daemon(settings, os.environ).serve())
 
 
 @cli.command("serve")

@@ -16,7 +16,8 @@ import logging
 import secrets
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import uvicorn
@@ -32,12 +33,13 @@ from agent_ui.web import create_app
 from crm_connectors.base import CrmConnector, LookupOptions
 from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
+from crm_connectors.salesforce import from_config as salesforce_from_config
 from cti.admin.console import AdminConsole
-from cti.config import AmiServerSettings, Settings
+from cti.config import AmiServerSettings, CrmSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
-from cti.errors import CtiError
+from cti.errors import ConfigError, CtiError
 from cti.hub import AgentHub
 from cti.metrics import Metrics
 from cti.pop.directory import Directory
@@ -64,6 +66,28 @@ def _ami_settings(server: AmiServerSettings) -> AmiSettings:
     )
 
 
+def _connectors(
+    crm: CrmSettings, crm_url: str, environ: Mapping[str, str]
+) -> dict[str, CrmConnector]:
+    """Build the built-in CRM and every other configured connector; secrets come from
+    ``environ`` (the process environment, passed in by the CLI) or files."""
+    connectors: dict[str, CrmConnector] = {
+        "builtin": BuiltinCrm.from_url(crm_url, default_region=crm.default_region)
+    }
+    if "salesforce" in crm.connectors and crm.salesforce is not None:
+        table = crm.salesforce.connector_table()
+        table.setdefault("default_region", crm.default_region)
+        try:
+            connectors["salesforce"] = salesforce_from_config(table, environ=environ)
+        except ConfigError as exc:  # the CLI prints the message only: name what is wrong in it
+            where = ", ".join(f"{key}={value}" for key, value in exc.details.items())
+            raise ConfigError(
+                f"[crm.salesforce] {exc.message}" + (f" ({where})" if where else ""),
+                details=exc.details,
+            ) from exc
+    return connectors
+
+
 class _Server(uvicorn.Server):
     """uvicorn, with the daemon's drain run before uvicorn closes connections."""
 
@@ -79,15 +103,16 @@ class _Server(uvicorn.Server):
 class Daemon:
     """Every long-lived part of one ``cti serve`` process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, environ: Mapping[str, str] = MappingProxyType({})
+    ) -> None:
+        """Build every part; ``environ`` holds the secrets that settings name by variable."""
         self.settings = settings
         self.state_dir = settings.state_dir
         self.metrics = Metrics()
         self.store = Store.from_settings(settings.store)
         crm_url = settings.crm.builtin_url or settings.store.url
-        self.connectors: dict[str, CrmConnector] = {
-            "builtin": BuiltinCrm.from_url(crm_url, default_region=settings.crm.default_region)
-        }
+        self.connectors = _connectors(settings.crm, crm_url, environ)
         self._crm_url = crm_url
         self.directory = Directory()
         self.writer = OutboxWriter.from_settings(

@@ -27,6 +27,7 @@ from crm_connectors.salesforce.connector import SalesforceCrm
 from crm_connectors.salesforce.failures import Backoff
 from crm_connectors.salesforce.settings import (
     Auth,
+    ConnectTo,
     JwtAuth,
     PasswordAuth,
     SalesforceSettings,
@@ -34,11 +35,13 @@ from crm_connectors.salesforce.settings import (
     SessionAuth,
     secret_from,
 )
-from crm_connectors.salesforce.transport import TimeoutAdapter, new_session
+from crm_connectors.salesforce.transport import ConnectToAdapter, TimeoutAdapter, new_session
 
 __all__ = [
     "Auth",
     "Backoff",
+    "ConnectTo",
+    "ConnectToAdapter",
     "JwtAuth",
     "PasswordAuth",
     "SalesforceCrm",

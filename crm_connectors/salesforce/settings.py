@@ -8,6 +8,7 @@ can be logged or shown in a traceback without leaking a password, token, session
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from cti.numbers import is_known_region
 
 __all__ = [
     "Auth",
+    "ConnectTo",
     "JwtAuth",
     "PasswordAuth",
     "SalesforceSettings",
@@ -36,6 +38,10 @@ _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
 _USER_ID = re.compile(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
 _LOOKUP_OBJECTS = ("Contact", "Lead", "Account")
+# curl's --connect-to: HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT; an empty HOST or PORT is any.
+_CONNECT_TO = re.compile(
+    r"(?P<host>[A-Za-z0-9.-]*):(?P<port>[0-9]*):(?P<to_host>[^:]+|\[::1\]):(?P<to_port>[0-9]+)"
+)
 
 
 class Secret:
@@ -152,6 +158,54 @@ Auth = PasswordAuth | JwtAuth | SessionAuth
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectTo:
+    """Connect to ``to_host:to_port`` instead of ``host:port`` (None: any), as curl's
+    ``--connect-to`` does: the URL, SNI, certificate check and Host header keep the real name.
+
+    A diagnostic and test aid (a local tunnel, a fake org); the target must be on loopback.
+    """
+
+    host: str | None
+    port: int | None
+    to_host: str
+    to_port: int
+
+    @classmethod
+    def parse(cls, entry: str) -> ConnectTo:
+        """Return the rule ``HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT``; raise ConfigError."""
+        found = _CONNECT_TO.fullmatch(entry)
+        if found is None:
+            raise ConfigError(
+                "connect_to entries read HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT "
+                '(HOST or PORT empty: any), e.g. "login.salesforce.com:443:127.0.0.1:8443"',
+                details={"connect_to": entry},
+            )
+        to_host = found["to_host"].strip("[]")
+        if not _is_loopback(to_host):
+            raise ConfigError(
+                "connect_to only redirects to a loopback address (127.0.0.0/8, [::1], localhost)",
+                details={"connect_to": entry},
+            )
+        port, to_port = found["port"], int(found["to_port"])
+        if not 0 < to_port < 65536 or (port and not 0 < int(port) < 65536):
+            raise ConfigError("connect_to has a port out of range", details={"connect_to": entry})
+        return cls(found["host"].lower() or None, int(port) if port else None, to_host, to_port)
+
+    def applies_to(self, host: str, port: int) -> bool:
+        """Return whether a connection to ``host:port`` goes to this rule's target."""
+        return self.host in (None, host.lower()) and self.port in (None, port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
 class SalesforceSettings:
     """Everything the Salesforce connector needs; see docs/salesforce.md for each option."""
 
@@ -169,6 +223,9 @@ class SalesforceSettings:
     contact_phone_fields: tuple[str, ...] = ("Phone", "MobilePhone", "HomePhone", "OtherPhone")
     lead_phone_fields: tuple[str, ...] = ("Phone", "MobilePhone")
     https_proxy: str | None = None  # "http://proxy.internal:3128"; None: connect directly
+    ca_bundle: str | None = None  # PEM file of the CAs to trust; None: the system's (certifi)
+    # Diagnostic: "HOST:PORT:127.0.0.1:PORT" rules, like curl --connect-to; () in production.
+    connect_to: tuple[str, ...] = ()
     connect_timeout_s: float = 3.05
     read_timeout_s: float = 10.0
     operation_timeout_s: float = 30.0  # one connector call, retries and backoff included
@@ -199,12 +256,22 @@ class SalesforceSettings:
             )
         if not is_known_region(self.default_region):
             raise ConfigError("unknown default region", details={"region": self.default_region})
+        rules = [ConnectTo.parse(entry) for entry in self.connect_to]
+        if rules and self.https_proxy is not None:
+            raise ConfigError("connect_to and https_proxy cannot be used together")
+        if self.ca_bundle == "":
+            raise ConfigError("ca_bundle is a path to a PEM file (leave it out for the default)")
         try:
             ZoneInfo(self.activity_timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(
                 "unknown activity_timezone", details={"timezone": self.activity_timezone}
             ) from exc
+
+    @property
+    def connect_rules(self) -> tuple[ConnectTo, ...]:
+        """Return the parsed ``connect_to`` rules, in order (the first that applies wins)."""
+        return tuple(ConnectTo.parse(entry) for entry in self.connect_to)
 
     def _check_names(self) -> None:
         if not self.name:

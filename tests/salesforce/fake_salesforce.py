@@ -31,9 +31,16 @@ Where each response shape comes from:
 
 Scriptable faults: :meth:`fail_next` (the next N REST requests answer 503,
 REQUEST_LIMIT_EXCEEDED, 401 INVALID_SESSION_ID, or have their connection reset),
+:meth:`outage` (for a while every REST request fails, taking turns between 503 and
+REQUEST_LIMIT_EXCEEDED, and every login answers 503, as during maintenance or a limit breach),
 :meth:`revoke_sessions` (every issued session expires), ``latency_s`` (each request waits).
-Every request is recorded (``requests``, and the decoded ``sosl``/``soql`` texts); ``max_in_flight``
-is the most requests the fake was handling at once.
+Every request is recorded (``requests``, with its arrival time, and the decoded ``sosl``/``soql``
+texts); ``refused`` counts the requests a fault answered; ``max_in_flight`` is the most requests
+the fake was handling at once.
+
+A separate process (the daemon in the e2e tests) reaches the fake through the connector's own
+``ca_bundle`` and ``connect_to`` settings: :attr:`FakeSalesforce.ca_file` and
+:meth:`FakeSalesforce.connect_to`.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -80,6 +88,7 @@ class Recorded:
     path: str
     query: dict[str, list[str]]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
 
 
 class FakeSalesforce:
@@ -102,7 +111,10 @@ class FakeSalesforce:
         self.latency_s = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.refused = 0
         self._faults: deque[str] = deque()
+        self._outage_until = 0.0
+        self._outage_faults: tuple[str, ...] = ()
         self._lock = threading.Lock()
         self.ca, self._cert, self._ca_path = authority()
         self._server: ThreadingHTTPServer | None = None
@@ -135,6 +147,16 @@ class FakeSalesforce:
         assert self._server is not None
         return int(self._server.server_address[1])
 
+    @property
+    def ca_file(self) -> str:
+        """The PEM file of the CA that signed the fake's certificate (``ca_bundle``)."""
+        return self._ca_path
+
+    def connect_to(self) -> list[str]:
+        """Return ``connect_to`` rules sending the login hosts and the instance to the fake."""
+        hosts = ("login.salesforce.com", "test.salesforce.com", self.instance_host)
+        return [f"{host}:443:127.0.0.1:{self.port}" for host in hosts]
+
     def session(self, timeout: tuple[float, float] = (2.0, 5.0)) -> requests.Session:
         """Return a session that sends every Salesforce host to this fake, TLS verified."""
         session = requests.Session()
@@ -159,6 +181,20 @@ class FakeSalesforce:
         with self._lock:
             self._faults.extend([fault] * count)
 
+    def outage(
+        self, seconds: float, faults: Sequence[str] = ("unavailable", "request_limit")
+    ) -> None:
+        """Fail every REST request for ``seconds`` from now, taking turns through ``faults``,
+        and answer every login 503; ``seconds`` 0 ends an outage at once."""
+        assert faults and all(f in FAULTS for f in faults), faults
+        with self._lock:
+            self._outage_faults = tuple(faults)
+            self._outage_until = time.monotonic() + seconds
+
+    @property
+    def in_outage(self) -> bool:
+        return time.monotonic() < self._outage_until
+
     def revoke_sessions(self) -> None:
         """Expire every session issued so far (a timeout, or an admin's "revoke")."""
         with self._lock:
@@ -180,7 +216,22 @@ class FakeSalesforce:
 
     def next_fault(self) -> str | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            if self._faults:
+                fault = self._faults.popleft()
+            elif time.monotonic() < self._outage_until:
+                fault = self._outage_faults[self.refused % len(self._outage_faults)]
+            else:
+                return None
+            self.refused += 1
+            return fault
+
+    def login_refused(self) -> bool:
+        """Return whether a login now meets the outage (and count it)."""
+        with self._lock:
+            if time.monotonic() >= self._outage_until:
+                return False
+            self.refused += 1
+            return True
 
     def new_session_id(self) -> str:
         session_id = f"{self.org_id[:15]}!AQ{secrets.token_urlsafe(24)}"
@@ -222,7 +273,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if fake.latency_s:
                 time.sleep(fake.latency_s)
-            if url.path.startswith("/services/Soap/u/"):
+            is_login = url.path.startswith("/services/Soap/u/") or url.path.endswith("/token")
+            if is_login and fake.login_refused():
+                self._send(503, "text/html", b"<html><body>Service Unavailable</body></html>")
+            elif url.path.startswith("/services/Soap/u/"):
                 self._soap_login(body)
             elif url.path == "/services/oauth2/token":
                 self._jwt_login(body)
