@@ -62,7 +62,7 @@ class ImportSession:
         if self.result is not None:
             body["result"] = {"counts": self.result.counts, "event_id": self.result.event_id}
             if with_secrets:
-                body["result"]["secrets"] = self.result.secrets
+                body["result"]["secrets"] = dict(self.result.secrets)
         return body
 
 
