@@ -159,6 +159,10 @@ def driver_runner(engine: Engine, cache: PreparedCache) -> Iterator[DriverRunner
             yield DriverRunner(cursor, dialect, cache)
         finally:
             cursor.close()
+        # End the read transaction with COMMIT: the pool's reset would send ROLLBACK, and
+        # psycopg forgets every prepared statement on a ROLLBACK, so PostgreSQL would plan
+        # the lookup's joins anew for each call (planning costs more than running them).
+        raw.commit()
     except dbapi_error as exc:
         dead = dialect.is_disconnect(exc, raw.dbapi_connection, None)
         if dead:
