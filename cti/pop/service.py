@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -95,6 +95,7 @@ class PopService:
         lookup_options: LookupOptions | None = None,
         renderer: PopRenderer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_template_failure: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self._crm = crm
         self._directory = directory
@@ -109,7 +110,9 @@ class PopService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.pops_sent = 0
         self._shown: OrderedDict[tuple[str, str], None] = OrderedDict()  # (agent, call id)
-        self.template_failures: list[tuple[str, str]] = []  # (group, error) for supervisors
+        # (group, error), newest last; each also goes to on_template_failure(group, error, call)
+        self.template_failures: deque[tuple[str, str]] = deque(maxlen=200)
+        self._on_template_failure = on_template_failure
         self._handlers: dict[type, Callable[[Any], None]] = {
             CallStarted: self._started,
             AgentRang: self._rang,
@@ -292,6 +295,8 @@ class PopService:
             return self._renderer.render(pop.group.template, context), data
         except TemplateError as exc:
             self.template_failures.append((pop.group.name, exc.message))
+            if self._on_template_failure is not None:
+                self._on_template_failure(pop.group.name, exc.message, session.view.call_id)
             log.warning("group %s: pop template failed (%s); default used", pop.group.name, exc)
             return self._renderer.render(DEFAULT_TEMPLATE, context), data
 
