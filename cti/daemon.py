@@ -12,6 +12,7 @@ HTTP server stops. Nothing is fire-and-forget: every task belongs to a part that
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 import signal
@@ -166,7 +167,7 @@ class Daemon:
             self.pops.handle(update)
             if isinstance(update, AgentRang):
                 self.metrics.pop_latency.observe(max(0.0, time.time() - update.at))
-        self.metrics.active_calls.set(len(self.tracker.active_calls()))
+        self.metrics.active_calls.set(self.tracker.active_count())
 
     # ---------------------------------------------------------------------------- setup
     async def refresh_directory(self) -> None:
@@ -247,6 +248,9 @@ class Daemon:
             log.warning("wrote %d call records a previous run could not", recovered)
         await self.refresh_directory()
         await self._warm_up()
+        # Start-up objects (templates, SQLAlchemy, the directory) live as long as the process:
+        # move them out of the collector's way so its passes scale with per-call garbage only.
+        gc.freeze()
         self._refresh_task = asyncio.create_task(self._refresh_forever(), name="directory")
         self.writer.start()
         for source in self.sources:

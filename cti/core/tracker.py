@@ -116,6 +116,7 @@ class CallTracker:
         self._endpoints: dict[tuple[str, str], str] = {}  # (server, uniqueid) -> endpoint
         self._names: dict[tuple[str, str], str] = {}  # (server, uniqueid) -> channel name
         self.anomalies = 0
+        self._merged = 0  # calls merged into another (attended transfer) but not yet ended
         self._handlers: dict[type, Callable[[object], list[CallUpdate]]] = {
             ev.ChannelCreated: self._created,  # type: ignore[dict-item]
             ev.ChannelUpdated: self._updated,  # type: ignore[dict-item]
@@ -148,6 +149,10 @@ class CallTracker:
 
     def active_calls(self) -> list[CallView]:
         return [c.view() for c in self._calls.values() if c.merged_into is None]
+
+    def active_count(self) -> int:
+        """How many calls are up: ``len(active_calls())`` without building a view of each."""
+        return len(self._calls) - self._merged
 
     def channels_of(self, call_id: str) -> dict[str, str]:
         """The live channels of a call by role: ``caller`` and each agent endpoint.
@@ -408,6 +413,8 @@ class CallTracker:
         call.ended_at = at
         self._step(call, Step.END)
         del self._calls[call.call_id]
+        if call.merged_into is not None:
+            self._merged -= 1
         # Only this call's own keys: scanning every live channel made a call's end cost grow
         # with the number of calls up at once.
         by_channel = self._by_channel
@@ -489,6 +496,8 @@ class CallTracker:
         target = e.transfer_target
         moved = consult.legs.pop(target.uniqueid, None)
         consult.channels.discard(target.uniqueid)
+        if consult.merged_into is None:
+            self._merged += 1
         consult.merged_into = call.call_id
         self._attach(call, e.server, target)
         call.flags.append(f"attended_transfer:{e.orig_transferer.endpoint}->{target.endpoint}")
