@@ -1,0 +1,258 @@
+"""Pop latency under load: from the AMI event that rings a phone to the pop at the agent.
+
+Processes, all on loopback: the AMI replayer (:mod:`cti.bench.replayer`) plays recorded lab
+calls at 10, 50, 100 and 200 calls a second; the real daemon (``cti serve``) reads it; agent
+websocket clients (:mod:`cti.bench.wsclient`, up to 500 per process) hold 100 or 1000 agents.
+Latency is the replayer's monotonic time of writing the ``AgentCalled``/``DialBegin`` of an
+agent's phone to the client's monotonic time of reading that agent's ``pop`` frame. The floor
+runs the same stream and clients through :mod:`cti.bench.floor` (a bare websocket relay).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cti.bench.results import Report, summary_ms
+from cti.bench.site import DaemonProcess, Site, free_port, phone_of, seed_site
+
+__all__ = ["run_pop"]
+
+_PER_PROCESS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Phase:
+    rate: float
+    calls: int
+
+
+def _spawn(module: str, cfg: dict[str, Any], path: Path) -> subprocess.Popen[bytes]:
+    path.write_text(json.dumps(cfg))
+    log = path.with_suffix(".log").open("ab")
+    with log:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, str(path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _wait_file(path: Path, timeout_s: float, procs: Sequence[subprocess.Popen[bytes]] = ()) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"a benchmark process exited early ({proc.args!r})")
+        time.sleep(0.05)
+    raise RuntimeError(f"{path.name} did not appear within {timeout_s} s")
+
+
+def _stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class _Run:
+    """One pass: replayer + (daemon or floor) + clients, over every phase."""
+
+    def __init__(self, work: Path, site: Site, phases: Sequence[_Phase], *, floor: bool) -> None:
+        self.work = work
+        self.site = site
+        self.phases = phases
+        self.floor = floor
+        work.mkdir(parents=True, exist_ok=True)
+
+    def clients(self, url: str, origin: str) -> list[subprocess.Popen[bytes]]:
+        procs = []
+        agents = self.site.agents
+        for first in range(0, agents, _PER_PROCESS):
+            indexes = range(first, min(agents, first + _PER_PROCESS))
+            cfg = {
+                "url": url,
+                "origin": origin,
+                "connections": [[i, None if self.floor else self.site.cookie(i)] for i in indexes],
+                "ready_file": str(self.work / f"ready-{first}"),
+                "stop_file": str(self.work / "stop"),
+                "out_file": str(self.work / f"pops-{first}.jsonl"),
+                "lifetime_s": 600,
+            }
+            procs.append(_spawn("cti.bench.wsclient", cfg, self.work / f"client-{first}.json"))
+        for first in range(0, agents, _PER_PROCESS):
+            _wait_file(self.work / f"ready-{first}", 180, procs)
+        return procs
+
+    def run(self, frame_bytes: int) -> dict[str, Any]:
+        work = self.work
+        replayer_cfg = {
+            "port": 0,
+            "port_file": str(work / "ami-port"),
+            "go_file": str(work / "go"),
+            "stop_file": str(work / "stop"),
+            "done_file": str(work / "done"),
+            "trigger_log": str(work / "triggers.jsonl"),
+            "agents": self.site.agents,
+            "contacts": self.site.contacts,
+            "phases": [{"rate": p.rate, "calls": p.calls} for p in self.phases],
+            "pause_s": 2.0,
+            "lifetime_s": 900,
+        }
+        procs = [_spawn("cti.bench.replayer", replayer_cfg, work / "replayer.json")]
+        daemon: DaemonProcess | None = None
+        samples: list[tuple[float, float]] = []
+        try:
+            ami_port = int(_wait_file(work / "ami-port", 30, procs))
+            if self.floor:
+                ws_port = free_port()
+                floor_cfg = {
+                    "ami_port": ami_port,
+                    "ws_port": ws_port,
+                    "frame_bytes": frame_bytes,
+                    "ready_file": str(work / "floor-ready"),
+                    "stop_file": str(work / "stop"),
+                }
+                procs.append(_spawn("cti.bench.floor", floor_cfg, work / "floor.json"))
+                _wait_file(work / "floor-ready", 30, procs)
+                url, origin = f"ws://127.0.0.1:{ws_port}/ws", "http://127.0.0.1"
+            else:
+                daemon = DaemonProcess(self.site, ami_port)
+                daemon.start()
+                deadline = time.monotonic() + 30
+                while not daemon.healthy() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                url, origin = f"ws://127.0.0.1:{daemon.port}/ws", daemon.origin
+            procs += self.clients(url, origin)
+            time.sleep(1.0)
+            (work / "go").write_text("go")
+            done = work / "done"
+            budget = sum(p.calls / p.rate for p in self.phases) + 120
+            deadline = time.monotonic() + budget
+            while not done.exists() and time.monotonic() < deadline:
+                if daemon is not None:
+                    samples.append((time.monotonic(), daemon.cpu_seconds()))
+                time.sleep(0.2)
+            time.sleep(2.0)  # the last pops land
+            summary = json.loads(_wait_file(done, 5))
+        finally:
+            (work / "stop").write_text("stop")
+            if daemon is not None:
+                daemon.stop()
+            _stop_all(procs)
+        return {"phases": summary, "cpu": samples, "latency": self.latencies()}
+
+    def latencies(self) -> dict[int, list[float]]:
+        """Per phase: each (call, agent) pop's delay after the event that rang that agent."""
+        triggers: dict[tuple[str, str], tuple[float, int]] = {}
+        with (self.work / "triggers.jsonl").open() as lines:
+            for line in lines:
+                at, linked, endpoint, phase = json.loads(line)
+                triggers.setdefault((linked, endpoint), (at, phase))
+        seen: set[tuple[str, int]] = set()
+        out: dict[int, list[float]] = {}
+        for path in sorted(self.work.glob("pops-*.jsonl")):
+            for line in path.read_text().splitlines():
+                at, agent, call_id = json.loads(line)
+                if (call_id, agent) in seen:
+                    continue
+                seen.add((call_id, agent))
+                found = triggers.get((call_id.split(":", 1)[1], phone_of(agent)))
+                if found is not None:
+                    out.setdefault(found[1], []).append(at - found[0])
+        return out
+
+
+def _cpu_between(samples: list[tuple[float, float]], start: float, end: float) -> float | None:
+    inside = [cpu for at, cpu in samples if start <= at <= end + 0.2]
+    before = [cpu for at, cpu in samples if at <= start]
+    if not inside:
+        return None
+    return inside[-1] - (before[-1] if before else inside[0])
+
+
+def run_pop(
+    *, quick: bool, agent_counts: Sequence[int] | None = None, workdir: Path | None = None
+) -> Report:
+    """Run every agent count at every rate, product then floor; return the report."""
+    report = Report("pop", quick)
+    counts = agent_counts or ((100,) if quick else (100, 1000))
+    seconds = 2.0 if quick else 8.0
+    rates = (10.0, 100.0, 200.0) if quick else (10.0, 50.0, 100.0, 200.0)
+    phases = [_Phase(rate, max(5, int(rate * seconds))) for rate in rates]
+    with tempfile.TemporaryDirectory(prefix="cti-bench-pop-", dir=workdir) as tmp:
+        for agents in counts:
+            site = seed_site(Path(tmp) / f"site-{agents}", agents=agents, contacts=5_000)
+            product = _Run(Path(tmp) / f"product-{agents}", site, phases, floor=False).run(6000)
+            floor = _Run(Path(tmp) / f"floor-{agents}", site, phases, floor=True).run(6000)
+            _report(report, agents, phases, product, floor)
+    return report
+
+
+def _report(
+    report: Report,
+    agents: int,
+    phases: Sequence[_Phase],
+    product: dict[str, Any],
+    floor: dict[str, Any],
+) -> None:
+    for number, phase in enumerate(phases):
+        ours = summary_ms(product["latency"].get(number, []))
+        base = summary_ms(floor["latency"].get(number, []))
+        label = f"{agents} agents {phase.rate:g}/s"
+        key = f"{agents}@{phase.rate:g}"
+        report.details[key] = {
+            "product": ours,
+            "floor": base,
+            "replayer": product["phases"][number],
+        }
+        main = agents >= 1000 and phase.rate == 100
+        report.add(
+            f"{label} p50",
+            ours["p50_ms"],
+            "ms",
+            floor=base["p50_ms"],
+            target="<= 1.5x floor" if main else "",
+            ok=ours["p50_ms"] <= 1.5 * base["p50_ms"] if main else None,
+        )
+        report.add(
+            f"{label} p99",
+            ours["p99_ms"],
+            "ms",
+            floor=base["p99_ms"],
+            target="<= 2x floor" if main else "",
+            ok=ours["p99_ms"] <= 2 * base["p99_ms"] if main else None,
+        )
+        top = (phase.rate == 200 and agents == max(agents, 1000)) or phase.rate == 200
+        report.add(
+            f"{label} max",
+            ours["max_ms"],
+            "ms",
+            floor=base["max_ms"],
+            target="< 10 ms" if top else "",
+            ok=ours["max_ms"] < 10 if top else None,
+        )
+        replay = product["phases"][number]
+        cpu = _cpu_between(product["cpu"], replay["start"], replay["end"])
+        if cpu is not None and replay["events"]:
+            us = cpu / replay["events"] * 1e6
+            at_100 = phase.rate == 100
+            report.add(
+                f"{label} daemon CPU per event",
+                us,
+                "us",
+                target="<= 15 us" if at_100 else "",
+                ok=us <= 15 if at_100 else None,
+            )
