@@ -1,0 +1,210 @@
+"""The supervisor console's page and JSON API (mounted through ``create_app(routes=...)``).
+
+Every route takes the web app's session (:func:`agent_ui.web.route_auth`); state changes also
+pass its origin and CSRF checks. Who may touch which group is decided by
+:class:`~agent_ui.supervisor_console.SupervisorConsole` (403 for a group the supervisor does
+not own). Groups are named in the query string (``?group=``): a name may hold any character.
+docs/supervisor.md lists the routes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from agent_ui.supervisor_console import SupervisorConsole
+from agent_ui.web import route_auth
+from cti.errors import NotFound, PayloadTooLarge, ValidationFailed
+from cti.principal import Principal
+
+__all__ = ["supervisor_routes"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+_NO_STORE = {"cache-control": "no-store"}
+_STATIC_FILES = {
+    "supervisor.js": "text/javascript",
+    "supervisor-api.js": "text/javascript",
+    "supervisor-live.js": "text/javascript",
+    "supervisor-editor.js": "text/javascript",
+    "supervisor.css": "text/css",
+    "supervisor-preview.css": "text/css",
+}
+MAX_BODY = 512 * 1024  # a 64 KiB template, JSON-escaped at worst, and its settings
+
+
+def _json(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=_NO_STORE)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise ValidationFailed("send a JSON body", details={"got": kind[:60]})
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"the body may hold at most {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge(f"the body may hold at most {MAX_BODY} bytes")
+        chunks.append(chunk)
+    try:
+        parsed = json.loads(b"".join(chunks))
+    except (ValueError, RecursionError) as exc:
+        raise ValidationFailed("the body is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ValidationFailed("the body must be a JSON object")
+    return parsed
+
+
+def _group(request: Request) -> str:
+    name = request.query_params.get("group", "")
+    if not name or len(name) > 64:
+        raise ValidationFailed("name the group: ?group=...", details={"field": "group"})
+    return name
+
+
+def _number(text: str, field: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise ValidationFailed(f"{field} is a version number", details={"field": field})
+    return int(text)
+
+
+def _source(body: dict[str, Any]) -> str | None:
+    source = body.get("source")
+    if source is not None and not isinstance(source, str):
+        raise ValidationFailed("source is text, or null for the standard template")
+    return source
+
+
+class _Routes:
+    def __init__(self, console: SupervisorConsole) -> None:
+        self.console = console
+
+    @staticmethod
+    def reader(request: Request) -> Principal:
+        return route_auth(request).session(request).principal
+
+    @staticmethod
+    def writer(request: Request) -> Principal:
+        return route_auth(request).check_write(request).principal
+
+    async def page(self, request: Request) -> Response:
+        return FileResponse(STATIC / "supervisor.html", media_type="text/html", headers=_NO_STORE)
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in _STATIC_FILES:
+            raise NotFound("no such file")
+        headers = {"cache-control": "no-cache"}
+        if name == "supervisor-preview.css":  # loaded by the sandboxed (opaque origin) preview
+            headers["cross-origin-resource-policy"] = "cross-origin"
+        return FileResponse(STATIC / name, media_type=_STATIC_FILES[name], headers=headers)
+
+    # ------------------------------------------------------------------------ groups
+    async def overview(self, request: Request) -> Response:
+        return _json(await self.console.overview(self.reader(request)))
+
+    async def create_group(self, request: Request) -> Response:
+        principal = self.writer(request)
+        info = await self.console.create_group(principal, await _body(request))
+        return _json({"group": info.name}, 201)
+
+    async def update_group(self, request: Request) -> Response:
+        principal = self.writer(request)
+        info = await self.console.update_group(principal, _group(request), await _body(request))
+        return _json({"group": info.name})
+
+    async def delete_group(self, request: Request) -> Response:
+        principal = self.writer(request)
+        await self.console.delete_group(principal, _group(request))
+        return Response(status_code=204, headers=_NO_STORE)
+
+    # ------------------------------------------------------------------------ templates
+    async def templates(self, request: Request) -> Response:
+        return _json(await self.console.templates(self.reader(request), _group(request)))
+
+    async def version(self, request: Request) -> Response:
+        number = _number(request.path_params["number"], "number")
+        return _json(await self.console.version(self.reader(request), _group(request), number))
+
+    async def save(self, request: Request) -> Response:
+        principal = self.writer(request)
+        body = await _body(request)
+        note = body.get("note", "")
+        if not isinstance(note, str):
+            raise ValidationFailed("note is text", details={"field": "note"})
+        saved = await self.console.save(
+            principal, _group(request), _source(body), body.get("settings", {}), note.strip()
+        )
+        return _json(saved, 201)
+
+    async def publish(self, request: Request) -> Response:
+        principal = self.writer(request)
+        number = _number(request.path_params["number"], "number")
+        return _json(await self.console.publish(principal, _group(request), number))
+
+    async def rollback(self, request: Request) -> Response:
+        principal = self.writer(request)
+        number = _number(request.path_params["number"], "number")
+        return _json(await self.console.rollback(principal, _group(request), number), 201)
+
+    async def diff(self, request: Request) -> Response:
+        old = _number(request.query_params.get("from", ""), "from")
+        new = _number(request.query_params.get("to", ""), "to")
+        text = await self.console.diff(self.reader(request), _group(request), old, new)
+        return _json({"from": old, "to": new, "diff": text})
+
+    async def preview(self, request: Request) -> Response:
+        principal = self.writer(request)  # a POST (the draft is the body): CSRF-checked
+        body = await _body(request)
+        sample, number = body.get("sample"), body.get("number")
+        if sample is not None and not isinstance(sample, str):
+            raise ValidationFailed("sample is none, one or several", details={"field": "sample"})
+        if number is not None and (not isinstance(number, str) or len(number) > 40):
+            raise ValidationFailed("number is a phone number", details={"field": "number"})
+        result = await self.console.preview(
+            principal,
+            _group(request),
+            _source(body),
+            body.get("settings", {}),
+            sample=sample,
+            number=number or None,
+        )
+        return _json(result)
+
+    # ------------------------------------------------------------------------ live, audit
+    async def live(self, request: Request) -> Response:
+        return _json(await self.console.live(self.reader(request), _group(request)))
+
+    async def history(self, request: Request) -> Response:
+        events = await self.console.history(self.reader(request), _group(request))
+        return _json({"events": events})
+
+
+def supervisor_routes(console: SupervisorConsole) -> list[BaseRoute]:
+    """The page, its files and the JSON API of the supervisor console."""
+    r = _Routes(console)
+    return [
+        Route("/supervisor", r.page, methods=["GET"]),
+        Route("/supervisor/static/{name}", r.static, methods=["GET"]),
+        Route("/api/supervisor", r.overview, methods=["GET"]),
+        Route("/api/supervisor/groups", r.create_group, methods=["POST"]),
+        Route("/api/supervisor/group", r.update_group, methods=["PUT"]),
+        Route("/api/supervisor/group", r.delete_group, methods=["DELETE"]),
+        Route("/api/supervisor/templates", r.templates, methods=["GET"]),
+        Route("/api/supervisor/versions", r.save, methods=["POST"]),
+        Route("/api/supervisor/versions/{number}", r.version, methods=["GET"]),
+        Route("/api/supervisor/versions/{number}/publish", r.publish, methods=["POST"]),
+        Route("/api/supervisor/versions/{number}/rollback", r.rollback, methods=["POST"]),
+        Route("/api/supervisor/diff", r.diff, methods=["GET"]),
+        Route("/api/supervisor/preview", r.preview, methods=["POST"]),
+        Route("/api/supervisor/live", r.live, methods=["GET"]),
+        Route("/api/supervisor/history", r.history, methods=["GET"]),
+    ]
