@@ -30,6 +30,8 @@ from starlette.routing import BaseRoute, Route
 from agent_ui.admin import admin_routes
 from agent_ui.notifier import Notifier
 from agent_ui.server import server_config
+from agent_ui.supervisor import supervisor_routes
+from agent_ui.supervisor_console import PopCounter, SupervisorConsole
 from agent_ui.web import create_app
 from crm_connectors.base import CrmConnector, LookupOptions
 from crm_connectors.builtin import BuiltinCrm
@@ -131,16 +133,27 @@ class Daemon:
         self.pops = PopService(
             primary,
             lambda: self.directory,
-            Notifier(self.hub),
+            PopCounter(Notifier(self.hub), lambda data: self.supervision.pop_sent(data)),  # noqa: PLW0108
             self.records,
             default_region=settings.crm.default_region,
             lookup_timeout_s=settings.crm.lookup_timeout_ms / 1000,
+            on_template_failure=lambda *f: self.supervision.template_failed(*f),  # noqa: PLW0108
         )
         # Late bound: refresh_directory() replaces self.directory.
         self.tracker = CallTracker(lambda ep: self.directory.is_agent_endpoint(ep))  # noqa: PLW0108
         self.sources = [
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
+        # The supervisor console: groups, pop templates (publishing refreshes the directory).
+        self.supervision = SupervisorConsole(
+            store=self.store,
+            hub=self.hub,
+            crm=primary,
+            directory=lambda: self.directory,
+            calls=self.tracker.active_calls,
+            refresh_directory=self.refresh_directory,
+            default_region=settings.crm.default_region,
+        )
         # The PBX admin console: servers added at runtime join self.sources.
         self.admin = AdminConsole(
             settings=settings.provisioning,
@@ -167,6 +180,7 @@ class Daemon:
             self.pops.handle(update)
             if isinstance(update, AgentRang):
                 self.metrics.pop_latency.observe(max(0.0, time.time() - update.at))
+        self.supervision.observe(event, updates)
         self.metrics.active_calls.set(self.tracker.active_count())
 
     # ---------------------------------------------------------------------------- setup
@@ -203,6 +217,7 @@ class Daemon:
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             *admin_routes(self.admin),
+            *supervisor_routes(self.supervision),
             *extra_routes,
         ]
         return create_app(
@@ -256,6 +271,7 @@ class Daemon:
         for source in self.sources:
             await source.start()
         await self.admin.start()
+        await self.supervision.start()
 
     async def _warm_up(self) -> None:
         """Throwaway lookups: the first ones pay for threads, connections and number metadata."""
@@ -274,6 +290,7 @@ class Daemon:
         self.accepting = False
         self.hub.close_all()
         await self.admin.close()
+        await self.supervision.close()
         for source in self.sources:
             await source.close()
         if self._refresh_task is not None:
