@@ -3,7 +3,7 @@
 ``python -m cti.bench.floor CONFIG`` logs in to the AMI replayer like the daemon does, and on
 each ``AgentCalled``/``DialBegin`` sends a pop-sized text frame naming the call to the rung
 agent's websocket, straight from the read callback: no normalizer, tracker, CRM, template or
-hub. Websockets are python-websockets with uvicorn's permessage-deflate settings, so what is
+hub. Websockets are python-websockets with the daemon's permessage-deflate settings, so what is
 left between the two runs is the product's own work.
 """
 
@@ -74,7 +74,11 @@ class Floor:
 
     async def run(self) -> None:
         deflate = ServerPerMessageDeflateFactory(
-            server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
+            server_max_window_bits=12,
+            client_max_window_bits=12,
+            server_no_context_takeover=True,
+            client_no_context_takeover=True,
+            compress_settings={"memLevel": 5},
         )
         async with serve(
             self.handler,
