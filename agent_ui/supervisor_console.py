@@ -255,6 +255,7 @@ class SupervisorConsole:
         """Copy version ``number`` as a new version and publish it: its output comes back."""
         await self.group(principal, name)
         old = await self.store.aio.run(rows.template_version, self.store, name, number)
+        await self._check_publishable(old)  # before copying: a failed roll back leaves no trace
         copy = await self.store.aio.run(
             rows.add_version,
             self.store,
@@ -272,16 +273,7 @@ class SupervisorConsole:
     async def _publish(
         self, principal: Principal, version: TemplateVersion, kind: str
     ) -> TemplateVersion:
-        settings = PopSettings.from_json(version.settings)
-        problems = await asyncio.to_thread(
-            publish_problems, self.renderer, version.source, settings
-        )
-        if problems:
-            first = problems[0]
-            raise TemplateError(
-                f"version {version.number} cannot be published: {first['error']}",
-                details={"problems": problems, "line": first.get("line")},
-            )
+        settings = await self._check_publishable(version)
         published = await self.store.aio.run(
             rows.publish_version,
             self.store,
@@ -296,6 +288,19 @@ class SupervisorConsole:
         )
         await self._changed()
         return published
+
+    async def _check_publishable(self, version: TemplateVersion) -> PopSettings:
+        settings = PopSettings.from_json(version.settings)
+        problems = await asyncio.to_thread(
+            publish_problems, self.renderer, version.source, settings
+        )
+        if problems:
+            first = problems[0]
+            raise TemplateError(
+                f"version {version.number} cannot be published: {first['error']}",
+                details={"problems": problems, "line": first.get("line")},
+            )
+        return settings
 
     async def diff(self, principal: Principal, name: str, old: int, new: int) -> str:
         await self.group(principal, name)
