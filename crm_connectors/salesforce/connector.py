@@ -49,7 +49,7 @@ from crm_connectors.salesforce.mapping import (
 )
 from crm_connectors.salesforce.settings import SalesforceSettings
 from crm_connectors.salesforce.transport import new_session
-from cti.core.records import CallRecord
+from cti.core.records import CallRecord, Direction
 from cti.errors import CrmError, CrmTimeout, ValidationFailed
 from cti.numbers import to_e164
 
@@ -61,6 +61,8 @@ Unit = Callable[[Salesforce], T]
 _MAX_LIMIT = 200  # search and history rows: more than a screen shows is a mistake
 _WRITE_STRIPES = 16
 _PERSONS = ("Contact", "Lead")
+# Relating a call record to the org when it is logged: the matches only, no cases or history.
+_RELATE = LookupOptions(max_matches=10, max_open_cases=0, max_history=0)
 
 
 class SalesforceCrm:
@@ -166,6 +168,7 @@ class SalesforceCrm:
         """Log a finished call as a completed call Task once; return the Task Id (the same Id
         when the same call_id is logged again)."""
         settings = self._settings
+        record = await self._related(record)
         body = task_body(
             record,
             system=self.name,
@@ -187,6 +190,20 @@ class SalesforceCrm:
         task_id = await self._run("log_call", unit)
         self._forget(record.caller_number, record.called_number)
         return task_id
+
+    async def _related(self, record: CallRecord) -> CallRecord:
+        """Return ``record`` with this org's matches: when it holds none (the caller lookup
+        failed, during an outage, or found nobody then), search the other party's number now,
+        so the Task is related to the caller all the same."""
+        if record.direction is Direction.INTERNAL or any(
+            match.system == self.name for match in record.matches
+        ):
+            return record
+        inbound = record.direction is Direction.INBOUND
+        found = await self.lookup(
+            record.caller_number if inbound else record.called_number, _RELATE
+        )
+        return replace(record, matches=(*record.matches, *found.crm_matches()))
 
     async def link_number(self, number: str, contact: RecordRef) -> None:
         """Add ``number`` to a Contact's or Lead's first empty phone field; idempotent."""

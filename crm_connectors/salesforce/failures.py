@@ -109,7 +109,10 @@ def is_transient(exc: BaseException, *, idempotent: bool) -> bool:
     acted on it: a 503, a request-limit refusal, or a connection that never opened.
     """
     if isinstance(exc, SalesforceAuthenticationFailed):
-        return isinstance(exc.code, int) and exc.code in _TRANSIENT_STATUS
+        # A refusal names itself (a SOAP LoginFault's exceptionCode, OAuth's "error"). An answer
+        # without a code is not Salesforce judging the credentials: a maintenance or proxy page
+        # (simple-salesforce gives its HTTP status as the code only when the page is not XML).
+        return exc.code is None or (isinstance(exc.code, int) and exc.code in _TRANSIENT_STATUS)
     if isinstance(exc, SalesforceError):
         if error_code(exc) == _RATE_LIMITED:
             return True

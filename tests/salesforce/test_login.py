@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crm_connectors.salesforce import JwtAuth, PasswordAuth, Secret, SessionAuth
 from crm_connectors.salesforce.connector import SalesforceCrm
-from cti.errors import CrmAccountLocked, CrmAuthFailed, CrmSessionExpired
+from cti.errors import CrmAccountLocked, CrmAuthFailed, CrmSessionExpired, CrmUnavailable
 from tests.salesforce.conftest import INSTANCE, PASSWORD, TOKEN, USERNAME, Seed
 from tests.salesforce.fake_salesforce import FakeSalesforce
 
@@ -85,6 +85,22 @@ async def test_a_bad_login_is_not_retried(
     with pytest.raises(CrmAuthFailed):
         await crm.lookup(JANE)
     assert len(fake.login_hosts) == 1  # retrying would only lock the user out sooner
+
+
+async def test_a_login_meeting_a_maintenance_page_is_retried_not_refused(
+    connect: Callable[..., SalesforceCrm], seed: Seed, fake: FakeSalesforce
+) -> None:
+    # The outage answers logins 503 with a well-formed HTML page: no LoginFault, no code.
+    crm = connect(max_attempts=3)
+    fake.outage(60)
+
+    with pytest.raises(CrmUnavailable) as failed:
+        await crm.lookup(JANE)
+    assert failed.value.error_id == "crm.unavailable"
+    assert len([r for r in fake.requests if r.path.startswith("/services/Soap/")]) == 3
+
+    fake.outage(0)
+    assert (await crm.lookup(JANE)).single is not None
 
 
 async def test_a_locked_out_user(

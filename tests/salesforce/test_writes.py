@@ -150,6 +150,32 @@ async def test_a_lead_call_has_no_what_id(
     assert "CallDisposition" not in task
 
 
+async def test_a_call_the_lookup_missed_is_related_to_the_caller_when_logged(
+    crm: SalesforceCrm, seed: Seed, fake: FakeSalesforce
+) -> None:
+    # The pop's lookup failed (Salesforce was down): the record holds no match of this org.
+    unmatched = _call(seed, matches=(CrmMatch("builtin", "contact", "17"),))
+    task_id = await crm.log_call(unmatched)
+
+    (task,) = [t for t in fake.org.tasks() if t["Id"] == task_id]
+    assert task["WhoId"] == seed.jane and "WhatId" not in task
+    assert len(fake.sosl) == 1 and len(fake.soql) == 1  # the search, the query for the Task
+
+
+async def test_an_unknown_or_internal_call_is_logged_unrelated(
+    crm: SalesforceCrm, seed: Seed, fake: FakeSalesforce
+) -> None:
+    unknown = _call(seed, call_id="pbx1:1.1", caller_number="+442079469999", matches=())
+    internal = _call(
+        seed, call_id="pbx1:1.2", direction=Direction.INTERNAL, caller_number="201", matches=()
+    )
+    for record in (unknown, internal):
+        task_id = await crm.log_call(record)
+        (task,) = [t for t in fake.org.tasks() if t["Id"] == task_id]
+        assert "WhoId" not in task and "WhatId" not in task
+    assert len(fake.sosl) == 1  # the unknown number was searched; an internal call has no caller
+
+
 async def test_a_logged_call_shows_in_history(crm: SalesforceCrm, seed: Seed) -> None:
     await crm.log_call(_call(seed, matches=(CrmMatch("salesforce", "Contact", seed.john),)))
 
