@@ -332,6 +332,17 @@ def outbox_retry(ctx: click.Context, row_id: int | None, retry_all: bool) -> Non
     click.echo(f"outbox: {count} row{'s' if count != 1 else ''} due now")
 
 
+def _add_performance_commands() -> None:
+    from cti.bench.cli import bench
+    from cti.drill.cli import drill
+
+    cli.add_command(bench)
+    cli.add_command(drill)
+
+
+_add_performance_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="cti")

@@ -46,6 +46,7 @@ class AsteriskSource:
         self._normalizer = Normalizer(name)
         self._held: list[PbxEvent] | None = None
         self.resyncs = 0
+        self.malformed = 0  # events dropped because a known event lacked what it must carry
         self.last_resync_seconds: float | None = None
         self.connection = AmiConnection(
             name, settings, self._on_frame, on_login=self._resync, on_disconnected=self._on_lost
@@ -71,7 +72,15 @@ class AsteriskSource:
         try:
             event = self._normalizer.event(frame, self._wall())
         except AmiProtocolError as exc:
-            log.warning("%s: dropped a malformed %s event: %s", self.name, frame.name, exc)
+            self.malformed += 1
+            if self.malformed & (self.malformed - 1) == 0:  # 1, 2, 4, 8...: no log flood
+                log.warning(
+                    "%s: dropped a malformed %s event (%d so far): %s",
+                    self.name,
+                    frame.name,
+                    self.malformed,
+                    exc,
+                )
             return
         if event is None:
             return

@@ -1,0 +1,61 @@
+"""``cti bench ...``: run a benchmark, print its table, save its JSON under bench-results/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from cti.bench.results import Report
+
+__all__ = ["bench"]
+
+
+def _emit(report: Report) -> None:
+    click.echo(report.table())
+    click.echo(f"saved {report.save()}")
+
+
+_QUICK = click.option("--quick", is_flag=True, help="The short version (under a minute).")
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks: each prints its figures beside a floor measured in the same run."""
+
+
+def _command(name: str, run: Callable[[bool], Report], help_text: str) -> None:
+    @bench.command(name, help=help_text)
+    @_QUICK
+    def command(quick: bool) -> None:
+        _emit(run(quick))
+
+
+def _ingest(quick: bool) -> Report:
+    from cti.bench.ingest import run_ingest  # noqa: PLC0415 (each bench imports what it needs)
+
+    return run_ingest(quick=quick)
+
+
+def _crm(quick: bool) -> Report:
+    from cti.bench.crm import run_crm  # noqa: PLC0415
+
+    return run_crm(quick=quick)
+
+
+def _pop(quick: bool) -> Report:
+    from cti.bench.pop import run_pop  # noqa: PLC0415
+
+    return run_pop(quick=quick)
+
+
+def _memory(quick: bool) -> Report:
+    from cti.bench.memory import run_memory  # noqa: PLC0415
+
+    return run_memory(quick=quick)
+
+
+_command("ingest", _ingest, "AMI events/s per core through framer, normalizer and tracker.")
+_command("crm", _crm, "CRM caller-ID lookups on SQLite and PostgreSQL (100k to 10M contacts).")
+_command("pop", _pop, "Pop latency from the AMI event to the agent's websocket, under load.")
+_command("memory", _memory, "Resident memory per connected agent (1,000 and 5,000 agents).")
