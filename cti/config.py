@@ -270,6 +270,8 @@ class DialSettings(_Section):
     """
 
     context: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")] = "cti-click-to-dial"
+    # Where transferred callers go: its Dials must not give the caller DTMF transfer features.
+    transfer_context: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")] = "cti-transfer"
     ring_timeout_s: float = Field(default=30.0, gt=0, le=300)  # how long the agent's phone rings
     internal_extension: str = r"[1-9][0-9]{3}"  # a regular expression, matched in full
     allow_international: bool = False
