@@ -168,8 +168,8 @@ class SalesforceSection(_Section):
     """``[crm.salesforce]``: how the Salesforce connector logs in, and its options.
 
     Secrets are never written here, only where the daemon reads them: ``*_env`` names an
-    environment variable, ``*_file`` a file (docs/salesforce.md, 1.2). An option left out takes
-    the connector's default (docs/salesforce.md, 3), which also checks each value's form.
+    environment variable, ``*_file`` a file (docs/salesforce.md, 1.2 and 3). An option left out
+    takes the connector's default (docs/salesforce.md, 4), which also checks each value's form.
     """
 
     auth: Literal["password", "jwt", "session"]
@@ -230,7 +230,7 @@ class SalesforceSection(_Section):
             if getattr(self, name) is not None
         )
         if foreign:
-            raise ValueError(f"{', '.join(foreign)}: not used with auth = \"{self.auth}\"")
+            raise ValueError(f'{", ".join(foreign)}: not used with auth = "{self.auth}"')
         for needed in _AUTH_NEEDS[self.auth]:
             if not given & set(needed):
                 raise ValueError(f'auth = "{self.auth}" needs {" or ".join(needed)}')

@@ -243,7 +243,7 @@ def _check(cancel: threading.Event) -> None:
 
 def _brief(exc: BaseException) -> str:
     if isinstance(exc, SalesforceAuthenticationFailed):
-        return f"login {exc.code}"
+        return f"login {exc.code or 'answered with an error page'}"
     if isinstance(exc, SalesforceError):
         return f"HTTP {exc.status}"
     return type(exc).__name__
