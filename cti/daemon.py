@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.admin import admin_routes
+from agent_ui.desktop import Desktop
 from agent_ui.notifier import Notifier
 from agent_ui.server import server_config
 from agent_ui.supervisor import supervisor_routes
@@ -144,6 +145,7 @@ class Daemon:
         self.sources = [
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
+        self.desktop = Desktop(self)  # the agent desktop: page, dial, call control, agent state
         # The supervisor console: groups, pop templates (publishing refreshes the directory).
         self.supervision = SupervisorConsole(
             store=self.store,
@@ -180,6 +182,7 @@ class Daemon:
             self.pops.handle(update)
             if isinstance(update, AgentRang):
                 self.metrics.pop_latency.observe(max(0.0, time.time() - update.at))
+        self.desktop.on_event(event, updates)
         self.supervision.observe(event, updates)
         self.metrics.active_calls.set(self.tracker.active_count())
 
@@ -218,6 +221,7 @@ class Daemon:
             Route("/metrics", self._metrics),
             *admin_routes(self.admin),
             *supervisor_routes(self.supervision),
+            *self.desktop.routes(),
             *extra_routes,
         ]
         return create_app(
@@ -289,6 +293,7 @@ class Daemon:
         self._drained = True
         self.accepting = False
         self.hub.close_all()
+        await self.desktop.close()
         await self.admin.close()
         await self.supervision.close()
         for source in self.sources:

@@ -1,0 +1,168 @@
+"""The desktop's CRM API: search, call history, link a number to a record, create a contact.
+
+Reads need a session whose role may search the CRM; changes also need the same-site and CSRF
+checks (RouteAuth). Everything returned is JSON data, never markup: the page puts it in the
+document as text. Record references travel as ``system:object_type:record_id``, the form the
+pop cards carry in ``data-ref``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from agent_ui.json_body import optional_text, query_text, read_json, required_text
+from agent_ui.web import route_auth
+from crm_connectors.base import CallHistoryEntry, Contact, CrmConnector, NewContact, RecordRef
+from cti.dial_rules import display_number
+from cti.errors import ValidationFailed
+from cti.numbers import to_e164
+from cti.principal import Action, require
+
+__all__ = ["CrmApi", "parse_ref"]
+
+_NO_STORE = {"cache-control": "no-store"}
+MAX_QUERY_CHARS = 100
+MAX_RESULTS = 25
+
+
+def parse_ref(text: str, system: str) -> RecordRef:
+    """Read ``system:object_type:record_id`` as a reference into the connector ``system``."""
+    parts = text.split(":", 2)
+    if len(parts) != 3 or not all(parts) or parts[0] != system:
+        raise ValidationFailed(
+            f"ref must look like {system}:type:id", details={"field": "ref", "system": system}
+        )
+    return RecordRef(*parts)
+
+
+def _ref_text(ref: RecordRef) -> str:
+    return f"{ref.system}:{ref.object_type}:{ref.record_id}"
+
+
+def _phones(numbers: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
+    return [{"number": n, "display": display_number(n)} for n in numbers]
+
+
+def _history(entry: CallHistoryEntry) -> dict[str, object]:
+    return {
+        "call_id": entry.call_id,
+        "started_at": entry.started_at.isoformat(),
+        "direction": str(entry.direction),
+        "outcome": str(entry.outcome),
+        "caller_number": entry.caller_number,
+        "caller_display": display_number(entry.caller_number),
+        "called_number": entry.called_number,
+        "called_display": display_number(entry.called_number),
+        "agent": entry.agent or "",
+        "duration_seconds": entry.duration_seconds,
+        "disposition": entry.disposition or "",
+        "notes": entry.notes,
+    }
+
+
+def _contact(contact: Contact) -> dict[str, object]:
+    return {
+        "ref": _ref_text(contact.ref),
+        "name": contact.display_name,
+        "email": contact.email or "",
+        "phones": _phones(contact.phones),
+    }
+
+
+class CrmApi:
+    """HTTP handlers over the primary CRM connector; ``refresh_pop`` re-runs a call's lookup."""
+
+    def __init__(
+        self,
+        crm: CrmConnector,
+        default_region: str,
+        refresh_pop: Callable[[str], bool],
+    ) -> None:
+        self._crm = crm
+        self._region = default_region
+        self._refresh_pop = refresh_pop
+
+    async def search(self, request: Request) -> Response:
+        """``GET /api/crm/search?q=`` -> contacts, accounts and cases with click-to-dial phones."""
+        require(route_auth(request).session(request).principal, Action.SEARCH_CRM)
+        query = query_text(request, "q", MAX_QUERY_CHARS)
+        if query is None:
+            raise ValidationFailed("type a name, number, e-mail or case number", details={})
+        hits = await self._crm.search(query, limit=MAX_RESULTS)
+        body = [
+            {
+                "kind": str(hit.kind),
+                "ref": _ref_text(hit.ref),
+                "title": hit.title,
+                "subtitle": hit.subtitle,
+                "phones": _phones(hit.phones),
+                "url": hit.ref.url or "",
+            }
+            for hit in hits
+        ]
+        return JSONResponse({"query": query, "hits": body}, headers=_NO_STORE)
+
+    async def history(self, request: Request) -> Response:
+        """``GET /api/crm/history?number=`` or ``?ref=`` -> past calls, notes, dispositions."""
+        require(route_auth(request).session(request).principal, Action.SEARCH_CRM)
+        number = query_text(request, "number", 64)
+        ref = query_text(request, "ref", 300)
+        target: str | RecordRef
+        if ref is not None:
+            target = parse_ref(ref, self._crm.name)
+        elif number is not None:
+            e164 = to_e164(number, self._region)
+            if e164 is None:
+                raise ValidationFailed("not a phone number", details={"field": "number"})
+            target = e164
+        else:
+            raise ValidationFailed("give a number or a ref", details={})
+        entries = await self._crm.history(target, limit=MAX_RESULTS)
+        return JSONResponse({"calls": [_history(e) for e in entries]}, headers=_NO_STORE)
+
+    async def link_number(self, request: Request) -> Response:
+        """``POST /api/crm/link`` ``{"number", "ref", "call_id"?}``: this number is this record."""
+        session = route_auth(request).check_write(request)
+        require(session.principal, Action.EDIT_CRM)
+        body = await read_json(request)
+        number = self._e164(required_text(body, "number", 64))
+        ref = parse_ref(required_text(body, "ref", 300), self._crm.name)
+        await self._crm.link_number(number, ref)
+        refreshed = self._refresh(optional_text(body, "call_id", 128))
+        return JSONResponse(
+            {"ok": True, "number": number, "ref": _ref_text(ref), "refreshed": refreshed},
+            headers=_NO_STORE,
+        )
+
+    async def create_contact(self, request: Request) -> Response:
+        """``POST /api/crm/contacts`` ``{"first_name", "last_name", "phone", "email"?, ...}``."""
+        session = route_auth(request).check_write(request)
+        require(session.principal, Action.EDIT_CRM)
+        body = await read_json(request)
+        phone = optional_text(body, "phone", 64)
+        new = NewContact(
+            first_name=optional_text(body, "first_name", 80) or "",
+            last_name=optional_text(body, "last_name", 80) or "",
+            phones=(self._e164(phone),) if phone else (),
+            email=optional_text(body, "email", 254),
+            title=optional_text(body, "title", 120),
+        )
+        contact = await self._crm.create_contact(new)
+        refreshed = self._refresh(optional_text(body, "call_id", 128))
+        return JSONResponse(
+            {"contact": _contact(contact), "refreshed": refreshed},
+            status_code=201,
+            headers=_NO_STORE,
+        )
+
+    def _e164(self, number: str) -> str:
+        e164 = to_e164(number, self._region)
+        if e164 is None:
+            raise ValidationFailed("not a phone number", details={"field": "number"})
+        return e164
+
+    def _refresh(self, call_id: str | None) -> bool:
+        return self._refresh_pop(call_id) if call_id else False

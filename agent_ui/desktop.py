@@ -1,0 +1,240 @@
+"""The agent desktop: its page, static files and APIs, composed from the daemon's parts.
+
+``Desktop(daemon)`` builds click-to-dial (:mod:`agent_ui.dial`), call control
+(:mod:`agent_ui.call_control`), the CRM API (:mod:`agent_ui.crm_api`) and agent states
+(:mod:`cti.agent_state`); the daemon adds :meth:`Desktop.routes` to its app, feeds
+:meth:`Desktop.on_event` every PBX event with the call updates it caused, and awaits
+:meth:`Desktop.close` when it drains.
+
+The page is ``/agent`` (plain HTML, its code in ``/static/agent/*.js`` as ES modules, its
+style in ``desktop.css``: nothing inline, so the strict CSP holds). Everything else it needs
+comes over ``/ws`` and the JSON APIs listed in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from agent_ui import messages
+from agent_ui.call_control import CallControl
+from agent_ui.crm_api import CrmApi
+from agent_ui.dial import Dialer
+from agent_ui.json_body import query_text, read_json
+from agent_ui.web import route_auth
+from crm_connectors.base import CrmConnector
+from cti.agent_state import AgentState, AgentStates, AgentStatus
+from cti.config import Settings
+from cti.core.events import OriginateResponded, PbxEvent, QueueMemberChanged
+from cti.core.tracker import CallTracker
+from cti.core.updates import CallEnded, CallUpdate
+from cti.dial_rules import DialRules
+from cti.errors import AmiError, ValidationFailed
+from cti.hub import AgentHub
+from cti.pop.directory import Directory
+from cti.pop.service import PopService
+from cti.principal import Action, require
+from cti.store import Store
+from cti.store.values import AgentEndpoint
+from pbx_adapters.asterisk.queue_control import AsteriskQueues
+from pbx_adapters.asterisk.source import AsteriskSource
+
+__all__ = ["PAUSE_REASONS", "Desktop", "DesktopParts"]
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static" / "agent"
+PAGE = HERE / "pages" / "agent.html"
+PAUSE_REASONS = ("Break", "Lunch", "Training", "Meeting", "Back office")
+_NO_STORE = {"cache-control": "no-store"}
+_EXTENSION_PREFIX = "PJSIP/"
+
+
+class DesktopParts(Protocol):
+    """What the desktop takes from the composition root (``cti.daemon.Daemon``)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def connectors(self) -> Mapping[str, CrmConnector]: ...
+    @property
+    def tracker(self) -> CallTracker: ...
+    @property
+    def sources(self) -> Sequence[AsteriskSource]: ...
+    @property
+    def directory(self) -> Directory: ...
+    @property
+    def hub(self) -> AgentHub: ...
+    @property
+    def pops(self) -> PopService: ...
+
+
+class Desktop:
+    """Every server-side piece of the agent desktop."""
+
+    def __init__(self, parts: DesktopParts) -> None:
+        self._parts = parts
+        settings = parts.settings
+        region = settings.crm.default_region
+        commands = {source.name: source.commands for source in parts.sources}
+        rules = DialRules(settings.dial, region)
+        self.dialer = Dialer(settings.dial, rules, commands, self._agent_endpoints, parts.hub.send)
+        self.calls = CallControl(
+            parts.tracker,
+            commands,
+            self._endpoints_in_directory,
+            rules,
+            settings.dial.transfer_context,
+        )
+        primary = parts.connectors[settings.crm.connectors[0]]
+        self.crm = CrmApi(primary, region, parts.pops.look_up_again)
+        self.states = AgentStates(
+            AsteriskQueues(list(commands.items())), lambda: parts.directory, self._state_changed
+        )
+        self._page = PAGE.read_text(encoding="utf-8")
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self._home, methods=["GET"]),
+            Route("/agent", self._page_route, methods=["GET"]),
+            Mount("/static/agent", app=StaticFiles(directory=STATIC_DIR), name="agent-static"),
+            Route("/api/dial", self.dialer.endpoint, methods=["POST"]),
+            Route("/api/calls/hangup", self.calls.hangup_endpoint, methods=["POST"]),
+            Route("/api/calls/transfer", self.calls.transfer_endpoint, methods=["POST"]),
+            Route("/api/calls/restore", self._restore, methods=["GET"]),
+            Route("/api/crm/search", self.crm.search, methods=["GET"]),
+            Route("/api/crm/history", self.crm.history, methods=["GET"]),
+            Route("/api/crm/link", self.crm.link_number, methods=["POST"]),
+            Route("/api/crm/contacts", self.crm.create_contact, methods=["POST"]),
+            Route("/api/agent/state", self._get_state, methods=["GET"]),
+            Route("/api/agent/state", self._set_state, methods=["POST"]),
+            Route("/api/agent/colleagues", self._colleagues, methods=["GET"]),
+        ]
+
+    def on_event(self, event: PbxEvent, updates: Sequence[CallUpdate]) -> None:
+        """The daemon's AMI read path: queue pauses, originate outcomes, wrap-up starts."""
+        if isinstance(event, QueueMemberChanged):
+            self.states.on_member_changed(event)
+        elif isinstance(event, OriginateResponded):
+            self.dialer.on_originate_response(event)
+        for update in updates:
+            if isinstance(update, CallEnded):
+                self.states.on_call_ended(update)
+
+    async def close(self) -> None:
+        await self.states.close()
+
+    # ---------------------------------------------------------------------------- pages
+    async def _home(self, request: Request) -> Response:
+        del request
+        return RedirectResponse("/agent", status_code=303)
+
+    async def _page_route(self, request: Request) -> Response:
+        del request
+        return HTMLResponse(self._page, headers=_NO_STORE)
+
+    # ---------------------------------------------------------------------------- agent
+    async def _get_state(self, request: Request) -> Response:
+        """``GET /api/agent/state``: the agent's state and the pause reasons to offer."""
+        principal = route_auth(request).session(request).principal
+        require(principal, Action.SET_AGENT_STATE)
+        try:
+            state = await self.states.current(principal.username)
+        except AmiError as exc:
+            log.warning("agent state of %s unknown: %s", principal.username, exc)
+            state = AgentState(AgentStatus.UNKNOWN)
+        return JSONResponse(self._state_body(state), headers=_NO_STORE)
+
+    async def _set_state(self, request: Request) -> Response:
+        """``POST /api/agent/state`` ``{"state": "ready"}`` or ``{"state": "paused", "reason"}``."""
+        session = route_auth(request).check_write(request)
+        require(session.principal, Action.SET_AGENT_STATE)
+        body = await read_json(request)
+        wanted, agent = body.get("state"), session.principal.username
+        if wanted == "ready":
+            state = await self.states.set_ready(agent)
+        elif wanted == "paused":
+            state = await self.states.set_paused(agent, str(body.get("reason") or ""))
+        else:
+            raise ValidationFailed("state is ready or paused", details={"field": "state"})
+        return JSONResponse(self._state_body(state), headers=_NO_STORE)
+
+    async def _colleagues(self, request: Request) -> Response:
+        """``GET /api/agent/colleagues``: other agents' names and extensions (transfer targets)."""
+        principal = route_auth(request).session(request).principal
+        require(principal, Action.CONTROL_CALL)
+        people = []
+        for agent in await self._parts.store.aio.agents():
+            if not agent.active or agent.username == principal.username:
+                continue
+            for endpoint in agent.endpoints:
+                extension = endpoint.endpoint.removeprefix(_EXTENSION_PREFIX)
+                if endpoint.endpoint.startswith(_EXTENSION_PREFIX) and extension.isdigit():
+                    people.append({"name": agent.name, "extension": extension})
+        people.sort(key=lambda p: p["name"].casefold())
+        return JSONResponse({"colleagues": people}, headers=_NO_STORE)
+
+    async def _restore(self, request: Request) -> Response:
+        """``GET /api/calls/restore?call_id=``: this agent's notes and the call's live state.
+
+        A reloaded page gets its pops from the websocket snapshot, and this for each: the notes
+        and disposition stored so far, and whether the agent is on the call (and since when).
+        """
+        principal = route_auth(request).session(request).principal
+        require(principal, Action.WRITE_CALL_NOTES)
+        call_id = query_text(request, "call_id", 128)
+        if call_id is None:
+            raise ValidationFailed("call_id is required", details={"field": "call_id"})
+        mine = [
+            note
+            for note in await self._parts.store.aio.notes_for(call_id)
+            if note.username == principal.username
+        ]
+        state, answered_at = self._live_state(principal.username, call_id)
+        body = {
+            "call_id": call_id,
+            "notes": mine[0].notes if mine else "",
+            "disposition": mine[0].disposition if mine else None,
+            "state": state,
+            "answered_at": answered_at,
+        }
+        return JSONResponse(body, headers=_NO_STORE)
+
+    def _live_state(self, username: str, call_id: str) -> tuple[str, float | None]:
+        """``answered`` (since), ``ringing``, ``elsewhere`` or ``ended``, as the tracker sees it."""
+        tracker = self._parts.tracker
+        view = next((c for c in tracker.active_calls() if c.call_id == call_id), None)
+        if view is None:
+            return "ended", None
+        mine = self._endpoints_in_directory(username)
+        if view.answered_at is not None and view.agent in mine:
+            return "answered", view.answered_at
+        channels = tracker.channels_of(call_id).values()
+        if any(name.startswith(f"{endpoint}-") for name in channels for endpoint in mine):
+            return "ringing", None
+        return "elsewhere", None
+
+    # ---------------------------------------------------------------------------- helpers
+    def _state_body(self, state: AgentState) -> dict[str, object]:
+        return {**state.as_dict(), "reasons": list(PAUSE_REASONS)}
+
+    def _state_changed(self, agent: str, state: AgentState) -> None:
+        self._parts.hub.send(agent, messages.agent_state(state.as_dict()))
+
+    async def _agent_endpoints(self, username: str) -> tuple[AgentEndpoint, ...]:
+        agent = await self._parts.store.aio.get_agent(username)
+        return agent.endpoints if agent is not None and agent.active else ()
+
+    def _endpoints_in_directory(self, username: str) -> list[str]:
+        owners = self._parts.directory.endpoint_owners
+        return [endpoint for endpoint, users in owners.items() if username in users]

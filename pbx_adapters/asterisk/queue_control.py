@@ -1,0 +1,69 @@
+"""Queue membership over AMI: pause and unpause agents' phones, list every member's state.
+
+Implements :class:`cti.agent_state.QueueControl` for any number of Asterisk servers. An agent's
+phone may be a member of queues on one server only, so a pause goes to each server and counts
+as done where a queue has the interface (``QueuePause`` answers ``Error`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from cti.core.events import QueueMemberChanged
+from cti.errors import AmiActionFailed
+from pbx_adapters.asterisk.commands import AsteriskCommands
+from pbx_adapters.asterisk.frame import AmiFrame
+
+__all__ = ["AsteriskQueues", "queue_member"]
+
+log = logging.getLogger(__name__)
+
+
+class AsteriskQueues:
+    """Queue pauses and member listings on every configured Asterisk server."""
+
+    def __init__(self, servers: Sequence[tuple[str, AsteriskCommands]]) -> None:
+        self._servers = tuple(servers)
+
+    async def pause(self, interface: str, paused: bool, reason: str) -> bool:
+        """``QueuePause`` ``interface`` in all its queues on every server; False if in none."""
+        known = False
+        for name, commands in self._servers:
+            try:
+                await commands.queue_pause(interface, paused, reason=reason if paused else "")
+            except AmiActionFailed as exc:  # "Interface not found": not a member on this server
+                log.debug("%s: QueuePause %s refused: %s", name, interface, exc)
+                continue
+            known = True
+        return known
+
+    async def members(self) -> list[QueueMemberChanged]:
+        """Every member of every queue (``QueueStatus``), as the events the daemon routes."""
+        found: list[QueueMemberChanged] = []
+        for name, commands in self._servers:
+            now = time.time()
+            for frame in await commands.queue_status():
+                member = queue_member(name, frame, now)
+                if member is not None:
+                    found.append(member)
+        return found
+
+
+def queue_member(server: str, frame: AmiFrame, at: float) -> QueueMemberChanged | None:
+    """Read one ``QueueMember`` event of a ``QueueStatus`` listing; None for other events."""
+    if frame.get("Event") != "QueueMember":
+        return None
+    status = frame.get("Status", "0")
+    return QueueMemberChanged(
+        server=server,
+        at=at,
+        queue=frame.get("Queue"),
+        interface=frame.get("Location") or frame.get("StateInterface"),
+        member_name=frame.get("Name"),
+        paused=frame.get("Paused", "0") == "1",
+        pause_reason=frame.get("PausedReason"),
+        status=int(status) if status.isdigit() else 0,
+        in_call=frame.get("InCall", "0") == "1",
+    )
