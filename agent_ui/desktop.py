@@ -14,6 +14,7 @@ comes over ``/ws`` and the JSON APIs listed in docs/protocol.md.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from agent_ui import messages
 from agent_ui.call_control import CallControl
@@ -56,6 +58,21 @@ PAGE = HERE / "pages" / "agent.html"
 PAUSE_REASONS = ("Break", "Lunch", "Training", "Meeting", "Back office")
 _NO_STORE = {"cache-control": "no-store"}
 _EXTENSION_PREFIX = "PJSIP/"
+
+
+class _StaticFiles(StaticFiles):
+    """The desktop's code and style: revalidated on every load (ETag), so an upgrade is seen."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["cache-control"] = "no-cache"
+        return response
 
 
 class DesktopParts(Protocol):
@@ -107,7 +124,7 @@ class Desktop:
         return [
             Route("/", self._home, methods=["GET"]),
             Route("/agent", self._page_route, methods=["GET"]),
-            Mount("/static/agent", app=StaticFiles(directory=STATIC_DIR), name="agent-static"),
+            Mount("/static/agent", app=_StaticFiles(directory=STATIC_DIR), name="agent-static"),
             Route("/api/dial", self.dialer.endpoint, methods=["POST"]),
             Route("/api/calls/hangup", self.calls.hangup_endpoint, methods=["POST"]),
             Route("/api/calls/transfer", self.calls.transfer_endpoint, methods=["POST"]),

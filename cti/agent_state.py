@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 WRAPUP_REASON = "wrap-up"  # the pause reason that marks wrap-up on the PBX
 MAX_REASON_CHARS = 40
 _MEMBER_SYNC_EVERY_S = 30.0
+# A pause just sent is not in the PBX's events yet: QueueMemberStatus events raised before it
+# (a phone going idle as a call ends) still say "not paused". Ignore what contradicts a pause
+# sent less than this long ago, until an event confirms it.
+_SETTLE_S = 3.0
 
 
 class AgentStatus(StrEnum):
@@ -115,6 +119,7 @@ class AgentStates:
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._synced_at: float | None = None
         self._sync_lock = asyncio.Lock()
+        self._expected: dict[str, tuple[bool, str, float]] = {}  # agent -> paused, reason, until
 
     # ---------------------------------------------------------------------------- queries
     def state_of(self, agent: str) -> AgentState:
@@ -156,6 +161,8 @@ class AgentStates:
     def on_member_changed(self, event: QueueMemberChanged) -> None:
         """Learn an agent's state from the PBX (QueueMemberPause, QueueMemberStatus...)."""
         for agent in self._directory().owners(event.interface):
+            if self._stale(agent, event):
+                continue
             current = self.state_of(agent)
             if not event.paused:
                 new = AgentState(AgentStatus.READY)
@@ -180,8 +187,23 @@ class AgentStates:
                 self._start_wrapup(agent, group.wrapup_seconds)
 
     # ---------------------------------------------------------------------------- internals
+    def _stale(self, agent: str, event: QueueMemberChanged) -> bool:
+        """Whether ``event`` predates the pause this service just sent for ``agent``."""
+        expected = self._expected.get(agent)
+        if expected is None:
+            return False
+        paused, reason, until = expected
+        if event.paused == paused and (not paused or event.pause_reason == reason):
+            del self._expected[agent]  # the PBX confirms it
+            return False
+        if self._clock() < until:
+            return True
+        del self._expected[agent]
+        return False
+
     def _start_wrapup(self, agent: str, seconds: int) -> None:
         self._cancel_timer(agent)
+        self._expected[agent] = (True, WRAPUP_REASON, self._clock() + _SETTLE_S)
         now = self._wall()
         self._set(agent, AgentState(AgentStatus.WRAPUP, WRAPUP_REASON, now, now + seconds))
         task = asyncio.get_running_loop().create_task(
@@ -214,6 +236,7 @@ class AgentStates:
             task.cancel()
 
     async def _pause_all(self, agent: str, *, paused: bool, reason: str) -> None:
+        self._expected[agent] = (paused, reason, self._clock() + _SETTLE_S)
         for endpoint in self._endpoints(agent):
             if not await self._queues.pause(endpoint, paused, reason):
                 log.debug("%s (%s) is in no queue: state kept by the CTI only", endpoint, agent)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, insert
 
@@ -255,6 +256,16 @@ async def test_reloading_during_a_call_restores_the_pop_and_notes(
     await notes.and_(alice.page.locator("textarea:not(:placeholder-shown)")).wait_for()
     assert await notes.input_value() == "Line 1 of the notes\nLine 2, before the reload"
     assert await card.locator("select.disposition").input_value() == "Sale"
+
+    # Another agent can neither hang up alice's call nor read what she wrote on it.
+    call_id = await card.get_attribute("data-call-id")
+    async with httpx.AsyncClient(base_url=desktop.origin) as bob:
+        login = await bob.post("/login", json={"username": "bob", "password": "bob-demo"})
+        csrf = {"X-CTI-CSRF": login.json()["csrf"]}
+        refused = await bob.post("/api/calls/hangup", json={"call_id": call_id}, headers=csrf)
+        assert (refused.status_code, refused.json()["error"]) == (404, "not_found")
+        seen = (await bob.get("/api/calls/restore", params={"call_id": call_id})).json()
+        assert (seen["notes"], seen["disposition"], seen["state"]) == ("", None, "elsewhere")
 
     await card.get_by_role("button", name="Hang up").click()  # call control from the page
     await card.locator(".badge", has_text="Call ended").wait_for(timeout=15_000)

@@ -106,6 +106,7 @@ class Desktop {
 
   // -------------------------------------------------------------------------- socket
   online(hello) {
+    document.body.dataset.resume = hello.resume.mode; // "replay" or "snapshot": for diagnostics
     $("conn-status").textContent = "Connected";
     $("conn-status").className = "conn conn-up";
     this.board.setServerTime(hello.server_time);
