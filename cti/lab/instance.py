@@ -156,7 +156,10 @@ class LabInstance:
                 _reap(pid)
                 time.sleep(0.05)
         for proc in [p for p in _STARTED if p.pid == pid]:
-            proc.poll()  # collect its status: it is gone
+            # Collect its status. /proc may show it gone a moment before the kernel lets its
+            # parent reap it: wait, or it is collected unreaped ("still running" warning).
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
             _STARTED.remove(proc)
         self.state_file.unlink(missing_ok=True)
         return True
