@@ -60,7 +60,7 @@ export class PopCard {
     });
     this.transferTarget = el("input", {
       class: "transfer-target",
-      attrs: { id: `xfer-${id}`, list: "colleagues", maxlength: "64", autocomplete: "off", placeholder: "Transfer to (ext. or number)", title: "Extension or number to transfer to" },
+      attrs: { id: `xfer-${id}`, list: "colleagues", maxlength: "64", autocomplete: "off", placeholder: "Ext. or number", title: "Extension or number to transfer to" },
     });
     this.blindButton = el("button", {
       class: "button", text: "Transfer", attrs: { type: "button", title: "Blind transfer: the caller goes straight to the target" },
