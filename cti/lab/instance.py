@@ -10,6 +10,7 @@ the pid still belongs to that instance's Asterisk.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -84,6 +85,20 @@ class LabInstance:
         pid = state.get("pid")
         return pid if isinstance(pid, int) and self._owns(pid) else None
 
+    def _config_digest(self) -> str:
+        """A digest of everything the instance is rendered from: the config files and the ports."""
+        digest = hashlib.sha256(json.dumps(_jsonable(self.settings), sort_keys=True).encode())
+        source = self.settings.config_dir
+        for path in sorted(source.glob("*.conf")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()
+
+    def _running_config(self) -> str | None:
+        try:
+            return str(json.loads(self.state_file.read_text()).get("config"))
+        except (OSError, ValueError):
+            return None
+
     def status(self) -> LabStatus:
         s = self.settings
         pid = self.pid()
@@ -116,8 +131,12 @@ class LabInstance:
         """Start Asterisk unless it runs already; return (started, seconds until fully booted)."""
         t0 = time.monotonic()
         if self.pid() is not None:
-            self._wait_ready(t0)
-            return False, time.monotonic() - t0
+            if self._running_config() == self._config_digest():
+                self._wait_ready(t0)
+                return False, time.monotonic() - t0
+            # asterisk-config/ (or the ports) changed since it started: a lab must run what the
+            # repository says, so restart it rather than serve an old dialplan to the tests.
+            self.stop()
         self._check_ports_free()
         self._render()
         stdout = (self.directory / "log" / "stdout.log").open("ab")
@@ -130,7 +149,12 @@ class LabInstance:
                 start_new_session=True,
             )
         _STARTED.append(proc)
-        state = {"pid": proc.pid, "started_at": time.time(), "settings": _jsonable(self.settings)}
+        state = {
+            "pid": proc.pid,
+            "started_at": time.time(),
+            "settings": _jsonable(self.settings),
+            "config": self._config_digest(),
+        }
         self.state_file.write_text(json.dumps(state, indent=2))
         try:
             self._wait_ready(t0, proc)
