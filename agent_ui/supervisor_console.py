@@ -8,9 +8,11 @@ daemon's directory at once, so the next pop uses the version. Previews and publi
 the production renderer class with the production limits, on a worker thread.
 
 Live view: :class:`~agent_ui.supervisor_live.GroupMonitor` is fed on the AMI read path; a ticker
-sends each online owner of a group a ``group_state`` message over their /ws stream whenever
+sends each online owner of a group a ``group_state`` message over their /ws connections whenever
 what it shows changed (and every ``heartbeat_s``), and a ``template_failed`` message the moment
-a pop of their group fell back to the default template.
+a pop of their group fell back to the default template. Both are live messages
+(:meth:`AgentHub.notify`): not numbered, not replayed, so the agent desktop a supervisor may
+also have open keeps its ``seq`` and ignores them.
 """
 
 from __future__ import annotations
@@ -382,7 +384,7 @@ class SupervisorConsole:
         )
         for owner in info.spec.supervisors if info else ():
             if self.hub.connections_of(owner):
-                self.hub.send(owner, message)
+                self.hub.notify(owner, message)
         last = self._failure_logged.get(group, 0.0)
         if failure.at - last >= 60:  # the audit log gets one line a minute per group
             self._failure_logged[group] = failure.at
@@ -443,7 +445,7 @@ class SupervisorConsole:
                 last = self._sent.get((owner, info.name))
                 if last is not None and last[0] == comparable and now - last[1] < self._heartbeat_s:
                     continue
-                self.hub.send(owner, Outgoing("group_state", state))
+                self.hub.notify(owner, Outgoing("group_state", state))
                 self._sent[(owner, info.name)] = (comparable, now)
                 sent += 1
         return sent

@@ -285,6 +285,21 @@ class AgentHub:
                 self._drop_slow(conn)
         return seq
 
+    def notify(self, agent: str, message: Outgoing) -> int:
+        """Queue ``message`` to every open connection of ``agent`` without numbering it.
+
+        For live state re-sent whole whenever it changes (a supervisor's group view): like a
+        ``pong`` it repeats each connection's current ``seq`` and is not kept for replay, so a
+        client that does not know its type is not thrown off its numbering. A connection too
+        slow to take it is closed (1013) as for :meth:`send`. Returns how many connections.
+        """
+        stream = self._streams.get(agent)
+        connections = list(stream.connections) if stream else []
+        for conn in connections:
+            conn.reply(message)
+        self._queued += len(connections)
+        return len(connections)
+
     def broadcast(self, message: Outgoing) -> int:
         """Send ``message`` to every agent with an open connection; return how many agents."""
         agents = [agent for agent, stream in self._streams.items() if stream.connections]

@@ -278,6 +278,7 @@ async def test_the_live_view_reaches_the_supervisor_over_the_websocket(h: Harnes
         additional_headers={"Cookie": f"{h.cookie_name}={cookie}"},
     ) as ws:
         await ws.send(json.dumps({"type": "resume", "data": {"last_seq": None}}))
+        hello = await until(ws, lambda m: m["type"] == "hello")
         h.calls[:] = [
             call("lab:1"),
             call("lab:2", state=CallState.QUEUED, agent=None, answered_at=None),
@@ -305,6 +306,7 @@ async def test_the_live_view_reaches_the_supervisor_over_the_websocket(h: Harnes
                 and m["data"]["waiting"]
             ),
         )
+        assert state["seq"] == hello["seq"]  # a live message: not numbered, not replayed
         data = state["data"]
         agents = {a["username"]: a for a in data["agents"]}
         assert agents["alice"]["state"] == "on_call" and agents["alice"]["call_id"] == "lab:1"
