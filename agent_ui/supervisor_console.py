@@ -7,24 +7,19 @@ transaction with its audit event (:mod:`cti.store.supervision`); publishing rebu
 daemon's directory at once, so the next pop uses the version. Previews and publish checks use
 the production renderer class with the production limits, on a worker thread.
 
-Live view: :class:`~agent_ui.supervisor_live.GroupMonitor` is fed on the AMI read path; a ticker
-sends each online owner of a group a ``group_state`` message over their /ws connections whenever
-what it shows changed (and every ``heartbeat_s``), and a ``template_failed`` message the moment
-a pop of their group fell back to the default template. Both are live messages
-(:meth:`AgentHub.notify`): not numbered, not replayed, so the agent desktop a supervisor may
-also have open keeps its ``seq`` and ignores them.
+Live view: :class:`~agent_ui.supervisor_live.GroupMonitor` is fed on the AMI read path and
+:class:`~agent_ui.supervisor_feed.LiveFeed` pushes each group's state to its online owners.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from agent_ui.protocol import Outgoing
+from agent_ui.supervisor_feed import LiveFeed, PopCounter
 from agent_ui.supervisor_live import GroupMonitor
 from crm_connectors.base import CrmConnector, LookupOptions
 from cti.core.events import PbxEvent
@@ -83,20 +78,20 @@ class SupervisorConsole:
         self._region = default_region
         self._options = lookup_options or LookupOptions()
         self.renderer = PopRenderer(quarantine_s=0)  # the production limits; always really run
-        self.monitor = GroupMonitor(
+        monitor = GroupMonitor(
             calls=calls,
             directory=directory,
-            online=lambda u: hub.connections_of(u) > 0,
+            online=lambda user: hub.connections_of(user) > 0,
             clock=clock,
         )
-        self._tick_s, self._heartbeat_s, self._groups_every_s = tick_s, heartbeat_s, groups_every_s
-        self._clock = clock
-        self._groups: dict[str, GroupInfo] = {}
-        self._names: dict[str, str] = {}
-        self._sent: dict[tuple[str, str], tuple[Any, float]] = {}  # (owner, group) -> (state, at)
-        self._failure_logged: dict[str, float] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._ticker: asyncio.Task[None] | None = None
+        self.feed = LiveFeed(
+            store=store,
+            hub=hub,
+            monitor=monitor,
+            tick_s=tick_s,
+            heartbeat_s=heartbeat_s,
+            groups_every_s=groups_every_s,
+        )
 
     # ---------------------------------------------------------------------------- access
     @staticmethod
@@ -213,11 +208,7 @@ class SupervisorConsole:
             "live": live.number if live else None,
             "custom_live_template": live is None and info.spec.template is not None,
             "catalogue": {"fields": FIELDS, "layouts": LAYOUTS, "samples": SAMPLE_KINDS},
-            "defaults": PopSettings(
-                trigger="answered" if str(info.spec.trigger) == "answered" else "ringing",
-                dispositions=info.spec.dispositions or PopSettings().dispositions,
-                wrapup_seconds=info.spec.wrapup_seconds,
-            ).as_json(),
+            "defaults": _current_settings(info).as_json(),
             "standard_template": STANDARD_TEMPLATE,
             "limits": {"source_chars": 64 * 1024, "render_ms": self.renderer.limits.time_ms},
         }
@@ -358,108 +349,37 @@ class SupervisorConsole:
     # ---------------------------------------------------------------------------- live
     async def live(self, principal: Principal, name: str) -> dict[str, Any]:
         info = await self.group(principal, name)
-        return self.monitor.snapshot(info, self._names)
+        return self.feed.snapshot(info)
 
     async def history(self, principal: Principal, name: str) -> list[dict[str, Any]]:
         """The group's audit trail: who changed what, when (newest first)."""
         await self.group(principal, name)
         return await self.store.aio.run(_group_events, self.store, name)
 
+    # ---------------------------------------------------------------------------- the feed
     def observe(self, event: PbxEvent, updates: Sequence[CallUpdate]) -> None:
         """The AMI read path (never blocks)."""
-        self.monitor.observe(event, updates)
+        self.feed.monitor.observe(event, updates)
 
     def pop_sent(self, data: Mapping[str, object]) -> None:
-        group = data.get("group")
-        if isinstance(group, str):
-            self.monitor.pop_sent(group)
+        self.feed.pop_sent(data)
 
     def template_failed(self, group: str, error: str, call_id: str) -> None:
-        """A pop fell back to the default template: tell the group's online owners now."""
-        failure = self.monitor.template_failed(group, error, call_id)
-        info = self._groups.get(group)
-        message = Outgoing(
-            "template_failed",
-            {"group": group, "error": failure.error, "call_id": call_id, "at": failure.at},
-        )
-        for owner in info.spec.supervisors if info else ():
-            if self.hub.connections_of(owner):
-                self.hub.notify(owner, message)
-        last = self._failure_logged.get(group, 0.0)
-        if failure.at - last >= 60:  # the audit log gets one line a minute per group
-            self._failure_logged[group] = failure.at
-            self._spawn(
-                self.store.aio.record_event(
-                    "supervisor.template.failed",
-                    {"group": group, "error": failure.error, "call_id": call_id},
-                ),
-                f"log template failure {group}",
-            )
+        """A pop of ``group`` fell back to the default template (the pop service says so)."""
+        self.feed.template_failed(group, error, call_id)
 
-    # ---------------------------------------------------------------------------- running
     async def start(self) -> None:
-        await self.refresh()
-        self._ticker = asyncio.create_task(self._tick_forever(), name="supervisor live view")
+        await self.feed.start()
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.feed.close()
 
     async def refresh(self) -> None:
-        """Reload groups and agents' names from the store."""
-        groups = await self.store.aio.groups()
-        agents = await self.store.aio.agents()
-        self._groups = {g.name: g for g in groups}
-        self._names = {a.username: a.name for a in agents}
+        await self.feed.refresh()
 
-    async def _tick_forever(self) -> None:
-        next_refresh = 0.0
-        while True:
-            now = time.monotonic()
-            if now >= next_refresh:
-                next_refresh = now + self._groups_every_s
-                try:
-                    await self.refresh()
-                except Exception:  # the store may be restarting; keep the last view
-                    log.exception("supervisor console: could not reload groups")
-            try:
-                self.push_states()
-            except Exception:
-                log.exception("supervisor console: live view update failed")
-            await asyncio.sleep(self._tick_s)
-
-    def push_states(self) -> int:
-        """Send ``group_state`` to each online owner whose view changed; return how many."""
-        sent, now = 0, time.monotonic()
-        for info in self._groups.values():
-            owners = [o for o in info.spec.supervisors if self.hub.connections_of(o)]
-            if not owners:
-                continue
-            state = self.monitor.snapshot(info, self._names)
-            comparable = {k: v for k, v in state.items() if k != "server_time"}
-            for owner in owners:
-                last = self._sent.get((owner, info.name))
-                if last is not None and last[0] == comparable and now - last[1] < self._heartbeat_s:
-                    continue
-                self.hub.notify(owner, Outgoing("group_state", state))
-                self._sent[(owner, info.name)] = (comparable, now)
-                sent += 1
-        return sent
-
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        async def run() -> None:
-            try:
-                await coro
-            except Exception:
-                log.exception("supervisor console: %s failed", name)
-
-        task = asyncio.get_running_loop().create_task(run(), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    @property
+    def monitor(self) -> GroupMonitor:
+        return self.feed.monitor
 
 
 # -------------------------------------------------------------------------------- helpers
@@ -493,6 +413,18 @@ def _check_source(source: str | None) -> None:
         raise ValidationFailed("the template is longer than 64 KiB", details={"field": "source"})
 
 
+def _current_settings(info: GroupInfo) -> PopSettings:
+    """The settings a group has now without any version (set by the admin console or seed)."""
+    try:
+        return PopSettings(
+            trigger="answered" if str(info.spec.trigger) == "answered" else "ringing",
+            dispositions=info.spec.dispositions or PopSettings().dispositions,
+            wrapup_seconds=min(info.spec.wrapup_seconds, 3600),
+        )
+    except ValidationFailed:  # e.g. a disposition longer than the console allows
+        return PopSettings()
+
+
 def _version_json(version: TemplateVersion) -> dict[str, Any]:
     return {**version.summary(), "source": version.source, "settings": version.settings}
 
@@ -510,27 +442,3 @@ def _group_events(store: Store, group: str) -> list[dict[str, Any]]:
         if e.details.get("group") == group
         and (e.kind.startswith("supervisor.") or e.kind.startswith("admin."))
     ][:200]
-
-
-class PopCounter:
-    """The pop service's notifier with each pop counted for its group's live view."""
-
-    def __init__(self, inner: Any, counted: Callable[[Mapping[str, object]], None]) -> None:
-        self._inner = inner
-        self._counted = counted
-
-    def pop(self, agent: str, call_id: str, html: str, data: dict[str, object]) -> None:
-        self._inner.pop(agent, call_id, html, data)
-        self._counted(data)
-
-    def pop_update(self, agent: str, call_id: str, html: str, data: dict[str, object]) -> None:
-        self._inner.pop_update(agent, call_id, html, data)
-
-    def pop_dismissed(self, agent: str, call_id: str, reason: str) -> None:
-        self._inner.pop_dismissed(agent, call_id, reason)
-
-    def call_state(self, agent: str, call_id: str, state: str, detail: dict[str, object]) -> None:
-        self._inner.call_state(agent, call_id, state, detail)
-
-    def __getattr__(self, name: str) -> Any:  # whatever else the wrapped notifier offers
-        return getattr(self._inner, name)

@@ -22,14 +22,8 @@ import phonenumbers
 from markupsafe import Markup, escape
 
 from cti.errors import TemplateError
-from cti.pop.sandbox import (
-    RenderLimitExceeded,
-    RenderLimits,
-    TemplateRefused,
-    budget_scope,
-    make_environment,
-    prepare,
-)
+from cti.pop.budget import RenderLimitExceeded, RenderLimits, budget_scope
+from cti.pop.sandbox import TemplateRefused, make_environment, prepare
 
 __all__ = [
     "DEFAULT_TEMPLATE",

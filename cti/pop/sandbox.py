@@ -13,7 +13,7 @@ Reach: ``ImmutableSandboxedEnvironment``, autoescape that a template cannot swit
 * ``{% autoescape %}``, ``include``, ``import`` and ``extends`` are refused at compile time.
 
 Work: every loop iteration, call, attribute lookup, operator, filter and output chunk takes a
-step from the render's :class:`Budget`, which also carries a wall-clock deadline, so an endless
+step from the render's :class:`~cti.pop.budget.Budget`, which also carries a wall-clock deadline, so an endless
 loop stops within the time limit. Operators and filters refuse a result above the size caps
 *before* computing it, output is counted in every buffer (macros, ``set`` blocks), ``range``
 is capped, and macros may nest only so deep. The template's syntax tree is rewritten at
@@ -23,10 +23,7 @@ compile time so that loops, ``~`` and output go through these guards.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -40,24 +37,20 @@ from jinja2.utils import Cycler, Joiner, Namespace, pass_context
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, escape
 
-__all__ = [
-    "Budget",
-    "RenderLimitExceeded",
-    "RenderLimits",
-    "TemplateRefused",
-    "budget_scope",
-    "make_environment",
-    "prepare",
-]
+from cti.pop.budget import (
+    RenderLimitExceeded,
+    check_binop,
+    check_container,
+    check_result,
+    check_value,
+    current_budget,
+    current_limits,
+    produce,
+    step,
+    too_big,
+)
 
-
-class RenderLimitExceeded(Exception):
-    """A render used up one of its limits (time, steps, output, value size, nesting)."""
-
-    def __init__(self, limit: str, message: str) -> None:
-        super().__init__(message)
-        self.limit = limit
-        self.message = message
+__all__ = ["PopEnvironment", "TemplateRefused", "make_environment", "prepare"]
 
 
 class TemplateRefused(Exception):
@@ -67,181 +60,6 @@ class TemplateRefused(Exception):
         super().__init__(message)
         self.message = message
         self.lineno = lineno
-
-
-@dataclass(frozen=True, slots=True)
-class RenderLimits:
-    """What one render may do. A pop card needs a tiny fraction of each."""
-
-    time_ms: float = 200.0
-    steps: int = 100_000  # loop iterations + calls + lookups + operators + filters + outputs
-    output_chars: int = 256 * 1024  # the card
-    produced_chars: int = 1024 * 1024  # everything written to any buffer, macros included
-    value_chars: int = 256 * 1024  # one string (or printed value) an operator or filter makes
-    container_chars: int = 1024 * 1024  # a list or dict made in the template, as printed
-    list_items: int = 10_000
-    range_items: int = 1_000
-    int_bits: int = 4_096
-    macro_depth: int = 40
-
-
-@dataclass(slots=True)
-class Budget:
-    """What is left of one render's limits; lives in a context variable during the render."""
-
-    limits: RenderLimits
-    deadline: float
-    steps: int
-    produced: int
-    depth: int = 0
-
-    @classmethod
-    def start(cls, limits: RenderLimits) -> Budget:
-        return cls(
-            limits,
-            time.perf_counter() + limits.time_ms / 1000,
-            limits.steps,
-            limits.produced_chars,
-        )
-
-
-_BUDGET: ContextVar[Budget | None] = ContextVar("cti_pop_budget", default=None)
-_COMPILE_LIMITS = RenderLimits()  # static caps while jinja folds constants at compile time
-
-
-class budget_scope:
-    """Give the renders inside the ``with`` block a fresh budget (per thread and task)."""
-
-    def __init__(self, limits: RenderLimits) -> None:
-        self._budget = Budget.start(limits)
-        self._token: Any = None
-
-    def __enter__(self) -> Budget:
-        self._token = _BUDGET.set(self._budget)
-        return self._budget
-
-    def __exit__(self, *exc: object) -> None:
-        _BUDGET.reset(self._token)
-
-
-def _limits() -> RenderLimits:
-    budget = _BUDGET.get()
-    return budget.limits if budget is not None else _COMPILE_LIMITS
-
-
-def step(count: int = 1) -> None:
-    """Take ``count`` steps from the current render's budget; raise when it is used up."""
-    budget = _BUDGET.get()
-    if budget is None:
-        return  # compile-time constant folding: only the static caps apply
-    budget.steps -= count
-    if budget.steps < 0:
-        raise RenderLimitExceeded(
-            "steps", f"the template did more than {budget.limits.steps} steps (an endless loop?)"
-        )
-    if budget.steps % 16 == 0 and time.perf_counter() > budget.deadline:
-        raise RenderLimitExceeded(
-            "time", f"the template took longer than {budget.limits.time_ms:g} ms"
-        )
-
-
-def _too_big(what: str, size: int, cap: int) -> RenderLimitExceeded:
-    shown = f"more than {cap}" if size == cap + 1 else str(size)
-    return RenderLimitExceeded("size", f"{what} would be {shown} long; the limit is {cap}")
-
-
-_MAX_MEASURED_ITEMS = 20_000
-
-
-def measure(value: object, limit: int) -> int:
-    """Roughly how many characters ``value`` prints as; stops counting past ``limit``.
-
-    Shared sub-values count every time they are reached, as printing repeats them, so a small
-    structure that prints huge (``[a, a]`` nested 40 times) is caught without printing it.
-    """
-    total, stack, seen = 0, [value], 0
-    while stack:
-        item = stack.pop()
-        seen += 1
-        if seen % 1024 == 0:
-            if seen > _MAX_MEASURED_ITEMS:
-                return limit + 1
-            step()  # a long walk still answers to the deadline
-        if isinstance(item, str):
-            total += len(item) + 2
-        elif isinstance(item, bool) or item is None or isinstance(item, float):
-            total += 8
-        elif isinstance(item, int):
-            total += item.bit_length() // 3 + 2
-        elif isinstance(item, Mapping):
-            total += 2 + 4 * len(item)
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
-            total += 2 + 2 * len(item)
-            stack.extend(item)
-        elif isinstance(item, Namespace):
-            stack.append(object.__getattribute__(item, "_Namespace__attrs"))
-        else:
-            total += 64  # a range, loop, macro, cycler, undefined: a short repr
-        if total > limit:
-            return limit + 1
-    return total
-
-
-def _check_value(what: str, value: object) -> None:
-    cap = _limits().value_chars
-    size = measure(value, cap)
-    if size > cap:
-        raise _too_big(what, size, cap)
-
-
-def _check_container(value: object) -> None:
-    cap = _limits().container_chars
-    size = measure(value, cap)
-    if size > cap:
-        raise _too_big("the list or dict (printed)", size, cap)
-
-
-# ---------------------------------------------------------------------------- operators
-def _sized(value: object) -> int | None:
-    return len(value) if isinstance(value, str | list | tuple) else None
-
-
-def _check_binop(op: str, left: Any, right: Any) -> None:
-    limits = _limits()
-    if op == "%" and isinstance(left, str):
-        raise jinja2.exceptions.SecurityError("% formatting of strings is not allowed")
-    if op == "+":
-        a, b = _sized(left), _sized(right)
-        if a is not None and b is not None:
-            cap = limits.value_chars if isinstance(left, str) else limits.list_items
-            if a + b > cap:
-                raise _too_big("the sum", a + b, cap)
-    elif op == "*":
-        seq, times = (left, right) if _sized(left) is not None else (right, left)
-        size = _sized(seq)
-        if size is not None and isinstance(times, int):
-            cap = limits.value_chars if isinstance(seq, str) else limits.list_items
-            if size * max(times, 0) > cap:
-                raise _too_big("the repetition", size * times, cap)
-        elif isinstance(left, int) and isinstance(right, int):
-            bits = left.bit_length() + right.bit_length()
-            if bits > limits.int_bits:
-                raise _too_big("the product (bits)", bits, limits.int_bits)
-    elif op == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
-        bits = max(left.bit_length(), 1) * right
-        if abs(left) > 1 and bits > limits.int_bits:
-            raise _too_big("the power (bits)", bits, limits.int_bits)
-
-
-def _check_result(result: object) -> object:
-    cap = _limits().int_bits
-    if isinstance(result, int) and result.bit_length() > cap:
-        raise _too_big("the number (bits)", result.bit_length(), cap)
-    if isinstance(result, list | tuple):
-        _check_container(result)
-    return result
 
 
 # ---------------------------------------------------------------------------- loops, output
@@ -269,9 +87,9 @@ def output_guard(context: Context, value: Any) -> Markup:
         text = value
     else:
         if not isinstance(value, str):
-            _check_value("a printed value", value)
+            check_value("a printed value", value)
         text = escape(value)
-    _produce(len(text))
+    produce(len(text))
     return text
 
 
@@ -279,20 +97,8 @@ def output_guard(context: Context, value: Any) -> Markup:
 def literal_guard(context: Context, size: int) -> Markup:
     """Count ``size`` characters of the template's own text about to be written."""
     del context
-    _produce(size)
+    produce(size)
     return Markup("")
-
-
-def _produce(size: int) -> None:
-    step()
-    budget = _BUDGET.get()
-    if budget is not None:
-        budget.produced -= size
-        if budget.produced < 0:
-            raise RenderLimitExceeded(
-                "output",
-                f"the template wrote more than {budget.limits.produced_chars} characters",
-            )
 
 
 @pass_context
@@ -300,7 +106,7 @@ def value_guard(context: Context, value: Any) -> Any:
     """A list, tuple or dict made from variables must fit the container cap."""
     del context
     step()
-    _check_container(value)
+    check_container(value)
     return value
 
 
@@ -309,7 +115,7 @@ def concat_guard(context: Context, parts: list[Any]) -> Any:
     """``a ~ b``: the parts must fit the value cap before they are joined."""
     del context
     step()
-    _check_value("the joined text", parts)
+    check_value("the joined text", parts)
     return markup_join(parts)
 
 
@@ -443,7 +249,7 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         step()
         if measured and len(args) > skip:
-            _check_value(f"the input of |{name}", args[skip])
+            check_value(f"the input of |{name}", args[skip])
         if precheck is not None:
             precheck(*args[skip:], **kwargs)
         return func(*args, **kwargs)
@@ -457,15 +263,15 @@ def _check_replace(value: Any, old: Any, new: Any, count: int | None = None) -> 
     if count is not None and count >= 0:
         hits = min(hits, count)
     size = len(text) + hits * max(len(new_s) - len(old_s), 0)
-    cap = _limits().value_chars
+    cap = current_limits().value_chars
     if size > cap:
-        raise _too_big("the replaced text", size, cap)
+        raise too_big("the replaced text", size, cap)
 
 
 def _check_batch(value: Any, linecount: int, fill_with: Any = None) -> None:
-    cap = _limits().list_items
+    cap = current_limits().list_items
     if not 0 < linecount <= cap:
-        raise _too_big("a batch", linecount, cap)
+        raise too_big("a batch", linecount, cap)
 
 
 def _check_round(value: Any, precision: int = 0, method: str = "common") -> None:
@@ -488,21 +294,21 @@ def _sum(iterable: Iterable[Any], start: int | float = 0) -> int | float:
         if not isinstance(item, int | float) or isinstance(item, bool):
             raise jinja2.exceptions.FilterArgumentError("|sum adds numbers only")
         total = total + item
-        _check_result(total)
+        check_result(total)
     return total
 
 
 # ---------------------------------------------------------------------------- globals
 def _range(*args: int) -> range:
     numbers = range(*args)
-    cap = _limits().range_items
+    cap = current_limits().range_items
     if len(numbers) > cap:
-        raise _too_big("range()", len(numbers), cap)
+        raise too_big("range()", len(numbers), cap)
     return numbers
 
 
 def _dict(**items: Any) -> dict[str, Any]:
-    _check_container(items)
+    check_container(items)
     return items
 
 
@@ -515,7 +321,7 @@ def _joiner(sep: str = ", ") -> Joiner:
 
 
 def _namespace(**attrs: Any) -> Namespace:
-    _check_container(attrs)
+    check_container(attrs)
     return Namespace(**attrs)
 
 
@@ -594,8 +400,8 @@ class PopEnvironment(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         step()
-        _check_binop(operator, left, right)
-        return _check_result(super().call_binop(context, operator, left, right))
+        check_binop(operator, left, right)
+        return check_result(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         step()
@@ -603,7 +409,7 @@ class PopEnvironment(ImmutableSandboxedEnvironment):
             args = (_guarded(args[0]), *args[1:])
         if not isinstance(__obj, Macro):
             return super().call(__context, __obj, *args, **kwargs)
-        budget = _BUDGET.get()
+        budget = current_budget()
         if budget is None:
             return super().call(__context, __obj, *args, **kwargs)
         if budget.depth >= budget.limits.macro_depth:

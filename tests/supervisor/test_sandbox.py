@@ -17,8 +17,8 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from cti.errors import TemplateError
+from cti.pop.budget import RenderLimits
 from cti.pop.render import DEFAULT_TEMPLATE, PopRenderer, dial, duration, when
-from cti.pop.sandbox import RenderLimits
 from cti.pop.versions import sample_context
 
 ESCAPES = {

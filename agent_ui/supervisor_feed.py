@@ -1,0 +1,170 @@
+"""The supervisor console's live feed: groups' states pushed to their owners as they change.
+
+:class:`LiveFeed` keeps the groups and agents' names (reloaded from the store every few
+seconds) and sends each online owner of a group a ``group_state`` live message whenever what
+the group's view shows changed (and every ``heartbeat_s``), and ``template_failed`` the moment
+a pop of the group fell back to the default template (also written to the audit log, once a
+minute per group). Live messages (:meth:`AgentHub.notify`) are not numbered nor replayed, so
+the agent desktop a supervisor may also have open keeps its ``seq`` and ignores them.
+:class:`PopCounter` wraps the pop service's notifier to count pops per group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from agent_ui.protocol import Outgoing
+from agent_ui.supervisor_live import GroupMonitor
+from cti.hub import AgentHub
+from cti.store import Store
+from cti.store.values import GroupInfo
+
+__all__ = ["LiveFeed", "PopCounter"]
+
+log = logging.getLogger(__name__)
+
+
+class LiveFeed:
+    """The ticker that keeps supervisors' live views current."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        hub: AgentHub,
+        monitor: GroupMonitor,
+        tick_s: float = 0.5,
+        heartbeat_s: float = 10.0,
+        groups_every_s: float = 5.0,
+    ) -> None:
+        self.store, self.hub, self.monitor = store, hub, monitor
+        self._tick_s, self._heartbeat_s, self._groups_every_s = tick_s, heartbeat_s, groups_every_s
+        self._groups: dict[str, GroupInfo] = {}
+        self.names: dict[str, str] = {}
+        self._sent: dict[tuple[str, str], tuple[Any, float]] = {}  # (owner, group) -> (state, at)
+        self._failure_logged: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+
+    def snapshot(self, group: GroupInfo) -> dict[str, object]:
+        return self.monitor.snapshot(group, self.names)
+
+    def pop_sent(self, data: Mapping[str, object]) -> None:
+        group = data.get("group")
+        if isinstance(group, str):
+            self.monitor.pop_sent(group)
+
+    def template_failed(self, group: str, error: str, call_id: str) -> None:
+        """A pop fell back to the default template: tell the group's online owners now."""
+        failure = self.monitor.template_failed(group, error, call_id)
+        info = self._groups.get(group)
+        message = Outgoing(
+            "template_failed",
+            {"group": group, "error": failure.error, "call_id": call_id, "at": failure.at},
+        )
+        for owner in info.spec.supervisors if info else ():
+            if self.hub.connections_of(owner):
+                self.hub.notify(owner, message)
+        last = self._failure_logged.get(group, 0.0)
+        if failure.at - last >= 60:  # the audit log gets one line a minute per group
+            self._failure_logged[group] = failure.at
+            self._spawn(
+                self.store.aio.record_event(
+                    "supervisor.template.failed",
+                    {"group": group, "error": failure.error, "call_id": call_id},
+                ),
+                f"log template failure {group}",
+            )
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._ticker = asyncio.create_task(self._tick_forever(), name="supervisor live view")
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def refresh(self) -> None:
+        """Reload groups and agents' names from the store (after a change, and every few s)."""
+        groups = await self.store.aio.groups()
+        agents = await self.store.aio.agents()
+        self._groups = {g.name: g for g in groups}
+        self.names = {a.username: a.name for a in agents}
+
+    async def _tick_forever(self) -> None:
+        next_refresh = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_refresh:
+                next_refresh = now + self._groups_every_s
+                try:
+                    await self.refresh()
+                except Exception:  # the store may be restarting; keep the last view
+                    log.exception("supervisor console: could not reload groups")
+            try:
+                self.push_states()
+            except Exception:
+                log.exception("supervisor console: live view update failed")
+            await asyncio.sleep(self._tick_s)
+
+    def push_states(self) -> int:
+        """Send ``group_state`` to each online owner whose view changed; return how many."""
+        sent, now = 0, time.monotonic()
+        for info in self._groups.values():
+            owners = [o for o in info.spec.supervisors if self.hub.connections_of(o)]
+            if not owners:
+                continue
+            state = self.monitor.snapshot(info, self.names)
+            comparable = {k: v for k, v in state.items() if k != "server_time"}
+            for owner in owners:
+                last = self._sent.get((owner, info.name))
+                if last is not None and last[0] == comparable and now - last[1] < self._heartbeat_s:
+                    continue
+                self.hub.notify(owner, Outgoing("group_state", state))
+                self._sent[(owner, info.name)] = (comparable, now)
+                sent += 1
+        return sent
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("supervisor console: %s failed", name)
+
+        task = asyncio.get_running_loop().create_task(run(), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class PopCounter:
+    """The pop service's notifier with each pop counted for its group's live view."""
+
+    def __init__(self, inner: Any, counted: Callable[[Mapping[str, object]], None]) -> None:
+        self._inner = inner
+        self._counted = counted
+
+    def pop(self, agent: str, call_id: str, html: str, data: dict[str, object]) -> None:
+        self._inner.pop(agent, call_id, html, data)
+        self._counted(data)
+
+    def pop_update(self, agent: str, call_id: str, html: str, data: dict[str, object]) -> None:
+        self._inner.pop_update(agent, call_id, html, data)
+
+    def pop_dismissed(self, agent: str, call_id: str, reason: str) -> None:
+        self._inner.pop_dismissed(agent, call_id, reason)
+
+    def call_state(self, agent: str, call_id: str, state: str, detail: dict[str, object]) -> None:
+        self._inner.call_state(agent, call_id, state, detail)
+
+    def __getattr__(self, name: str) -> Any:  # whatever else the wrapped notifier offers
+        return getattr(self._inner, name)
