@@ -13,11 +13,11 @@ Reach: ``ImmutableSandboxedEnvironment``, autoescape that a template cannot swit
 * ``{% autoescape %}``, ``include``, ``import`` and ``extends`` are refused at compile time.
 
 Work: every loop iteration, call, attribute lookup, operator, filter and output chunk takes a
-step from the render's :class:`~cti.pop.budget.Budget`, which also carries a wall-clock deadline, so an endless
-loop stops within the time limit. Operators and filters refuse a result above the size caps
-*before* computing it, output is counted in every buffer (macros, ``set`` blocks), ``range``
-is capped, and macros may nest only so deep. The template's syntax tree is rewritten at
-compile time so that loops, ``~`` and output go through these guards.
+step from the render's budget (:mod:`cti.pop.budget`), which also carries a wall-clock
+deadline, so an endless loop stops within the time limit. Operators and filters refuse a result
+above the size caps *before* computing it, output is counted in every buffer (macros, ``set``
+blocks), ``range`` is capped, and macros may nest only so deep. The template's syntax tree is
+rewritten at compile time so that loops, ``~`` and output go through these guards.
 """
 
 from __future__ import annotations

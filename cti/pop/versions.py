@@ -324,7 +324,7 @@ def _sample_match(name: str, key: str, account: str, phone: str) -> Match:
     return Match(MatchKind.CONTACT, contact, company, cases, history)
 
 
-def _call(number: str, caller_name: str, *, group: str) -> CallView:
+def _call(number: str, caller_name: str) -> CallView:
     return CallView(
         call_id="preview:1",
         server="preview",
@@ -371,5 +371,5 @@ def preview_context(
 ) -> dict[str, object]:
     """The context a pop of a call from ``lookup.number`` would have (production's builder)."""
     number = lookup.e164 or lookup.number if lookup else ""
-    view = _call(number, caller_name, group=group)
+    view = _call(number, caller_name)
     return pop_context(view, lookup, state, agent=agent, group=group, number=number)
