@@ -29,7 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 SCREEN = {"width": 1500, "height": 940}
 ARTIFACTS = repo_root() / "test-artifacts" / "browser"
-SCREENSHOT = repo_root() / "docs" / "supervisor-console.png"
+SCREENSHOT = ARTIFACTS / "supervisor-editor.png"  # docs/supervisor-console.png is a copy
 
 
 @dataclass
@@ -163,6 +163,7 @@ async def test_editor_preview_syntax_error_publish_and_roll_back(open_console: o
     await expect(frame.locator("table.cases tr")).to_have_count(4)
     await page.click("#versions tr[data-version='4'] button:text('Diff')")
     await expect(page.locator("#diff .del").filter(has_text="Custom {{ call")).to_have_count(1)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOT))
     assert '"several": "expanded"' in c.harness.directory.groups["Sales"].template
     c.assert_clean()
@@ -208,6 +209,7 @@ async def test_the_live_view_updates_over_the_websocket(open_console: object) ->
     h.console.template_failed("Sales", "line 2: the template took longer than 200 ms", "lab:9")
     await expect(page.locator("#failure-banner")).to_contain_text("used the default template")
     await expect(page.locator("#failures li")).to_contain_text("lab:9")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "supervisor-live.png"))
     c.assert_clean()
 
