@@ -170,7 +170,7 @@ async def test_a_cancelled_retry_stops_backing_off(
     started = time.monotonic()
     await crm.close()  # waits for the worker: it must not sit out its 5 s backoff
 
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # well under the 5 s backoff it must not wait out
     assert len(fake.rest_requests()) - before == 1
 
 
@@ -200,5 +200,8 @@ async def test_the_event_loop_never_waits_on_salesforce(
     print(
         f"\nevent loop lag during a 0.6 s+ lookup: max {worst * 1000:.1f} ms over {len(lags)} ticks"
     )
-    assert len(lags) > 50
-    assert worst < 0.05
+    # A request made on the loop would stall it for the fake's whole 0.2 s latency, and the
+    # ticker would run a handful of times instead of ~100: those are what these bounds catch.
+    # (The figure itself is printed; on a loaded machine a few tens of ms are normal.)
+    assert len(lags) > 20
+    assert worst < 0.15
