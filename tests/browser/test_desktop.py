@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, insert
 from crm_connectors.base import NewContact
 from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin.models import cases
-from sip_tests.lab import LabHandle, direct_did
+from sip_tests.lab import DID_SALES, LabHandle, direct_did
 from sip_tests.phone import AutoAnswer, Phone
 from sip_tests.sipp import SippProcess, inbound_call, trunk_far_end
 from tests.browser.conftest import AgentPage
@@ -382,3 +382,66 @@ async def test_attended_transfer_consults_then_completes_on_hang_up(
         await asyncio.sleep(0.1)
     assert caller_with_bob(), lab.instance.cli("core show channels concise")
     alice.assert_clean()
+
+
+async def test_an_unknown_caller_becomes_a_contact_or_is_linked_to_one(
+    lab: LabHandle,
+    phones: Phones,
+    desktop: DaemonProcess,
+    crm: BuiltinCrm,
+    open_agent: OpenAgent,
+    sipp_calls: list[SippProcess],
+) -> None:
+    phones("1001")  # both ring on alice's phone, unanswered, while she works on them
+    alice = await open_agent(desktop.origin)
+    await alice.login("alice")
+    new, known = "+442079465501", "+442079465502"
+    sipp_calls += [
+        inbound_call(lab.sip, direct_did("1001"), new, "", answer_timeout_s=15, hold_s=1),
+        inbound_call(lab.sip, direct_did("1001"), known, "", answer_timeout_s=15, hold_s=1),
+    ]
+    first = alice.card(f"No record matches {new}")
+    await first.locator("button.create-contact").click()
+    form = first.locator("form.create-form")
+    assert await form.locator("input[name=phone]").input_value() == new  # prefilled
+    await form.locator("input[name=first_name]").fill("Nadia")
+    await form.locator("input[name=last_name]").fill("Newcomer")
+    await form.get_by_role("button", name="Create contact").click()
+    await alice.card("Nadia Newcomer").wait_for()  # the pop looked the caller up again
+
+    second = alice.card(f"No record matches {known}")
+    await second.locator(".card-status").click()  # focus it: the search offers to link
+    await alice.page.fill("#search-q", "Ivan Ivanov")
+    await alice.page.press("#search-q", "Enter")
+    await (
+        alice.page.locator("#search-results .hit", has_text="Ivan Ivanov")
+        .get_by_role("button", name="Link caller")
+        .click()
+    )
+    await alice.card("Ivan Ivanov").wait_for()
+    assert [m.display_name for m in (await crm.lookup(known)).matches] == ["Ivan Ivanov"]
+    assert [m.display_name for m in (await crm.lookup(new)).matches] == ["Nadia Newcomer"]
+    alice.assert_clean()
+
+
+async def test_a_pop_answered_by_a_colleague_goes_away(
+    lab: LabHandle,
+    phones: Phones,
+    desktop: DaemonProcess,
+    open_agent: OpenAgent,
+    sipp_calls: list[SippProcess],
+) -> None:
+    got = phones("1001", "1002")
+    got["1002"].set_answer_policy(AutoAnswer(2.0))
+    alice = await open_agent(desktop.origin)
+    bob = await open_agent(desktop.origin)
+    await alice.login("alice")
+    await bob.login("bob")
+    call = inbound_call(lab.sip, DID_SALES, ALICE_NUMBER, "Alice Archer", hold_s=3)
+    sipp_calls.append(call)
+    await alice.card("Alice Archer").wait_for()  # the sales queue rings both
+    await bob.card("Alice Archer").locator(".badge", has_text="On call").wait_for(timeout=15_000)
+    await alice.page.locator(".toast", has_text="was answered by a colleague").wait_for()
+    assert await alice.card().count() == 0
+    alice.assert_clean()
+    bob.assert_clean()

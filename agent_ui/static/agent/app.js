@@ -159,6 +159,7 @@ class Desktop {
 
   // -------------------------------------------------------------------------- misc
   cardFocused(card) {
+    this.sidebar.focusCard(card);
     if (card.caller && /^\+[0-9]{7,15}$/.test(card.caller)) {
       const name = card.element.querySelector(".caller")?.textContent.trim() || card.caller;
       this.sidebar.showHistory({ number: card.caller }, name);

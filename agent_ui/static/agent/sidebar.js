@@ -1,8 +1,8 @@
 // The tools beside the calls: dial a number by hand, search the CRM, the history of a caller.
 // Results are JSON data from the daemon, put in the page as text.
 
-import { explain, getJson, withQuery } from "./api.js";
-import { clear, dialButton, el, formatDuration, formatWhen } from "./ui.js";
+import { explain, getJson, postJson, withQuery } from "./api.js";
+import { clear, dialButton, el, formatDuration, formatWhen, toast } from "./ui.js";
 
 const KIND_LABELS = { contact: "Contact", account: "Account", case: "Case" };
 const OUTCOME_LABELS = {
@@ -17,6 +17,7 @@ export class Sidebar {
     this.historySubject = document.getElementById("history-subject");
     this.searchInput = document.getElementById("search-q");
     this.historyFor = null;
+    this.card = null; // the focused pop card: an unknown caller can be linked to a result
     document.getElementById("search-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.search(this.searchInput.value);
@@ -26,6 +27,29 @@ export class Sidebar {
       event.preventDefault();
       if (dialInput.value.trim()) this.dial(dialInput.value.trim());
     });
+  }
+
+  focusCard(card) {
+    this.card = card;
+  }
+
+  /** The focused call's number when no CRM record matched it (it can be linked to one). */
+  unknownCaller() {
+    const card = this.card;
+    if (!card || !card.element.isConnected || card.data.match_count !== "none") return null;
+    return /^\+[0-9]{7,15}$/.test(card.caller) ? card : null;
+  }
+
+  async link(card, hit, button) {
+    button.disabled = true;
+    try {
+      await postJson("/api/crm/link", { number: card.caller, ref: hit.ref, call_id: card.callId });
+      toast(`${card.caller} is now ${hit.title}'s number; the pop shows the record.`, "ok");
+      button.remove();
+    } catch (err) {
+      toast(`Could not link the number: ${explain(err)}`, "error");
+      button.disabled = false;
+    }
   }
 
   focusSearch() {
@@ -59,10 +83,17 @@ export class Sidebar {
       on: { click: () => this.showHistory({ ref: hit.ref }, hit.title) },
     });
     const phones = el("div", { class: "hit-phones" }, ...hit.phones.map((p) => dialButton(p.number, p.display)));
+    const caller = hit.kind === "contact" ? this.unknownCaller() : null;
+    const link = caller ? el("button", {
+      class: "button small link-caller", text: "Link caller",
+      attrs: { type: "button", title: `Add ${caller.caller} to ${hit.title}'s numbers` },
+    }) : null;
+    if (link) link.addEventListener("click", () => this.link(caller, hit, link));
     return el("li", { class: "hit" },
       el("div", { class: "hit-head" },
         el("span", { class: `kind kind-${hit.kind}`, text: KIND_LABELS[hit.kind] || hit.kind }),
         el("strong", { class: "hit-title", text: hit.title }),
+        link,
         history),
       hit.subtitle ? el("p", { class: "hit-sub", text: hit.subtitle }) : null,
       hit.phones.length ? phones : null);
