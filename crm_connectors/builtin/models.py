@@ -7,14 +7,9 @@ the Alembic migrations in :mod:`crm_connectors.builtin.migrations` create exactl
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     Index,
@@ -25,7 +20,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.types import TypeDecorator
+
+from cti.sqltypes import UtcDateTime
 
 __all__ = [
     "PREFIX",
@@ -52,31 +48,6 @@ metadata = MetaData(
 )
 
 E164 = String(16)  # "+" and at most 15 digits
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Store aware datetimes as UTC and read them back aware.
-
-    SQLite keeps no zone, so the value is stored as naive UTC there (ISO text sorts by time);
-    PostgreSQL uses ``timestamptz``. A naive datetime is refused rather than guessed.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where aware UTC is required")
-        utc = value.astimezone(UTC)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 accounts = Table(
