@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cti.core import events as ev
+from cti.core import snapshot as snap
 from cti.core.recording import build_record
 from cti.core.records import Direction, Outcome
 from cti.core.state import IllegalTransition, LegState, Step, next_state
@@ -171,6 +172,60 @@ class CallTracker:
             if name and leg.state is not LegState.DONE:
                 names[leg.endpoint] = name
         return names
+
+    def snapshot(self, call_id: str) -> dict[str, object] | None:
+        """The live call ``call_id`` as JSON-ready data (:mod:`cti.core.snapshot`), else None.
+
+        None too for a consultation merged into another call: it ends without a record.
+        """
+        call = self._calls.get(call_id)
+        if call is None or call.merged_into is not None:
+            return None
+        live = [
+            snap.LiveChannel(uniqueid, self._endpoints.get(key, ""), self._names.get(key, ""))
+            for uniqueid in sorted(call.channels)
+            for key in [(call.server, uniqueid)]
+        ]
+        return snap.encode(call, live)
+
+    def restore(self, data: dict[str, object]) -> list[CallUpdate]:
+        """Take back a call saved by a previous run (see :meth:`snapshot`); return its updates.
+
+        The updates (``CallStarted``, then who rings or has the call) let the pop layer show the
+        call again. The next :class:`~cti.core.events.ChannelsListed` of the call's server
+        decides its fate: channels gone are hung up (flag ``vanished``), and the call ends with
+        its record; channels still there carry on. Raises :class:`~cti.core.snapshot.SnapshotError`
+        for data that is not a snapshot; a call already tracked is left alone.
+        """
+        restored = snap.decode(data)
+        fields = restored.fields
+        if fields["call_id"] in self._calls:
+            return []
+        call = TrackedCall(**fields)
+        call.flags.append("restored")
+        for endpoint, uniqueid, state, rang_at, name in restored.legs:
+            call.legs[uniqueid] = TrackedLeg(endpoint, uniqueid, state, rang_at, name)
+        self._calls[call.call_id] = call
+        for uniqueid in call.attached:
+            self._by_channel.setdefault((call.server, uniqueid), call.call_id)
+        for channel in restored.channels:
+            key = (call.server, channel.uniqueid)
+            self._by_channel[key] = call.call_id
+            self._endpoints[key] = channel.endpoint
+            self._names[key] = channel.name
+            call.channels.add(channel.uniqueid)
+            call.attached.add(channel.uniqueid)
+        view = call.view()
+        updates: list[CallUpdate] = [CallStarted(view)]
+        updates += [
+            AgentRang(view, leg.endpoint, leg.rang_at)
+            for leg in call.legs.values()
+            if leg.state is LegState.RINGING and leg.uniqueid != call.owner_leg
+        ]
+        if call.answered_at is not None:
+            far_end = call.direction is Direction.OUTBOUND
+            updates.append(CallAnswered(view, None if far_end else call.agent))
+        return updates
 
     def call_of_channel(self, server: str, uniqueid: str) -> CallView | None:
         call_id = self._by_channel.get((server, uniqueid))
