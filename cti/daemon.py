@@ -45,6 +45,7 @@ from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
 from cti.errors import ConfigError, CtiError
 from cti.hub import AgentHub
+from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
 from cti.pop.directory import Directory
 from cti.pop.service import PopService
@@ -142,6 +143,7 @@ class Daemon:
         )
         # Late bound: refresh_directory() replaces self.directory.
         self.tracker = CallTracker(lambda ep: self.directory.is_agent_endpoint(ep))  # noqa: PLW0108
+        self.live_calls = LiveCallJournal(self.store.aio, lambda: self.tracker)
         self.sources = [
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
@@ -178,6 +180,7 @@ class Daemon:
         self.admin.on_event(event)
         self.metrics.ami_events.labels(event.server).inc()
         updates = self.tracker.feed(event)
+        self.live_calls.observe(updates)
         for update in updates:
             self.pops.handle(update)
             if isinstance(update, AgentRang):
@@ -267,11 +270,17 @@ class Daemon:
             log.warning("wrote %d call records a previous run could not", recovered)
         await self.refresh_directory()
         await self._warm_up()
+        # Calls up when the previous run stopped: back into the tracker (and their pops) before
+        # any PBX connection opens; each server's first resync closes those that ended meanwhile.
+        for update in await self.live_calls.restore(source.name for source in self.sources):
+            self.pops.handle(update)
+        self.metrics.active_calls.set(self.tracker.active_count())
         # Start-up objects (templates, SQLAlchemy, the directory) live as long as the process:
         # move them out of the collector's way so its passes scale with per-call garbage only.
         gc.freeze()
         self._refresh_task = asyncio.create_task(self._refresh_forever(), name="directory")
         self.writer.start()
+        self.live_calls.start()
         for source in self.sources:
             await source.start()
         await self.admin.start()
@@ -298,6 +307,7 @@ class Daemon:
         await self.supervision.close()
         for source in self.sources:
             await source.close()
+        await self.live_calls.close()  # no events any more: save every live call as it stands
         if self._refresh_task is not None:
             self._refresh_task.cancel()
         try:

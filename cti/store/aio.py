@@ -134,6 +134,14 @@ class AsyncStore:
                     log.exception("an outbox watcher failed")
         return queued
 
+    async def save_live_calls(
+        self, snapshots: Mapping[str, Mapping[str, Any]], gone: Sequence[str] = ()
+    ) -> None:
+        await self.run(self.store.save_live_calls, snapshots, gone)
+
+    async def live_calls(self) -> list[tuple[str, str, dict[str, Any], datetime]]:
+        return await self.run(self.store.live_calls)
+
     # -------------------------------------------------------------------------- outbox
     async def claim_due(self, now: datetime, limit: int, lease_seconds: float) -> list[Delivery]:
         return await self.run(self.store.claim_due, now, limit, lease_seconds)

@@ -37,6 +37,7 @@ __all__ = [
     "group_members",
     "group_queues",
     "group_supervisors",
+    "live_calls",
     "metadata",
     "outbox",
     "template_versions",
@@ -160,6 +161,17 @@ outbox = Table(
     Column("crm_id", String(255)),
     UniqueConstraint("call_id", "connector"),
     Index(None, "delivered_at", "next_attempt_at"),
+)
+
+# Calls up now, as the tracker's snapshots (cti.core.snapshot): what a restarted daemon takes
+# back before its first resync. A call's row goes in the transaction that queues its record.
+live_calls = Table(
+    "live_calls",
+    metadata,
+    Column("call_id", CALL_ID, primary_key=True),
+    Column("server", String(64), nullable=False),
+    Column("snapshot", JSON, nullable=False),
+    Column("saved_at", UtcDateTime, nullable=False),
 )
 
 # Append-only history: admin actions, trunk events, anything someone will ask about later.

@@ -25,7 +25,7 @@ from cti.config import StoreSettings
 from cti.core.records import CallRecord
 from cti.errors import NotFound, StoreError, ValidationFailed
 from cti.store import agents as agent_rows
-from cti.store import audit, calls, groups, migrations
+from cti.store import audit, calls, groups, live_calls, migrations
 from cti.store import outbox_rows as rows
 from cti.store.aio import AsyncStore
 from cti.store.engine import create_store_engine, translated_errors, writer
@@ -297,7 +297,22 @@ class Store:
         """
         names = calls.check_connectors(connectors)
         with self._write("end_call") as conn:
-            return calls.insert_outbox_rows(conn, record, names, self.clock())
+            queued = calls.insert_outbox_rows(conn, record, names, self.clock())
+            live_calls.delete_live(conn, [record.call_id])
+            return queued
+
+    # --------------------------------------------------------------------------- live calls
+    def save_live_calls(
+        self, snapshots: Mapping[str, Mapping[str, Any]], gone: Sequence[str] = ()
+    ) -> None:
+        """Save the snapshots of calls up now (call id -> snapshot); forget ``gone`` ones."""
+        with self._write("save_live_calls") as conn:
+            live_calls.save_live(conn, snapshots, gone, self.clock())
+
+    def live_calls(self) -> list[tuple[str, str, dict[str, Any], datetime]]:
+        """Every saved live call as (call id, server, snapshot, saved at)."""
+        with self._read("live_calls") as conn:
+            return live_calls.load_live(conn)
 
     # --------------------------------------------------------------------------- outbox
     def claim_due(self, now: datetime, limit: int, lease_seconds: float) -> list[Delivery]:

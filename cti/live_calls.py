@@ -1,0 +1,144 @@
+"""Keep the tracker's live calls in the store, so that a restarted daemon still records them.
+
+Without this a call that is up when the daemon stops (SIGTERM, SIGKILL, a crash) would be
+forgotten: the next run adopts it from the PBX's channel listing as a new call if it still
+runs, and knows nothing at all of it if it ended meanwhile. With it:
+
+- every ``every_s`` the snapshot of each live call that changed since it was last saved is
+  written (one transaction for all of them); at drain every live call is saved;
+- a call's row is deleted in the transaction that queues its record (``Store.end_call``),
+  so at any moment a call is either saved here or queued in the outbox (a consultation merged
+  by a transfer has no record: its row is deleted here);
+- at start the saved calls go back into the tracker before the PBX connections open; the first
+  resync of each server then closes those whose channels went away (flag ``vanished``) and
+  writes their records, and the others carry on with their start time, agent and notes.
+
+What a SIGKILL can cost: the changes of the last ``every_s`` seconds of a call's state (e.g. a
+hold), never the call or its record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from cti.core.snapshot import SnapshotError
+from cti.core.tracker import CallTracker
+from cti.core.updates import CallEnded, CallUpdate
+from cti.errors import CtiError
+
+__all__ = ["LiveCallJournal"]
+
+log = logging.getLogger(__name__)
+
+
+class LiveCallStore(Protocol):
+    async def save_live_calls(
+        self, snapshots: Mapping[str, Mapping[str, Any]], gone: Sequence[str] = ()
+    ) -> None: ...
+    async def live_calls(self) -> list[tuple[str, str, dict[str, Any], Any]]: ...
+
+
+class LiveCallJournal:
+    """Save the live calls of ``tracker`` to ``store`` as they change; load them at start."""
+
+    def __init__(
+        self,
+        store: LiveCallStore,
+        tracker: Callable[[], CallTracker],
+        *,
+        every_s: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._tracker = tracker
+        self._every = every_s
+        self._saved: dict[str, dict[str, object]] = {}  # call id -> snapshot as last saved
+        self._gone: set[str] = set()  # saved calls that ended without a record of their own
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.saves = 0
+        self.failures = 0
+
+    # ---------------------------------------------------------------------------- read path
+    def observe(self, updates: Iterable[CallUpdate]) -> None:
+        """Called with every batch of call updates (never blocks).
+
+        A call that ended with a record keeps its row until ``end_call`` deletes it with the
+        record queued; one that ended without (a merged consultation) is deleted at the next save.
+        """
+        for update in updates:
+            if isinstance(update, CallEnded):
+                call_id = update.call.call_id
+                if self._saved.pop(call_id, None) is not None and update.record is None:
+                    self._gone.add(call_id)
+
+    # ---------------------------------------------------------------------------- start
+    async def restore(self, servers: Iterable[str]) -> list[CallUpdate]:
+        """Put the calls a previous run saved back into the tracker; return their updates.
+
+        Calls of a server not configured now stay saved (they come back with the server). A
+        row that is not a snapshot this code can read is left in place and named in the log.
+        """
+        known = set(servers)
+        tracker = self._tracker()
+        updates: list[CallUpdate] = []
+        for call_id, server, data, saved_at in await self._store.live_calls():
+            if server not in known:
+                log.warning("live call %s of unknown server %s kept for later", call_id, server)
+                continue
+            try:
+                restored = tracker.restore(data)
+            except SnapshotError as exc:
+                log.error("live call %s (saved %s) cannot be read back: %s", call_id, saved_at, exc)
+                continue
+            self._saved[call_id] = data
+            updates += restored
+        if updates:
+            log.warning(
+                "took back %d live calls from the previous run; the PBX resync settles them",
+                len(self._saved),
+            )
+        return updates
+
+    # ---------------------------------------------------------------------------- saving
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="live-calls")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._every)
+            await self.save()
+
+    async def save(self) -> bool:
+        """Save what changed since the last save; False if the store refused (retried later)."""
+        async with self._lock:
+            tracker = self._tracker()
+            changed: dict[str, dict[str, object]] = {}
+            for view in tracker.active_calls():
+                snapshot = tracker.snapshot(view.call_id)
+                if snapshot is not None and self._saved.get(view.call_id) != snapshot:
+                    changed[view.call_id] = snapshot
+            gone = sorted(self._gone)
+            if not changed and not gone:
+                return True
+            try:
+                await self._store.save_live_calls(changed, gone)
+            except CtiError as exc:
+                self.failures += 1
+                log.warning("cannot save %d live calls yet (%s)", len(changed), exc)
+                return False
+            self._saved.update(changed)
+            self._gone.difference_update(gone)
+            self.saves += 1
+            return True
+
+    async def close(self) -> None:
+        """Stop the periodic saves and save every live call one last time."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if not await self.save():
+            log.error("live calls could not be saved at shutdown; their calls may go unrecorded")
