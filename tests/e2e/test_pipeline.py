@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from crm_connectors.builtin import BuiltinCrm
+from sip_tests.ami_relay import AmiCutter
 from sip_tests.lab import DID_SALES, LabHandle, direct_did
 from sip_tests.phone import AutoAnswer, Phone
 from sip_tests.sipp import SippProcess, inbound_call
@@ -262,45 +262,6 @@ async def test_hostile_caller_name_is_escaped_in_the_pop_and_stored_verbatim(
             "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in pop["html"]
         )
         await ended(alice, pop["call_id"])
-
-
-class AmiCutter:
-    """A TCP relay between the daemon and Asterisk's AMI that a test can cut at will."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.writers: list[asyncio.StreamWriter] = []
-        self.server: asyncio.Server | None = None
-        self.connections = 0
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.writers += [writer, up_writer]
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-
-    def cut(self) -> None:
-        """Abort every relayed connection, as a network failure would."""
-        for writer in self.writers:
-            writer.transport.abort()
-        self.writers.clear()
-
-    async def close(self) -> None:
-        self.cut()
-        if self.server is not None:
-            self.server.close()
 
 
 async def test_ami_cut_mid_call_keeps_the_call_and_writes_one_record(
