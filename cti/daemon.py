@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import secrets
 import signal
@@ -43,7 +44,7 @@ from cti.config import AmiServerSettings, CrmSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
-from cti.errors import ConfigError, CtiError
+from cti.errors import ConfigError, CrmUnavailable, CtiError
 from cti.hub import AgentHub
 from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
@@ -173,6 +174,7 @@ class Daemon:
         self.accepting = True
         self._drained = False
         self._refresh_task: asyncio.Task[None] | None = None
+        self._crm_task: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------------------- events
     def _on_event(self, event: PbxEvent) -> None:
@@ -264,12 +266,15 @@ class Daemon:
     async def start(self) -> None:
         """Migrate, load, recover, connect; return once everything runs."""
         await asyncio.to_thread(self.store.upgrade)
-        await asyncio.to_thread(upgrade_crm, self._crm_url)
+        crm_ready = await self._upgrade_crm()
         recovered = await asyncio.to_thread(self.records.recover)
         if recovered:
             log.warning("wrote %d call records a previous run could not", recovered)
         await self.refresh_directory()
-        await self._warm_up()
+        if crm_ready:
+            await self._warm_up()
+        else:  # serve without it: pops carry the caller id, records wait in the outbox
+            self._crm_task = asyncio.create_task(self._upgrade_crm_later(), name="crm-upgrade")
         # Calls up when the previous run stopped: back into the tracker (and their pops) before
         # any PBX connection opens; each server's first resync closes those that ended meanwhile.
         for update in await self.live_calls.restore(source.name for source in self.sources):
@@ -285,6 +290,26 @@ class Daemon:
             await source.start()
         await self.admin.start()
         await self.supervision.start()
+
+    async def _upgrade_crm(self) -> bool:
+        """Bring the built-in CRM's schema up to date; False when its database is unreachable.
+
+        An unreachable CRM must not keep the daemon from starting: calls still ring and pop
+        (with the caller id), and their records wait in the outbox until the CRM is back.
+        """
+        try:
+            await asyncio.wait_for(asyncio.to_thread(upgrade_crm, self._crm_url), timeout=20)
+        except (CrmUnavailable, TimeoutError) as exc:
+            log.warning("the built-in CRM is unreachable (%s); starting without it", exc)
+            return False
+        return True
+
+    async def _upgrade_crm_later(self, every_s: float = 5.0) -> None:
+        for _ in itertools.count():  # until it works: the daemon is useful meanwhile
+            await asyncio.sleep(every_s)
+            if await self._upgrade_crm():
+                log.info("the built-in CRM is reachable again")
+                return
 
     async def _warm_up(self) -> None:
         """Throwaway lookups: the first ones pay for threads, connections and number metadata."""
@@ -308,8 +333,9 @@ class Daemon:
         for source in self.sources:
             await source.close()
         await self.live_calls.close()  # no events any more: save every live call as it stands
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
+        for task in (self._refresh_task, self._crm_task):
+            if task is not None:
+                task.cancel()
         try:
             await asyncio.wait_for(self.pops.close(), timeout=10.0)
         except TimeoutError:
