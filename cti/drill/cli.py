@@ -3,11 +3,56 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 __all__ = ["drill"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _lab_options(func: F) -> F:
+    """Options every lab drill takes: which lab instance, where the daemon keeps its files."""
+    func = click.option(
+        "--lab-offset",
+        type=int,
+        default=0,
+        show_default=True,
+        envvar="CTI_TEST_LAB_OFFSET",
+        help="Lab instance: the test suite's at this offset (pytest-N; env CTI_TEST_LAB_OFFSET).",
+    )(func)
+    return click.option(
+        "--workdir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="Where the daemon's store, state and log go (default: a new temporary directory).",
+    )(func)
+
+
+def _reconnect_options(func: F) -> F:
+    """The daemon's AMI backoff; the product's defaults unless given."""
+    func = click.option("--reconnect-base", type=float, default=None, help="Seconds.")(func)
+    return click.option("--reconnect-cap", type=float, default=None, help="Seconds.")(func)
+
+
+def _workdir(given: Path | None, name: str) -> Path:
+    return given if given is not None else Path(tempfile.mkdtemp(prefix=f"cti-drill-{name}-"))
+
+
+def _policy(base: float | None, cap: float | None) -> Any:
+    from cti.drill.lab_run import ReconnectPolicy  # noqa: PLC0415
+
+    default = ReconnectPolicy()
+    return ReconnectPolicy(
+        base_s=default.base_s if base is None else base,
+        cap_s=default.cap_s if cap is None else cap,
+    )
 
 
 @click.group()
@@ -39,4 +84,51 @@ def ws_drop(ctx: click.Context, seconds: float, calls: int) -> None:
 
     report = run_from_cli(load_settings(ctx.find_root().obj).lab, seconds, calls)
     click.echo(report.table())
+    click.echo(f"saved {report.save()}")
+
+
+@drill.command("ami-cuts")
+@click.option("--calls", type=int, default=200, show_default=True)
+@click.option("--rate", type=float, default=10.0, show_default=True, help="Calls per second.")
+@click.option("--cuts", type=int, default=20, show_default=True)
+@click.option("--seed", type=int, default=None, help="When to cut (default: random, printed).")
+@_reconnect_options
+@_lab_options
+def ami_cuts(
+    *,
+    calls: int,
+    rate: float,
+    cuts: int,
+    seed: int | None,
+    reconnect_base: float | None,
+    reconnect_cap: float | None,
+    lab_offset: int,
+    workdir: Path | None,
+) -> None:
+    """Drill 1: AMI cut at random during lab calls; CDR vs CRM: nothing lost, nothing twice."""
+    from cti.drill.ami_cuts import run_ami_cuts  # noqa: PLC0415
+
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    where = _workdir(workdir, "ami-cuts")
+    policy = _policy(reconnect_base, reconnect_cap)
+    click.echo(
+        f"drill ami-cuts: {calls} calls at {rate}/s, {cuts} cuts, seed {seed}, lab offset "
+        f"{lab_offset}, reconnect base {policy.base_s} s cap {policy.cap_s} s, daemon in {where}"
+    )
+    result = asyncio.run(
+        run_ami_cuts(
+            lab_offset, where, calls=calls, rate_per_s=rate, cuts=cuts, seed=seed,
+            reconnect=policy,
+        )
+    )  # fmt: skip
+    _print(result.report(quick=calls < 200), {"seed": seed})
+
+
+def _print(report: Any, extra: dict[str, object]) -> None:
+    report.details.update(extra)
+    click.echo(report.table())
+    for key, value in report.details.items():
+        short = not isinstance(value, list) or 0 < len(value) <= 50
+        if short:
+            click.echo(f"{key}: {value}")
     click.echo(f"saved {report.save()}")
