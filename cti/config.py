@@ -137,6 +137,9 @@ class OutboxSettings(_Section):
     jitter: float = Field(default=0.2, ge=0, lt=1)
     stuck_after: int = Field(default=5, ge=1)  # failed attempts before admins see it as stuck
     poll_interval_s: float = Field(default=5.0, gt=0)
+    # While a connector fails, its oldest waiting record is tried this often; the first success
+    # makes every other waiting record due at once (recovery does not wait out the backoff).
+    probe_interval_s: float = Field(default=10.0, gt=0)
     batch_size: int = Field(default=50, ge=1)
     concurrency: int = Field(default=4, ge=1)
 

@@ -146,6 +146,11 @@ class AsyncStore:
     async def claim_due(self, now: datetime, limit: int, lease_seconds: float) -> list[Delivery]:
         return await self.run(self.store.claim_due, now, limit, lease_seconds)
 
+    async def release_waiting(
+        self, connector: str, now: datetime, limit: int | None = None, exclude: Sequence[int] = ()
+    ) -> int:
+        return await self.run(self.store.release_waiting, connector, now, limit, exclude)
+
     async def mark_delivered(self, row_id: int, crm_id: str, now: datetime) -> None:
         await self.run(self.store.mark_delivered, row_id, crm_id, now)
 

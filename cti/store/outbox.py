@@ -8,6 +8,10 @@ failures it counts as stuck (admins see it in ``cti outbox list --stuck``) while
 retried at the cap. When the store itself cannot be reached the writer logs, backs off and tries
 again: a PostgreSQL restart delays records, it does not lose them or stop the daemon.
 
+Recovery does not wait for the backoff: while a connector fails, its oldest waiting row is tried
+every ``probe_interval`` seconds, and the first success makes every other row of that connector
+due at once. After a long CRM outage the records arrive seconds after it ends, not at the cap.
+
 Exactly once: a row is marked delivered only after ``log_call`` returned; if the process dies in
 between, the row is delivered again after its claim lapses, and the connector's idempotency on
 the call id makes that the same CRM record.
@@ -18,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -61,6 +65,9 @@ class OutboxStore(Protocol):
     ) -> None: ...
     async def outbox_counts(self, stuck_after: int) -> OutboxCounts: ...
     async def next_outbox_due(self) -> datetime | None: ...
+    async def release_waiting(
+        self, connector: str, now: datetime, limit: int | None = None, exclude: Sequence[int] = ()
+    ) -> int: ...
     def watch_outbox(self, callback: Callable[[], None]) -> Callable[[], None]: ...
 
 
@@ -152,6 +159,7 @@ class OutboxWriter:
         batch_size: int = 50,
         concurrency: int = 4,
         lease_seconds: float | None = None,
+        probe_interval: float | None = 10.0,
         store_policy: RetryPolicy = _STORE_POLICY,
         clock: Clock = SYSTEM_CLOCK,
         rand: Callable[[], float] = random.random,
@@ -176,6 +184,9 @@ class OutboxWriter:
         self._counts = OutboxCounts(0, 0)
         self._delivered = self._failures = self._store_errors = 0
         self._store_down = False
+        self._probe = probe_interval
+        self._failing: dict[str, datetime] = {}  # connector -> its last failed attempt or probe
+        self._in_flight: set[int] = set()
 
     @classmethod
     def from_settings(
@@ -192,6 +203,7 @@ class OutboxWriter:
             policy=RetryPolicy.from_settings(settings),
             delivery_timeout=settings.delivery_timeout_s,
             poll_interval=settings.poll_interval_s,
+            probe_interval=settings.probe_interval_s,
             batch_size=settings.batch_size,
             concurrency=settings.concurrency,
             **options,  # type: ignore[arg-type]
@@ -292,13 +304,40 @@ class OutboxWriter:
         """Deliver one batch; return how long to wait before the next."""
         claimed = await self._deliver_due()
         await self._refresh_counts()
-        if claimed >= self._batch:
+        if claimed >= self._batch or await self._probe_failing():
             return 0.0
         due = await self._store.next_outbox_due()
-        if due is None:
-            return self._poll
-        wait = min(self._poll, (due - self._clock.now()).total_seconds())
-        return max(wait, 0.0 if claimed else _IDLE_FLOOR)
+        wait = self._poll if due is None else (due - self._clock.now()).total_seconds()
+        if self._probe is not None and self._failing:
+            now = self._clock.now()
+            soonest = min(self._failing.values()) + timedelta(seconds=self._probe)
+            wait = min(wait, (soonest - now).total_seconds())
+        return max(min(wait, self._poll), 0.0 if claimed else _IDLE_FLOOR)
+
+    async def _probe_failing(self) -> bool:
+        """Make the oldest waiting row of each connector not tried for a probe interval due."""
+        if self._probe is None:
+            return False
+        now = self._clock.now()
+        probed = False
+        for connector, last in list(self._failing.items()):
+            if (now - last).total_seconds() >= self._probe:
+                self._failing[connector] = now
+                released = await self._store.release_waiting(
+                    connector, now, 1, sorted(self._in_flight)
+                )
+                probed = probed or released > 0
+        return probed
+
+    async def _recovered(self, connector: str) -> None:
+        """``connector`` took a record after failing: every row it was backing off is due now."""
+        if self._failing.pop(connector, None) is None:
+            return
+        now = self._clock.now()
+        released = await self._store.release_waiting(connector, now, None, sorted(self._in_flight))
+        log.info("%s takes records again; %d waiting records are due now", connector, released)
+        if released:
+            self.poke()
 
     async def _deliver_due(self) -> int:
         batch = await self._store.claim_due(self._clock.now(), self._batch, self._lease)
@@ -314,14 +353,20 @@ class OutboxWriter:
 
     async def _deliver(self, delivery: Delivery, store_errors: list[StoreError]) -> None:
         async with self._slots:
-            crm_id, error = await self._attempt(delivery)
+            self._in_flight.add(delivery.id)
+            try:
+                crm_id, error = await self._attempt(delivery)
+            finally:
+                self._in_flight.discard(delivery.id)
             now = self._clock.now()
             try:
                 if crm_id is not None:
                     await self._store.mark_delivered(delivery.id, crm_id, now)
                     self._delivered += 1
+                    await self._recovered(delivery.connector)
                     return
                 assert error is not None
+                self._failing[delivery.connector] = now
                 failures = delivery.attempts + 1
                 retry_at = now + timedelta(seconds=self._policy.delay(failures, self._rand()))
                 await self._store.mark_failed(delivery.id, error, retry_at, now)

@@ -28,6 +28,7 @@ __all__ = [
     "mark_delivered",
     "mark_failed",
     "next_due",
+    "release_waiting",
 ]
 
 _MAX_ERROR = 2000
@@ -136,6 +137,38 @@ def make_due(conn: Connection, row_ids: Sequence[int] | None, now: datetime) -> 
     if row_ids is not None:
         statement = statement.where(outbox.c.id.in_(list(row_ids)))
     return int(conn.execute(statement).rowcount)
+
+
+def release_waiting(
+    conn: Connection,
+    connector: str,
+    now: datetime,
+    limit: int | None,
+    exclude: Sequence[int],
+) -> int:
+    """Make rows of ``connector`` that wait out a backoff due at ``now`` (the oldest ``limit``).
+
+    Only rows that failed before (``last_error`` set) and are not in ``exclude`` (in flight in
+    this writer) move; rows waiting for an agent's wrap-up keep their time. Returns how many.
+    """
+    query = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.delivered_at.is_(None),
+            outbox.c.connector == connector,
+            outbox.c.last_error.is_not(None),
+            outbox.c.next_attempt_at > now,
+        )
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if exclude:
+        query = query.where(outbox.c.id.not_in(list(exclude)))
+    ids = [row.id for row in conn.execute(query)]
+    if ids:
+        conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(next_attempt_at=now))
+    return len(ids)
 
 
 def _delivery(

@@ -330,6 +330,17 @@ class Store:
         with self._write("mark_failed") as conn:
             rows.mark_failed(conn, row_id, error, next_attempt_at, now)
 
+    def release_waiting(
+        self,
+        connector: str,
+        now: datetime,
+        limit: int | None = None,
+        exclude: Sequence[int] = (),
+    ) -> int:
+        """Make backed-off rows of ``connector`` due now (see :mod:`cti.store.outbox_rows`)."""
+        with self._write("release_waiting") as conn:
+            return rows.release_waiting(conn, connector, now, limit, exclude)
+
     def outbox_counts(self, stuck_after: int) -> OutboxCounts:
         with self._read("outbox_counts") as conn:
             return rows.counts(conn, stuck_after)

@@ -51,6 +51,10 @@ class MemoryCrm:
         for step in steps:
             self._steps.append(("raise", step) if isinstance(step, BaseException) else (step, None))
 
+    def back(self) -> None:
+        """Forget what was scripted: every call from now on succeeds (an outage ends)."""
+        self._steps.clear()
+
     async def log_call(self, record: CallRecord) -> str:
         self.attempts.append((record.call_id, self.clock()))
         action, error = self._steps.pop(0) if self._steps else ("ok", None)

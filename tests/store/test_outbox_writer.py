@@ -25,9 +25,18 @@ def crm(clock: FakeClock) -> MemoryCrm:
     return MemoryCrm(name="builtin", clock=clock.now)
 
 
-def writer_for(store: Store, clock: FakeClock, **connectors: MemoryCrm) -> OutboxWriter:
-    options: dict[str, float] = {"delivery_timeout": 5.0, "poll_interval": 5.0}
-    return OutboxWriter(store.aio, connectors, policy=POLICY, clock=clock, **options)  # type: ignore[arg-type]
+def writer_for(
+    store: Store, clock: FakeClock, probe_interval: float | None = 10.0, **connectors: MemoryCrm
+) -> OutboxWriter:
+    return OutboxWriter(
+        store.aio,
+        connectors,
+        policy=POLICY,
+        clock=clock,
+        delivery_timeout=5.0,
+        poll_interval=5.0,
+        probe_interval=probe_interval,
+    )
 
 
 def delivered(store: Store) -> bool:
@@ -132,7 +141,7 @@ async def test_stuck_rows_are_counted_and_still_retried_at_the_cap(
 ) -> None:
     crm.script(*(CrmUnavailable(f"down {n}") for n in range(8)))
     await store.aio.end_call(record(CALL), ["builtin"])
-    writer = writer_for(store, clock, builtin=crm)
+    writer = writer_for(store, clock, probe_interval=None, builtin=crm)  # the backoff alone
 
     async with writer:
         await eventually(lambda: len(crm.attempts) >= 5 and writer.stats.stuck == 1)
@@ -147,6 +156,31 @@ async def test_stuck_rows_are_counted_and_still_retried_at_the_cap(
     late_gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times[5:])]
     assert all(48 <= gap <= 60 for gap in late_gaps)  # at the cap, with jitter
     assert writer.stats.stuck == 0
+
+
+async def test_after_an_outage_a_probe_finds_the_crm_back_and_every_record_follows(
+    store: Store, clock: FakeClock, crm: MemoryCrm
+) -> None:
+    """Twelve records backed off to the cap (60 s); the CRM comes back: they arrive within a
+    probe interval (10 s) of its return, not a cap later, each once, without a burst meanwhile."""
+    calls = [f"lab:{n}" for n in range(12)]
+    for call_id in calls:
+        await store.aio.end_call(record(call_id), ["builtin"])
+    crm.script(*(CrmUnavailable("down") for _ in range(10_000)))  # down until cleared
+    writer = writer_for(store, clock, builtin=crm)
+    async with writer:
+        await eventually(lambda: all(r.attempts >= 6 for r in store.outbox_entries()))
+        crm.back()
+        outage_attempts, back_at = len(crm.attempts), clock.now()
+        await eventually(lambda: delivered(store))
+    assert sorted(crm.calls) == sorted(calls)
+    first_success = min(at for call_id, at in crm.attempts[outage_attempts:])
+    assert (first_success - back_at).total_seconds() <= 10.0
+    last = max(at for _, at in crm.attempts)
+    assert (last - first_success).total_seconds() <= 1.0  # the rest went at once
+    # At the cap, twelve rows each at most once a minute, plus a probe every 10 s: bounded load.
+    rows = store.outbox_entries(include_delivered=True)
+    assert all(r.attempts <= 9 for r in rows), [r.attempts for r in rows]
 
 
 async def test_an_unconfigured_connector_is_a_failure_not_a_drop(
