@@ -137,7 +137,8 @@ async def test_crm_down_with_a_sigkill_inside_the_window_loses_and_repeats_nothi
         )
         print(
             f"outage {healed - outage:.1f} s with a SIGKILL inside; all delivered "
-            f"{time.monotonic() - healed:.1f} s after recovery"
+            f"{time.monotonic() - healed:.1f} s after recovery (answered calls wait out the "
+            "group's wrap-up first)"
         )
         await asyncio.sleep(2)  # a duplicate, if any, would land by now
         assert crm_rows(postgres_url) == {a: 1, b: 1, c: 1, d: 1}
