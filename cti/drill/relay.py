@@ -11,6 +11,8 @@ Put it between a client and a server (``TcpRelay(server_port)``, then point the 
   reset (their two ends no longer agree on anything, as after a real outage); new ones flow.
 * :meth:`TcpRelay.cut`: every connection is reset at once (RST both ways), as a failing
   switch or a killed NAT entry does.
+* :meth:`TcpRelay.down`: the server is gone: open connections are reset, and so is every
+  new one, at once, until :meth:`TcpRelay.heal`.
 
 Everything runs on the caller's event loop: never block that loop while the relay is in use.
 """
@@ -57,13 +59,14 @@ class TcpRelay:
         self.port = 0
         self.connections = 0  # accepted so far
         self.blackholed = False
+        self.refusing = False
         self._links: set[_Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
 
-    async def start(self) -> int:
-        """Listen on an ephemeral loopback port; return it."""
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> int:
+        """Listen on loopback ``port`` (0: an ephemeral one); return the port."""
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 
@@ -74,9 +77,14 @@ class TcpRelay:
             link.flowing.clear()
             link.doomed = True
 
+    def down(self) -> None:
+        """Reset every open connection, and each new one as it comes, until :meth:`heal`."""
+        self.refusing = True
+        self.cut()
+
     def heal(self) -> None:
         """Let new connections through again; reset the ones the black hole swallowed."""
-        self.blackholed = False
+        self.blackholed = self.refusing = False
         for link in [link for link in self._links if link.doomed]:
             self._links.discard(link)
             link.abort()
@@ -103,6 +111,9 @@ class TcpRelay:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         link = _Link(writer, doomed=self.blackholed)
+        if self.refusing:
+            link.abort()
+            return
         self._links.add(link)
         task = asyncio.current_task()
         if task is not None:

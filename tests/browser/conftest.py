@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,9 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Dialog, Locator, Page, async_playwright
 
 from cti.config import repo_root
-from sip_tests.lab import LabHandle
+from sip_tests.lab import LabHandle, direct_did
+from sip_tests.phone import AutoAnswer, Phone
+from sip_tests.sipp import SippProcess, inbound_call
 from tests.e2e.daemon import DaemonProcess
 from tests.fakes.ami_server import FakeAmiServer, listing, success
 
@@ -35,12 +37,20 @@ LAPTOP = {"width": 1366, "height": 768}
 ARTIFACTS = repo_root() / "test-artifacts" / "browser"
 
 
+def seeded(
+    lab: LabHandle, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> DaemonProcess:
+    """A daemon (not started) whose store holds the demo agents, groups and CRM."""
+    process = DaemonProcess(lab, workdir, extra_env=dict(extra_env or {}))
+    done = process.cli("seed")
+    assert done.returncode == 0, done.stderr
+    return process
+
+
 @pytest.fixture(scope="module")
 def desktop(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     """The daemon on the lab, with the demo agents, groups and CRM."""
-    process = DaemonProcess(lab, tmp_path_factory.mktemp("desktop"))
-    seeded = process.cli("seed")
-    assert seeded.returncode == 0, seeded.stderr
+    process = seeded(lab, tmp_path_factory.mktemp("desktop"))
     process.start()
     yield process
     assert process.stop() == 0, process.log_tail()
@@ -57,22 +67,34 @@ class FakePbx:
         return [a.get("Exten") for a in self.ami.actions("Originate")]
 
 
-@pytest.fixture
-async def fake_pbx(lab: LabHandle, tmp_path: Path) -> AsyncIterator[FakePbx]:
+@contextlib.asynccontextmanager
+async def fake_pbx_daemon(
+    lab: LabHandle, workdir: Path, *, public_port: int | None = None
+) -> AsyncIterator[FakePbx]:
+    """The seeded daemon on the fake AMI server; its public origin on ``public_port`` if given
+    (a relay in front of it)."""
     ami = FakeAmiServer(username="cti", secret="fake-secret")
     ami.on("CoreShowChannels", listing([], "CoreShowChannelsComplete"))
     ami.on("QueueStatus", listing([], "QueueStatusComplete"))
     ami.on("Originate", [success(Message="Originate successfully queued")])
     await ami.start()
     server = {"name": "lab", "port": ami.port, "username": "cti", "secret": "fake-secret"}
-    process = DaemonProcess(lab, tmp_path, extra_env={"CTI_SERVERS": json.dumps([server])})
-    assert process.cli("seed").returncode == 0
+    env = {"CTI_SERVERS": json.dumps([server])}
+    if public_port is not None:
+        env["CTI_HTTP__PUBLIC_ORIGIN"] = f"http://127.0.0.1:{public_port}"
+    process = seeded(lab, workdir, env)
     await asyncio.to_thread(process.start)  # the fake AMI runs on this loop: never block it
     try:
         yield FakePbx(ami, process)
     finally:
         await asyncio.to_thread(process.stop)
         await ami.stop()
+
+
+@pytest.fixture
+async def fake_pbx(lab: LabHandle, tmp_path: Path) -> AsyncIterator[FakePbx]:
+    async with fake_pbx_daemon(lab, tmp_path) as pbx:
+        yield pbx
 
 
 @pytest.fixture
@@ -154,3 +176,70 @@ async def open_agent(browser: Browser) -> AsyncIterator[object]:
     yield open_page
     for context in contexts:
         await context.close()
+
+
+OpenAgent = Callable[[str], Awaitable[AgentPage]]
+Phones = Callable[..., dict[str, Phone]]
+ALICE_NUMBER = "+442079460001"  # demo contact Alice Archer, Globex Corporation
+
+
+@dataclass
+class OnCall:
+    """An agent's page with a carrier call answered on her phone and its card on screen."""
+
+    agent: AgentPage
+    card: Locator
+    call: SippProcess
+    phones: dict[str, Phone]
+
+
+@dataclass
+class Desk:
+    """What a desktop test on the lab works with: phones, the daemon, pages, carrier calls."""
+
+    lab: LabHandle
+    phones: Phones
+    daemon: DaemonProcess
+    open_agent: OpenAgent
+    sipp_calls: list[SippProcess]
+
+    async def agent(self, username: str = "alice") -> AgentPage:
+        """A new tab of ``username``, logged in and connected."""
+        page = await self.open_agent(self.daemon.origin)
+        await page.login(username)
+        return page
+
+    def ring(
+        self,
+        did: str,
+        number: str = ALICE_NUMBER,
+        name: str = "Alice Archer",
+        **options: float,
+    ) -> SippProcess:
+        """Place a carrier call to ``did`` (stopped after the test)."""
+        call = inbound_call(self.lab.sip, did, number, name, **options)
+        self.sipp_calls.append(call)
+        return call
+
+    async def answered(self, *, hold_s: float, also: tuple[str, ...] = ()) -> OnCall:
+        """Alice on a call from Alice Archer that her phone (1001) answered; the phones of
+        ``also`` registered too. Every phone answers after 0.3 s."""
+        got = self.phones("1001", *also)
+        for phone in got.values():
+            phone.set_answer_policy(AutoAnswer(0.3))
+        alice = await self.agent()
+        call = self.ring(direct_did("1001"), hold_s=hold_s)
+        card = alice.card("Alice Archer")
+        await card.locator(".badge", has_text="On call").wait_for(timeout=15_000)
+        return OnCall(alice, card, call, got)
+
+
+@pytest.fixture
+def desk(
+    lab: LabHandle,
+    phones: Phones,
+    desktop: DaemonProcess,
+    open_agent: OpenAgent,
+    sipp_calls: list[SippProcess],
+) -> Desk:
+    return Desk(lab, phones, desktop, open_agent, sipp_calls)

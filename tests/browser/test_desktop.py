@@ -7,7 +7,7 @@ Calls come from the carrier (SIPp) and ring the agents' pjsua2 phones; the daemo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,17 +19,14 @@ from crm_connectors.base import NewContact
 from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin.models import cases
 from sip_tests.lab import DID_SALES, LabHandle, direct_did
-from sip_tests.phone import AutoAnswer, Phone
-from sip_tests.sipp import SippProcess, inbound_call, trunk_far_end
-from tests.browser.conftest import AgentPage
+from sip_tests.phone import AutoAnswer
+from sip_tests.sipp import trunk_far_end
+from tests.browser.conftest import ALICE_NUMBER, Desk
 from tests.e2e.daemon import DaemonProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-ALICE_NUMBER = "+442079460001"  # demo contact Alice Archer, Globex Corporation
-ALICE_WORK = "+442079460002"  # her second number
-Phones = Callable[..., dict[str, Phone]]
-OpenAgent = Callable[[str], Awaitable[AgentPage]]
+ALICE_WORK = "+442079460002"  # Alice Archer's second number
 
 
 @pytest.fixture
@@ -56,18 +53,10 @@ def queue_member_line(lab: LabHandle, queue: str, interface: str) -> str:
     return next((line for line in out.splitlines() if interface in line), "")
 
 
-async def test_a_ringing_call_pops_the_contact_with_cases(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
-) -> None:
-    phone = phones("1001")["1001"]
-    alice = await open_agent(desktop.origin)
-    await alice.login("alice")
-    call = inbound_call(lab.sip, direct_did("1001"), ALICE_NUMBER, "ALICE ARCHER", hold_s=20)
-    sipp_calls.append(call)
+async def test_a_ringing_call_pops_the_contact_with_cases(desk: Desk) -> None:
+    phone = desk.phones("1001")["1001"]
+    alice = await desk.agent()
+    desk.ring(direct_did("1001"), name="ALICE ARCHER", hold_s=20)
     ringing = await asyncio.to_thread(phone.wait_ringing, 10)
 
     card = alice.card("Alice Archer")
@@ -95,26 +84,19 @@ async def test_a_ringing_call_pops_the_contact_with_cases(
     alice.assert_clean()
 
 
-async def test_clicking_a_number_in_the_pop_rings_the_agent_then_dials_it(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
-) -> None:
-    phone = phones("1001")["1001"]
+async def test_clicking_a_number_in_the_pop_rings_the_agent_then_dials_it(desk: Desk) -> None:
+    lab = desk.lab
+    phone = desk.phones("1001")["1001"]
     phone.set_answer_policy(AutoAnswer(0.3))
-    alice = await open_agent(desktop.origin)
-    await alice.login("alice")
-    call = inbound_call(lab.sip, direct_did("1001"), ALICE_NUMBER, "Alice Archer", hold_s=0.5)
-    sipp_calls.append(call)
+    alice = await desk.agent()
+    desk.ring(direct_did("1001"), hold_s=0.5)
     card = alice.card("Alice Archer")
     await card.locator(".badge", has_text="Call ended").wait_for(timeout=30_000)
     await asyncio.to_thread(phone.wait_ringing, 1)  # the inbound call, answered and over
     await asyncio.to_thread(lab.wait_idle, 10)
 
     far_end = trunk_far_end(lab.sip, answer_delay_s=0.3, hold_s=2.0)
-    sipp_calls.append(far_end)
+    desk.sipp_calls.append(far_end)
     await card.locator(f'.card-body button.dial[data-number="{ALICE_WORK}"]').click()
     await alice.page.locator(".toast", has_text="pick up your phone").wait_for()
 
@@ -129,21 +111,9 @@ async def test_clicking_a_number_in_the_pop_rings_the_agent_then_dials_it(
     alice.assert_clean()
 
 
-async def test_notes_and_disposition_reach_the_crm_record(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    crm: BuiltinCrm,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
-) -> None:
-    phones("1001")["1001"].set_answer_policy(AutoAnswer(0.3))
-    alice = await open_agent(desktop.origin)
-    await alice.login("alice")
-    call = inbound_call(lab.sip, direct_did("1001"), ALICE_NUMBER, "Alice Archer", hold_s=6)
-    sipp_calls.append(call)
-    card = alice.card("Alice Archer")
-    await card.locator(".badge", has_text="On call").wait_for(timeout=15_000)
+async def test_notes_and_disposition_reach_the_crm_record(desk: Desk, crm: BuiltinCrm) -> None:
+    on_call = await desk.answered(hold_s=6)
+    alice, card = on_call.agent, on_call.card
     call_id = await card.get_attribute("data-call-id")
     assert call_id
 
@@ -163,12 +133,7 @@ async def test_notes_and_disposition_reach_the_crm_record(
 
 
 async def test_script_in_caller_id_and_crm_fields_shows_as_text(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    crm: BuiltinCrm,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
+    desk: Desk, crm: BuiltinCrm
 ) -> None:
     first = '<img src=x onerror="window.__pwned=1">'
     last = "<script>window.__pwned=2</script>"
@@ -177,7 +142,7 @@ async def test_script_in_caller_id_and_crm_fields_shows_as_text(
     contact = await crm.create_contact(
         NewContact(first, last, phones=("+442079468001",), email="x@example.com")
     )
-    engine = create_engine(desktop.store_url)
+    engine = create_engine(desk.daemon.store_url)
     with engine.begin() as conn:
         conn.execute(
             insert(cases).values(
@@ -192,12 +157,10 @@ async def test_script_in_caller_id_and_crm_fields_shows_as_text(
         )
     engine.dispose()
 
-    phones("1001")  # both calls ring at once: two pops on one page
-    alice = await open_agent(desktop.origin)
-    await alice.login("alice")
-    hostile = inbound_call(lab.sip, direct_did("1001"), "+442079468001", "Mallet", hold_s=1)
-    unknown = inbound_call(lab.sip, direct_did("1001"), "+442079469123", caller_name, hold_s=1)
-    sipp_calls += [hostile, unknown]
+    desk.phones("1001")  # both calls ring at once: two pops on one page
+    alice = await desk.agent()
+    desk.ring(direct_did("1001"), "+442079468001", "Mallet", hold_s=1)
+    desk.ring(direct_did("1001"), "+442079469123", caller_name, hold_s=1)
 
     crm_card = alice.card(f"{first} {last}")
     await crm_card.locator(".card-body").get_by_text(subject).wait_for()
@@ -229,20 +192,9 @@ async def test_script_in_caller_id_and_crm_fields_shows_as_text(
     alice.assert_clean()
 
 
-async def test_reloading_during_a_call_restores_the_pop_and_notes(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
-) -> None:
-    phones("1001")["1001"].set_answer_policy(AutoAnswer(0.3))
-    alice = await open_agent(desktop.origin)
-    await alice.login("alice")
-    call = inbound_call(lab.sip, direct_did("1001"), ALICE_NUMBER, "Alice Archer", hold_s=60)
-    sipp_calls.append(call)
-    card = alice.card("Alice Archer")
-    await card.locator(".badge", has_text="On call").wait_for(timeout=15_000)
+async def test_reloading_during_a_call_restores_the_pop_and_notes(desk: Desk) -> None:
+    on_call = await desk.answered(hold_s=60)
+    alice, card, call = on_call.agent, on_call.card, on_call.call
     await card.locator("textarea.notes").fill("Line 1 of the notes\nLine 2, before the reload")
     await card.locator("select.disposition").select_option("Sale")
     await card.locator(".saved-state", has_text="Saved").nth(1).wait_for()
@@ -259,7 +211,7 @@ async def test_reloading_during_a_call_restores_the_pop_and_notes(
 
     # Another agent can neither hang up alice's call nor read what she wrote on it.
     call_id = await card.get_attribute("data-call-id")
-    async with httpx.AsyncClient(base_url=desktop.origin) as bob:
+    async with httpx.AsyncClient(base_url=desk.daemon.origin) as bob:
         login = await bob.post("/login", json={"username": "bob", "password": "bob-demo"})
         csrf = {"X-CTI-CSRF": login.json()["csrf"]}
         refused = await bob.post("/api/calls/hangup", json={"call_id": call_id}, headers=csrf)
@@ -273,35 +225,20 @@ async def test_reloading_during_a_call_restores_the_pop_and_notes(
     alice.assert_clean()
 
 
-async def test_blind_transfer_from_the_page_hands_the_caller_over(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
-) -> None:
-    got = phones("1001", "1002")
-    got["1001"].set_answer_policy(AutoAnswer(0.3))
-    got["1002"].set_answer_policy(AutoAnswer(0.3))
-    alice = await open_agent(desktop.origin)
-    await alice.login("alice")
-    call = inbound_call(lab.sip, direct_did("1001"), ALICE_NUMBER, "Alice Archer", hold_s=8)
-    sipp_calls.append(call)
-    card = alice.card("Alice Archer")
-    await card.locator(".badge", has_text="On call").wait_for(timeout=15_000)
-    await asyncio.to_thread(lab.wait_bridged, "PJSIP/1001")
+async def test_blind_transfer_from_the_page_hands_the_caller_over(desk: Desk) -> None:
+    on_call = await desk.answered(hold_s=8, also=("1002",))
+    alice, card = on_call.agent, on_call.card
+    await asyncio.to_thread(desk.lab.wait_bridged, "PJSIP/1001")
     await card.locator("input.transfer-target").fill("1002")
     await card.get_by_role("button", name="Transfer", exact=True).click()
     await card.locator(".badge", has_text="Transferred to 1002").wait_for(timeout=15_000)
-    await asyncio.to_thread(got["1002"].wait_ringing, 5)
+    await asyncio.to_thread(on_call.phones["1002"].wait_ringing, 5)
     alice.assert_clean()
 
 
-async def test_pausing_maps_onto_the_queue_and_the_pbx_state_comes_back(
-    lab: LabHandle, desktop: DaemonProcess, open_agent: OpenAgent
-) -> None:
-    alice = await open_agent(desktop.origin)
-    await alice.login("alice")
+async def test_pausing_maps_onto_the_queue_and_the_pbx_state_comes_back(desk: Desk) -> None:
+    lab = desk.lab
+    alice = await desk.agent()
     pill = alice.page.locator("#state-pill")
     await alice.page.select_option("#state-select", "paused:Lunch")
     await pill.filter(has_text="Paused · Lunch").wait_for()
@@ -314,18 +251,11 @@ async def test_pausing_maps_onto_the_queue_and_the_pbx_state_comes_back(
     alice.assert_clean()
 
 
-async def test_wrap_up_pauses_the_agent_after_a_call_until_ready(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
-) -> None:
-    phones("1003")["1003"].set_answer_policy(AutoAnswer(0.3))  # carol: Support, 15 s wrap-up
-    carol = await open_agent(desktop.origin)
-    await carol.login("carol")
-    call = inbound_call(lab.sip, direct_did("1003"), ALICE_NUMBER, "Alice Archer", hold_s=1)
-    sipp_calls.append(call)
+async def test_wrap_up_pauses_the_agent_after_a_call_until_ready(desk: Desk) -> None:
+    lab = desk.lab
+    desk.phones("1003")["1003"].set_answer_policy(AutoAnswer(0.3))  # carol: Support, wrap-up
+    carol = await desk.agent("carol")
+    desk.ring(direct_did("1003"), hold_s=1)
     await (
         carol.card("Alice Archer").locator(".badge", has_text="Call ended").wait_for(timeout=30_000)
     )
@@ -338,27 +268,15 @@ async def test_wrap_up_pauses_the_agent_after_a_call_until_ready(
     carol.assert_clean()
 
 
-async def test_attended_transfer_consults_then_completes_on_hang_up(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
-) -> None:
-    got = phones("1001", "1002")
-    got["1001"].set_answer_policy(AutoAnswer(0.3))
-    got["1002"].set_answer_policy(AutoAnswer(0.3))
-    alice = await open_agent(desktop.origin)
-    await alice.login("alice")
-    call = inbound_call(lab.sip, direct_did("1001"), ALICE_NUMBER, "Alice Archer", hold_s=10)
-    sipp_calls.append(call)
-    card = alice.card("Alice Archer")
-    await card.locator(".badge", has_text="On call").wait_for(timeout=15_000)
+async def test_attended_transfer_consults_then_completes_on_hang_up(desk: Desk) -> None:
+    lab = desk.lab
+    on_call = await desk.answered(hold_s=10, also=("1002",))
+    alice, card = on_call.agent, on_call.card
     await asyncio.to_thread(lab.wait_bridged, "PJSIP/1001")
     await card.locator("input.transfer-target").fill("1002")
     await card.get_by_role("button", name="Consult").click()
     await alice.page.locator(".toast", has_text="Consulting 1002").wait_for()
-    await asyncio.to_thread(got["1002"].wait_ringing, 10)  # alice talks to bob first
+    await asyncio.to_thread(on_call.phones["1002"].wait_ringing, 10)  # alice talks to bob first
     await asyncio.to_thread(lab.wait_bridged, "PJSIP/1002")
     await card.get_by_role("button", name="Complete transfer").click()
     await alice.page.locator(".toast", has_text="Transfer to 1002 completed").wait_for()
@@ -385,21 +303,13 @@ async def test_attended_transfer_consults_then_completes_on_hang_up(
 
 
 async def test_an_unknown_caller_becomes_a_contact_or_is_linked_to_one(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    crm: BuiltinCrm,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
+    desk: Desk, crm: BuiltinCrm
 ) -> None:
-    phones("1001")  # both ring on alice's phone, unanswered, while she works on them
-    alice = await open_agent(desktop.origin)
-    await alice.login("alice")
+    desk.phones("1001")  # both ring on alice's phone, unanswered, while she works on them
+    alice = await desk.agent()
     new, known = "+442079465501", "+442079465502"
-    sipp_calls += [
-        inbound_call(lab.sip, direct_did("1001"), new, "", answer_timeout_s=15, hold_s=1),
-        inbound_call(lab.sip, direct_did("1001"), known, "", answer_timeout_s=15, hold_s=1),
-    ]
+    for number in (new, known):
+        desk.ring(direct_did("1001"), number, "", answer_timeout_s=15, hold_s=1)
     first = alice.card(f"No record matches {new}")
     await first.locator("button.create-contact").click()
     form = first.locator("form.create-form")
@@ -424,21 +334,11 @@ async def test_an_unknown_caller_becomes_a_contact_or_is_linked_to_one(
     alice.assert_clean()
 
 
-async def test_a_pop_answered_by_a_colleague_goes_away(
-    lab: LabHandle,
-    phones: Phones,
-    desktop: DaemonProcess,
-    open_agent: OpenAgent,
-    sipp_calls: list[SippProcess],
-) -> None:
-    got = phones("1001", "1002")
-    got["1002"].set_answer_policy(AutoAnswer(2.0))
-    alice = await open_agent(desktop.origin)
-    bob = await open_agent(desktop.origin)
-    await alice.login("alice")
-    await bob.login("bob")
-    call = inbound_call(lab.sip, DID_SALES, ALICE_NUMBER, "Alice Archer", hold_s=3)
-    sipp_calls.append(call)
+async def test_a_pop_answered_by_a_colleague_goes_away(desk: Desk) -> None:
+    desk.phones("1001", "1002")["1002"].set_answer_policy(AutoAnswer(2.0))
+    alice = await desk.agent()
+    bob = await desk.agent("bob")
+    desk.ring(DID_SALES, hold_s=3)
     await alice.card("Alice Archer").wait_for()  # the sales queue rings both
     await bob.card("Alice Archer").locator(".badge", has_text="On call").wait_for(timeout=15_000)
     await alice.page.locator(".toast", has_text="was answered by a colleague").wait_for()

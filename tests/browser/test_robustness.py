@@ -8,95 +8,31 @@ on the fake AMI server; nothing here needs a call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from cti.drill.relay import TcpRelay
 from sip_tests.lab import LabHandle
-from tests.browser.conftest import AgentPage, FakePbx
-from tests.e2e.daemon import DaemonProcess, free_tcp_port
-from tests.fakes.ami_server import FakeAmiServer, listing, success
+from tests.browser.conftest import FakePbx, OpenAgent, fake_pbx_daemon
+from tests.e2e.daemon import free_tcp_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-
-OpenAgent = Callable[[str], Awaitable[AgentPage]]
-
-
-class TcpRelay:
-    """127.0.0.1:port -> the daemon; :meth:`cut` drops every connection and refuses new ones."""
-
-    def __init__(self, target_port: int, port: int) -> None:
-        self.target_port, self.port = target_port, port
-        self.refusing = False
-        self.writers: list[asyncio.StreamWriter] = []
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.refusing:
-            writer.transport.abort()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.writers += [writer, up_writer]
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-
-    def cut(self) -> None:
-        self.refusing = True
-        for writer in self.writers:
-            writer.transport.abort()
-        self.writers.clear()
-
-    def restore(self) -> None:
-        self.refusing = False
-
-    async def close(self) -> None:
-        self.cut()
-        if self.server is not None:
-            self.server.close()
 
 
 @pytest.fixture
 async def relayed(lab: LabHandle, tmp_path: Path) -> AsyncIterator[tuple[FakePbx, TcpRelay]]:
-    """A daemon on the fake AMI whose public origin is a relay the test can cut."""
-    ami = FakeAmiServer(username="cti", secret="fake-secret")
-    ami.on("CoreShowChannels", listing([], "CoreShowChannelsComplete"))
-    ami.on("QueueStatus", listing([], "QueueStatusComplete"))
-    ami.on("Originate", [success(Message="Originate successfully queued")])
-    await ami.start()
-    server = {"name": "lab", "port": ami.port, "username": "cti", "secret": "fake-secret"}
+    """A daemon on the fake AMI whose public origin is a relay the test can take down."""
     relay_port = free_tcp_port()
-    daemon = DaemonProcess(
-        lab,
-        tmp_path,
-        extra_env={
-            "CTI_SERVERS": json.dumps([server]),
-            "CTI_HTTP__PUBLIC_ORIGIN": f"http://127.0.0.1:{relay_port}",
-        },
-    )
-    assert daemon.cli("seed").returncode == 0
-    await asyncio.to_thread(daemon.start)
-    relay = TcpRelay(daemon.port, relay_port)
-    await relay.start()
-    try:
-        yield FakePbx(ami, daemon), relay
-    finally:
-        await relay.close()
-        await asyncio.to_thread(daemon.stop)
-        await ami.stop()
+    async with fake_pbx_daemon(lab, tmp_path, public_port=relay_port) as pbx:
+        relay = TcpRelay(pbx.daemon.port)
+        await relay.start(relay_port)
+        try:
+            yield pbx, relay
+        finally:
+            await relay.close()
 
 
 async def test_a_lost_connection_shows_a_banner_then_resumes_with_what_was_missed(
@@ -108,7 +44,7 @@ async def test_a_lost_connection_shows_a_banner_then_resumes_with_what_was_misse
     assert await alice.page.evaluate("() => document.body.dataset.resume") == "snapshot"
     await alice.page.locator("#state-pill", has_text="Ready").wait_for()
 
-    relay.cut()
+    relay.down()  # open connections reset, new ones refused
     banner = alice.page.locator("#banner")
     await banner.filter(has_text="Connection to the CTI server lost").wait_for()
     await alice.page.locator("#conn-status", has_text="Reconnecting").wait_for()
@@ -123,7 +59,7 @@ async def test_a_lost_connection_shows_a_banner_then_resumes_with_what_was_misse
         )
         assert paused.status_code == 200, paused.text
 
-    relay.restore()
+    relay.heal()
     await alice.connected()
     await banner.wait_for(state="hidden")
     assert await alice.page.evaluate("() => document.body.dataset.resume") == "replay"

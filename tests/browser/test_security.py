@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,11 +18,10 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from tests.browser.conftest import AgentPage, FakePbx
+from tests.browser.conftest import FakePbx, OpenAgent
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-OpenAgent = Callable[[str], Awaitable[AgentPage]]
 GOOD_NUMBER = "+442079460001"
 
 EVIL_PAGE = """<!doctype html>

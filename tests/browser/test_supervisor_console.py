@@ -15,20 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, expect
 
-from cti.config import repo_root
 from cti.core.events import QueueMemberChanged
 from cti.core.updates import CallState
+from tests.browser.conftest import ARTIFACTS
 from tests.supervisor.harness import Harness, console_server
 from tests.supervisor.test_api import call
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 SCREEN = {"width": 1500, "height": 940}
-ARTIFACTS = repo_root() / "test-artifacts" / "browser"
 SCREENSHOT = ARTIFACTS / "supervisor-editor.png"  # docs/supervisor-console.png is a copy
 
 
@@ -62,21 +59,11 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
 
 
 @pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@pytest.fixture
-async def open_console(chromium: Browser, harness: Harness) -> AsyncIterator[object]:
+async def open_console(browser: Browser, harness: Harness) -> AsyncIterator[object]:
     contexts = []
 
     async def open_page() -> Console:
-        context = await chromium.new_context(viewport=SCREEN)
+        context = await browser.new_context(viewport=SCREEN)
         contexts.append(context)
         page = await context.new_page()
         console = Console(page, harness)
