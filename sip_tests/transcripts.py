@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from cti.config import repo_root
@@ -100,6 +101,47 @@ def _attended_transfer(lab: LabHandle, phones: dict[str, Phone]) -> None:
     call.wait(10)
 
 
+def _desktop_attended_transfer(lab: LabHandle, phones: dict[str, Phone]) -> None:
+    """The desktop's attended transfer: AMI ``Atxfer`` on the agent's channel, the colleague
+    answers the consultation, the agent talks to them, then hangs up, which completes it."""
+    agent, target = phones["1001"], phones["1002"]
+    agent.set_answer_policy(AutoAnswer(0.3))
+    target.set_answer_policy(AutoAnswer(1.0))
+    call = inbound_call(lab.sip, direct_did("1001"), CALLER, CALLER_NAME, hold_s=10.0)
+    with_caller = agent.wait_ringing(10)
+    agent.wait_state(with_caller, "CONFIRMED", 5)
+    lab.wait_bridged("PJSIP/1001")
+    channel = _channel_of(lab, "PJSIP/1001")
+    asyncio.run(_ami(lab, lambda c: c.attended_transfer(channel, "1002", "cti-transfer")))
+    consult = target.wait_ringing(10)
+    target.wait_state(consult, "CONFIRMED", 5)
+    time.sleep(1.5)  # the agent and the colleague talk: still a consultation
+    asyncio.run(_ami(lab, lambda c: c.hangup(channel)))  # complete: the caller meets 1002
+    call.wait_outcome("local_hangup", 30)
+    call.wait(10)
+
+
+def _channel_of(lab: LabHandle, endpoint: str) -> str:
+    for line in lab.instance.cli("core show channels concise").splitlines():
+        name = line.split("!", 1)[0]
+        if name.startswith(endpoint + "-"):
+            return name
+    raise AssertionError(f"no channel of {endpoint}")
+
+
+async def _ami(lab: LabHandle, action: Callable[[AsteriskCommands], Awaitable[object]]) -> None:
+    s = lab.settings
+    ami = AmiSettings(
+        host="127.0.0.1",
+        port=s.ami_port,
+        username=s.ami_username,
+        secret=s.ami_secret.get_secret_value(),
+    )
+    async with AmiConnection("lab", ami, lambda frame, at: None) as connection:
+        await connection.wait_ready(timeout_s=10)
+        await action(AsteriskCommands(connection))
+
+
 def _click_to_dial(lab: LabHandle, phones: dict[str, Phone]) -> None:
     phones["1001"].set_answer_policy(AutoAnswer(0.5))
     far_end = trunk_far_end(lab.sip, answer_delay_s=0.5, hold_s=2.0)
@@ -111,22 +153,16 @@ def _click_to_dial(lab: LabHandle, phones: dict[str, Phone]) -> None:
 
 
 async def _originate(lab: LabHandle, channel: str, number: str) -> None:
-    s = lab.settings
-    ami = AmiSettings(
-        host="127.0.0.1",
-        port=s.ami_port,
-        username=s.ami_username,
-        secret=s.ami_secret.get_secret_value(),
-    )
-    async with AmiConnection("lab", ami, lambda frame, at: None) as connection:
-        await connection.wait_ready(timeout_s=10)
-        await AsteriskCommands(connection).originate(
+    await _ami(
+        lab,
+        lambda commands: commands.originate(
             channel,
             "cti-click-to-dial",
             number,
             caller_id=f'"Calling {number}" <{number}>',
             variables={"__CTI_ORIGINATE_ID": "transcript-click-1"},
-        )
+        ),
+    )
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -137,6 +173,7 @@ SCENARIOS: dict[str, Scenario] = {
     "queue_abandoned": _queue_abandoned,
     "blind_transfer": _blind_transfer,
     "attended_transfer": _attended_transfer,
+    "desktop_attended_transfer": _desktop_attended_transfer,
     "click_to_dial": _click_to_dial,
 }
 

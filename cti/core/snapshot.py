@@ -43,7 +43,8 @@ class Restored:
     """What :func:`decode` gives back: the call's fields and its live channels."""
 
     fields: dict[str, Any]
-    legs: list[tuple[str, str, LegState, float, str]]  # endpoint, uniqueid, state, rang_at, name
+    # endpoint, uniqueid, state, rang_at, channel name, consultation
+    legs: list[tuple[str, str, LegState, float, str, bool]]
     channels: list[LiveChannel] = field(default_factory=list)
 
 
@@ -82,7 +83,7 @@ def encode(call: Any, channels: list[LiveChannel]) -> dict[str, Any]:
     data["hint"] = str(call.hint) if call.hint is not None else None
     data["caller"] = [call.caller.number, call.caller.name]
     data["legs"] = [
-        [leg.endpoint, leg.uniqueid, str(leg.state), leg.rang_at, leg.channel]
+        [leg.endpoint, leg.uniqueid, str(leg.state), leg.rang_at, leg.channel, leg.consult]
         for leg in call.legs.values()
     ]
     data["channels"] = [[c.uniqueid, c.endpoint, c.name] for c in channels]
@@ -102,7 +103,10 @@ def decode(data: dict[str, Any]) -> Restored:
         fields["hint"] = Outcome(data["hint"]) if data["hint"] is not None else None
         number, name = data["caller"]
         fields["caller"] = Party(number=str(number), name=str(name))
-        legs = [(str(e), str(u), LegState(s), float(at), str(n)) for e, u, s, at, n in data["legs"]]
+        legs = [
+            (str(e), str(u), LegState(s), float(at), str(n), bool(c))
+            for e, u, s, at, n, c in data["legs"]
+        ]
         channels = [LiveChannel(str(u), str(e), str(n)) for u, e, n in data["channels"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise SnapshotError(f"a call snapshot is malformed ({exc!r})") from exc

@@ -46,6 +46,9 @@ class TrackedLeg:
     state: LegState
     rang_at: float
     channel: str = ""  # the channel name (PJSIP/1001-0000002a), for AMI call control
+    # Rang while the call's agent was still on it (the desktop's attended transfer, AMI Atxfer):
+    # a consultation on the caller's linkedid until AttendedTransfer completes it.
+    consult: bool = False
 
 
 @dataclass(slots=True)
@@ -203,8 +206,8 @@ class CallTracker:
             return []
         call = TrackedCall(**fields)
         call.flags.append("restored")
-        for endpoint, uniqueid, state, rang_at, name in restored.legs:
-            call.legs[uniqueid] = TrackedLeg(endpoint, uniqueid, state, rang_at, name)
+        for endpoint, uniqueid, state, rang_at, name, consult in restored.legs:
+            call.legs[uniqueid] = TrackedLeg(endpoint, uniqueid, state, rang_at, name, consult)
         self._calls[call.call_id] = call
         for uniqueid in call.attached:
             self._by_channel.setdefault((call.server, uniqueid), call.call_id)
@@ -317,7 +320,8 @@ class CallTracker:
         if (server, agent.uniqueid) not in self._by_channel:
             self._attach(call, server, agent)
         endpoint = agent.endpoint
-        call.legs[agent.uniqueid] = TrackedLeg(endpoint, agent.uniqueid, LegState.RINGING, at)
+        leg = call.legs[agent.uniqueid] = TrackedLeg(endpoint, agent.uniqueid, LegState.RINGING, at)
+        leg.consult = self._consulting(call, endpoint)
         own_phone = agent.uniqueid == call.owner_leg  # the agent's phone for click-to-dial
         if call.direction is Direction.OUTBOUND and call.owner_leg and not own_phone:
             call.direction = Direction.INTERNAL  # an agent's call to another agent
@@ -328,6 +332,21 @@ class CallTracker:
             call.transferred_from = call.transfer_from
         self._step(call, Step.RING)
         return [AgentRang(call.view(), endpoint, at)]
+
+    @staticmethod
+    def _consulting(call: TrackedCall, endpoint: str) -> bool:
+        """Whether ``endpoint`` rings as a consultation: the call's agent is still on it.
+
+        A blind transfer takes the agent off first (``transfer_from``); a queue or ringall
+        rings before anyone answered. Only an attended transfer started from the agent's own
+        channel (AMI ``Atxfer``) rings someone else while the agent is still in the call.
+        """
+        if call.answered_at is None or call.transfer_from or call.agent in (None, endpoint):
+            return False
+        return any(
+            leg.endpoint == call.agent and leg.state is LegState.ANSWERED
+            for leg in call.legs.values()
+        )
 
     def _dial_began(self, e: ev.DialBegan) -> list[CallUpdate]:
         callee = e.callee
@@ -351,6 +370,8 @@ class CallTracker:
             return []
         leg = call.legs.get(e.callee.uniqueid)
         status = e.status.upper()
+        if leg is None and e.callee.name.startswith("Local/"):
+            return []  # the dialplan's own half-channel (an Atxfer consultation): not a party
         if leg is None:  # the far end of an outbound call
             return self._far_end_ended(call, status, e.at)
         if leg.state is not LegState.RINGING:
@@ -392,6 +413,8 @@ class CallTracker:
         if leg.uniqueid == call.owner_leg:  # the agent picked up their own click-to-dial
             call.agent = leg.endpoint
             return []
+        if leg.consult:  # the colleague talks to the agent; the caller is still the agent's
+            return [CallAnswered(call.view(), leg.endpoint)]
         updates: list[CallUpdate] = []
         previous = call.agent if call.answered_at is not None else None
         call.answered_at = call.answered_at or at
@@ -451,6 +474,8 @@ class CallTracker:
         if leg is not None and leg.state in (LegState.RINGING, LegState.CANCELLED):
             reason = RingEndReason.ABANDONED if call.abandoned else RingEndReason.NO_ANSWER
             updates += self._leg_done(call, leg, reason)
+        elif leg is not None and leg.state is LegState.ANSWERED and leg.consult:
+            updates += self._leg_done(call, leg, RingEndReason.ENDED)  # consultation dropped
         elif leg is not None and leg.state is LegState.ANSWERED:
             leg.state = LegState.DONE
             if call.agent == leg.endpoint and call.channels and call.transfer_from:
@@ -542,8 +567,10 @@ class CallTracker:
         return []
 
     def _attended_transfer(self, e: ev.AttendedTransferred) -> list[CallUpdate]:
-        if e.result.lower() != "success" or e.transfer_target is None:
+        if e.result.lower() != "success":
             return []
+        if e.transfer_target is None:
+            return self._consultation_completed(e)
         call = self._call_for(e.server, e.orig_transferer)
         consult = self._call_for(e.server, e.transfer_target)
         if call is None or consult is None or consult is call:
@@ -567,6 +594,31 @@ class CallTracker:
             if old.endpoint == e.orig_transferer.endpoint and old.state is LegState.ANSWERED:
                 old.state = LegState.DONE
         return self._answered(call, leg, e.at)
+
+    def _consultation_completed(self, e: ev.AttendedTransferred) -> list[CallUpdate]:
+        """An Atxfer consultation on the caller's own call completed: its colleague takes it."""
+        call = self._call_for(e.server, e.orig_transferer)
+        if call is None:
+            return []
+        consulted = [
+            leg for leg in call.legs.values() if leg.consult and leg.state is LegState.ANSWERED
+        ]
+        if not consulted:
+            return []
+        leg = consulted[-1]
+        for other in consulted:
+            other.consult = False
+        source = e.orig_transferer.endpoint
+        for old in call.legs.values():
+            if old.endpoint == source and old.state is LegState.ANSWERED:
+                old.state = LegState.DONE
+        call.agent = leg.endpoint
+        call.transferred_from = source
+        call.flags.append(f"attended_transfer:{source}->{leg.endpoint}")
+        if call.hold_since is not None:  # the agent held the caller to consult: that ends here
+            call.hold_seconds += e.at - call.hold_since
+            call.hold_since = None
+        return [CallTransferred(call.view(), source, leg.endpoint, "attended")]
 
     # ---------------------------------------------------------------------------- resync
     def _listed(self, e: ev.ChannelsListed) -> list[CallUpdate]:

@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cti.core.events import ChannelCreated, ChannelHungUp
 from cti.core.records import Direction, Outcome
+from cti.core.tracker import CallTracker
 from cti.core.updates import (
     AgentRang,
     AgentRingEnded,
@@ -17,8 +19,9 @@ from cti.core.updates import (
     CallStarted,
     CallTransferred,
     CallUpdate,
+    RingEndReason,
 )
-from tests.transcript import NAMES, chunked, frames, updates_of, wire
+from tests.transcript import NAMES, chunked, events_of, frames, is_agent, updates_of, wire
 
 A1, A2 = "PJSIP/1001", "PJSIP/1002"
 
@@ -106,6 +109,16 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
         ("ended", "merged"),  # the consultation call, merged into the caller's
         ("ended", "answered"),
     ],
+    "desktop_attended_transfer": [  # AMI Atxfer: the consultation is on the caller's call
+        ("started", "inbound", "new"),
+        ("rang", A1, "ringing"),
+        ("answered", A1, "answered"),
+        ("held", A1),
+        ("rang", A2, "answered"),  # the colleague rings: still 1001's call
+        ("answered", A2, "answered"),  # 1001 and 1002 talk; nothing is transferred yet
+        ("transferred", f"{A1}->{A2}", "attended"),  # 1001 hung up: AttendedTransfer
+        ("ended", "answered"),
+    ],
     "click_to_dial": [
         ("started", "outbound", "new"),
         ("rang", A1, "ringing"),  # the agent's own phone rings first
@@ -164,6 +177,38 @@ def test_records_of_transfers_name_the_final_agent_and_the_hold_time() -> None:
     assert "blind_transfer:PJSIP/1001->1002" in blind.flags
     assert attended.hold_seconds > 0.3  # 1001 held the caller while consulting 1002
     assert blind.hold_seconds == 0
+
+
+def test_a_desktop_attended_transfer_moves_the_call_only_when_completed() -> None:
+    updates, _ = updates_of(frames("desktop_attended_transfer"))
+    consult_answered = next(
+        i for i, u in enumerate(updates) if summary(u) == ("answered", A2, "answered")
+    )
+    assert updates[consult_answered].call.agent == A1  # consulting: the caller is still 1001's
+    transferred = next(i for i, u in enumerate(updates) if summary(u)[0] == "transferred")
+    assert transferred > consult_answered and updates[transferred].call.agent == A2
+    record = _record("desktop_attended_transfer")
+    assert record.answered_by == A2 and record.agents_rung == (A1, A2)
+    assert "attended_transfer:PJSIP/1001->PJSIP/1002" in record.flags
+    assert 0.5 < record.hold_seconds < 5  # held while consulting, not until the end
+
+
+def test_a_consultation_the_colleague_hangs_up_leaves_the_call_with_the_agent() -> None:
+    events = events_of(frames("desktop_attended_transfer"))
+    tracker = CallTracker(is_agent)
+    for event in events:
+        updates = tracker.feed(event)
+        if any(summary(u) == ("answered", A2, "answered") for u in updates):
+            break
+    colleague = next(
+        e.channel for e in events if isinstance(e, ChannelCreated) and e.channel.endpoint == A2
+    )
+    hangup = ChannelHungUp(
+        server="lab", at=event.at + 1, channel=colleague, cause=16, cause_text="Normal Clearing"
+    )
+    [ended] = tracker.feed(hangup)
+    assert isinstance(ended, AgentRingEnded) and ended.endpoint == A2  # 1002's pop goes away
+    assert ended.reason is RingEndReason.ENDED and ended.call.agent == A1
 
 
 def test_record_of_click_to_dial_is_outbound_from_the_agent() -> None:

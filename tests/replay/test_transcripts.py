@@ -18,6 +18,7 @@ SKELETON = {
 }  # fmt: skip
 
 T, A1, A2 = "PJSIP/lab-trunk", "PJSIP/1001", "PJSIP/1002"
+L = "Local/1002@cti-transfer"  # the two halves of an Atxfer's Local channel
 
 EXPECTED: dict[str, list[tuple[str, str]]] = {
     "direct_answered": [
@@ -60,6 +61,15 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("BridgeEnter", A2), ("BridgeEnter", A1), ("BridgeEnter", T),
         ("AttendedTransfer", A2), ("Hangup", A1), ("Hangup", A1), ("Hangup", T), ("Hangup", A2),
     ],
+    "desktop_attended_transfer": [
+        ("Newchannel", T), ("Newchannel", A1), ("DialBegin", A1), ("DialEnd", "ANSWER"),
+        ("BridgeEnter", A1), ("BridgeEnter", T),
+        ("Newchannel", L), ("Newchannel", L), ("BridgeEnter", L), ("BridgeEnter", A1),
+        ("Newchannel", A2), ("DialBegin", A2), ("DialEnd", "ANSWER"), ("DialEnd", "ANSWER"),
+        ("BridgeEnter", A2), ("BridgeEnter", L), ("BridgeEnter", L),
+        ("AttendedTransfer", T), ("Hangup", A1), ("BridgeEnter", A2), ("Hangup", L),
+        ("Hangup", L), ("Hangup", T), ("Hangup", A2),
+    ],
     "click_to_dial": [
         ("Newchannel", A1), ("DialBegin", A1), ("OriginateResponse", "Success"),
         ("DialEnd", "ANSWER"), ("Newchannel", T), ("DialBegin", T), ("DialEnd", "ANSWER"),
@@ -79,6 +89,8 @@ def _key(headers: dict[str, str]) -> str:
         return headers["Extension"]
     if event == "OriginateResponse":
         return headers["Response"]
+    if event == "AttendedTransfer" and "TransferTargetChannel" not in headers:
+        return headers["TransfereeChannel"].rsplit("-", 1)[0]  # Atxfer: the held caller moves
     channel = headers.get("DestChannel") or headers.get("TransferTargetChannel")
     channel = channel or headers["Channel"]
     return channel.rsplit("-", 1)[0]
