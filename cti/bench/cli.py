@@ -59,3 +59,14 @@ _command("ingest", _ingest, "AMI events/s per core through framer, normalizer an
 _command("crm", _crm, "CRM caller-ID lookups on SQLite and PostgreSQL (100k to 10M contacts).")
 _command("pop", _pop, "Pop latency from the AMI event to the agent's websocket, under load.")
 _command("memory", _memory, "Resident memory per connected agent (1,000 and 5,000 agents).")
+
+
+def _ring(quick: bool) -> Report:
+    from cti.bench.ring import run_ring  # noqa: PLC0415
+    from cti.config import load_settings  # noqa: PLC0415
+
+    lab = load_settings(click.get_current_context().find_root().obj).lab
+    return run_ring(quick=quick, lab_settings=lab)
+
+
+_command("ring", _ring, "Pop vs ring on the lab: from the INVITE at the phone to the pop.")

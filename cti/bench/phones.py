@@ -18,13 +18,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sip_tests.agent_phones import register
+from sip_tests.lab import LabHandle
 from sip_tests.phone import AutoAnswer, IncomingCall, PhoneFleet
 
-__all__ = ["main", "run"]
+__all__ = ["clear_bindings", "main", "run"]
+
+
+def clear_bindings(lab: LabHandle, extensions: Sequence[str]) -> None:
+    """Remove every registered contact of ``extensions`` (``Contact: *``).
+
+    The lab's agent endpoints take two contacts each: a phone left registered by an earlier
+    run that was killed would have Asterisk fork each call to it as well.
+    """
+    registrar = ("127.0.0.1", lab.settings.sip_port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(1.0)
+        for ext in extensions:
+            register(sock, registrar, ext, lab.password(ext), clear_all=True)
 
 
 def run(cfg: dict[str, Any]) -> None:

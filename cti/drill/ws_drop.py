@@ -35,6 +35,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, delete, insert
 
+from cti.bench.phones import clear_bindings
 from cti.bench.results import Report
 from cti.bench.site import DaemonProcess, Site, seed_site
 from cti.config import LabSettings
@@ -114,6 +115,7 @@ def _daemon(site: Site, lab: LabHandle) -> DaemonProcess:
 
 
 def _start_phones(lab: LabHandle, work: Path) -> list[subprocess.Popen[bytes]]:
+    clear_bindings(lab, LINES)
     procs = []
     for ext in LINES:  # one process a line: a process holds at most 4 call legs
         cfg = {
