@@ -4,7 +4,9 @@ Admission happens before ``accept``: an unknown ``Origin`` or a missing session 
 single-use ``?ticket=``) is refused with HTTP 403, so a cross-site page never gets a socket
 carrying the agent's cookie. After ``accept`` the browser must send ``resume`` within
 ``resume_timeout_s``; then the hub queues ``hello`` and the catch-up, and this handler runs the
-connection's writer and reader as two tasks it owns until either ends.
+connection's writer as a task it owns and reads in its own task (the server's) until either
+ends. The session's expiry is a timer, not a task: thousands of idle connections each hold as
+little as possible (docs/performance.md, memory per agent).
 """
 
 from __future__ import annotations
@@ -153,16 +155,37 @@ class AgentSocket:
         return message
 
     async def _serve(self, websocket: WebSocket, conn: Connection, session: Session) -> None:
-        agent = conn.agent
-        async with asyncio.TaskGroup() as tasks:
-            writer = tasks.create_task(conn.run(), name=f"ws writer {agent}")
-            reader = tasks.create_task(self._read(websocket, conn), name=f"ws reader {agent}")
-            expiry = tasks.create_task(self._expire(conn, session), name=f"ws expiry {agent}")
-            writer.add_done_callback(lambda _: (reader.cancel(), expiry.cancel()))
+        """Read in this task while a writer task drains the hub's queue, until either ends.
 
-    async def _expire(self, conn: Connection, session: Session) -> None:
-        await asyncio.sleep(max(0.0, session.expires_at - self._wall_clock()))
-        conn.close(CloseCode.POLICY_VIOLATION, "session expired: log in again")
+        The writer ends once the connection is closed (by the hub, the reader or the session's
+        expiry timer); a read still waiting then is cancelled through a timeout scope, as
+        ``asyncio.timeout`` cancels, so nothing else cancels the server's task.
+        """
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_later(
+            max(0.0, session.expires_at - self._wall_clock()),
+            conn.close,
+            CloseCode.POLICY_VIOLATION,
+            "session expired: log in again",
+        )
+        writer = loop.create_task(conn.run(), name=f"ws writer {conn.agent}")
+        reading = True
+        try:
+            async with asyncio.timeout(None) as scope:
+
+                def stop_reading(_: object) -> None:
+                    if reading:
+                        scope.reschedule(loop.time())
+
+                writer.add_done_callback(stop_reading)
+                await self._read(websocket, conn)
+        except TimeoutError:
+            pass  # the writer ended first
+        finally:
+            reading = False
+            expiry.cancel()
+            conn.close()
+            await writer
 
     async def _read(self, websocket: WebSocket, conn: Connection) -> None:
         bucket = _Bucket(self._policy.ws_messages_per_s, self._policy.ws_message_burst, self._clock)

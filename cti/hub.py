@@ -79,7 +79,30 @@ class _Stream:
 
 
 class Connection:
-    """One browser tab's socket: a bounded queue of frames and the writer that drains it."""
+    """One browser tab's socket: a bounded queue of frames and the writer that drains it.
+
+    Thousands of these live at once, mostly idle, so each holds little: slots, a plain list
+    as the queue (an empty deque costs 600 bytes), and a bare future while the writer waits
+    (an ``asyncio.Event`` costs a deque too).
+    """
+
+    __slots__ = (
+        "_hub",
+        "_limits",
+        "_max_bytes",
+        "_max_messages",
+        "_peer_gone",
+        "_pending",
+        "_pending_bytes",
+        "_send_scope",
+        "_sender",
+        "_waiter",
+        "close_code",
+        "close_reason",
+        "position",
+        "principal",
+        "session_id",
+    )
 
     def __init__(
         self,
@@ -97,11 +120,11 @@ class Connection:
         self._hub = hub
         self._sender = sender
         self._limits = limits
-        self._pending: deque[str] = deque()
+        self._pending: list[str] = []
         self._pending_bytes = 0
         self._max_messages = limits.queue_messages
         self._max_bytes = limits.queue_bytes
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # set while the writer waits
         self._peer_gone = False
         self._send_scope: asyncio.Timeout | None = None
 
@@ -131,9 +154,9 @@ class Connection:
             return
         self.close_code, self.close_reason = int(code), reason[:120]
         self._hub._forget(self)
-        self._pending.clear()
+        self._pending = []
         self._pending_bytes = 0
-        self._wake.set()
+        self._wake()
         scope = self._send_scope
         if scope is not None and not scope.expired():
             scope.reschedule(asyncio.get_running_loop().time())
@@ -146,8 +169,8 @@ class Connection:
     async def run(self) -> None:
         """Write queued frames until the connection closes, then close the socket."""
         try:
-            while (frame := await self._next()) is not None:
-                await self._write(frame)
+            while await self._ready():
+                await self._drain()
         except BrowserGone:
             self.abandon()
         finally:
@@ -163,7 +186,7 @@ class Connection:
         self._max_messages += len(frames)
         self._max_bytes += self._pending_bytes
         self.position = position
-        self._wake.set()
+        self._wake()
 
     def _offer(self, frame: str, seq: int) -> bool:
         """Queue ``frame``; False when the queue is full (the connection is too slow)."""
@@ -175,30 +198,42 @@ class Connection:
         self._pending.append(frame)
         self._pending_bytes += len(frame)
         self.position = seq
-        self._wake.set()
+        self._wake()
         return True
 
-    async def _write(self, frame: str) -> None:
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _ready(self) -> bool:
+        """Wait until a frame is queued; False once the connection is closed."""
+        while not self._pending and not self.closed:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return not self.closed
+
+    async def _drain(self) -> None:
+        """Write the queued frames in order under one deadline, moved on as each one goes out."""
+        timeout = self._limits.send_timeout_s
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._limits.send_timeout_s) as scope:
+            async with asyncio.timeout(loop.time() + timeout) as scope:
                 self._send_scope = scope
                 try:
-                    await self._sender.send_text(frame)
+                    while self._pending and not self.closed:
+                        frame = self._pending.pop(0)  # short: bounded by queue_messages
+                        self._pending_bytes -= len(frame)
+                        scope.reschedule(loop.time() + timeout)
+                        await self._sender.send_text(frame)
                 finally:
                     self._send_scope = None
         except TimeoutError:
             if not self.closed:  # the write itself timed out: a stalled reader
                 self._hub._drop_slow(self)
-
-    async def _next(self) -> str | None:
-        while not self._pending and not self.closed:
-            self._wake.clear()
-            await self._wake.wait()
-        if self.closed:
-            return None
-        frame = self._pending.popleft()
-        self._pending_bytes -= len(frame)
-        return frame
 
     async def _close_socket(self) -> None:
         if self._peer_gone:

@@ -36,7 +36,15 @@ from cti.store import Store
 from cti.store.models import agent_endpoints
 from cti.store.models import agents as agent_rows
 
-__all__ = ["DaemonProcess", "Site", "agent_name", "free_port", "phone_of", "seed_site"]
+__all__ = [
+    "DaemonProcess",
+    "Site",
+    "agent_name",
+    "cpu_seconds",
+    "free_port",
+    "phone_of",
+    "seed_site",
+]
 
 
 def agent_name(index: int) -> str:
@@ -45,6 +53,16 @@ def agent_name(index: int) -> str:
 
 def phone_of(index: int) -> str:
     return f"PJSIP/{agent_name(index)}"
+
+
+def cpu_seconds(pid: int, thread: int | None = None) -> float | None:
+    """User + system CPU of process ``pid`` (or of one of its threads) so far; None once gone."""
+    where = f"/proc/{pid}/task/{thread}/stat" if thread is not None else f"/proc/{pid}/stat"
+    try:
+        fields = Path(where).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -213,10 +231,8 @@ class DaemonProcess:
         return 0
 
     def cpu_seconds(self) -> float:
-        """User + system CPU the daemon used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        """User + system CPU the daemon used so far (every thread)."""
+        return cpu_seconds(self.pid) or 0.0
 
     def log_tail(self, lines: int = 30) -> str:
         path = self.site.workdir / "daemon.log"

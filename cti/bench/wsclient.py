@@ -3,10 +3,12 @@
 CONFIG (JSON) names the websocket URL, the Origin, and the connections to open, each as
 ``[agent index, session cookie or null]``. Each connection sends ``resume`` (a real agent
 page's first message) and then reads; for every ``pop`` frame it keeps the monotonic time of
-arrival, the agent and the call id. The process writes ``ready_file`` once every connection
-is open and, when ``stop_file`` appears (or ``lifetime_s`` ran out), writes its records as
-JSON lines to ``out_file`` and exits. CLOCK_MONOTONIC is shared by every process of the
-machine, so these times compare with the AMI replayer's.
+arrival, the agent, the call id and the frame's size, and it counts every frame by type. The
+process writes ``ready_file`` once every connection is open and, when ``stop_file`` appears
+(or ``lifetime_s`` ran out), writes its pops as JSON lines ``[t, agent, call id, chars]`` to
+``out_file``, the counts (``{type: [frames, chars]}``) to ``out_file`` + ``.types``, and
+exits. CLOCK_MONOTONIC is shared by every process of the machine, so these times compare with
+the AMI replayer's.
 """
 
 # ruff: noqa: ASYNC110, ASYNC230, ASYNC240 (a benchmark process polls small control files)
@@ -54,20 +56,33 @@ async def _connect(cfg: dict[str, Any], agent: int, cookie: str | None) -> Clien
     raise RuntimeError(f"agent {agent}: could not connect to {url}")
 
 
-async def _read(ws: ClientConnection, agent: int, records: list[tuple[float, int, str]]) -> None:
+_Record = tuple[float, int, str, int]  # arrival (monotonic), agent, call id, frame chars
+
+
+async def _read(
+    ws: ClientConnection, agent: int, records: list[_Record], types: dict[str, list[int]]
+) -> None:
     clock = time.monotonic
     try:
         async for frame in ws:
             at = clock()
-            if isinstance(frame, str) and frame.startswith(_POP):
+            if not isinstance(frame, str):
+                continue
+            if frame.startswith(_POP):
                 start = frame.find(_CALL_ID) + len(_CALL_ID)
-                records.append((at, agent, frame[start : frame.index('"', start)]))
+                records.append((at, agent, frame[start : frame.index('"', start)], len(frame)))
+            # Every envelope starts {"type":"NAME", (agent_ui.protocol.encode, the floor).
+            kind = frame[9 : frame.find('"', 9)]
+            counts = types.setdefault(kind, [0, 0])
+            counts[0] += 1
+            counts[1] += len(frame)
     except websockets.ConnectionClosed:
         return
 
 
 async def run(cfg: dict[str, Any]) -> None:
-    records: list[tuple[float, int, str]] = []
+    records: list[_Record] = []
+    types: dict[str, list[int]] = {}
     gate = asyncio.Semaphore(cfg.get("parallel_connects", 20))
 
     async def open_one(agent: int, cookie: str | None) -> ClientConnection:
@@ -77,7 +92,7 @@ async def run(cfg: dict[str, Any]) -> None:
     pairs = [(int(agent), cookie) for agent, cookie in cfg["connections"]]
     sockets = await asyncio.gather(*(open_one(agent, cookie) for agent, cookie in pairs))
     readers = [
-        asyncio.create_task(_read(ws, agent, records))
+        asyncio.create_task(_read(ws, agent, records, types))
         for ws, (agent, _) in zip(sockets, pairs, strict=True)
     ]
     Path(cfg["ready_file"]).write_text(str(len(sockets)))
@@ -89,8 +104,9 @@ async def run(cfg: dict[str, Any]) -> None:
     for task in readers:
         task.cancel()
     with Path(cfg["out_file"]).open("w") as out:
-        for at, agent, call_id in records:
-            out.write(json.dumps([at, agent, call_id]) + "\n")
+        for record in records:
+            out.write(json.dumps(record) + "\n")
+    Path(cfg["out_file"] + ".types").write_text(json.dumps(types))
 
 
 def main() -> None:
