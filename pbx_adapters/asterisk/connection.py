@@ -12,7 +12,8 @@ call control is replaced:
   ``FullyBooted``: a second real call for an ``Originate``), and no future is left pending
   (panoramisk forgets the ``Ping``/``Login`` ones);
 * one owned task reconnects forever with capped, jittered exponential backoff (instead of
-  ``loop.call_later`` chains), and an unanswered ``Ping`` drops a half-open connection.
+  ``loop.call_later`` chains), which a link that logged in and resynced resets, and an
+  unanswered ``Ping`` drops a half-open connection.
 """
 
 from __future__ import annotations
@@ -316,14 +317,21 @@ class AmiConnection:
         attempt = 0
         while True:
             try:
-                ready_at = await self._run_link()
+                ready_at, resynced = await self._run_link()
             except Exception as exc:  # a bug must not stop reconnecting
                 log.exception("ami[%s] link failed unexpectedly", self.name)
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                ready_at = None
+                ready_at, resynced = None, False
             if self._state is State.CLOSED:
                 return
-            if ready_at is not None and self._clock() - ready_at >= self.settings.stable_after_s:
+            # A link that logged in and resynced proves the server up: its loss is a new
+            # failure, retried after the base delay. Growing the delay across such links left
+            # AMI dark for up to the cap (15 s) after a few network blips, and calls that began
+            # and ended in the dark were never recorded (fault drill 1, cti drill ami-cuts).
+            stable = (
+                ready_at is not None and self._clock() - ready_at >= self.settings.stable_after_s
+            )
+            if resynced or stable:
                 attempt = 0
             delay = backoff_delay(
                 attempt, self.settings.backoff_base_s, self.settings.backoff_cap_s, self._rand
@@ -334,8 +342,9 @@ class AmiConnection:
             log.info("ami[%s] reconnecting in %.2fs", self.name, delay)
             await self._sleep(delay)
 
-    async def _run_link(self) -> float | None:
-        """Run one TCP connection to its end; return when it was logged in, if it was."""
+    async def _run_link(self) -> tuple[float | None, bool]:
+        """Run one TCP connection to its end; return when it was logged in, if it was, and
+        whether its resync (the login hook) finished."""
         self._set_state(State.CONNECTING)
         link = AmiLink(self.name, self.stats.framer)
         try:
@@ -343,7 +352,7 @@ class AmiConnection:
         except AmiError as exc:
             self.stats.connect_failures += 1
             self._note_error(exc)
-            return None
+            return None, False
         self._link = link
         self.stats.connects += 1
         if self.stats.connects > 1:
@@ -365,7 +374,7 @@ class AmiConnection:
             link.drop(AmiConnectionLost(f"AMI connection to {self.name} closed"))
             self.stats.disconnects += 1
             self._call_hook(self._on_disconnected, link.lost.result())
-        return ready_at
+        return ready_at, link.resynced
 
     async def _open(self, link: AmiLink) -> None:
         settings = self.settings
@@ -418,6 +427,7 @@ class AmiConnection:
                         f"resync after login to AMI {self.name} failed: {exc}",
                         details={"server": self.name},
                     ) from exc
+            link.resynced = True
             # Shielded: cancelling this task (close) must not cancel the link's own end.
             self._note_error(await asyncio.shield(link.lost))
         finally:

@@ -37,6 +37,7 @@ class AmiLink:
         self.framer = AmiFramer(stats=stats)
         self.pending: dict[str, Pending] = {}
         self.lost: asyncio.Future[AmiConnectionLost] = asyncio.get_running_loop().create_future()
+        self.resynced = False  # logged in and the login hook (the resync) finished on this link
         self._correlator = Correlator(server)
 
     @property

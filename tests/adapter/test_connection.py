@@ -285,8 +285,14 @@ async def test_backoff_resets_after_a_stable_connection(
     async def recording_sleep(delay: float) -> None:
         delays.append(delay)
 
+    async def resync(conn: AmiConnection) -> None:
+        await AsteriskCommands(conn).core_show_channels()
+
+    ami_server.on("CoreShowChannels", None)  # no answer: no link ever finishes its resync
     settings = make_settings(backoff_base_s=0.01, backoff_cap_s=1.0, stable_after_s=0.2)
-    conn = AmiConnection("pbx1", settings, sink, sleep=recording_sleep, rand=lambda: 1.0)
+    conn = AmiConnection(
+        "pbx1", settings, sink, on_login=resync, sleep=recording_sleep, rand=lambda: 1.0
+    )
     async with conn:
         for _ in range(3):  # three short-lived links: the backoff grows
             await conn.wait_ready(5)
@@ -298,6 +304,36 @@ async def test_backoff_resets_after_a_stable_connection(
         ami_server.kill()
         await ami_server.wait_for("Login", ami_server.logins + 1)
     assert delays == [0.01, 0.02, 0.04, 0.01]
+
+
+async def test_a_link_that_resynced_resets_the_backoff(
+    ami_server: FakeAmiServer, sink: RecordingSink, make_settings: SettingsFactory
+) -> None:
+    """Cut right after each resync: every reconnect waits the base delay, not a growing one
+    (a growing one left AMI dark for the cap after a few network blips: fault drill 1)."""
+    delays: list[float] = []
+    resynced = asyncio.Event()
+
+    async def recording_sleep(delay: float) -> None:
+        delays.append(delay)
+
+    async def resync(conn: AmiConnection) -> None:
+        await AsteriskCommands(conn).core_show_channels()
+        resynced.set()
+
+    ami_server.on("CoreShowChannels", listing([], "CoreShowChannelsComplete"))
+    settings = make_settings(backoff_base_s=0.01, backoff_cap_s=1.0, stable_after_s=60)
+    conn = AmiConnection(
+        "pbx1", settings, sink, on_login=resync, sleep=recording_sleep, rand=lambda: 1.0
+    )
+    async with conn:
+        for _ in range(4):
+            await asyncio.wait_for(resynced.wait(), 5)
+            resynced.clear()
+            logins = ami_server.logins
+            ami_server.kill()
+            await ami_server.wait_for("Login", logins + 1)
+    assert delays == [0.01, 0.01, 0.01, 0.01]
 
 
 async def test_refused_login_is_retried_and_reported(sink: RecordingSink) -> None:
