@@ -7,7 +7,8 @@ tell when each session logged in and when its resync listing (``CoreShowChannels
 and which actions the daemon sent, so a drill can prove what was, and was never, re-sent.
 
 :meth:`AmiCutter.cut_on_reply` cuts at the worst moment for an action: after Asterisk received
-it and answered, before the answer reaches the daemon (its outcome is unknown to the daemon).
+it and answered, before the answer reaches the daemon (its outcome is unknown to the daemon);
+:meth:`AmiCutter.cut_on_send` cuts as the daemon sends it, so Asterisk never gets it.
 """
 
 from __future__ import annotations
@@ -40,8 +41,13 @@ class RelayedSession:
 @dataclass(slots=True)
 class _Armed:
     action: str
+    seen: asyncio.Future[str]
+    before_asterisk: bool  # cut before Asterisk gets the action, not after it answered
     action_id: str | None = None
-    seen: asyncio.Future[str] | None = None
+
+    def fire(self) -> None:
+        if not self.seen.done():
+            self.seen.set_result(self.action_id or "")
 
 
 class _Watch:
@@ -119,6 +125,10 @@ class AmiCutter:
             armed = self._armed
             if armed is not None and armed.action_id is None and name == armed.action:
                 armed.action_id = match.group(2).decode().strip()
+                if armed.before_asterisk:
+                    self._armed = None
+                    armed.fire()
+                    return False
         return True
 
     def _downstream(self, session: RelayedSession, watch: _Watch, data: bytes) -> bool:
@@ -138,15 +148,21 @@ class AmiCutter:
         if not watch.has(f"ActionID: {armed.action_id}\r\n".encode()):
             return True
         self._armed = None
-        if armed.seen is not None and not armed.seen.done():
-            armed.seen.set_result(armed.action_id)
+        armed.fire()
         return False
 
     def cut_on_reply(self, action: str) -> asyncio.Future[str]:
         """Cut when Asterisk answers the next ``action`` the daemon sends, before the daemon
         reads the answer; the future gives that action's ActionID once it happened."""
+        return self._arm(action, before_asterisk=False)
+
+    def cut_on_send(self, action: str) -> asyncio.Future[str]:
+        """Cut when the daemon sends the next ``action``, which Asterisk then never gets."""
+        return self._arm(action, before_asterisk=True)
+
+    def _arm(self, action: str, *, before_asterisk: bool) -> asyncio.Future[str]:
         seen: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._armed = _Armed(action, seen=seen)
+        self._armed = _Armed(action, seen, before_asterisk)
         return seen
 
     def cut(self) -> None:

@@ -132,3 +132,63 @@ def _print(report: Any, extra: dict[str, object]) -> None:
         if short:
             click.echo(f"{key}: {value}")
     click.echo(f"saved {report.save()}")
+
+
+@drill.command("originate-cut")
+@click.option("--rounds", type=int, default=4, show_default=True, help="Modes in turn.")
+@click.option(
+    "--settle", type=float, default=5.0, show_default=True, help="Seconds after each call."
+)
+@_reconnect_options
+@_lab_options
+def originate_cut(
+    *,
+    rounds: int,
+    settle: float,
+    reconnect_base: float | None,
+    reconnect_cap: float | None,
+    lab_offset: int,
+    workdir: Path | None,
+) -> None:
+    """Drill 6: click-to-dial in flight when AMI is cut: one call placed, never re-sent."""
+    from cti.drill.originate_cut import run_originate_cut  # noqa: PLC0415
+
+    where = _workdir(workdir, "originate-cut")
+    policy = _policy(reconnect_base, reconnect_cap)
+    click.echo(
+        f"drill originate-cut: {rounds} rounds, lab offset {lab_offset}, reconnect base "
+        f"{policy.base_s} s cap {policy.cap_s} s, daemon in {where}"
+    )
+    result = asyncio.run(
+        run_originate_cut(lab_offset, where, rounds=rounds, settle_s=settle, reconnect=policy)
+    )
+    _print(result.report(quick=rounds < 4), {})
+
+
+@drill.command("pbx-restart")
+@click.option("--calls", type=int, default=50, show_default=True, help="Live at the restart.")
+@click.option("--rate", type=float, default=10.0, show_default=True, help="Calls per second.")
+@_reconnect_options
+@_lab_options
+def pbx_restart(
+    *,
+    calls: int,
+    rate: float,
+    reconnect_base: float | None,
+    reconnect_cap: float | None,
+    lab_offset: int,
+    workdir: Path | None,
+) -> None:
+    """Drill 2: `core restart now` under live calls: each closed and flagged, AMI back."""
+    from cti.drill.pbx_restart import run_pbx_restart  # noqa: PLC0415
+
+    where = _workdir(workdir, "pbx-restart")
+    policy = _policy(reconnect_base, reconnect_cap)
+    click.echo(
+        f"drill pbx-restart: {calls} live calls, lab offset {lab_offset}, reconnect base "
+        f"{policy.base_s} s cap {policy.cap_s} s, daemon in {where}"
+    )
+    result = asyncio.run(
+        run_pbx_restart(lab_offset, where, calls=calls, rate_per_s=rate, reconnect=policy)
+    )
+    _print(result.report(quick=calls < 50), {})

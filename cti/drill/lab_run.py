@@ -24,7 +24,7 @@ import httpx
 from sqlalchemy import create_engine, select
 
 from crm_connectors.builtin.models import calls as crm_calls_table
-from cti.config import AmiServerSettings
+from cti.config import AmiServerSettings, LabSettings
 from cti.errors import LabError
 from cti.store import Store
 from sip_tests.ami_relay import AmiCutter
@@ -41,6 +41,7 @@ __all__ = [
     "compare",
     "crm_calls",
     "drill_lab",
+    "lab_offset",
     "resync_seconds",
     "wait_records",
 ]
@@ -130,6 +131,14 @@ def _add_extra_agents(store_url: str) -> None:
                 )
     finally:
         store.close()
+
+
+def lab_offset(settings: LabSettings) -> int:
+    """The offset of a test lab instance (``sip_tests.lab.lab_settings_for``) from its settings."""
+    offset = settings.ami_port - lab_settings_for(0).ami_port
+    if lab_settings_for(offset) != settings:
+        raise LabError(f"lab instance {settings.instance!r} is not a test lab at an offset")
+    return offset
 
 
 def start_drill_lab(offset: int) -> LabHandle:

@@ -1,0 +1,52 @@
+"""Drill 2 on the lab: `core restart now` with live calls (cti.drill.pbx_restart).
+
+Asserted: every call Asterisk had up gets exactly one record in the CRM, and the daemon holds
+no call open once it is back; then that every such record is flagged as cut by the restart.
+Printed, not asserted: how long Asterisk and then the daemon took to come back.
+
+CI places 20 live calls, not the full drill's 50 (`cti drill pbx-restart`): the same path
+(Asterisk hangs every channel up, then execs itself), in a third of the time on a shared box.
+
+The flag is missing today (a known product gap, expected to fail until fixed, strictly: the
+test fails once it passes): on ``core restart now`` Asterisk 22 sends a SoftHangupRequest with
+``Cause: 4`` (AST_SOFTHANGUP_SHUTDOWN) for each channel, then ordinary Hangups (cause 16), and
+its ``Shutdown`` event only after them. The normalizer drops SoftHangupRequest and the tracker
+sees PbxShutdown after every call ended, so the records read as normal hang-ups.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cti.drill.lab_run import lab_offset
+from cti.drill.pbx_restart import run_pbx_restart
+from sip_tests.lab import LabHandle
+
+pytestmark = [pytest.mark.e2e, pytest.mark.drill]
+
+CALLS = 20
+
+
+class UnflaggedRecords(AssertionError):
+    """Records of calls the restart cut that do not say so."""
+
+
+@pytest.mark.xfail(
+    raises=UnflaggedRecords,
+    strict=True,
+    reason="calls hung up by an Asterisk shutdown are not flagged (see the module docstring)",
+)
+async def test_asterisk_restart_closes_and_flags_every_live_call(
+    lab: LabHandle, tmp_path: Path
+) -> None:
+    result = await run_pbx_restart(lab_offset(lab.settings), tmp_path, calls=CALLS)
+    print(result.report(quick=True).table())
+    assert len(result.live_calls) == CALLS
+    assert result.tracked_before == CALLS
+    assert result.missing == [], "calls up at the restart without a record"
+    assert len(result.records) == CALLS
+    assert result.tracked_after == 0, "calls left open after the resync"
+    if result.unflagged:
+        raise UnflaggedRecords(f"{len(result.unflagged)} of {CALLS} records are not flagged")
