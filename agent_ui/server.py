@@ -14,9 +14,9 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.server import ServerProtocol
 
+from agent_ui.deflate import LeanDeflateFactory
 from agent_ui.protocol import MAX_FRAME_BYTES
 from cti.config import HttpSettings
 
@@ -27,12 +27,14 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-IO websockets, with permessage-deflate that keeps no context between
     messages (RFC 7692 section 7.1.1): a kept compressor and decompressor cost about 40 KiB per
     idle connection, more than everything else an agent's connection holds. Pops are
-    compressed one by one, so the ratio barely changes."""
+    compressed one by one, so the ratio barely changes; short messages are not compressed
+    (agent_ui.deflate). Once the handshake is done the parsed request and response are dropped:
+    their headers would otherwise stay with every connection for its whole life."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.config.ws_per_message_deflate:
-            deflate = ServerPerMessageDeflateFactory(
+            deflate = LeanDeflateFactory(
                 server_max_window_bits=12,
                 client_max_window_bits=12,
                 server_no_context_takeover=True,
@@ -44,6 +46,11 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
                 max_size=self.config.ws_max_size,
                 logger=logging.getLogger("uvicorn.error"),
             )
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            self.request = self.response = None  # type: ignore[assignment]
 
 
 def server_config(
