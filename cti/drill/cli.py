@@ -135,7 +135,13 @@ def _print(report: Any, extra: dict[str, object]) -> None:
 
 
 @drill.command("originate-cut")
-@click.option("--rounds", type=int, default=4, show_default=True, help="Modes in turn.")
+@click.option(
+    "--rounds",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Modes in turn; the desktop allows an agent 5 dials per 30 s.",
+)
 @click.option(
     "--settle", type=float, default=5.0, show_default=True, help="Seconds after each call."
 )

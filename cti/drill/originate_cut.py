@@ -28,6 +28,7 @@ import httpx
 
 from cti.bench.results import Report
 from cti.drill.lab_run import DrillLab, ReconnectPolicy, crm_calls, drill_lab, wait_records
+from cti.errors import LabError
 from sip_tests.agent_phones import SippAgent, sipp_agents
 from sip_tests.ami_relay import AmiCutter
 from sip_tests.cdr import calls_from
@@ -139,6 +140,8 @@ async def _round(setup: _Setup, mode: str) -> tuple[OriginateRound, float]:
         relay.cut_on_reply("Originate") if mode == "reply-lost" else relay.cut_on_send("Originate")
     )
     reply = await http.post("/api/dial", json={"number": NUMBER}, headers={"X-CTI-CSRF": csrf})
+    if not armed.done() and reply.status_code != 503:  # refused before any Originate went out
+        raise LabError(f"the dial API answered {reply.status_code}: {reply.text[:300]}")
     await asyncio.wait_for(armed, timeout=10)
     cut_at = time.monotonic()
     back = await relay.wait_listed(timeout_s=60)
