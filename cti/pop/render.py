@@ -18,6 +18,7 @@ from functools import lru_cache
 from importlib import resources
 
 import jinja2
+import jinja2.meta
 import phonenumbers
 from markupsafe import Markup, escape
 
@@ -130,6 +131,7 @@ class PopRenderer:
         self.limits = limits or RenderLimits()
         self._env = make_environment({"dial": dial, "when": when, "duration": duration, "url": url})
         self._compile = lru_cache(maxsize=256)(self._compile_uncached)
+        self._names = lru_cache(maxsize=256)(self._names_uncached)
         # A template that ran out of time or steps is not run again for ``quarantine_s``: each
         # try would hold the event loop for the whole time limit. Its pops use the default.
         self._quarantine_s = quarantine_s
@@ -143,6 +145,23 @@ class PopRenderer:
             message, details = compiled
             raise TemplateError(message, details=dict(details))
         return compiled
+
+    def names(self, source: str) -> frozenset[str] | None:
+        """The context names ``source`` reads (None if it does not parse).
+
+        What a render of ``source`` produces depends on these entries of its context only
+        (templates cannot include, import or reach the context by other means), so two
+        contexts that agree on them give the same card.
+        """
+        return self._names(source)
+
+    def _names_uncached(self, source: str) -> frozenset[str] | None:
+        if len(source) > MAX_SOURCE_CHARS:
+            return None
+        try:
+            return frozenset(jinja2.meta.find_undeclared_variables(self._env.parse(source)))
+        except (jinja2.TemplateSyntaxError, RecursionError, MemoryError, ValueError):
+            return None
 
     def _compile_uncached(self, source: str) -> jinja2.Template | tuple[str, dict[str, object]]:
         if len(source) > MAX_SOURCE_CHARS:

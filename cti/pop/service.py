@@ -5,11 +5,18 @@ usually done before any phone rings; a pop never waits for the CRM longer than t
 timeout: past it, the pop goes out with the caller id and a ``pop_update`` follows when the data
 arrives. ``handle`` runs on the AMI read path: it never blocks, and anything that must wait
 (a slow lookup, writing the record) runs in a task this service owns.
+
+A pop's card is rendered once per call and template, not once per agent: the card is a pure
+function of the template and the context names it uses, so an agent whose context agrees on
+those names gets the card already made. When the lookup answers before any phone rings, the
+card a ringing phone will show is rendered then, off the ring-to-pop path (when the call's
+group does not depend on which agent rings).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
@@ -26,6 +33,7 @@ from cti.core.updates import (
     CallEnded,
     CallHoldChanged,
     CallStarted,
+    CallState,
     CallTransferred,
     CallUpdate,
     CallView,
@@ -78,6 +86,17 @@ class _Session:
     state: LookupState = "pending"
     task: asyncio.Task[None] | None = None
     pops: dict[str, _Pop] = field(default_factory=dict)
+    waiting: list[_Pop] = field(default_factory=list)  # rung, held back for the lookup
+    timer: asyncio.TimerHandle | None = None  # sends ``waiting`` at the deadline
+    cards: dict[str, tuple[dict[str, object], str]] = field(default_factory=dict)
+
+    def stop_waiting(self) -> list[_Pop]:
+        """Cancel the deadline; return the pops that were waiting for the lookup."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        waiting, self.waiting = self.waiting, []
+        return waiting
 
 
 class PopService:
@@ -181,6 +200,7 @@ class PopService:
     async def close(self) -> None:
         """Cancel lookups; wait for records being written (they must not be lost)."""
         for session in self._calls.values():
+            session.stop_waiting()
             if session.task:
                 session.task.cancel()
         if self._tasks:
@@ -216,17 +236,22 @@ class PopService:
 
     async def _lookup(self, session: _Session) -> None:
         try:
-            result = await asyncio.wait_for(
-                self._crm.lookup(session.number, self._options), timeout=max(self._timeout, 5.0)
-            )
+            async with asyncio.timeout(max(self._timeout, 5.0)):  # no extra task, unlike wait_for
+                result = await self._crm.lookup(session.number, self._options)
         except (CrmError, TimeoutError) as exc:
             log.warning("CRM lookup of %s failed: %s", session.number, exc)
             session.state = "failed"
         else:
             session.lookup, session.state = result, "done"
-        for pop in session.pops.values():  # pops that went out before the data: update them
-            if pop.sent and pop.active:
-                self._send(session, pop, update=True)
+        earlier = [pop for pop in session.pops.values() if pop.sent and pop.active]
+        waiting = session.stop_waiting()
+        for pop in waiting:  # rung while the lookup ran: their pops go out now, with the data
+            if pop.active and not pop.sent:
+                self._send(session, pop, update=False)
+        for pop in earlier:  # pops that went out before the data: update them
+            self._send(session, pop, update=True)
+        if not session.pops and session.state == "done":
+            self._prepare_card(session)
 
     # ---------------------------------------------------------------------------- updates
     def _started(self, update: CallStarted) -> None:
@@ -249,20 +274,54 @@ class PopService:
                 self._deliver(session, pop)
 
     def _deliver(self, session: _Session, pop: _Pop) -> None:
-        """Send the pop now if the CRM answered (or gave up), else when it does or time is up."""
+        """Send the pop now if the CRM answered (or gave up), else when it does or time is up.
+
+        A held-back pop waits in ``session.waiting``: the lookup's answer sends it straight
+        from the task that got it, and one timer per call sends it at the deadline.
+        """
         if pop.sent:
             self._send(session, pop, update=True)
-        elif session.state != "pending" or self._clock() >= session.deadline:
+            return
+        remaining = session.deadline - self._clock()
+        if session.state != "pending" or remaining <= 0:
             self._send(session, pop, update=False)
-        else:
-            self._spawn(self._deliver_later(session, pop), f"pop {session.view.call_id}")
+            return
+        if pop not in session.waiting:
+            session.waiting.append(pop)
+        if session.timer is None:
+            loop = asyncio.get_running_loop()
+            session.timer = loop.call_later(remaining, self._deadline, session)
 
-    async def _deliver_later(self, session: _Session, pop: _Pop) -> None:
-        if session.task is not None:
-            remaining = session.deadline - self._clock()
-            await asyncio.wait([session.task], timeout=max(0.0, remaining))
-        if pop.active and not pop.sent:
-            self._send(session, pop, update=False)
+    def _deadline(self, session: _Session) -> None:
+        session.timer = None
+        for pop in session.stop_waiting():
+            if pop.active and not pop.sent:
+                self._send(session, pop, update=False)
+
+    def _prepare_card(self, session: _Session) -> None:
+        """Render the card a ringing phone of this call will show, before any phone rings.
+
+        Only when the call's group does not depend on the agent, and the card does not name
+        the agent; a wrong guess costs one render and is never shown (see :meth:`_card`).
+        """
+        view = session.view
+        group = self._directory().call_group(did=view.did, queue=view.queue)
+        if group is None or group.trigger != "ringing":
+            return
+        names = self._renderer.names(group.template)
+        if names is None or "agent" in names:
+            return
+        ringing = replace(view, state=CallState.RINGING)
+        context = pop_context(
+            ringing,
+            session.lookup,
+            session.state,
+            agent="",
+            group=group.name,
+            number=session.number,
+        )
+        with contextlib.suppress(TemplateError):  # the ring renders it again and reports it
+            self._card(session, group.template, context)
 
     def _send(self, session: _Session, pop: _Pop, *, update: bool) -> None:
         html, data = self._render(session, pop)
@@ -292,13 +351,25 @@ class PopService:
             "trigger": pop.group.trigger,
         }
         try:
-            return self._renderer.render(pop.group.template, context), data
+            return self._card(session, pop.group.template, context), data
         except TemplateError as exc:
             self.template_failures.append((pop.group.name, exc.message))
             if self._on_template_failure is not None:
                 self._on_template_failure(pop.group.name, exc.message, session.view.call_id)
             log.warning("group %s: pop template failed (%s); default used", pop.group.name, exc)
             return self._renderer.render(DEFAULT_TEMPLATE, context), data
+
+    def _card(self, session: _Session, template: str, context: dict[str, object]) -> str:
+        """The card for ``context``: the call's last card of ``template`` if it agrees on
+        every name the template uses (the other agent of a ring-all, a prepared card)."""
+        names = self._renderer.names(template)
+        used = context if names is None else {k: v for k, v in context.items() if k in names}
+        made = session.cards.get(template)
+        if made is not None and made[0] == used:
+            return made[1]
+        html = self._renderer.render(template, context)
+        session.cards[template] = (used, html)
+        return html
 
     def _ring_ended(self, update: AgentRingEnded) -> None:
         session = self._calls.get(update.call.call_id)
@@ -370,6 +441,7 @@ class PopService:
     def _ended(self, update: CallEnded) -> None:
         session = self._calls.pop(update.call.call_id, None)
         if session is not None:
+            session.stop_waiting()
             if session.task is not None and not session.task.done():
                 session.task.cancel()
             for pop in session.pops.values():

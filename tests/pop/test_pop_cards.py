@@ -1,0 +1,126 @@
+"""A pop's card is rendered once per call and template, and ahead of the ring when it can be.
+
+The renderer here is the real one, counting its renders; the CRM is the built-in one on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from crm_connectors.builtin import BuiltinCrm
+from cti.core.updates import CallStarted, CallState
+from cti.pop.directory import Directory, GroupConfig
+from cti.pop.render import DEFAULT_TEMPLATE, PopRenderer
+from cti.pop.service import PopService
+from tests.pop.test_pop_service import OWNERS, Notifier, Records, crm, replay
+from tests.transcript import frames, updates_of
+
+__all__ = ["crm"]  # the fixture, shared with the pop service tests
+
+
+class CountingRenderer(PopRenderer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.renders: list[str] = []
+
+    def render(self, source: str, context: dict[str, object]) -> str:
+        html = super().render(source, context)
+        self.renders.append(html)
+        return html
+
+
+def service(crm: BuiltinCrm, renderer: PopRenderer, **kw: object) -> tuple[PopService, Notifier]:
+    directory = Directory(endpoint_owners=OWNERS, **kw)  # type: ignore[arg-type]
+    notifier = Notifier()
+    pops = PopService(
+        crm,
+        lambda: directory,
+        notifier,
+        Records(),
+        default_region="GB",
+        lookup_timeout_s=0.3,
+        renderer=renderer,
+    )
+    return pops, notifier
+
+
+def pops_of(notifier: Notifier) -> dict[str, str]:
+    return {agent: html for kind, agent, html, _ in notifier.sent if kind == "pop"}
+
+
+async def test_ringall_agents_share_one_card(crm: BuiltinCrm) -> None:
+    renderer = CountingRenderer()
+    pops, notifier = service(crm, renderer)
+    await replay(pops, "queue_ringall_second_answers")
+
+    cards = pops_of(notifier)
+    assert set(cards) == {"alice", "bob"}
+    assert cards["alice"] == cards["bob"]
+    assert "Alice Archer" in cards["alice"]
+    assert renderer.renders.count(cards["alice"]) == 1  # made once, sent twice
+
+
+async def test_a_card_that_names_the_agent_is_made_for_each(crm: BuiltinCrm) -> None:
+    renderer = CountingRenderer()
+    named = GroupConfig("sales", template="<p>{{ agent }}: {{ call.caller_number }}</p>")
+    pops, notifier = service(
+        crm, renderer, groups={"sales": named}, queue_groups={"sales": "sales"}
+    )
+    await replay(pops, "queue_ringall_second_answers")
+
+    cards = pops_of(notifier)
+    assert cards == {"alice": "<p>alice: +442079460001</p>", "bob": "<p>bob: +442079460001</p>"}
+
+
+async def _lookup_answered(renderer: CountingRenderer) -> None:
+    for _ in range(200):  # the lookup runs in the CRM's threads; its answer renders the card
+        if renderer.renders:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no card was prepared")
+
+
+async def test_the_card_is_ready_before_the_phone_rings(crm: BuiltinCrm) -> None:
+    renderer = CountingRenderer()
+    pops, notifier = service(crm, renderer)
+    updates, _ = updates_of(frames("direct_answered"))
+    rang = updates[1]
+    pops.handle(CallStarted(replace(rang.call, state=CallState.NEW)))  # all known at the start
+    await _lookup_answered(renderer)
+    [prepared] = renderer.renders
+
+    pops.handle(rang)
+    [(kind, agent, html, data)] = notifier.sent
+    assert (kind, agent, data["lookup"]) == ("pop", "alice", "done")
+    assert html == prepared and "Alice Archer" in html and "DID 442079461001" in html
+    assert len(renderer.renders) == 1  # the ring did not render again
+    for update in updates[2:]:
+        pops.handle(update)
+    await pops.close()
+
+
+async def test_a_prepared_card_that_no_longer_fits_is_not_shown(crm: BuiltinCrm) -> None:
+    renderer = CountingRenderer()
+    pops, notifier = service(crm, renderer)
+    updates, _ = updates_of(frames("direct_answered"))
+    started, rang = updates[0], updates[1]
+    assert started.call.did != rang.call.did  # the DID is known only once the phone rings
+    pops.handle(started)
+    await _lookup_answered(renderer)
+
+    pops.handle(rang)
+    [(_, _, html, _)] = notifier.sent
+    assert "DID 442079461001" in html
+    assert len(renderer.renders) == 2 and html == renderer.renders[1]
+    for update in updates[2:]:
+        pops.handle(update)
+    await pops.close()
+
+
+def test_names_are_what_the_template_reads() -> None:
+    renderer = PopRenderer()
+    names = renderer.names("{{ agent }} {% for m in matches %}{{ m.name }}{% endfor %}")
+    assert names == frozenset({"agent", "matches"})
+    assert "agent" not in (renderer.names(DEFAULT_TEMPLATE) or ())
+    assert renderer.names("{% if %}") is None
