@@ -14,7 +14,6 @@ comes over ``/ws`` and the JSON APIs listed in docs/protocol.md.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -22,15 +21,13 @@ from typing import Protocol
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from agent_ui import messages
 from agent_ui.call_control import CallControl
 from agent_ui.crm_api import CrmApi
 from agent_ui.dial import Dialer
 from agent_ui.json_body import query_text, read_json
-from agent_ui.web import route_auth
+from agent_ui.web import RevalidatedFiles, route_auth
 from crm_connectors.base import CrmConnector
 from cti.agent_state import AgentState, AgentStates, AgentStatus
 from cti.config import Settings
@@ -58,21 +55,6 @@ PAGE = HERE / "pages" / "agent.html"
 PAUSE_REASONS = ("Break", "Lunch", "Training", "Meeting", "Back office")
 _NO_STORE = {"cache-control": "no-store"}
 _EXTENSION_PREFIX = "PJSIP/"
-
-
-class _StaticFiles(StaticFiles):
-    """The desktop's code and style: revalidated on every load (ETag), so an upgrade is seen."""
-
-    def file_response(
-        self,
-        full_path: str | os.PathLike[str],
-        stat_result: os.stat_result,
-        scope: Scope,
-        status_code: int = 200,
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers["cache-control"] = "no-cache"
-        return response
 
 
 class DesktopParts(Protocol):
@@ -124,7 +106,7 @@ class Desktop:
         return [
             Route("/", self._home, methods=["GET"]),
             Route("/agent", self._page_route, methods=["GET"]),
-            Mount("/static/agent", app=_StaticFiles(directory=STATIC_DIR), name="agent-static"),
+            Mount("/static/agent", app=RevalidatedFiles(directory=STATIC_DIR), name="agent-static"),
             Route("/api/dial", self.dialer.endpoint, methods=["POST"]),
             Route("/api/calls/hangup", self.calls.hangup_endpoint, methods=["POST"]),
             Route("/api/calls/transfer", self.calls.transfer_endpoint, methods=["POST"]),

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from pydantic import SecretStr
@@ -21,7 +23,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from agent_ui.policy import AgentMessageHandler, WebPolicy
 from agent_ui.security import (
@@ -43,11 +47,12 @@ from cti.errors import (
 from cti.hub import AgentHub
 from cti.principal import Action, Authenticator, Principal, require
 
-__all__ = ["RouteAuth", "create_app", "route_auth", "session_cookie_name"]
+__all__ = ["RevalidatedFiles", "RouteAuth", "create_app", "route_auth", "session_cookie_name"]
 
 log = logging.getLogger(__name__)
 
 _NO_STORE = {"cache-control": "no-store"}
+COMMON_STATIC = Path(__file__).parent / "static" / "common"  # JS every page imports
 MAX_USERNAME_CHARS = 150
 MAX_PASSWORD_CHARS = 1024  # argon2 hashes anything; this bounds the work one request can cause
 
@@ -55,6 +60,21 @@ MAX_PASSWORD_CHARS = 1024  # argon2 hashes anything; this bounds the work one re
 def session_cookie_name(http: HttpSettings) -> str:
     """``__Host-`` pins the cookie to this host over HTTPS (no Domain, Path=/, Secure)."""
     return "__Host-cti_session" if http.secure_cookies else "cti_session"
+
+
+class RevalidatedFiles(StaticFiles):
+    """Pages' code and style: revalidated on every load (ETag), so an upgrade is seen at once."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["cache-control"] = "no-cache"
+        return response
 
 
 def create_app(
@@ -114,6 +134,7 @@ def create_app(
             Route("/api/me", api.me, methods=["GET"]),
             Route("/api/ws-ticket", api.ws_ticket, methods=["POST"]),
             WebSocketRoute("/ws", socket.endpoint),
+            Mount("/static/common", app=RevalidatedFiles(directory=COMMON_STATIC), name="common"),
             *routes,
         ],
         middleware=[

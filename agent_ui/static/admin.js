@@ -1,5 +1,6 @@
-// PBX admin console. Plain script, no build step; every value goes in with textContent.
-"use strict";
+// PBX admin console. An ES module, no build step; every value goes in with textContent.
+
+import { request, setCsrf } from "/static/common/http.js";
 
 const state = { csrf: null, tab: "servers", importId: null, columns: [] };
 const $ = (id) => document.getElementById(id);
@@ -23,27 +24,7 @@ function say(message, isError) {
   status.className = isError ? "error" : "";
 }
 
-async function api(method, path, body, raw) {
-  const headers = {};
-  if (method !== "GET") headers["X-CTI-CSRF"] = state.csrf || "";
-  let payload;
-  if (raw !== undefined) {
-    payload = raw;
-    headers["Content-Type"] = "application/octet-stream";
-  } else if (body !== undefined) {
-    payload = JSON.stringify(body);
-    headers["Content-Type"] = "application/json";
-  }
-  const reply = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
-  const data = await reply.json().catch(() => ({}));
-  if (!reply.ok) {
-    const err = new Error(data.message || `HTTP ${reply.status}`);
-    err.status = reply.status;
-    err.data = data;
-    throw err;
-  }
-  return data;
-}
+const api = (method, path, body) => request(method, path, { body });
 
 async function guarded(work) {
   try {
@@ -59,6 +40,7 @@ async function start() {
   try {
     const me = await api("GET", "/api/me");
     state.csrf = me.csrf;
+    setCsrf(me.csrf);
     if (me.user.role !== "admin") {
       say(`${me.user.display_name} is not an admin: this console is for PBX admins only.`, true);
       $("logout").hidden = false;

@@ -1,49 +1,7 @@
-// JSON over HTTP to the daemon: same origin, the session cookie, the CSRF token on every
-// state-changing request (docs/protocol.md, section 1), errors as ApiError.
+// The supervisor console's helpers: requests through the shared module
+// (/static/common/http.js), and small DOM builders that only ever insert text.
 
-let csrfToken = "";
-
-export function setCsrf(token) {
-  csrfToken = token || "";
-}
-
-export class ApiError extends Error {
-  constructor(status, id, message, details) {
-    super(message || `request failed (${status})`);
-    this.status = status;
-    this.id = id || `http.${status}`;
-    this.details = details || {};
-  }
-}
-
-export async function api(method, path, { query, body } = {}) {
-  const url = new URL(path, window.location.origin);
-  for (const [key, value] of Object.entries(query || {})) url.searchParams.set(key, String(value));
-  const headers = { Accept: "application/json" };
-  const init = { method, headers, credentials: "same-origin", cache: "no-store" };
-  if (method !== "GET") {
-    headers["X-CTI-CSRF"] = csrfToken;
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-  }
-  let response;
-  try {
-    response = await fetch(url, init);
-  } catch (err) {
-    throw new ApiError(0, "network", "The daemon cannot be reached.");
-  }
-  if (response.status === 204) return {};
-  let data = {};
-  try {
-    data = await response.json();
-  } catch (err) {
-    data = {};
-  }
-  if (!response.ok) throw new ApiError(response.status, data.error, data.message, data.details);
-  return data;
-}
+export { ApiError, request as api, setCsrf } from "/static/common/http.js";
 
 /** Build an element; text goes in with textContent, never as HTML. */
 export function el(tag, { text, cls, attrs } = {}, children = []) {

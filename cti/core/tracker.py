@@ -569,13 +569,13 @@ class CallTracker:
     def _attended_transfer(self, e: ev.AttendedTransferred) -> list[CallUpdate]:
         if e.result.lower() != "success":
             return []
-        if e.transfer_target is None:
-            return self._consultation_completed(e)
         call = self._call_for(e.server, e.orig_transferer)
-        consult = self._call_for(e.server, e.transfer_target)
-        if call is None or consult is None or consult is call:
-            return []
         target = e.transfer_target
+        consult = self._call_for(e.server, target) if target is not None else call
+        if consult is call:  # an Atxfer: the consultation rang on the caller's own call
+            return self._consultation_completed(e)
+        if call is None or consult is None or target is None:
+            return []
         moved = consult.legs.pop(target.uniqueid, None)
         consult.channels.discard(target.uniqueid)
         if consult.merged_into is None:

@@ -278,6 +278,9 @@ async def test_attended_transfer_consults_then_completes_on_hang_up(desk: Desk) 
     await alice.page.locator(".toast", has_text="Consulting 1002").wait_for()
     await asyncio.to_thread(on_call.phones["1002"].wait_ringing, 10)  # alice talks to bob first
     await asyncio.to_thread(lab.wait_bridged, "PJSIP/1002")
+    await asyncio.sleep(0.5)  # bob answered the consultation: nothing is transferred yet
+    assert await card.locator(".badge", has_text="Transferred").count() == 0
+    assert await card.get_by_role("button", name="Complete transfer").is_enabled()
     await card.get_by_role("button", name="Complete transfer").click()
     await alice.page.locator(".toast", has_text="Transfer to 1002 completed").wait_for()
     await card.locator(".badge", has_text="Transferred to 1002").wait_for(timeout=15_000)

@@ -119,6 +119,16 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
         ("transferred", f"{A1}->{A2}", "attended"),  # 1001 hung up: AttendedTransfer
         ("ended", "answered"),
     ],
+    "desktop_attended_transfer_with_target": [  # the same; AttendedTransfer names Local;1
+        ("started", "inbound", "new"),
+        ("rang", A1, "ringing"),
+        ("answered", A1, "answered"),
+        ("held", A1),
+        ("rang", A2, "answered"),
+        ("answered", A2, "answered"),
+        ("transferred", f"{A1}->{A2}", "attended"),
+        ("ended", "answered"),
+    ],
     "click_to_dial": [
         ("started", "outbound", "new"),
         ("rang", A1, "ringing"),  # the agent's own phone rings first

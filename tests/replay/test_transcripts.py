@@ -70,6 +70,15 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("AttendedTransfer", T), ("Hangup", A1), ("BridgeEnter", A2), ("Hangup", L),
         ("Hangup", L), ("Hangup", T), ("Hangup", A2),
     ],
+    "desktop_attended_transfer_with_target": [
+        ("Newchannel", T), ("Newchannel", A1), ("DialBegin", A1), ("DialEnd", "ANSWER"),
+        ("BridgeEnter", A1), ("BridgeEnter", T),
+        ("Newchannel", L), ("Newchannel", L), ("BridgeEnter", L), ("Newchannel", A2),
+        ("BridgeEnter", A1), ("DialBegin", A2), ("DialEnd", "ANSWER"), ("DialEnd", "ANSWER"),
+        ("BridgeEnter", A2), ("BridgeEnter", L), ("BridgeEnter", L),
+        ("AttendedTransfer", L), ("Hangup", A1), ("BridgeEnter", A2), ("Hangup", L),
+        ("Hangup", L), ("Hangup", T), ("Hangup", A2),
+    ],
     "click_to_dial": [
         ("Newchannel", A1), ("DialBegin", A1), ("OriginateResponse", "Success"),
         ("DialEnd", "ANSWER"), ("Newchannel", T), ("DialBegin", T), ("DialEnd", "ANSWER"),
