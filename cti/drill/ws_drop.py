@@ -157,6 +157,8 @@ async def _until(what: str, check: Callable[[], bool], within: float) -> float:
 
 
 class _Drill:
+    """The drill's moving parts and its steps; tab A goes through the relay, tab B does not."""
+
     def __init__(self, lab: LabHandle, site: Site, relay: TcpRelay, daemon: DaemonProcess) -> None:
         self.lab, self.site, self.relay = lab, site, relay
         url = f"ws://127.0.0.1:{daemon.port}/ws"
@@ -169,6 +171,7 @@ class _Drill:
         self.hold_s = 0.0
 
     def call(self, n: int) -> None:
+        """Place call ``n`` (from CRM contact ``n``) to the drill agent's lines in turn."""
         ext = LINES[n % len(LINES)]
         self.sipp.append(
             inbound_call(
