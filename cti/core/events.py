@@ -48,6 +48,7 @@ __all__ = [
     "PbxBooted",
     "PbxEvent",
     "PbxShutdown",
+    "PbxShuttingDownChannel",
     "QueueCallerAbandoned",
     "QueueCallerJoined",
     "QueueCallerLeft",
@@ -217,6 +218,19 @@ class HangupRequested(PbxEvent):
 
     channel: Channel
     cause: int
+
+
+@_fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PbxShuttingDownChannel(PbxEvent):
+    """Asterisk is shutting down or restarting and hangs this channel up.
+
+    On ``core restart now`` Asterisk 22 sends, for each live channel, a SoftHangupRequest with
+    cause 4 (AST_SOFTHANGUP_SHUTDOWN), then an ordinary Hangup; its ``Shutdown`` event only comes
+    after all of them. This is what tells a call cut by the PBX from one the parties ended.
+    """
+
+    channel: Channel
 
 
 @_fast_init

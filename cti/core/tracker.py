@@ -126,6 +126,7 @@ class CallTracker:
             ev.ChannelUpdated: self._updated,  # type: ignore[dict-item]
             ev.ChannelHungUp: self._hung_up,  # type: ignore[dict-item]
             ev.HangupRequested: self._hangup_requested,  # type: ignore[dict-item]
+            ev.PbxShuttingDownChannel: self._pbx_shutting_down,  # type: ignore[dict-item]
             ev.DialBegan: self._dial_began,  # type: ignore[dict-item]
             ev.DialEnded: self._dial_ended,  # type: ignore[dict-item]
             ev.AgentCalled: self._agent_called,  # type: ignore[dict-item]
@@ -454,6 +455,13 @@ class CallTracker:
             call.abandoned = True
         return []
 
+    def _pbx_shutting_down(self, e: ev.PbxShuttingDownChannel) -> list[CallUpdate]:
+        """The PBX hangs the channel up as it shuts down: the call's record says so."""
+        call = self._call_for(e.server, e.channel)
+        if call is not None and "pbx_shutdown" not in call.flags:
+            call.flags.append("pbx_shutdown")
+        return []
+
     def _hung_up(self, e: ev.ChannelHungUp) -> list[CallUpdate]:
         key = (e.server, e.channel.uniqueid)
         call_id = self._by_channel.pop(key, None)
@@ -639,10 +647,38 @@ class CallTracker:
             updates += self._adopt(e.server, e.at, item)
         return updates
 
+    def _catch_up(self, server: str, at: float, channel: ev.Channel) -> list[CallUpdate]:
+        """A channel we track is listed Up: what happened to it while AMI was down.
+
+        A leg still ringing here was answered in the dark (its DialEnd was lost with the
+        connection); an outbound call's far end listed Up answered. The answer time is the
+        resync's: the lost events are the only place the real one was.
+        """
+        call = self._call_for(server, channel)
+        if call is None or channel.state is not ev.ChannelState.UP:
+            return []
+        self._refresh(call, channel)
+        leg = call.legs.get(channel.uniqueid)
+        if _never_answered(leg):
+            assert leg is not None
+            if "resynced_answer" not in call.flags:
+                call.flags.append("resynced_answer")
+            return self._answered(call, leg, at)
+        far_end = (
+            leg is None
+            and call.direction is not Direction.INBOUND
+            and channel.uniqueid not in (call.origin, call.owner_leg)
+            and not self._is_agent(channel.endpoint)
+            and call.answered_at is None
+        )
+        if far_end:
+            return self._far_end_ended(call, "ANSWER", at)
+        return []
+
     def _adopt(self, server: str, at: float, item: ev.ListedChannel) -> list[CallUpdate]:
         channel = item.channel
         if (server, channel.uniqueid) in self._by_channel:
-            return []
+            return self._catch_up(server, at, channel)
         started = at - item.duration_seconds
         call = self._call_for(server, channel)
         updates: list[CallUpdate] = []
@@ -661,6 +697,10 @@ class CallTracker:
                 call.rung.append(channel.endpoint)
                 updates += self._answered(call, leg, started)
         return updates
+
+
+def _never_answered(leg: TrackedLeg | None) -> bool:
+    return leg is not None and leg.state in (LegState.RINGING, LegState.CANCELLED)
 
 
 def _vanished(

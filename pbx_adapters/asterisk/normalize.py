@@ -38,6 +38,7 @@ from cti.core.events import (
     PbxBooted,
     PbxEvent,
     PbxShutdown,
+    PbxShuttingDownChannel,
     QueueCallerAbandoned,
     QueueCallerJoined,
     QueueCallerLeft,
@@ -138,7 +139,7 @@ def _required(headers: Headers, variables: Variables, prefix: str = "") -> Chann
     return channel
 
 
-Builder = Callable[[Headers, Variables, dict[str, object]], PbxEvent]
+Builder = Callable[[Headers, Variables, dict[str, object]], PbxEvent | None]
 
 
 def _channel_created(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
@@ -164,6 +165,16 @@ def _hangup_request(h: Headers, v: Variables, base: dict[str, object]) -> PbxEve
         cause=int(_number(h.get("Cause", "0"), "Cause")),
         **base,  # type: ignore[arg-type]
     )
+
+
+_SOFTHANGUP_SHUTDOWN = "4"  # AST_SOFTHANGUP_SHUTDOWN: the PBX is going down
+
+
+def _soft_hangup_request(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent | None:
+    """Only the shutdown kind matters (a call cut by the PBX); others are the dialplan's own."""
+    if h.get("Cause") != _SOFTHANGUP_SHUTDOWN:
+        return None
+    return PbxShuttingDownChannel(channel=_required(h, v), **base)  # type: ignore[arg-type]
 
 
 def _dial_begin(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
@@ -344,6 +355,7 @@ _BUILDERS: dict[str, Builder] = {
     "NewConnectedLine": _channel_updated,
     "Hangup": _hangup,
     "HangupRequest": _hangup_request,
+    "SoftHangupRequest": _soft_hangup_request,
     "DialBegin": _dial_begin,
     "DialEnd": _dial_end,
     "BridgeEnter": _bridge_enter,
@@ -398,10 +410,13 @@ class Normalizer:
         except ValueError:
             at = received_at
         try:
-            return builder(headers, variables, {"server": self.server, "at": at})
+            event = builder(headers, variables, {"server": self.server, "at": at})
         except AmiProtocolError:
             self.rejected += 1
             raise
+        if event is None:
+            self.ignored += 1
+        return event
 
     def listed_channels(self, frames: Iterable[Iterable[tuple[str, str]]]) -> list[ListedChannel]:
         """Read the ``CoreShowChannel`` events of a CoreShowChannels response."""

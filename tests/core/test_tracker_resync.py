@@ -6,6 +6,7 @@ from cti.core.events import ChannelCreated, ChannelsListed, ChannelUpdated, List
 from cti.core.records import Outcome
 from cti.core.tracker import CallTracker
 from cti.core.updates import CallAnswered, CallEnded, CallStarted
+from pbx_adapters.asterisk.frame import AmiFrame
 from tests.transcript import events_of, frames, is_agent
 
 
@@ -75,3 +76,22 @@ def test_a_resync_that_lists_the_same_channels_changes_nothing() -> None:
     ended = [u for u in tracker.feed_all(events[half:]) if isinstance(u, CallEnded)]
     assert len(ended) == 1 and ended[0].record is not None
     assert ended[0].record.answered_by == "PJSIP/1002"
+
+
+def test_a_call_cut_by_a_pbx_shutdown_is_flagged_and_others_are_not() -> None:
+    """On ``core restart now`` Asterisk sends SoftHangupRequest with Cause 4 for every channel
+    before its Hangups (seen in fault drill 2). The recorded call's own SoftHangupRequest (the
+    dialplan's, another cause) is turned into that to stand for a restart."""
+    plain = frames("direct_answered")
+    shutdown = [
+        AmiFrame(tuple((k, "4" if k == "Cause" else v) for k, v in frame))
+        if frame.as_dict().get("Event") == "SoftHangupRequest"
+        else frame
+        for frame in plain
+    ]
+    assert shutdown != plain
+    for source, flagged in ((plain, False), (shutdown, True)):
+        updates = CallTracker(is_agent).feed_all(events_of(source))
+        [record] = [u.record for u in updates if isinstance(u, CallEnded) and u.record]
+        assert ("pbx_shutdown" in record.flags) is flagged
+        assert record.outcome is Outcome.ANSWERED

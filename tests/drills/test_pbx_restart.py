@@ -7,11 +7,10 @@ Printed, not asserted: how long Asterisk and then the daemon took to come back.
 CI places 20 live calls, not the full drill's 50 (`cti drill pbx-restart`): the same path
 (Asterisk hangs every channel up, then execs itself), in a third of the time on a shared box.
 
-The flag is missing today (a known product gap, expected to fail until fixed, strictly: the
-test fails once it passes): on ``core restart now`` Asterisk 22 sends a SoftHangupRequest with
-``Cause: 4`` (AST_SOFTHANGUP_SHUTDOWN) for each channel, then ordinary Hangups (cause 16), and
-its ``Shutdown`` event only after them. The normalizer drops SoftHangupRequest and the tracker
-sees PbxShutdown after every call ended, so the records read as normal hang-ups.
+The flag: on ``core restart now`` Asterisk 22 sends a SoftHangupRequest with ``Cause: 4``
+(AST_SOFTHANGUP_SHUTDOWN) for each channel, then ordinary Hangups (cause 16), and its
+``Shutdown`` event only after them. The normalizer turns the first into
+``PbxShuttingDownChannel`` and the tracker flags the call ``pbx_shutdown``.
 """
 
 from __future__ import annotations
@@ -33,11 +32,6 @@ class UnflaggedRecords(AssertionError):
     """Records of calls the restart cut that do not say so."""
 
 
-@pytest.mark.xfail(
-    raises=UnflaggedRecords,
-    strict=True,
-    reason="calls hung up by an Asterisk shutdown are not flagged (see the module docstring)",
-)
 async def test_asterisk_restart_closes_and_flags_every_live_call(
     lab: LabHandle, tmp_path: Path
 ) -> None:

@@ -1,12 +1,10 @@
 """What fault drill 1 (AMI cuts) found, distilled to the pure tracker: no lab needed.
 
 On the lab, a call that was ringing an agent when AMI was cut, and was answered while AMI was
-down, is recorded ``abandoned`` with no agent, though Asterisk's CDR says ANSWERED: 56 of 200
-calls in one 20-cut run of `cti drill ami-cuts`. The resync lists both channels Up, but
-``CallTracker._adopt`` returns at once for a channel it already tracks, so the agent's leg
-stays RINGING; the caller's later hang-up then reads as an abandon. Expected to fail until the
-tracker takes a listed channel's state for the legs it knows (strict: it fails once fixed, so
-this marker goes).
+down, was recorded ``abandoned`` with no agent, though Asterisk's CDR said ANSWERED: 56 of 200
+calls in one 20-cut run of `cti drill ami-cuts`. The resync listed both channels Up, but the
+tracker skipped channels it already knew, so the agent's leg stayed RINGING and the caller's
+later hang-up read as an abandon. The resync now takes a known leg's listed state.
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ def _listed(events: list[PbxEvent], at: float) -> ChannelsListed:
     return ChannelsListed(server="lab", at=at, channels=channels)
 
 
-@pytest.mark.xfail(strict=True, reason="the resync does not take a known leg's listed state")
 def test_a_call_answered_while_ami_was_down_is_recorded_answered() -> None:
     events = events_of(frames("direct_answered"))
     answer = next(i for i, e in enumerate(events) if type(e).__name__ == "DialEnded")
@@ -55,3 +52,4 @@ def test_a_call_answered_while_ami_was_down_is_recorded_answered() -> None:
     assert len(ended) == 1 and ended[0].record is not None
     assert ended[0].record.outcome is Outcome.ANSWERED
     assert ended[0].record.answered_by == "PJSIP/1001"
+    assert "resynced_answer" in ended[0].record.flags
