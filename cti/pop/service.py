@@ -264,6 +264,9 @@ class PopService:
         if view.direction is Direction.OUTBOUND:
             return  # the agent's own phone ringing for click-to-dial: no pop
         session = self._session(view)
+        # A call that began as an agent's own (a consultation before an attended transfer)
+        # had no lookup at its start: look its caller up now rather than wait out the timeout.
+        self._start_lookup(session, view.caller.number)
         for agent in self._directory().owners(update.endpoint):
             pop = session.pops.get(agent)
             if pop is None:

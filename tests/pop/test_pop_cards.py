@@ -124,3 +124,24 @@ def test_names_are_what_the_template_reads() -> None:
     assert names == frozenset({"agent", "matches"})
     assert "agent" not in (renderer.names(DEFAULT_TEMPLATE) or ())
     assert renderer.names("{% if %}") is None
+
+
+async def test_a_consultation_call_is_looked_up_when_it_rings(crm: BuiltinCrm) -> None:
+    """The consultation leg of an attended transfer starts as the agent's own call (no lookup
+    then): its pop waited for a lookup nobody started, and was lost if answered meanwhile."""
+    pops, notifier = service(crm, PopRenderer())
+    await replay(pops, "attended_transfer")
+
+    sent = [
+        (agent, data["call"], data["lookup"])
+        for kind, agent, _, data in notifier.sent
+        if kind == "pop"
+    ]
+    calls = [(agent, call["id"]) for agent, call, _ in sent]  # type: ignore[index]
+    # alice takes the customer; bob gets the consultation (while it rings), then the customer
+    assert calls == [
+        ("alice", "lab:1795309456.15"),
+        ("bob", "lab:1795309457.17"),
+        ("bob", "lab:1795309456.15"),
+    ]
+    assert all(lookup == "done" for _, _, lookup in sent), sent
