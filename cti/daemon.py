@@ -277,7 +277,9 @@ class Daemon:
             self._crm_task = asyncio.create_task(self._upgrade_crm_later(), name="crm-upgrade")
         # Calls up when the previous run stopped: back into the tracker (and their pops) before
         # any PBX connection opens; each server's first resync closes those that ended meanwhile.
-        for update in await self.live_calls.restore(source.name for source in self.sources):
+        servers = {source.name for source in self.sources}  # and those an admin added:
+        servers |= {spec.name for spec in await asyncio.to_thread(self.admin.servers.stored)}
+        for update in await self.live_calls.restore(servers):
             self.pops.handle(update)
         self.metrics.active_calls.set(self.tracker.active_count())
         # Start-up objects (templates, SQLAlchemy, the directory) live as long as the process:
