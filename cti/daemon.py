@@ -49,6 +49,7 @@ from cti.hub import AgentHub
 from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
 from cti.pop.directory import Directory
+from cti.secretbox import SecretBox
 from cti.pop.service import PopService
 from cti.services import AgentMessages, StoreAuthenticator, StoreRecords, build_directory
 from cti.store import OutboxWriter, Store
@@ -170,6 +171,7 @@ class Daemon:
             refresh_directory=self.refresh_directory,
             active_calls=self.tracker.active_calls,
             is_agent_endpoint=lambda ep: self.directory.is_agent_endpoint(ep),  # noqa: PLW0108
+            secrets=SecretBox.for_state_dir(self.state_dir),
         )
         self.accepting = True
         self._drained = False

@@ -40,6 +40,7 @@ from cti.config import AmiServerSettings, ProvisioningSettings
 from cti.core.events import ContactStatusChanged, PbxEvent
 from cti.core.updates import CallView
 from cti.errors import AmiError, ConfigError, Conflict, CtiError, NotFound, ValidationFailed
+from cti.secretbox import SecretBox
 from cti.store import GroupSpec, Store
 from pbx_adapters.asterisk.connection import AmiConnection, AmiSettings
 from pbx_adapters.asterisk.pjsip import PjsipAdmin
@@ -63,6 +64,7 @@ class AdminConsole:
         refresh_directory: Callable[[], Awaitable[None]],
         active_calls: Callable[[], Sequence[CallView]],
         is_agent_endpoint: Callable[[str], bool],
+        secrets: SecretBox,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -71,6 +73,7 @@ class AdminConsole:
             store,
             sources,
             make_source,
+            secrets=secrets,
             config_hosts={s.name: (s.host, s.port, s.username, s.tls) for s in config_servers},
             on_removed=self._server_removed,
         )

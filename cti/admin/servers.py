@@ -2,6 +2,7 @@
 
 Stored servers (table ``ami_servers``) each get an :class:`AsteriskSource` in the daemon's list
 of sources; a change closes the old source and starts a new one. Every change is an event.
+Their AMI secrets are stored sealed (:class:`cti.secretbox.SecretBox`), never in the clear.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from cti.errors import Conflict, NotFound, ValidationFailed
+from cti.secretbox import SecretBox
 from cti.store import Store
 from cti.store.models import ami_servers
 from pbx_adapters.asterisk.connection import AmiSettings
@@ -76,11 +78,13 @@ class ServerRegistry:
         sources: list[AsteriskSource],
         make_source: SourceFactory,
         *,
+        secrets: SecretBox,
         config_hosts: dict[str, tuple[str, int, str, bool]],
         on_removed: Callable[[str], None] = lambda name: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store, self.sources, self._make = store, sources, make_source
+        self._secrets = secrets
         self._config = config_hosts  # name -> (host, port, username, tls), never editable
         self._on_removed = on_removed
         self._clock = clock
@@ -89,10 +93,29 @@ class ServerRegistry:
     def stored(self) -> list[ServerSpec]:
         with self._store.reading("admin.servers") as conn:
             rows = conn.execute(select(ami_servers).order_by(ami_servers.c.name)).all()
-        return [ServerSpec(r.name, r.host, r.port, r.username, r.secret, bool(r.tls)) for r in rows]
+        return [
+            ServerSpec(
+                r.name, r.host, r.port, r.username, self._secrets.open(r.secret), bool(r.tls)
+            )
+            for r in rows
+        ]
+
+    def seal_stored(self) -> int:
+        """Seal the secrets stored before sealing existed; return how many."""
+        with self._store.writing("admin.server_seal") as conn:
+            rows = conn.execute(select(ami_servers.c.id, ami_servers.c.secret)).all()
+            plain = [r for r in rows if not SecretBox.is_sealed(r.secret)]
+            for r in plain:
+                conn.execute(
+                    update(ami_servers)
+                    .where(ami_servers.c.id == r.id)
+                    .values(secret=self._secrets.seal(r.secret))
+                )
+        return len(plain)
 
     async def start(self) -> None:
         """Start a source for every stored server (after the config-file ones)."""
+        self.seal_stored()
         for spec in self.stored():
             if spec.name not in self._config:
                 await self._start(spec)
@@ -124,7 +147,8 @@ class ServerRegistry:
                 select(ami_servers.c.id).where(ami_servers.c.name == spec.name)
             ).first():
                 raise Conflict("a server with that name exists", details={"server": spec.name})
-            conn.execute(insert(ami_servers).values(**_row(spec), created_at=now, updated_at=now))
+            row = self._row(spec)
+            conn.execute(insert(ami_servers).values(**row, created_at=now, updated_at=now))
         await self._start(spec)
 
     async def update(self, name: str, spec: ServerSpec) -> None:
@@ -135,7 +159,7 @@ class ServerRegistry:
             done = conn.execute(
                 update(ami_servers)
                 .where(ami_servers.c.name == name)
-                .values(**_row(spec), updated_at=self._store.clock())
+                .values(**self._row(spec), updated_at=self._store.clock())
             )
             if done.rowcount == 0:
                 raise NotFound("no such server", details={"server": name})
@@ -149,6 +173,16 @@ class ServerRegistry:
             if done.rowcount == 0:
                 raise NotFound("no such server", details={"server": name})
         await self._stop(name)
+
+    def _row(self, spec: ServerSpec) -> dict[str, Any]:
+        return {
+            "name": spec.name,
+            "host": spec.host,
+            "port": spec.port,
+            "username": spec.username,
+            "secret": self._secrets.seal(spec.secret),
+            "tls": spec.tls,
+        }
 
     def sample(self) -> None:
         """Update each source's events per second (call every few seconds)."""
@@ -192,14 +226,3 @@ class ServerRegistry:
                 }
             )
         return out
-
-
-def _row(spec: ServerSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "host": spec.host,
-        "port": spec.port,
-        "username": spec.username,
-        "secret": spec.secret,
-        "tls": spec.tls,
-    }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from agent_ui.admin import admin_routes
@@ -16,6 +17,7 @@ from cti.config import HttpSettings, ProvisioningSettings
 from cti.hub import AgentHub
 from cti.metrics import Metrics
 from cti.principal import Action, Principal, Role, may
+from cti.secretbox import SecretBox
 from cti.store import Store
 
 ORIGIN = "http://127.0.0.1:8080"
@@ -72,6 +74,7 @@ async def app_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         refresh_directory=refresh,
         active_calls=list,
         is_agent_endpoint=lambda ep: False,
+        secrets=SecretBox(Fernet.generate_key()),
     )
     app = create_app(
         authenticator=_Users(),

@@ -49,7 +49,7 @@ def test_upgrade_from_empty_creates_every_table(store_url: str) -> None:
             assert compare_metadata(context, metadata) == []  # migrations == models
     finally:
         engine.dispose()
-    assert migrations.current_revision(store_url) == migrations.head_revision() == "s0004"
+    assert migrations.current_revision(store_url) == migrations.head_revision() == "s0005"
 
 
 def test_upgrade_is_idempotent_and_shares_the_database_with_the_crm(store_url: str) -> None:
@@ -64,7 +64,7 @@ def test_upgrade_is_idempotent_and_shares_the_database_with_the_crm(store_url: s
     finally:
         engine.dispose()
     assert {"cti_alembic_version", "crm_alembic_version", "crm_calls", "outbox"} <= names
-    assert migrations.current_revision(store_url) == "s0004"
+    assert migrations.current_revision(store_url) == "s0005"
 
 
 def test_check_schema_names_the_revisions(store_url: str) -> None:
@@ -72,7 +72,7 @@ def test_check_schema_names_the_revisions(store_url: str) -> None:
     try:
         with pytest.raises(StoreError) as caught:
             store.check_schema()
-        assert caught.value.details == {"current": None, "head": "s0004"}
+        assert caught.value.details == {"current": None, "head": "s0005"}
         store.upgrade()
         store.check_schema()
     finally:
