@@ -4,6 +4,9 @@ SQLAlchemy's engine is synchronous, so every query runs on a small thread pool t
 owns (as many threads as pooled connections): the event loop never waits on the database, and
 at most ``max_workers`` queries run at once however many calls arrive together. Benchmarks and
 scripts call :meth:`BuiltinCrm.lookup_sync` directly on their own thread.
+
+Lookups, the hot path, run as one statement on a connection each thread keeps
+(:mod:`.dedicated`); everything else checks connections out of the engine's pool.
 """
 
 from __future__ import annotations
@@ -25,18 +28,20 @@ from crm_connectors.base import (
     Contact,
     LookupOptions,
     LookupResult,
+    Match,
     NewContact,
     RecordRef,
     SearchHit,
 )
 from crm_connectors.builtin import reads, writes
+from crm_connectors.builtin.dedicated import LookupConnections
 from crm_connectors.builtin.engine import create_crm_engine, translated_errors, writer
 from crm_connectors.builtin.rows import CONTACT, RefMaker
 from crm_connectors.builtin.runner import DriverRunner, PreparedCache, driver_runner
 from crm_connectors.builtin.search import search_records
 from cti.core.records import CallRecord
 from cti.errors import ConfigError, CrmError, CrmTimeout
-from cti.numbers import is_known_region, to_e164
+from cti.numbers import E164_PATTERN, is_known_region, to_e164
 
 __all__ = ["BuiltinCrm"]
 
@@ -74,7 +79,8 @@ class BuiltinCrm:
             raise ConfigError("unknown default region", details={"region": default_region})
         if max_workers < 1 or (timeout is not None and timeout <= 0):
             raise ConfigError("max_workers and timeout must be positive")
-        if isinstance(engine.pool, StaticPool):
+        shared = isinstance(engine.pool, StaticPool)
+        if shared:
             max_workers = 1  # an in-memory SQLite database is one connection; share it serially
         self.name = name
         self._engine = engine
@@ -85,6 +91,8 @@ class BuiltinCrm:
         self._owns_engine = owns_engine
         self._clock = clock
         self._prepared: PreparedCache = {}
+        # An in-memory database's one connection cannot be taken out of its pool.
+        self._lookups = None if shared else LookupConnections(engine)
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=f"crm-{name}")
         self._closed = False
 
@@ -124,13 +132,30 @@ class BuiltinCrm:
     def lookup_sync(
         self, number: str, options: LookupOptions = DEFAULT_LOOKUP_OPTIONS
     ) -> LookupResult:
-        """Run :meth:`lookup` on the calling thread (benchmarks, scripts; never the loop)."""
+        """Run :meth:`lookup` on the calling thread (benchmarks, scripts; never the loop).
+
+        A number already in E.164 form is looked up as it is: every stored number is canonical
+        E.164, so a match proves it canonical too, and only a miss pays for the parser (which
+        tells "nobody has it" from "not a number", or finds the canonical form to look up).
+        """
         self._check_open()
-        e164 = to_e164(number, self._region)
-        if e164 is None:
-            return LookupResult(number, None)
-        with translated_errors("lookup"), self._driver() as runner:
-            return LookupResult(number, e164, reads.lookup(runner, e164, options, self._refs))
+        with translated_errors("lookup"):
+            if E164_PATTERN.fullmatch(number):
+                matches = self._matches(number, options)
+                if matches:
+                    return LookupResult(number, number, matches)
+            e164 = to_e164(number, self._region)
+            if e164 is None:
+                return LookupResult(number, None)
+            if e164 == number:
+                return LookupResult(number, e164, ())  # looked up above
+            return LookupResult(number, e164, self._matches(e164, options))
+
+    def _matches(self, e164: str, options: LookupOptions) -> tuple[Match, ...]:
+        if self._lookups is not None:
+            return self._lookups.lookup(e164, options, self._refs)
+        with self._driver() as runner:
+            return reads.lookup(runner, e164, options, self._refs)
 
     async def search(self, query: str, limit: int = 20) -> list[SearchHit]:
         """Find contacts, accounts and cases by name, number, email or case number."""
@@ -233,5 +258,7 @@ class BuiltinCrm:
 
     def _shutdown(self) -> None:
         self._executor.shutdown(wait=True)
+        if self._lookups is not None:
+            self._lookups.close()
         if self._owns_engine:
             self._engine.dispose()

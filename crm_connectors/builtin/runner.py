@@ -30,6 +30,7 @@ __all__ = [
     "Runner",
     "SqlaRunner",
     "driver_runner",
+    "wrapped_driver_error",
 ]
 
 _Processor = Callable[[Any], Any] | None
@@ -152,7 +153,7 @@ def driver_runner(engine: Engine, cache: PreparedCache) -> Iterator[DriverRunner
     try:
         raw = engine.raw_connection()
     except dbapi_error as exc:
-        raise _wrapped(exc, dbapi_error, dialect, invalidated=False) from exc
+        raise wrapped_driver_error(exc, dbapi_error, dialect, invalidated=False) from exc
     try:
         cursor = raw.cursor()
         try:
@@ -167,14 +168,15 @@ def driver_runner(engine: Engine, cache: PreparedCache) -> Iterator[DriverRunner
         dead = dialect.is_disconnect(exc, raw.dbapi_connection, None)
         if dead:
             raw.invalidate(exc)
-        raise _wrapped(exc, dbapi_error, dialect, invalidated=dead) from exc
+        raise wrapped_driver_error(exc, dbapi_error, dialect, invalidated=dead) from exc
     finally:
         raw.close()
 
 
-def _wrapped(
+def wrapped_driver_error(
     exc: Exception, dbapi_error: type[Exception], dialect: Dialect, *, invalidated: bool
 ) -> sa_exc.StatementError:
+    """Return the SQLAlchemy error the engine would raise for driver error ``exc``."""
     return sa_exc.DBAPIError.instance(
         None,
         None,
