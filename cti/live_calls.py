@@ -4,8 +4,11 @@ Without this a call that is up when the daemon stops (SIGTERM, SIGKILL, a crash)
 forgotten: the next run adopts it from the PBX's channel listing as a new call if it still
 runs, and knows nothing at all of it if it ended meanwhile. With it:
 
-- every ``every_s`` the snapshot of each live call that changed since it was last saved is
-  written (one transaction for all of them); at drain every live call is saved;
+- every ``every_s`` the snapshots of the calls that had call updates since the last save are
+  written, one transaction for all of them, along with a slice of the other live calls (a
+  rolling sweep, ``sweep`` calls per save) for the changes no update announces (a channel
+  joining, a dial cancelled); a row is rewritten only when its snapshot changed. The cost
+  follows the calls that change, not the calls that are up. At drain every live call is saved;
 - a call's row is deleted in the transaction that queues its record (``Store.end_call``),
   so at any moment a call is either saved here or queued in the outbox (a consultation merged
   by a transfer has no record: its row is deleted here);
@@ -13,8 +16,9 @@ runs, and knows nothing at all of it if it ended meanwhile. With it:
   resync of each server then closes those whose channels went away (flag ``vanished``) and
   writes their records, and the others carry on with their start time, agent and notes.
 
-What a SIGKILL can cost: the changes of the last ``every_s`` seconds of a call's state (e.g. a
-hold), never the call or its record.
+What a SIGKILL can cost: the last ``every_s`` seconds of a call's updates, and changes without an
+update until the sweep comes round; never the call or its record (the first resync adopts any
+channel the saved call does not know).
 """
 
 from __future__ import annotations
@@ -50,11 +54,15 @@ class LiveCallJournal:
         tracker: Callable[[], CallTracker],
         *,
         every_s: float = 0.5,
+        sweep: int = 200,
     ) -> None:
         self._store = store
         self._tracker = tracker
         self._every = every_s
-        self._saved: dict[str, dict[str, object]] = {}  # call id -> snapshot as last saved
+        self._sweep = sweep
+        self._sweeping: list[str] = []  # call ids the rolling sweep has yet to look at
+        self._dirty: set[str] = set()  # calls with updates since the last save
+        self._saved: dict[str, int] = {}  # call id -> fingerprint of its snapshot as saved
         self._gone: set[str] = set()  # saved calls that ended without a record of their own
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -69,10 +77,13 @@ class LiveCallJournal:
         record queued; one that ended without (a merged consultation) is deleted at the next save.
         """
         for update in updates:
+            call_id = update.call.call_id
             if isinstance(update, CallEnded):
-                call_id = update.call.call_id
+                self._dirty.discard(call_id)
                 if self._saved.pop(call_id, None) is not None and update.record is None:
                     self._gone.add(call_id)
+            else:
+                self._dirty.add(call_id)
 
     # ---------------------------------------------------------------------------- start
     async def restore(self, servers: Iterable[str]) -> list[CallUpdate]:
@@ -93,7 +104,7 @@ class LiveCallJournal:
             except SnapshotError as exc:
                 log.error("live call %s (saved %s) cannot be read back: %s", call_id, saved_at, exc)
                 continue
-            self._saved[call_id] = data
+            self._saved[call_id] = _fingerprint(data)
             updates += restored
         if updates:
             log.warning(
@@ -111,15 +122,33 @@ class LiveCallJournal:
             await asyncio.sleep(self._every)
             await self.save()
 
-    async def save(self) -> bool:
-        """Save what changed since the last save; False if the store refused (retried later)."""
+    async def save(self, *, everything: bool = False) -> bool:
+        """Save what changed since the last save; False if the store refused (retried later).
+
+        ``everything`` looks at every live call (at drain), not the updated ones and a sweep.
+        """
         async with self._lock:
             tracker = self._tracker()
+            if everything:
+                candidates = tracker.call_ids()
+            else:
+                swept: list[str] = []
+                if self._sweep > 0:
+                    if not self._sweeping:
+                        self._sweeping = tracker.call_ids()
+                    swept = self._sweeping[-self._sweep :]
+                    del self._sweeping[-self._sweep :]
+                candidates = [*self._dirty, *swept]
+            self._dirty.clear()
             changed: dict[str, dict[str, object]] = {}
-            for view in tracker.active_calls():
-                snapshot = tracker.snapshot(view.call_id)
-                if snapshot is not None and self._saved.get(view.call_id) != snapshot:
-                    changed[view.call_id] = snapshot
+            prints: dict[str, int] = {}
+            for call_id in candidates:
+                snapshot = tracker.snapshot(call_id)
+                if snapshot is None or call_id in changed:
+                    continue
+                fingerprint = _fingerprint(snapshot)
+                if self._saved.get(call_id) != fingerprint:
+                    changed[call_id], prints[call_id] = snapshot, fingerprint
             gone = sorted(self._gone)
             if not changed and not gone:
                 return True
@@ -127,9 +156,12 @@ class LiveCallJournal:
                 await self._store.save_live_calls(changed, gone)
             except CtiError as exc:
                 self.failures += 1
+                self._dirty.update(changed)  # try them again next time
                 log.warning("cannot save %d live calls yet (%s)", len(changed), exc)
                 return False
-            self._saved.update(changed)
+            for call_id, fingerprint in prints.items():
+                if tracker.is_live(call_id):  # not ended while the write ran
+                    self._saved[call_id] = fingerprint
             self._gone.difference_update(gone)
             self.saves += 1
             return True
@@ -140,5 +172,10 @@ class LiveCallJournal:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        if not await self.save():
+        if not await self.save(everything=True):
             log.error("live calls could not be saved at shutdown; their calls may go unrecorded")
+
+
+def _fingerprint(snapshot: dict[str, object]) -> int:
+    """Tells a changed snapshot from the saved one without keeping every snapshot in memory."""
+    return hash(repr(snapshot))

@@ -155,6 +155,13 @@ class CallTracker:
     def active_calls(self) -> list[CallView]:
         return [c.view() for c in self._calls.values() if c.merged_into is None]
 
+    def is_live(self, call_id: str) -> bool:
+        return call_id in self._calls
+
+    def call_ids(self) -> list[str]:
+        """The ids of the live calls (consultations merged into another left out)."""
+        return [call_id for call_id, call in self._calls.items() if call.merged_into is None]
+
     def active_count(self) -> int:
         """How many calls are up: ``len(active_calls())`` without building a view of each."""
         return len(self._calls) - self._merged

@@ -112,3 +112,19 @@ async def test_close_saves_every_live_call(store: Store) -> None:
     _feed(tracker, journal, "queue_ringall_second_answers", 12)
     await journal.close()
     assert [c for c, _, _, _ in store.live_calls()] == [v.call_id for v in tracker.active_calls()]
+
+
+async def test_a_change_no_update_announces_is_saved_by_the_sweep(store: Store) -> None:
+    tracker = CallTracker(is_agent)
+    journal = LiveCallJournal(store.aio, lambda: tracker, sweep=1)
+    events = events_of(frames("direct_answered"))
+    created = [i for i, e in enumerate(events) if type(e).__name__ == "ChannelCreated"]
+    for event in events[: created[0] + 1]:
+        journal.observe(tracker.feed(event))  # the trunk's channel: CallStarted
+    assert await journal.save()
+    [(_, _, first, _)] = store.live_calls()
+    for event in events[created[0] + 1 : created[1] + 1]:
+        assert tracker.feed(event) == []  # the agent's channel joins: no update says so
+    assert await journal.save()
+    [(_, _, second, _)] = store.live_calls()
+    assert len(second["channels"]) == len(first["channels"]) + 1
