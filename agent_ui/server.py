@@ -17,6 +17,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.server import ServerProtocol
 
 from agent_ui.deflate import LeanDeflateFactory
+from agent_ui.lean_sync import Flag, Inbox
 from agent_ui.protocol import MAX_FRAME_BYTES
 from cti.config import HttpSettings
 
@@ -29,10 +30,13 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     idle connection, more than everything else an agent's connection holds. Pops are
     compressed one by one, so the ratio barely changes; short messages are not compressed
     (agent_ui.deflate). Once the handshake is done the parsed request and response are dropped:
-    their headers would otherwise stay with every connection for its whole life."""
+    their headers would otherwise stay with every connection for its whole life. The received
+    messages queue and the writable flag are slim versions (agent_ui.lean_sync)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag(is_set=True)  # type: ignore[assignment]
         if self.config.ws_per_message_deflate:
             deflate = LeanDeflateFactory(
                 server_max_window_bits=12,

@@ -73,7 +73,8 @@ class _Stream:
 
     def __init__(self) -> None:
         self.seq = 0
-        self.buffer: deque[tuple[int, float, str]] = deque()  # (seq, monotonic time, frame)
+        # (seq, monotonic time, frame); None while empty (an idle agent's empty deque: 600 B)
+        self.buffer: deque[tuple[int, float, str]] | None = None
         self.buffered_bytes = 0
         self.connections: set[Connection] = set()
 
@@ -309,6 +310,8 @@ class AgentHub:
         seq = stream.seq + 1
         frame = encode(message, seq)  # may raise ValidationFailed: then nothing changed
         stream.seq = seq
+        if stream.buffer is None:
+            stream.buffer = deque()
         stream.buffer.append((seq, self._clock(), frame))
         stream.buffered_bytes += len(frame)
         self._prune(stream)
@@ -403,6 +406,8 @@ class AgentHub:
             or buffer[0][1] < oldest
         ):
             stream.buffered_bytes -= len(buffer.popleft()[2])
+        if not buffer:
+            stream.buffer = None
 
     def _forget(self, conn: Connection) -> None:
         stream = self._streams.get(conn.agent)
