@@ -67,6 +67,30 @@ async def test_a_lost_connection_shows_a_banner_then_resumes_with_what_was_misse
     alice.assert_clean()
 
 
+async def test_a_dead_link_is_noticed_by_the_keepalive_not_a_minute_later(
+    relayed: tuple[FakePbx, TcpRelay], open_agent: OpenAgent
+) -> None:
+    """Packets vanish (no FIN, no reset): the page gives the socket up when its ping gets no
+    pong, without waiting for the browser's closing handshake to time out (another 60 s), and
+    gives up reconnect attempts that hang in the hole; back as soon as the link is."""
+    _, relay = relayed
+    alice = await open_agent(f"http://127.0.0.1:{relay.port}")
+    await alice.login("alice")
+    await alice.page.locator("#state-pill", has_text="Ready").wait_for()
+
+    relay.blackhole()
+    banner = alice.page.locator("#banner")
+    # A ping every 20 s, its pong due within 10 s: at most 30 s (the closing handshake would
+    # have added 60 s more, so 45 s is a bound only that bug crosses).
+    await banner.filter(has_text="Connection to the CTI server lost").wait_for(timeout=45_000)
+    await asyncio.sleep(10)  # attempts into the hole: each given up after the hello timeout
+    relay.heal()
+    await alice.connected()
+    await banner.wait_for(state="hidden", timeout=30_000)
+    assert await alice.page.evaluate("() => document.body.dataset.resume") == "replay"
+    alice.assert_clean()
+
+
 async def test_a_daemon_restart_is_survived_with_a_fresh_snapshot(
     fake_pbx: FakePbx, open_agent: OpenAgent
 ) -> None:

@@ -9,6 +9,9 @@ const STREAM = new Set([
 ]);
 const PING_EVERY_MS = 20000;
 const PONG_WITHIN_MS = 10000;
+const HELLO_WITHIN_MS = 8000; // from opening a socket to the daemon's hello
+// A dead link (no FIN, no reset) gives no close event until the browser's closing handshake
+// times out, a minute later: a socket that misses its pong or hello is given up at once.
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 
 export class DesktopSocket {
@@ -25,6 +28,7 @@ export class DesktopSocket {
     this.timer = null;
     this.pingTimer = null;
     this.pongTimer = null;
+    this.helloTimer = null;
     this.refs = 0;
     this.ready = false;
   }
@@ -41,6 +45,7 @@ export class DesktopSocket {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.helloTimer);
     this.stopPing();
     if (this.ws) this.ws.close(1000, "bye");
     this.ws = null;
@@ -61,6 +66,10 @@ export class DesktopSocket {
     const ws = new WebSocket(`${scheme}//${window.location.host}/ws`);
     this.ws = ws;
     this.ready = false;
+    clearTimeout(this.helloTimer);
+    this.helloTimer = setTimeout(() => {
+      if (ws === this.ws && !this.ready) this.abandon(ws, "no hello");
+    }, HELLO_WITHIN_MS);
     ws.addEventListener("open", () => {
       const data = { last_seq: this.lastSeq };
       if (this.epoch) data.epoch = this.epoch;
@@ -76,7 +85,7 @@ export class DesktopSocket {
     try {
       message = JSON.parse(text);
     } catch (err) {
-      ws.close(1000, "unreadable frame");
+      this.abandon(ws, "unreadable frame");
       return;
     }
     const { type, seq, data } = message;
@@ -85,6 +94,7 @@ export class DesktopSocket {
       this.epoch = data.resume.epoch;
       this.attempt = 0;
       this.ready = true;
+      clearTimeout(this.helloTimer);
       banner(null);
       this.startPing();
       this.handlers.onOpen(data);
@@ -94,7 +104,7 @@ export class DesktopSocket {
       this.lastSeq = seq;
     } else if (STREAM.has(type)) {
       if (seq !== this.lastSeq + 1) {
-        ws.close(1000, "gap in seq"); // something was lost: resume from what we applied
+        this.abandon(ws, "gap in seq"); // something was lost: resume from what we applied
         return;
       }
       this.lastSeq = seq;
@@ -105,8 +115,20 @@ export class DesktopSocket {
     this.handlers.onMessage(type, data);
   }
 
+  /** Give ``ws`` up now: down, banner, reconnect; its own close event comes when it comes. */
+  abandon(ws, reason) {
+    if (ws !== this.ws) return;
+    try {
+      ws.close(1000, reason);
+    } catch (err) {
+      // closing a socket that never opened may throw; it is given up either way
+    }
+    this.closed(ws, { code: 1006, reason });
+  }
+
   closed(ws, event) {
     if (ws !== this.ws) return;
+    clearTimeout(this.helloTimer);
     this.ws = null;
     this.ready = false;
     this.stopPing();
@@ -141,7 +163,7 @@ export class DesktopSocket {
       this.ws.send(JSON.stringify({ type: "ping", ref: "keepalive" }));
       clearTimeout(this.pongTimer);
       const ws = this.ws;
-      this.pongTimer = setTimeout(() => ws.close(1000, "no pong"), PONG_WITHIN_MS);
+      this.pongTimer = setTimeout(() => this.abandon(ws, "no pong"), PONG_WITHIN_MS);
     }, PING_EVERY_MS);
   }
 
