@@ -54,6 +54,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
+            # websockets' parser keeps the request for the connection's life: empty its headers.
+            self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
 
 
