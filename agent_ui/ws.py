@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 class WebSocketSender:
     """The hub's Sender over a Starlette websocket; library errors become BrowserGone."""
 
+    __slots__ = ("_ws",)
+
     def __init__(self, websocket: WebSocket) -> None:
         self._ws = websocket
 
@@ -62,6 +64,8 @@ class WebSocketSender:
 
 class _Bucket:
     """Token bucket bounding how fast one browser may send messages."""
+
+    __slots__ = ("_at", "_burst", "_clock", "_rate", "_tokens")
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
         self._rate, self._burst, self._clock = rate, float(burst), clock
