@@ -184,18 +184,19 @@ class _Run:
             if daemon is not None:
                 daemon.stop()
             _stop_all(procs)
-        latency, sizes = self.latencies()
+        latency, sizes, pending = self.latencies()
         return {
             "phases": summary,
             "cpu": samples,
             "latency": latency,
             "pop_chars": sizes,
+            "pending": pending,
             "frames": self.frame_counts(),
         }
 
-    def latencies(self) -> tuple[dict[int, list[float]], list[int]]:
-        """Per phase: each (call, agent) pop's delay after the event that rang that agent;
-        and the size of every first pop (characters of the frame)."""
+    def latencies(self) -> tuple[dict[int, list[float]], list[int], dict[int, int]]:
+        """Per phase: each (call, agent) pop's delay after the event that rang that agent, and
+        how many went out before the CRM answered; the size of every first pop (characters)."""
         triggers: dict[tuple[str, str], tuple[float, int]] = {}
         with (self.work / "triggers.jsonl").open() as lines:
             for line in lines:
@@ -204,9 +205,10 @@ class _Run:
         seen: set[tuple[str, int]] = set()
         out: dict[int, list[float]] = {}
         sizes: list[int] = []
+        pending: dict[int, int] = {}
         for path in sorted(self.work.glob("pops-*.jsonl")):
             for line in path.read_text().splitlines():
-                at, agent, call_id, chars = json.loads(line)
+                at, agent, call_id, chars, early = json.loads(line)
                 if (call_id, agent) in seen:
                     continue
                 seen.add((call_id, agent))
@@ -214,7 +216,8 @@ class _Run:
                 found = triggers.get((call_id.split(":", 1)[1], phone_of(agent)))
                 if found is not None:
                     out.setdefault(found[1], []).append(at - found[0])
-        return out, sizes
+                    pending[found[1]] = pending.get(found[1], 0) + bool(early)
+        return out, sizes, pending
 
     def frame_counts(self) -> dict[str, list[int]]:
         """Frames and characters the clients received, by message type, over the whole run."""
@@ -313,6 +316,9 @@ def _report(
             target="< 10 ms" if top else "",
             ok=ours["max_ms"] < 10 if top else None,
         )
+        if ours["n"]:
+            early = product["pending"].get(number, 0)
+            report.add(f"{label} pops sent before the CRM answered", 100 * early / ours["n"], "%")
         _report_cpu(report, label, phase, (product, floor), number)
 
 

@@ -5,7 +5,8 @@ CONFIG (JSON) names the websocket URL, the Origin, and the connections to open, 
 page's first message) and then reads; for every ``pop`` frame it keeps the monotonic time of
 arrival, the agent, the call id and the frame's size, and it counts every frame by type. The
 process writes ``ready_file`` once every connection is open and, when ``stop_file`` appears
-(or ``lifetime_s`` ran out), writes its pops as JSON lines ``[t, agent, call id, chars]`` to
+(or ``lifetime_s`` ran out), writes its pops as JSON lines ``[t, agent, call id, chars,
+pending]`` (pending: sent before the CRM lookup answered) to
 ``out_file``, the counts (``{type: [frames, chars]}``) to ``out_file`` + ``.types``, and
 exits. CLOCK_MONOTONIC is shared by every process of the machine, so these times compare with
 the AMI replayer's.
@@ -56,7 +57,9 @@ async def _connect(cfg: dict[str, Any], agent: int, cookie: str | None) -> Clien
     raise RuntimeError(f"agent {agent}: could not connect to {url}")
 
 
-_Record = tuple[float, int, str, int]  # arrival (monotonic), agent, call id, frame chars
+# arrival (monotonic), agent, call id, frame chars, whether it went out before the CRM answered
+_Record = tuple[float, int, str, int, bool]
+_PENDING = '"lookup":"pending"'
 
 
 async def _read(
@@ -70,7 +73,8 @@ async def _read(
                 continue
             if frame.startswith(_POP):
                 start = frame.find(_CALL_ID) + len(_CALL_ID)
-                records.append((at, agent, frame[start : frame.index('"', start)], len(frame)))
+                call_id = frame[start : frame.index('"', start)]
+                records.append((at, agent, call_id, len(frame), _PENDING in frame))
             # Every envelope starts {"type":"NAME", (agent_ui.protocol.encode, the floor).
             kind = frame[9 : frame.find('"', 9)]
             counts = types.setdefault(kind, [0, 0])
