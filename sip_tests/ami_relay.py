@@ -86,6 +86,7 @@ class AmiCutter:
         self.sessions: list[RelayedSession] = []
         self._armed: _Armed | None = None
         self._changed = asyncio.Event()
+        self._handlers: set[asyncio.Task[object]] = set()
 
     async def start(self) -> int:
         """Listen on a free loopback port; return it."""
@@ -93,6 +94,10 @@ class AmiCutter:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        this = asyncio.current_task()
+        if this is not None:  # close() waits for it: no socket outlives the relay
+            self._handlers.add(this)
+            this.add_done_callback(self._handlers.discard)
         self.connections += 1
         session = RelayedSession(opened_at=time.monotonic())
         self.sessions.append(session)
@@ -190,6 +195,11 @@ class AmiCutter:
                 await self._changed.wait()
 
     async def close(self) -> None:
+        """Cut every connection, stop listening, and wait until each relayed socket is closed."""
         self.cut()
         if self.server is not None:
             self.server.close()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=5)
+        if self.server is not None:
+            await self.server.wait_closed()

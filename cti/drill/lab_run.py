@@ -168,17 +168,17 @@ async def drill_lab(
         raise LabError(f"cti seed failed: {seeded.stderr}")
     await asyncio.to_thread(_add_extra_agents, daemon.store_url)
     cdr = CdrLog(lab.instance.cdr_file())
-    # Started from a thread: the relay runs on this loop and must keep serving meanwhile.
-    await asyncio.to_thread(daemon.start)
     try:
+        # Started from a thread: the relay runs on this loop and must keep serving meanwhile.
+        await asyncio.to_thread(daemon.start)
         yield DrillLab(lab, daemon, relay, cdr, cdr.mark())
     finally:
-        code = await asyncio.to_thread(daemon.stop)
+        code = await asyncio.to_thread(daemon.stop)  # also one that never became healthy
         if relay is not None:
             await relay.close()
         await asyncio.to_thread(lab.hangup_all)
-        if code != 0:
-            raise LabError(f"cti serve exited with {code}: {daemon.log_tail()}")
+    if code != 0:
+        raise LabError(f"cti serve exited with {code}: {daemon.log_tail()}")
 
 
 def crm_calls(store_url: str) -> list[CrmCall]:
