@@ -1,4 +1,4 @@
-"""Alembic migrations of the daemon's store, run from Python (no alembic.ini).
+"""Alembic migrations of the daemon's store, run from Python (:mod:`cti.sqlmigrations`).
 
 :meth:`cti.store.Store.upgrade` (or :func:`upgrade`) runs them at install time or when the
 daemon starts; it is idempotent and fast when the schema is current. The store keeps its version
@@ -15,20 +15,11 @@ then review the generated file in ``versions/`` (and rename it ``sNNNN_<what>.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import URL, Connection, Engine
 
 from cti.errors import StoreError
-from cti.store.engine import create_store_engine, sqlite_path, translated_errors, writer
+from cti.sqlmigrations import Migrations
+from cti.store.engine import create_store_engine, translated_errors
 from cti.store.models import metadata
 
 __all__ = [
@@ -42,80 +33,22 @@ __all__ = [
 ]
 
 VERSION_TABLE = "cti_alembic_version"
-_HERE = Path(__file__).resolve().parent
 
-
-def _include_name(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
-    """Let Alembic see only the store's tables, whatever else shares the database."""
-    if type_ == "table":
-        return name is not None and name in metadata.tables
-    return True
-
+_STORE = Migrations(
+    what="store",
+    directory=Path(__file__).resolve().parent,
+    metadata=metadata,
+    version_table=VERSION_TABLE,
+    include_table=lambda name: name in metadata.tables,
+    engine_for=lambda url: create_store_engine(url, pool_size=1),
+    translated_errors=translated_errors,
+    failure=StoreError,
+)
 
 #: Options for every Alembic MigrationContext on the store schema (env.py and the schema test).
-CONTEXT_OPTIONS: dict[str, Any] = {
-    "target_metadata": metadata,
-    "version_table": VERSION_TABLE,
-    "include_name": _include_name,
-    "compare_type": True,
-    "compare_server_default": False,  # SQLite and PostgreSQL reflect defaults differently
-    "render_as_batch": True,  # SQLite cannot ALTER most things; batch mode copies the table
-}
-
-
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Return an Alembic config for these migrations, bound to ``connection`` if given."""
-    config = Config()
-    config.set_main_option("script_location", str(_HERE))
-    config.attributes["connection"] = connection
-    return config
-
-
-def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
-    """Create or update the store schema to ``revision`` (default: the newest), in one transaction.
-
-    A SQLite file's directory is created if missing. Raises StoreUnavailable when the database
-    cannot be reached, StoreError when a migration fails.
-    """
-    path = sqlite_path(engine_or_url.url if isinstance(engine_or_url, Engine) else engine_or_url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with _migrating("upgrade", engine_or_url) as conn:
-        command.upgrade(alembic_config(conn), revision)
-
-
-def current_revision(engine_or_url: Engine | str | URL) -> str | None:
-    """Return the revision the database is at, None for a database without the store schema."""
-    with _migrating("current_revision", engine_or_url) as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
-
-
-def head_revision() -> str | None:
-    """Return the newest revision these migrations know."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def make_revision(engine_or_url: Engine | str | URL, message: str) -> None:
-    """Write a new migration by comparing a database at head with the models (development)."""
-    with _migrating("make_revision", engine_or_url) as conn:
-        command.revision(alembic_config(conn), message=message, autogenerate=True)
-
-
-@contextmanager
-def _migrating(operation: str, engine_or_url: Engine | str | URL) -> Iterator[Connection]:
-    if isinstance(engine_or_url, Engine):
-        engine, owned = engine_or_url, False
-    else:
-        engine, owned = create_store_engine(engine_or_url, pool_size=1), True
-    try:
-        with translated_errors(operation), writer(engine).begin() as conn:
-            try:
-                yield conn
-            except CommandError as exc:
-                raise StoreError(
-                    f"store migration failed: {exc}", details={"operation": operation}
-                ) from exc
-    finally:
-        if owned:
-            engine.dispose()
+CONTEXT_OPTIONS = _STORE.context_options
+alembic_config = _STORE.alembic_config
+upgrade = _STORE.upgrade
+current_revision = _STORE.current_revision
+head_revision = _STORE.head_revision
+make_revision = _STORE.make_revision
