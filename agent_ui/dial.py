@@ -27,7 +27,7 @@ from agent_ui.web import route_auth
 from cti.config import DialSettings
 from cti.core.events import OriginateResponded
 from cti.dial_rules import DialLimiter, DialRules, DialTarget, display_number
-from cti.errors import DialRefused
+from cti.errors import AmiConnectionLost, DialRefused
 from cti.principal import Action, Principal, require
 from cti.store.values import AgentEndpoint
 
@@ -121,6 +121,17 @@ class Dialer:
                 timeout_s=self._settings.ring_timeout_s,
                 action_id=action_id,
             )
+        except AmiConnectionLost as exc:
+            # Asterisk may have taken the Originate before the link dropped: the agent's phone
+            # may still ring, and its OriginateResponse (on the next link) still reaches them.
+            log.warning(
+                "%s: dial to %s in flight when AMI dropped", principal.username, target.number
+            )
+            raise AmiConnectionLost(
+                "the connection to the PBX dropped while placing the call: your phone may still "
+                "ring, so wait a moment before dialling again",
+                details={"originate_id": originate_id},
+            ) from exc
         except BaseException:
             self._pending.pop(action_id, None)
             raise
