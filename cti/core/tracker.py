@@ -692,6 +692,8 @@ class CallTracker:
         if call is None:
             call = self._new_call(server, channel, started)
             call.flags.append("adopted")
+            if call.direction is Direction.OUTBOUND:
+                _adopted_outbound(call, channel)
             updates.append(CallStarted(call.view()))
         else:
             self._attach(call, server, channel)
@@ -704,6 +706,17 @@ class CallTracker:
                 call.rung.append(channel.endpoint)
                 updates += self._answered(call, leg, started)
         return updates
+
+
+def _adopted_outbound(call: TrackedCall, channel: ev.Channel) -> None:
+    """An agent's call found at a resync: the agent's number calls, and a click-to-dial's
+    channel still sits on the number dialled (its Originate's exten); by then the dialplan may
+    have given the channel the trunk's outbound caller id."""
+    extension = _extension(channel.endpoint)
+    if channel.caller.number != extension:
+        call.caller = ev.Party(number=extension)
+    if channel.originate_id and channel.exten not in ("", "s"):
+        call.called_number = channel.exten
 
 
 def _never_answered(leg: TrackedLeg | None) -> bool:

@@ -95,3 +95,17 @@ def test_a_call_cut_by_a_pbx_shutdown_is_flagged_and_others_are_not() -> None:
         [record] = [u.record for u in updates if isinstance(u, CallEnded) and u.record]
         assert ("pbx_shutdown" in record.flags) is flagged
         assert record.outcome is Outcome.ANSWERED
+
+
+def test_a_click_to_dial_found_at_a_resync_keeps_who_dialled_what() -> None:
+    """Drill 6 found adopted click-to-dial records with no called number and the trunk's
+    outbound caller id as the caller: the listing still says both."""
+    events = events_of(frames("click_to_dial"))
+    bridged = max(i for i, e in enumerate(events) if type(e).__name__ == "BridgeEntered")
+    before, after = events[: bridged + 1], events[bridged + 1 :]
+    tracker = CallTracker(is_agent)  # started during the call: it saw none of `before`
+    tracker.feed(ChannelsListed(server="lab", at=before[-1].at, channels=_live_channels(before)))
+    [record] = [u.record for u in tracker.feed_all(after) if isinstance(u, CallEnded) and u.record]
+    assert record.caller_number == "1001"
+    assert record.called_number == "+442079460555"
+    assert "adopted" in record.flags
