@@ -8,6 +8,7 @@ later ``cti lab up`` on the same machine.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -55,8 +56,19 @@ def ensure_asterisk(
     found = find_asterisk(cache_dir)
     if found is not None:
         return found
-    cached = cache_dir / ROOT_NAME
     _require_root()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Several `cti lab up` at once (parallel test sessions) build once: the others wait here.
+    with (cache_dir / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = find_asterisk(cache_dir)
+        if found is not None:
+            return found
+        return _provide(cache_dir, mirror, say, started)
+
+
+def _provide(cache_dir: Path, mirror: str | None, say: _Log, started: float) -> AsteriskInstall:
+    cached = cache_dir / ROOT_NAME
     candidate = _apt_candidate("asterisk")
     if candidate and _major(candidate) == REQUIRED_MAJOR:
         say(f"installing the distribution's asterisk {candidate} with apt-get")
