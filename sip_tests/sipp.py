@@ -77,6 +77,7 @@ class SippProcess:
     def __init__(self, argv: list[str], workdir: Path, log_file: Path) -> None:
         self.argv = argv
         self.workdir = workdir
+        self.extra_dirs: list[Path] = []  # made for this run too (an injection file's)
         self.log_file = log_file
         self._stderr = (workdir / "stderr.log").open("wb")
         self.started_at = time.monotonic()
@@ -280,7 +281,7 @@ def inbound_load(
         "-s", did, "-m", str(count), "-r", str(rate_per_s), "-rp", "1000",
         "-l", str(max_concurrent), "-inf", str(workdir_csv),
     ]  # fmt: skip
-    return _start(
+    proc = _start(
         "inbound_call.xml",
         values,
         args,
@@ -289,6 +290,8 @@ def inbound_load(
         remote=f"{target.asterisk_host}:{target.asterisk_port}",
         global_timeout_s=count / rate_per_s + answer_timeout_s + hold_s + 60,
     )
+    proc.extra_dirs.append(workdir_csv.parent)
+    return proc
 
 
 def trunk_far_end(
@@ -332,4 +335,5 @@ def _wait_bound(host: str, port: int, proc: SippProcess, timeout_s: float = 5.0)
 def cleanup_workdirs(procs: Iterable[SippProcess]) -> None:
     """Remove the temporary directories of finished SIPp runs."""
     for proc in procs:
-        shutil.rmtree(proc.workdir, ignore_errors=True)
+        for directory in (proc.workdir, *proc.extra_dirs):
+            shutil.rmtree(directory, ignore_errors=True)
