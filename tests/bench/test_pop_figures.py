@@ -1,0 +1,70 @@
+"""How the pop bench turns its processes' records into figures (cti.bench.pop), on files it
+would have written: the replayer's triggers, the clients' pops, CPU samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cti.bench.pop import _busiest_client, _cpu_between, _Phase, _Run
+from cti.bench.site import Site
+
+
+def _run(tmp_path: Path) -> _Run:
+    site = Site(tmp_path / "site", agents=4, contacts=10, secret="s")
+    return _Run(tmp_path / "run", site, [_Phase(10.0, 5), _Phase(100.0, 5)], floor=False)
+
+
+def _lines(path: Path, rows: list[list[object]]) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_latency_is_the_first_pop_after_the_event_that_rang_that_agent(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    _lines(
+        run.work / "triggers.jsonl",
+        [
+            [10.000, "1700000000.0", "PJSIP/b0000", 0],  # AgentCalled rings b0000
+            [10.001, "1700000000.0", "PJSIP/b0000", 0],  # its DialBegin: not a second trigger
+            [10.002, "1700000000.0", "PJSIP/b0001", 0],
+            [20.000, "1700000009.0", "PJSIP/b0002", 1],
+        ],
+    )
+    _lines(
+        run.work / "pops-0.jsonl",
+        [
+            [10.004, 0, "bench:1700000000.0", 1700, False],
+            [10.050, 0, "bench:1700000000.0", 1800, False],  # a later pop of the same call
+            [10.012, 1, "bench:1700000000.0", 1750, True],  # went out before the CRM answered
+            [20.003, 2, "bench:1700000009.0", 1760, False],
+            [30.000, 3, "bench:1700000077.0", 1000, False],  # no trigger: not a latency
+        ],
+    )
+    latency, sizes, pending = run.latencies()
+
+    assert latency[0] == pytest.approx([0.004, 0.010])
+    assert latency[1] == pytest.approx([0.003])
+    assert sorted(sizes) == [1000, 1700, 1750, 1760]
+    assert pending == {0: 1, 1: 0}
+
+
+def test_frames_are_counted_by_type_over_every_client_process(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    (run.work / "pops-0.jsonl.types").write_text(json.dumps({"pop": [2, 3000], "hello": [5, 10]}))
+    (run.work / "pops-500.jsonl.types").write_text(json.dumps({"pop": [1, 1000]}))
+    assert run.frame_counts() == {"pop": [3, 4000], "hello": [5, 10]}
+
+
+def test_cpu_of_a_phase_comes_from_the_samples_around_it() -> None:
+    samples = [
+        (0.0, {"server": 1.0, "client-0": 0.1, "client-1": 0.0}),
+        (1.0, {"server": 1.5, "client-0": 0.2, "client-1": 0.0}),
+        (2.0, {"server": 2.5, "client-0": 0.5, "client-1": 0.4}),
+        (3.0, {"server": 3.0, "client-0": 0.6, "client-1": 0.4}),
+    ]
+    assert _cpu_between(samples, "server", 1.0, 2.0) == pytest.approx(1.0)
+    assert _cpu_between(samples, "loop", 1.0, 2.0) is None  # never sampled
+    # over 1 s, client-0 used 0.3 s and client-1 0.4 s of CPU: the busiest used 40% of a core
+    assert _busiest_client(samples, 1.0, 2.0) == pytest.approx(0.4)
