@@ -55,11 +55,3 @@ class Directory:
             if name and name in self.groups:
                 return self.groups[name]
         return DEFAULT_GROUP
-
-    def call_group(self, *, did: str | None, queue: str | None) -> GroupConfig | None:
-        """The group every agent this call rings would pop with, or None if it depends on
-        the agent (no DID or queue group, and some agents have groups of their own)."""
-        for name in (self.did_groups.get(did or ""), self.queue_groups.get(queue or "")):
-            if name and name in self.groups:
-                return self.groups[name]
-        return None if self.agent_groups else DEFAULT_GROUP

@@ -8,15 +8,12 @@ arrives. ``handle`` runs on the AMI read path: it never blocks, and anything tha
 
 A pop's card is rendered once per call and template, not once per agent: the card is a pure
 function of the template and the context names it uses, so an agent whose context agrees on
-those names gets the card already made. When the lookup answers before any phone rings, the
-card a ringing phone will show is rendered then, off the ring-to-pop path (when the call's
-group does not depend on which agent rings).
+those names gets the card already made (the other phones of a ring-all).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
@@ -33,7 +30,6 @@ from cti.core.updates import (
     CallEnded,
     CallHoldChanged,
     CallStarted,
-    CallState,
     CallTransferred,
     CallUpdate,
     CallView,
@@ -250,8 +246,6 @@ class PopService:
                 self._send(session, pop, update=False)
         for pop in earlier:  # pops that went out before the data: update them
             self._send(session, pop, update=True)
-        if not session.pops and session.state == "done":
-            self._prepare_card(session)
 
     # ---------------------------------------------------------------------------- updates
     def _started(self, update: CallStarted) -> None:
@@ -301,31 +295,6 @@ class PopService:
             if pop.active and not pop.sent:
                 self._send(session, pop, update=False)
 
-    def _prepare_card(self, session: _Session) -> None:
-        """Render the card a ringing phone of this call will show, before any phone rings.
-
-        Only when the call's group does not depend on the agent, and the card does not name
-        the agent; a wrong guess costs one render and is never shown (see :meth:`_card`).
-        """
-        view = session.view
-        group = self._directory().call_group(did=view.did, queue=view.queue)
-        if group is None or group.trigger != "ringing":
-            return
-        names = self._renderer.names(group.template)
-        if names is None or "agent" in names:
-            return
-        ringing = replace(view, state=CallState.RINGING)
-        context = pop_context(
-            ringing,
-            session.lookup,
-            session.state,
-            agent="",
-            group=group.name,
-            number=session.number,
-        )
-        with contextlib.suppress(TemplateError):  # the ring renders it again and reports it
-            self._card(session, group.template, context)
-
     def _send(self, session: _Session, pop: _Pop, *, update: bool) -> None:
         html, data = self._render(session, pop)
         pop.last = (html, data)
@@ -364,7 +333,7 @@ class PopService:
 
     def _card(self, session: _Session, template: str, context: dict[str, object]) -> str:
         """The card for ``context``: the call's last card of ``template`` if it agrees on
-        every name the template uses (the other agent of a ring-all, a prepared card)."""
+        every name the template uses (the other agents of a ring-all)."""
         names = self._renderer.names(template)
         used = context if names is None else {k: v for k, v in context.items() if k in names}
         made = session.cards.get(template)

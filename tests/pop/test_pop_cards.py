@@ -1,20 +1,15 @@
-"""A pop's card is rendered once per call and template, and ahead of the ring when it can be.
+"""A pop's card is rendered once per call and template, for every agent whose context agrees.
 
 The renderer here is the real one, counting its renders; the CRM is the built-in one on SQLite.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import replace
-
 from crm_connectors.builtin import BuiltinCrm
-from cti.core.updates import CallStarted, CallState
 from cti.pop.directory import Directory, GroupConfig
 from cti.pop.render import DEFAULT_TEMPLATE, PopRenderer
 from cti.pop.service import PopService
 from tests.pop.test_pop_service import OWNERS, Notifier, Records, crm, replay
-from tests.transcript import frames, updates_of
 
 __all__ = ["crm"]  # the fixture, shared with the pop service tests
 
@@ -71,51 +66,6 @@ async def test_a_card_that_names_the_agent_is_made_for_each(crm: BuiltinCrm) -> 
 
     cards = pops_of(notifier)
     assert cards == {"alice": "<p>alice: +442079460001</p>", "bob": "<p>bob: +442079460001</p>"}
-
-
-async def _lookup_answered(renderer: CountingRenderer) -> None:
-    for _ in range(200):  # the lookup runs in the CRM's threads; its answer renders the card
-        if renderer.renders:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("no card was prepared")
-
-
-async def test_the_card_is_ready_before_the_phone_rings(crm: BuiltinCrm) -> None:
-    renderer = CountingRenderer()
-    pops, notifier = service(crm, renderer)
-    updates, _ = updates_of(frames("direct_answered"))
-    rang = updates[1]
-    pops.handle(CallStarted(replace(rang.call, state=CallState.NEW)))  # all known at the start
-    await _lookup_answered(renderer)
-    [prepared] = renderer.renders
-
-    pops.handle(rang)
-    [(kind, agent, html, data)] = notifier.sent
-    assert (kind, agent, data["lookup"]) == ("pop", "alice", "done")
-    assert html == prepared and "Alice Archer" in html and "DID 442079461001" in html
-    assert len(renderer.renders) == 1  # the ring did not render again
-    for update in updates[2:]:
-        pops.handle(update)
-    await pops.close()
-
-
-async def test_a_prepared_card_that_no_longer_fits_is_not_shown(crm: BuiltinCrm) -> None:
-    renderer = CountingRenderer()
-    pops, notifier = service(crm, renderer)
-    updates, _ = updates_of(frames("direct_answered"))
-    started, rang = updates[0], updates[1]
-    assert started.call.did != rang.call.did  # the DID is known only once the phone rings
-    pops.handle(started)
-    await _lookup_answered(renderer)
-
-    pops.handle(rang)
-    [(_, _, html, _)] = notifier.sent
-    assert "DID 442079461001" in html
-    assert len(renderer.renders) == 2 and html == renderer.renders[1]
-    for update in updates[2:]:
-        pops.handle(update)
-    await pops.close()
 
 
 def test_names_are_what_the_template_reads() -> None:
