@@ -24,6 +24,12 @@ __all__ = ["build_stream", "run_ingest"]
 
 _READ = 65_536  # what asyncio hands the protocol per read under load (at most 256 KiB)
 _BANNER = b"Asterisk Call Manager/9.0.0\r\n"
+_EPOCH_US = 1_800_000_000 * 1_000_000
+
+
+def _stamped(pairs: tuple[tuple[str, str], ...], stamp: str) -> list[tuple[str, str]]:
+    """Return ``pairs`` with the ``Timestamp`` header set to ``stamp``."""
+    return [(key, stamp if key == "Timestamp" else value) for key, value in pairs]
 
 
 def build_stream(calls: int, rate_per_s: float = 100.0) -> tuple[list[bytes], int]:
@@ -37,8 +43,13 @@ def build_stream(calls: int, rate_per_s: float = 100.0) -> tuple[list[bytes], in
 
     parts = [_BANNER]
     events = 0
+    last_us = 0
     for item in timeline(scripts, calls=calls, rate_per_s=rate_per_s, plan=plan):
-        parts.append(wire(item.frame.pairs))
+        # Asterisk stamps every event with its own time (microseconds); the transcripts hold
+        # the times they were recorded at, the same for every call made from one of them.
+        last_us = max(_EPOCH_US + round(item.at * 1e6), last_us + 1)
+        stamp = f"{last_us // 1_000_000}.{last_us % 1_000_000:06d}"
+        parts.append(wire(_stamped(item.frame.pairs, stamp)))
         events += 1
     data = b"".join(parts)
     return [data[i : i + _READ] for i in range(0, len(data), _READ)], events

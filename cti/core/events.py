@@ -176,22 +176,27 @@ class Channel:
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class PbxEvent:
-    """Fields every event has: the PBX it came from and when it happened (epoch seconds)."""
+    """Fields every event has: the PBX it came from and when it happened (epoch seconds).
+
+    Events take their fields by keyword or, in the order declared (``server``, ``at``, then the
+    event's own), by position: the normalizer builds one per AMI event, and a positional call
+    costs a third less.
+    """
 
     server: str
     at: float
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class ChannelCreated(PbxEvent):
     channel: Channel
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class ChannelUpdated(PbxEvent):
     """The channel changed state, caller id, connected line or variables (Newstate, NewCallerid)."""
 
@@ -199,7 +204,7 @@ class ChannelUpdated(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class ChannelHungUp(PbxEvent):
     channel: Channel
     cause: int
@@ -207,7 +212,7 @@ class ChannelHungUp(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class HangupRequested(PbxEvent):
     """The channel's far end hung up (a BYE or CANCEL came in): for a caller, they left.
 
@@ -221,7 +226,7 @@ class HangupRequested(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class PbxShuttingDownChannel(PbxEvent):
     """Asterisk is shutting down or restarting and hangs this channel up.
 
@@ -234,7 +239,7 @@ class PbxShuttingDownChannel(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class DialBegan(PbxEvent):
     """A channel started ringing another (app_dial, app_queue or Originate); caller may be None."""
 
@@ -244,7 +249,7 @@ class DialBegan(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class DialEnded(PbxEvent):
     """The dial attempt ended: ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL..."""
 
@@ -254,7 +259,7 @@ class DialEnded(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class BridgeEntered(PbxEvent):
     channel: Channel
     bridge_id: str
@@ -263,7 +268,7 @@ class BridgeEntered(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class BridgeLeft(PbxEvent):
     channel: Channel
     bridge_id: str
@@ -271,14 +276,14 @@ class BridgeLeft(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class HoldChanged(PbxEvent):
     channel: Channel
     held: bool
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class QueueCallerJoined(PbxEvent):
     channel: Channel
     queue: str
@@ -286,14 +291,14 @@ class QueueCallerJoined(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class QueueCallerLeft(PbxEvent):
     channel: Channel
     queue: str
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class QueueCallerAbandoned(PbxEvent):
     channel: Channel
     queue: str
@@ -301,7 +306,7 @@ class QueueCallerAbandoned(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class AgentCalled(PbxEvent):
     """A queue started ringing a member (one per ringing member with ringall)."""
 
@@ -312,7 +317,7 @@ class AgentCalled(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class AgentRingNoAnswer(PbxEvent):
     caller: Channel
     agent: Channel
@@ -322,7 +327,7 @@ class AgentRingNoAnswer(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class AgentConnected(PbxEvent):
     caller: Channel
     agent: Channel
@@ -333,7 +338,7 @@ class AgentConnected(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class AgentCompleted(PbxEvent):
     caller: Channel
     agent: Channel
@@ -344,7 +349,7 @@ class AgentCompleted(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class BlindTransferred(PbxEvent):
     """``transferer`` sent the other party (``transferee``) to ``exten``@``context``."""
 
@@ -356,7 +361,7 @@ class BlindTransferred(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class AttendedTransferred(PbxEvent):
     """An attended transfer: the party held by the first call joins the second call's target.
 
@@ -373,7 +378,7 @@ class AttendedTransferred(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class OriginateResponded(PbxEvent):
     """The outcome of an async Originate (its ActionID ties it to the request)."""
 
@@ -385,7 +390,7 @@ class OriginateResponded(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class QueueMemberChanged(PbxEvent):
     """A queue member's pause state or device status changed (QueueMemberStatus/Pause/Added)."""
 
@@ -399,7 +404,7 @@ class QueueMemberChanged(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class ContactStatusChanged(PbxEvent):
     """A PJSIP contact (a registered phone or a qualified trunk) changed reachability."""
 
@@ -422,7 +427,7 @@ class ListedChannel:
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class ChannelsListed(PbxEvent):
     """Every live channel on the server, read right after login: the tracker reconciles to it."""
 
@@ -430,13 +435,13 @@ class ChannelsListed(PbxEvent):
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class PbxBooted(PbxEvent):
     """Asterisk finished loading (FullyBooted, sent on every login)."""
 
 
 @_fast_init
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class PbxShutdown(PbxEvent):
     """Asterisk is shutting down or restarting: every live channel is about to vanish."""
 

@@ -18,12 +18,18 @@ How the framer reads a stream (the result does not depend on how the stream is c
 * a message with neither ``Event`` nor ``Response`` is dropped and counted (``frames_unnamed``);
 * a legacy ``Response: Follows`` body (Asterisk < 14 answering ``Command``) becomes ``Output``
   headers, like Asterisk 22 sends, and its ``--END COMMAND--`` marker is removed.
+
+Splitting header lines is most of the framer's work, and AMI repeats itself: every event of a
+channel carries the same snapshot lines (``Channel:``, ``Uniqueid:``, ``Context:`` ...), so each
+framer remembers the ``(key, value)`` pair of the lines it split last (:class:`_LineCache`).
+A repeated line costs one dictionary lookup, and frames share the key and value strings, whose
+hashes are then computed once (the normalizer indexes frames by key).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import methodcaller
 
 from pbx_adapters.asterisk.frame import AmiFrame
 
@@ -48,8 +54,33 @@ _LEGACY_HEADERS = frozenset({"response", "privilege", "actionid", "commandid", "
 # Slack between a buffered partial message and the message it will become: a leading empty
 # line, a partial ``LF [CR]`` separator and a ``CR`` whose ``LF`` has not arrived.
 _TAIL_SLACK = 4
-_split_header = methodcaller("partition", ": ")
 _SLICE_BYTES = 8 * 1024
+# How many split lines a framer remembers, and the longest it keeps: about 1 MiB at most.
+_CACHED_LINES = 4096
+_CACHED_LINE_CHARS = 200
+
+
+class _NotSplit(Exception):
+    """A line without ``': '``: the frame takes the slow path (``':'`` splits, malformed)."""
+
+
+class _LineCache(dict[str, tuple[str, str]]):
+    """Header lines seen recently, each with its ``(key, value)`` pair; forgets all when full."""
+
+    __slots__ = ()
+
+    def __missing__(self, line: str) -> tuple[str, str]:
+        key, sep, value = line.partition(": ")
+        if not sep:
+            raise _NotSplit
+        pair = (key, value)
+        # Asterisk stamps every event with its own Timestamp: remembering those would only
+        # push out the lines that do come back.
+        if len(line) <= _CACHED_LINE_CHARS and key != "Timestamp":
+            if len(self) >= _CACHED_LINES:
+                self.clear()  # cheaper than tracking age; live channels' lines come back at once
+            self[line] = pair
+        return pair
 
 
 @dataclass(slots=True)
@@ -91,6 +122,7 @@ class AmiFramer:
         self._max_headers = max_headers
         self._tail = b""
         self._skipping = False
+        self._pair_of = _LineCache().__getitem__
 
     @property
     def buffered(self) -> int:
@@ -169,23 +201,30 @@ class AmiFramer:
         stats = self.stats
         # A message no longer than both limits cannot break either: take the fast path.
         fast_limit, max_headers = min(self._max_line, self._max_frame), self._max_headers
-        for block in region.replace(b"\r\n", b"\n").split(b"\n\n"):
+        pair_of = self._pair_of
+        if region.count(b"\n") == region.count(b"\r\n"):
+            # Every line ends CR LF, as Asterisk writes: split on that, without a copy.
+            blocks, eol, empty = region.split(b"\r\n\r\n"), "\r\n", b"\r\n"
+        else:
+            blocks, eol, empty = region.replace(b"\r\n", b"\n").split(b"\n\n"), "\n", b"\n"
+        for block in blocks:
             if not block:
                 continue
-            if len(block) > fast_limit or block[0] == 10:  # 10 is LF: leading empty lines
-                frame = self._parse_unusual(block)
+            if len(block) > fast_limit or block.startswith(empty):  # leading empty lines
+                frame = self._parse_unusual(block.replace(b"\r\n", b"\n"))
                 if frame is not None:
                     frames.append(frame)
                 continue
-            lines = block.decode("utf-8", "replace").split("\n")
+            lines = block.decode("utf-8", "replace").split(eol)
             if len(lines) > max_headers:
                 stats.frames_too_many_headers += 1
                 continue
-            pairs = [(key, value) for key, sep, value in map(_split_header, lines) if sep]
-            if len(pairs) != len(lines):
-                pairs = self._parse_lines(lines)
-            if pairs and (pairs[0][0] in _NAME_KEYS or _has_name(pairs)):
-                frames.append(AmiFrame(pairs))
+            try:
+                frame = AmiFrame(map(pair_of, lines))
+            except _NotSplit:
+                frame = AmiFrame(self._parse_lines(lines))
+            if frame and (frame[0][0] in _NAME_KEYS or _has_name(frame)):
+                frames.append(frame)
             else:
                 stats.frames_unnamed += 1
         stats.frames += len(frames)
@@ -244,8 +283,10 @@ class AmiFramer:
 
 def _last_separator_end(buf: bytes, start: int) -> int:
     """Return the end of the last empty line (``LF [CR] LF``) at or after ``start``, or -1."""
-    lf_lf = buf.rfind(b"\n\n", start)
     lf_cr_lf = buf.rfind(b"\n\r\n", start)
+    # Only an LF LF from there on can end later; searching all of a CRLF stream for one would
+    # scan every byte in vain.
+    lf_lf = buf.rfind(b"\n\n", max(start, lf_cr_lf))
     return max(lf_lf + 2 if lf_lf >= 0 else -1, lf_cr_lf + 3 if lf_cr_lf >= 0 else -1)
 
 
@@ -258,6 +299,6 @@ def _split_line(line: str) -> tuple[str, str] | None:
     return (key, value) if sep else None
 
 
-def _has_name(pairs: list[tuple[str, str]]) -> bool:
+def _has_name(pairs: Sequence[tuple[str, str]]) -> bool:
     """Return True if some header is ``Event`` or ``Response`` in any case."""
     return any(key.lower() in ("event", "response") for key, _ in pairs)

@@ -12,6 +12,8 @@ same reader serves every prefix (Asterisk's ast_manager_build_channel_state_stri
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import compress
+from operator import itemgetter
 
 from cti.core.events import (
     AgentCalled,
@@ -57,16 +59,25 @@ Headers = dict[str, str]
 Variables = dict[tuple[str, str], str]
 
 
+# The channel prefixes Asterisk uses in the events read here, and their ChanVariable headers.
+_PREFIXES = (
+    "", "Dest", "Transferer", "Transferee", "OrigTransferer", "SecondTransferer", "TransferTarget",
+)  # fmt: skip
+_VAR_KEYS = {prefix + _VAR_SUFFIX: prefix for prefix in _PREFIXES}
+_key_of = itemgetter(0)
+
+
 def _index(frame: Iterable[tuple[str, str]]) -> tuple[Headers, Variables]:
     """Return the first value of each header, and the CTI channel variables by (prefix, name)."""
     pairs = frame if isinstance(frame, tuple) else tuple(frame)
     headers: Headers = dict(reversed(pairs))  # built in C; reversed: the first value wins
     variables: Variables = {}
-    # Only repeated ChanVariable headers (one per variable, per channel prefix) carry them.
-    for key, value in [pair for pair in pairs if pair[0][-12:] == _VAR_SUFFIX]:
+    # Only repeated ChanVariable headers (one per variable, per channel prefix) carry them;
+    # the scan for them runs in C (compress, map): most frames have three to six.
+    for key, value in compress(pairs, map(_VAR_KEYS.__contains__, map(_key_of, pairs))):
         name, _, val = value.partition("=")
         if val and name in _CTI_VARS:
-            variables[(key[: -len(_VAR_SUFFIX)], name)] = val
+            variables[(_VAR_KEYS[key], name)] = val
     return headers, variables
 
 
@@ -97,35 +108,52 @@ def _snapshot_keys(prefix: str) -> tuple[str, ...]:
     return keys
 
 
+# Caller-id pairs repeat in every event of a call: share one Party per pair seen lately
+# (the values are immutable; a lookup costs a fifth of building one). Forgets all when full.
+_PARTIES: dict[tuple[str, str], Party] = {}
+_MAX_PARTIES = 4096
+
+
+def _party(number: str, name: str) -> Party:
+    key = (number, name)
+    party = _PARTIES.get(key)
+    if party is None:
+        if len(_PARTIES) >= _MAX_PARTIES:
+            _PARTIES.clear()
+        party = _PARTIES[key] = Party(
+            "" if number == _UNKNOWN else number, "" if name == _UNKNOWN else name
+        )
+    return party
+
+
 def channel_from(headers: Headers, variables: Variables, prefix: str = "") -> Channel | None:
     """Read the channel snapshot stored under ``prefix``; None if the frame has none there."""
     k_chan, k_uid, k_linked, k_state, k_cnum, k_cname, k_lnum, k_lname, k_ctx, k_exten = (
-        _snapshot_keys(prefix)
+        _SNAPSHOT_KEYS.get(prefix) or _snapshot_keys(prefix)
     )
     get = headers.get
     name = get(k_chan)
     uniqueid = get(k_uid)
     if not name or not uniqueid:
         return None
-    extra = (
-        {
-            field: variables[(prefix, var)]
-            for var, field in _CTI_VARS.items()
-            if (prefix, var) in variables
-        }
-        if variables
-        else {}
-    )
+    if variables:
+        did = variables.get((prefix, "CTI_DID"))
+        trunk = variables.get((prefix, "CTI_TRUNK"))
+        originate_id = variables.get((prefix, "CTI_ORIGINATE_ID"))
+    else:
+        did = trunk = originate_id = None
     return Channel(
         name,
         uniqueid,
         get(k_linked) or uniqueid,
         _STATES.get(get(k_state, "0"), ChannelState.DOWN),
-        Party(_text(get(k_cnum)), _text(get(k_cname))),
-        Party(_text(get(k_lnum)), _text(get(k_lname))),
+        _party(get(k_cnum, ""), get(k_cname, "")),
+        _party(get(k_lnum, ""), get(k_lname, "")),
         get(k_ctx, ""),
         get(k_exten, ""),
-        **extra,
+        did,
+        trunk,
+        originate_id,
     )
 
 
@@ -139,107 +167,94 @@ def _required(headers: Headers, variables: Variables, prefix: str = "") -> Chann
     return channel
 
 
-Builder = Callable[[Headers, Variables, dict[str, object]], PbxEvent | None]
+Builder = Callable[[Headers, Variables, str, float], PbxEvent | None]
 
 
-def _channel_created(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return ChannelCreated(channel=_required(h, v), **base)  # type: ignore[arg-type]
+# The frequent events are built with positional fields (server, at, then the event's own, in
+# the order cti.core.events declares them): a keyword call costs a third more.
 
 
-def _channel_updated(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return ChannelUpdated(channel=_required(h, v), **base)  # type: ignore[arg-type]
+def _channel_created(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    return ChannelCreated(server, at, _required(h, v))
 
 
-def _hangup(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return ChannelHungUp(
-        channel=_required(h, v),
-        cause=int(_number(h.get("Cause", "0"), "Cause")),
-        cause_text=h.get("Cause-txt", ""),
-        **base,  # type: ignore[arg-type]
-    )
+def _channel_updated(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    return ChannelUpdated(server, at, _required(h, v))
 
 
-def _hangup_request(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _hangup(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    cause = int(_number(h.get("Cause", "0"), "Cause"))
+    return ChannelHungUp(server, at, _required(h, v), cause, h.get("Cause-txt", ""))
+
+
+def _hangup_request(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return HangupRequested(
         channel=_required(h, v),
         cause=int(_number(h.get("Cause", "0"), "Cause")),
-        **base,  # type: ignore[arg-type]
+        server=server,
+        at=at,
     )
 
 
 _SOFTHANGUP_SHUTDOWN = "4"  # AST_SOFTHANGUP_SHUTDOWN: the PBX is going down
 
 
-def _soft_hangup_request(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent | None:
+def _soft_hangup_request(h: Headers, v: Variables, server: str, at: float) -> PbxEvent | None:
     """Only the shutdown kind matters (a call cut by the PBX); others are the dialplan's own."""
     if h.get("Cause") != _SOFTHANGUP_SHUTDOWN:
         return None
-    return PbxShuttingDownChannel(channel=_required(h, v), **base)  # type: ignore[arg-type]
+    return PbxShuttingDownChannel(channel=_required(h, v), server=server, at=at)
 
 
-def _dial_begin(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return DialBegan(
-        caller=channel_from(h, v),
-        callee=_required(h, v, "Dest"),
-        dial_string=h.get("DialString", ""),
-        **base,  # type: ignore[arg-type]
-    )
+def _dial_begin(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    callee = _required(h, v, "Dest")
+    return DialBegan(server, at, channel_from(h, v), callee, h.get("DialString", ""))
 
 
-def _dial_end(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return DialEnded(
-        caller=channel_from(h, v),
-        callee=_required(h, v, "Dest"),
-        status=h.get("DialStatus", ""),
-        **base,  # type: ignore[arg-type]
-    )
+def _dial_end(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    callee = _required(h, v, "Dest")
+    return DialEnded(server, at, channel_from(h, v), callee, h.get("DialStatus", ""))
 
 
-def _bridge_enter(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return BridgeEntered(
-        channel=_required(h, v),
-        bridge_id=h.get("BridgeUniqueid", ""),
-        bridge_technology=h.get("BridgeTechnology", ""),
-        members=int(_number(h.get("BridgeNumChannels", "0"), "BridgeNumChannels")),
-        **base,  # type: ignore[arg-type]
-    )
+def _bridge_enter(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    members = int(_number(h.get("BridgeNumChannels", "0"), "BridgeNumChannels"))
+    bridge, technology = h.get("BridgeUniqueid", ""), h.get("BridgeTechnology", "")
+    return BridgeEntered(server, at, _required(h, v), bridge, technology, members)
 
 
-def _bridge_leave(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return BridgeLeft(
-        channel=_required(h, v),
-        bridge_id=h.get("BridgeUniqueid", ""),
-        members=int(_number(h.get("BridgeNumChannels", "0"), "BridgeNumChannels")),
-        **base,  # type: ignore[arg-type]
-    )
+def _bridge_leave(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    members = int(_number(h.get("BridgeNumChannels", "0"), "BridgeNumChannels"))
+    return BridgeLeft(server, at, _required(h, v), h.get("BridgeUniqueid", ""), members)
 
 
 def _hold(held: bool) -> Builder:
-    def build(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-        return HoldChanged(channel=_required(h, v), held=held, **base)  # type: ignore[arg-type]
+    def build(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+        return HoldChanged(channel=_required(h, v), held=held, server=server, at=at)
 
     return build
 
 
-def _queue_join(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _queue_join(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return QueueCallerJoined(
         channel=_required(h, v),
         queue=h.get("Queue", ""),
         position=int(_number(h.get("Position", "0"), "Position")),
-        **base,  # type: ignore[arg-type]
+        server=server,
+        at=at,
     )
 
 
-def _queue_leave(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return QueueCallerLeft(channel=_required(h, v), queue=h.get("Queue", ""), **base)  # type: ignore[arg-type]
+def _queue_leave(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    return QueueCallerLeft(channel=_required(h, v), queue=h.get("Queue", ""), server=server, at=at)
 
 
-def _queue_abandon(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _queue_abandon(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return QueueCallerAbandoned(
         channel=_required(h, v),
         queue=h.get("Queue", ""),
         hold_seconds=_number(h.get("HoldTime", "0"), "HoldTime"),
-        **base,  # type: ignore[arg-type]
+        server=server,
+        at=at,
     )
 
 
@@ -253,45 +268,48 @@ def _agent_fields(h: Headers, v: Variables) -> dict[str, object]:
     }
 
 
-def _agent_called(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return AgentCalled(**_agent_fields(h, v), **base)  # type: ignore[arg-type]
+def _agent_called(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    return AgentCalled(**_agent_fields(h, v), server=server, at=at)  # type: ignore[arg-type]
 
 
-def _agent_ring_no_answer(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _agent_ring_no_answer(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     ring = _number(h.get("RingTime", "0"), "RingTime") / 1000.0  # milliseconds
-    return AgentRingNoAnswer(**_agent_fields(h, v), ring_seconds=ring, **base)  # type: ignore[arg-type]
+    return AgentRingNoAnswer(**_agent_fields(h, v), ring_seconds=ring, server=server, at=at)  # type: ignore[arg-type]
 
 
-def _agent_connect(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _agent_connect(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return AgentConnected(
         **_agent_fields(h, v),  # type: ignore[arg-type]
         hold_seconds=_number(h.get("HoldTime", "0"), "HoldTime"),
         ring_seconds=_number(h.get("RingTime", "0"), "RingTime"),
-        **base,  # type: ignore[arg-type]
+        server=server,
+        at=at,
     )
 
 
-def _agent_complete(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _agent_complete(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return AgentCompleted(
         **_agent_fields(h, v),  # type: ignore[arg-type]
         talk_seconds=_number(h.get("TalkTime", "0"), "TalkTime"),
         reason=h.get("Reason", ""),
-        **base,  # type: ignore[arg-type]
+        server=server,
+        at=at,
     )
 
 
-def _blind_transfer(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _blind_transfer(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return BlindTransferred(
         transferer=_required(h, v, "Transferer"),
         transferee=channel_from(h, v, "Transferee"),
         exten=h.get("Extension", ""),
         context=h.get("Context", ""),
         result=h.get("Result", ""),
-        **base,  # type: ignore[arg-type]
+        server=server,
+        at=at,
     )
 
 
-def _attended_transfer(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _attended_transfer(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return AttendedTransferred(
         orig_transferer=_required(h, v, "OrigTransferer"),
         second_transferer=channel_from(h, v, "SecondTransferer"),
@@ -299,35 +317,38 @@ def _attended_transfer(h: Headers, v: Variables, base: dict[str, object]) -> Pbx
         transfer_target=channel_from(h, v, "TransferTarget"),
         dest_type=h.get("DestType", ""),
         result=h.get("Result", ""),
-        **base,  # type: ignore[arg-type]
+        server=server,
+        at=at,
     )
 
 
-def _originate_response(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _originate_response(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return OriginateResponded(
         action_id=h.get("ActionID", ""),
         success=h.get("Response", "") == "Success",
         channel_name=h.get("Channel", ""),
         uniqueid=_text(h.get("Uniqueid")),
         reason=int(_number(h.get("Reason", "0"), "Reason")),
-        **base,  # type: ignore[arg-type]
+        server=server,
+        at=at,
     )
 
 
-def _queue_member(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _queue_member(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return QueueMemberChanged(
-        queue=h.get("Queue", ""),
-        interface=h.get("Interface") or h.get("StateInterface", ""),
-        member_name=h.get("MemberName", ""),
-        paused=h.get("Paused", "0") == "1",
-        pause_reason=h.get("PausedReason", ""),
-        status=int(_number(h.get("Status", "0"), "Status")),
-        in_call=h.get("InCall", "0") == "1",
-        **base,  # type: ignore[arg-type]
+        server,
+        at,
+        h.get("Queue", ""),
+        h.get("Interface") or h.get("StateInterface", ""),  # interface
+        h.get("MemberName", ""),
+        h.get("Paused", "0") == "1",
+        h.get("PausedReason", ""),
+        int(_number(h.get("Status", "0"), "Status")),
+        h.get("InCall", "0") == "1",
     )
 
 
-def _contact_status(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
+def _contact_status(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     rtt = h.get("RoundtripUsec", "")
     rtt_ms = _number(rtt, "RoundtripUsec") / 1000.0 if rtt and rtt != "N/A" else None
     return ContactStatusChanged(
@@ -336,17 +357,22 @@ def _contact_status(h: Headers, v: Variables, base: dict[str, object]) -> PbxEve
         status=h.get("ContactStatus", ""),
         rtt_ms=rtt_ms,
         endpoint=h.get("EndpointName", ""),
-        **base,  # type: ignore[arg-type]
+        server=server,
+        at=at,
     )
 
 
-def _fully_booted(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return PbxBooted(**base)  # type: ignore[arg-type]
+def _fully_booted(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    return PbxBooted(server=server, at=at)
 
 
-def _shutdown(h: Headers, v: Variables, base: dict[str, object]) -> PbxEvent:
-    return PbxShutdown(restart=h.get("Restart", "False") == "True", **base)  # type: ignore[arg-type]
+def _shutdown(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    return PbxShutdown(restart=h.get("Restart", "False") == "True", server=server, at=at)
 
+
+# A header an event must hold to give anything (checked before indexing the frame): a
+# SoftHangupRequest matters only when the PBX is shutting down.
+_NEEDED = {"SoftHangupRequest": ("Cause", _SOFTHANGUP_SHUTDOWN)}
 
 _BUILDERS: dict[str, Builder] = {
     "Newchannel": _channel_created,
@@ -396,21 +422,27 @@ class Normalizer:
         """
         pairs = frame if isinstance(frame, tuple) else tuple(frame)
         first_key, first_value = pairs[0] if pairs else ("", "")
-        if first_key == "Event" and first_value not in _BUILDERS:
-            self.ignored += 1  # most ignored events are told apart before any indexing
-            return None
-        headers, variables = _index(pairs)
-        builder = _BUILDERS.get(headers.get("Event", ""))
-        if builder is None:
-            self.ignored += 1
-            return None
+        if first_key == "Event":
+            # Most ignored events are told apart before any indexing.
+            builder = _BUILDERS.get(first_value)
+            needed = _NEEDED.get(first_value)
+            if builder is None or (needed is not None and needed not in pairs):
+                self.ignored += 1
+                return None
+            headers, variables = _index(pairs)
+        else:
+            headers, variables = _index(pairs)
+            builder = _BUILDERS.get(headers.get("Event", ""))
+            if builder is None:
+                self.ignored += 1
+                return None
         stamp = headers.get("Timestamp")
         try:
             at = float(stamp) if stamp else received_at
         except ValueError:
             at = received_at
         try:
-            event = builder(headers, variables, {"server": self.server, "at": at})
+            event = builder(headers, variables, self.server, at)
         except AmiProtocolError:
             self.rejected += 1
             raise

@@ -235,6 +235,36 @@ def test_default_limits_same_frames_across_chunkings(data: bytes, cuts: list[int
     assert whole.stats == chunked.stats
 
 
+_LF_PIECES = st.sampled_from(
+    [b"Event: E", b"Response: Success", b"Key: value", b"K:v", b"nocolon", b"\n", b"\n\n",
+     b"\r ", b": ", b":", b"\xc3", "Zoë".encode(), b"\xff", b"x" * 40]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.lists(_LF_PIECES, max_size=60).map(b"".join))
+def test_crlf_and_bare_lf_line_ends_give_the_same_frames(data: bytes) -> None:
+    # The framer splits an all-CRLF stream on CRLF and anything else after folding CRLF to LF.
+    crlf = data.replace(b"\n", b"\r\n")
+    for limit in (1, 0):  # small limits, then the defaults
+        small = {"max_line_bytes": 24, "max_frame_bytes": 60, "max_headers": 4} if limit else {}
+        lf_framer, lf_frames = feed_all(BANNER + data, cuts=None, **small)
+        crlf_framer, crlf_frames = feed_all(BANNER + crlf, cuts=None, **small)
+        assert crlf_frames == lf_frames
+        assert crlf_framer.stats == lf_framer.stats
+
+
+def test_remembered_lines_do_not_change_frames() -> None:
+    # More distinct lines than the framer remembers, then the frames again: same frames.
+    noise = b"".join(b"Event: N\r\nSerial: %d\r\n\r\n" % n for n in range(6000))
+    seasoned, _ = feed_all(BANNER + noise + NEWCHANNEL * 2)
+    fresh_frames = frames_of(BANNER + NEWCHANNEL * 2)
+    again = seasoned.feed(NEWCHANNEL + b"Event: N\r\nSerial: 5999\r\nOdd:line\r\n\r\n")
+    assert again[0] == fresh_frames[0]
+    assert again[1] == AmiFrame.of(("Event", "N"), ("Serial", "5999"), ("Odd", "line"))
+    assert seasoned.stats.frames == 6000 + 2 + 2
+
+
 @pytest.mark.parametrize("limit", ["max_line_bytes", "max_frame_bytes", "max_headers"])
 def test_limits_must_be_positive(limit: str) -> None:
     with pytest.raises(ValueError, match="positive"):

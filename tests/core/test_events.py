@@ -76,10 +76,13 @@ def test_fields_cannot_be_assigned() -> None:
 
 
 def test_constructor_signature_is_the_dataclasss() -> None:
-    with pytest.raises(TypeError, match="keyword"):
+    with pytest.raises(TypeError, match="channel"):
         ChannelCreated(server="pbx1", at=1.0)  # type: ignore[call-arg]
+    assert ChannelCreated("pbx1", 1.0, TRUNK) == ChannelCreated(
+        server="pbx1", at=1.0, channel=TRUNK
+    )
     with pytest.raises(TypeError, match="positional"):
-        ChannelCreated("pbx1", 1.0, TRUNK)  # type: ignore[call-arg]
+        ListedChannel(AGENT, "b", "Dial", 1.0)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         Channel("PJSIP/1001-00000002")  # type: ignore[call-arg]
     assert list(inspect.signature(ChannelCreated).parameters) == ["server", "at", "channel"]
