@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from crm_connectors.base import CallHistoryEntry, Case, LookupOptions, Match, MatchKind
@@ -121,9 +122,14 @@ def lookup_parameters(
     dialect: str, e164: str, options: LookupOptions, system: str
 ) -> dict[str, Any]:
     """Return the values of :func:`lookup_sql`'s placeholders for one lookup."""
+    return {**_option_values(dialect, options, system), "e164": e164}
+
+
+@lru_cache(maxsize=64)
+def _option_values(dialect: str, options: LookupOptions, system: str) -> dict[str, Any]:
+    # The same few options come with every lookup: work their values out once.
     statuses = list(dict.fromkeys(status.lower() for status in options.open_case_statuses))
     return {
-        "e164": e164,
         "max_matches": max(0, options.max_matches),
         "statuses": json.dumps(statuses) if dialect == "sqlite" else statuses,
         "max_cases": max(0, options.max_open_cases) if statuses else 0,
@@ -165,6 +171,8 @@ def matches_from_rows(rows: Sequence[Sequence[Any]], refs: RefMaker) -> tuple[Ma
 
 def _json(value: Any) -> list[Any]:
     """Read a JSON array column (psycopg may have parsed it already)."""
+    if value == "[]" or value is None:
+        return []  # most contacts have no open case and no call
     if isinstance(value, str | bytes):
         parsed: list[Any] = json.loads(value)
         return parsed
