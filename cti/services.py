@@ -102,14 +102,18 @@ class StoreRecords:
         notes = await self._store.aio.notes_for(call_id)
         return "\n".join(n.notes for n in notes if n.notes)
 
-    async def end_call(self, record: CallRecord) -> None:
-        """Write ``record`` to the outbox (after a short grace for the last notes in flight)."""
+    async def end_call(self, record: CallRecord, wrapup_s: int | None = None) -> None:
+        """Write ``record`` to the outbox (after a short grace for the last notes in flight).
+
+        ``wrapup_s``: how long delivery waits for the agent's wrap-up notes (None: the store
+        looks the agent's group up itself).
+        """
         self._pending[record.call_id] = record
         await asyncio.sleep(self._grace)
         delay = 0.5
         while True:
             try:
-                await self._store.aio.end_call(record, self._connectors)
+                await self._store.aio.end_call(record, self._connectors, wrapup_s)
             except CtiError as exc:
                 log.warning("cannot write the record of %s yet (%s); retrying", record.call_id, exc)
                 await asyncio.sleep(delay)

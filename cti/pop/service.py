@@ -60,7 +60,7 @@ class CallRecords(Protocol):
     """The store side: notes typed during the call, and the record written when it ends."""
 
     async def notes_for(self, call_id: str) -> str: ...
-    async def end_call(self, record: CallRecord) -> None: ...
+    async def end_call(self, record: CallRecord, wrapup_s: int | None = None) -> None: ...
 
 
 @dataclass(slots=True)
@@ -421,7 +421,13 @@ class PopService:
                     self._out.call_state(pop.agent, update.call.call_id, "ended", {})
         if update.record is not None:
             record = self._agents_named(update.record, session)
-            self._spawn(self._records.end_call(record), f"record {record.call_id}")
+            wrapup = 0
+            if record.answered_by:  # the answering agent's group: its wrap-up delays delivery
+                group = self._directory().group_for(
+                    did=record.did, queue=record.queue, agent=record.answered_by
+                )
+                wrapup = group.wrapup_seconds
+            self._spawn(self._records.end_call(record, wrapup), f"record {record.call_id}")
 
     def _agents_named(self, record: CallRecord, session: _Session | None) -> CallRecord:
         """The record with endpoints replaced by agent usernames and the CRM match attached."""

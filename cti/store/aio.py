@@ -123,9 +123,11 @@ class AsyncStore:
     async def notes_for(self, call_id: str) -> list[CallNote]:
         return await self.run(self.store.notes_for, call_id)
 
-    async def end_call(self, record: CallRecord, connectors: Sequence[str]) -> bool:
+    async def end_call(
+        self, record: CallRecord, connectors: Sequence[str], wrapup_s: int | None = None
+    ) -> bool:
         """Queue the record (see :meth:`Store.end_call`) and wake the outbox writer."""
-        queued = await self.run(self.store.end_call, record, connectors)
+        queued = await self.run(self.store.end_call, record, connectors, wrapup_s)
         if queued:
             for callback in list(self._watchers):
                 try:

@@ -152,7 +152,11 @@ def merge_notes(record: CallRecord, notes: Sequence[CallNote]) -> CallRecord:
 
 
 def insert_outbox_rows(
-    conn: Connection, record: CallRecord, connectors: Sequence[str], now: datetime
+    conn: Connection,
+    record: CallRecord,
+    connectors: Sequence[str],
+    now: datetime,
+    wrapup_s: int | None = None,
 ) -> bool:
     """Merge the call's notes into ``record`` and queue it once per connector.
 
@@ -167,8 +171,8 @@ def insert_outbox_rows(
     if existing or not connectors:
         return False
     merged = merge_notes(record, notes_of(conn, record.call_id))
-    wrapup = 0
-    if record.answered_by:
+    wrapup = wrapup_s or 0
+    if wrapup_s is None and record.answered_by:
         group = group_for(conn, did=record.did, queue=record.queue, agent=record.answered_by)
         wrapup = group.spec.wrapup_seconds if group is not None else 0
     payload = record_to_json(merged)

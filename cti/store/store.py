@@ -290,14 +290,18 @@ class Store:
         with self._read("notes_for") as conn:
             return calls.notes_of(conn, call_id)
 
-    def end_call(self, record: CallRecord, connectors: Sequence[str]) -> bool:
+    def end_call(
+        self, record: CallRecord, connectors: Sequence[str], wrapup_s: int | None = None
+    ) -> bool:
         """Queue ``record``, with the call's notes merged in, for each connector; one transaction.
 
         Returns False and writes nothing when the call was queued before (a repeated end).
+        ``wrapup_s`` is how long delivery waits for wrap-up notes; None looks up the answering
+        agent's group (the daemon passes it from its in-memory directory: one query less).
         """
         names = calls.check_connectors(connectors)
         with self._write("end_call") as conn:
-            queued = calls.insert_outbox_rows(conn, record, names, self.clock())
+            queued = calls.insert_outbox_rows(conn, record, names, self.clock(), wrapup_s)
             live_calls.delete_live(conn, [record.call_id])
             return queued
 

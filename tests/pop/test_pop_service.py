@@ -48,13 +48,15 @@ class Notifier:
 class Records:
     def __init__(self) -> None:
         self.ended: list[CallRecord] = []
+        self.wrapups: list[int | None] = []
         self.notes: dict[str, str] = {}
 
     async def notes_for(self, call_id: str) -> str:
         return self.notes.get(call_id, "")
 
-    async def end_call(self, record: CallRecord) -> None:
+    async def end_call(self, record: CallRecord, wrapup_s: int | None = None) -> None:
         self.ended.append(record)
+        self.wrapups.append(wrapup_s)
 
 
 class SlowCrm:
@@ -156,6 +158,18 @@ async def test_group_template_by_did_and_fallback_when_it_breaks(crm: BuiltinCrm
     await replay(pops, "direct_answered")
     assert "Alice Archer" in notifier2.sent[0][2]  # the default template stood in
     assert pops.template_failures and pops.template_failures[0][0] == "broken"
+
+
+async def test_the_record_waits_for_the_wrap_up_of_the_answering_agents_group(
+    crm: BuiltinCrm,
+) -> None:
+    """The wrap-up comes from the in-memory directory, so the store need not look it up."""
+    records = Records()
+    groups = {"vip": GroupConfig("vip", wrapup_seconds=45)}
+    pops = service(crm, Notifier(), records, groups=groups, did_groups={"442079461001": "vip"})
+    await replay(pops, "direct_answered")
+    await replay(service(crm, Notifier(), records), "direct_not_answered")
+    assert records.wrapups == [45, 0]  # nobody answered the second: nothing to wait for
 
 
 async def test_blind_transfer_moves_the_pop_and_the_notes(crm: BuiltinCrm) -> None:
