@@ -182,7 +182,13 @@ class AgentStates:
             return
         directory = self._directory()
         for agent in directory.owners(record.answered_by):
-            group = directory.group_for(did=record.did, queue=record.queue, agent=agent)
+            group = directory.group_for(
+                did=record.did,
+                queue=record.queue,
+                agent=agent,
+                server=record.server,
+                trunk=record.trunk,
+            )
             if group.wrapup_seconds > 0 and self.state_of(agent).status is not AgentStatus.PAUSED:
                 self._start_wrapup(agent, group.wrapup_seconds)
 

@@ -53,6 +53,7 @@ from cti.pop.service import PopService
 from cti.secretbox import SecretBox
 from cti.services import AgentMessages, StoreAuthenticator, StoreRecords, build_directory
 from cti.store import OutboxWriter, Store
+from cti.store.supervision import trunk_mappings
 from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.source import AsteriskSource
 
@@ -199,7 +200,8 @@ class Daemon:
         """Rebuild the in-memory directory from the store (after any change to agents/groups)."""
         owners = await self.store.aio.endpoint_owners()
         groups = await self.store.aio.groups()
-        directory = build_directory(owners, groups)
+        trunks = await asyncio.to_thread(trunk_mappings, self.store)
+        directory = build_directory(owners, groups, trunks)
         for group, error in await asyncio.to_thread(self.pops.compile_templates, directory):
             log.warning("group %s: its pop template does not compile (%s)", group, error)
         self.directory = directory

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from agent_ui.protocol import Disposition, Notes
@@ -45,8 +45,10 @@ class StoreAuthenticator:
 def build_directory(
     owners: dict[str, str],
     groups: Sequence[GroupInfo],
+    trunk_defaults: Sequence[Mapping[str, str]] = (),
 ) -> Directory:
-    """The pop service's in-memory view of agents' phones and groups."""
+    """The pop service's in-memory view of agents' phones and groups (``trunk_defaults``: the
+    admin console's server, trunk -> default group map)."""
     configs: dict[str, GroupConfig] = {}
     dids: dict[str, str] = {}
     queues: dict[str, str] = {}
@@ -70,6 +72,7 @@ def build_directory(
         did_groups=dids,
         queue_groups=queues,
         agent_groups={user: tuple(names) for user, names in members.items()},
+        trunk_groups={(t["server"], t["trunk"]): t["group"] for t in trunk_defaults},
     )
 
 

@@ -37,6 +37,7 @@ class Directory:
     did_groups: dict[str, str] = field(default_factory=dict)
     queue_groups: dict[str, str] = field(default_factory=dict)
     agent_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    trunk_groups: dict[tuple[str, str], str] = field(default_factory=dict)  # (server, trunk)
 
     def owners(self, endpoint: str) -> tuple[str, ...]:
         """The agents whose phone ``endpoint`` is (none for a trunk or an unknown phone)."""
@@ -45,11 +46,21 @@ class Directory:
     def is_agent_endpoint(self, endpoint: str) -> bool:
         return endpoint in self.endpoint_owners
 
-    def group_for(self, *, did: str | None, queue: str | None, agent: str) -> GroupConfig:
-        """The DID's group first, then the queue's, then the agent's first group."""
+    def group_for(
+        self,
+        *,
+        did: str | None,
+        queue: str | None,
+        agent: str,
+        server: str | None = None,
+        trunk: str | None = None,
+    ) -> GroupConfig:
+        """The DID's group first, then the queue's, then the trunk's default group (an admin
+        maps it for calls on a trunk whose DIDs are not mapped), then the agent's first group."""
         for name in (
             self.did_groups.get(did or ""),
             self.queue_groups.get(queue or ""),
+            self.trunk_groups.get((server or "", trunk or "")),
             *self.agent_groups.get(agent, ()),
         ):
             if name and name in self.groups:

@@ -264,7 +264,7 @@ class PopService:
         for agent in self._directory().owners(update.endpoint):
             pop = session.pops.get(agent)
             if pop is None:
-                group = self._directory().group_for(did=view.did, queue=view.queue, agent=agent)
+                group = self._group(view, agent)
                 pop = session.pops[agent] = _Pop(agent, update.endpoint, group)
             pop.active = True
             if pop.group.trigger == "ringing":
@@ -364,7 +364,7 @@ class PopService:
         for agent in self._directory().owners(update.endpoint):
             pop = session.pops.get(agent)
             if pop is None:
-                group = self._directory().group_for(did=view.did, queue=view.queue, agent=agent)
+                group = self._group(view, agent)
                 pop = session.pops[agent] = _Pop(agent, update.endpoint, group)
             pop.active, pop.endpoint = True, update.endpoint
             if pop.sent:
@@ -424,10 +424,19 @@ class PopService:
             wrapup = 0
             if record.answered_by:  # the answering agent's group: its wrap-up delays delivery
                 group = self._directory().group_for(
-                    did=record.did, queue=record.queue, agent=record.answered_by
+                    did=record.did,
+                    queue=record.queue,
+                    agent=record.answered_by,
+                    server=record.server,
+                    trunk=record.trunk,
                 )
                 wrapup = group.wrapup_seconds
             self._spawn(self._records.end_call(record, wrapup), f"record {record.call_id}")
+
+    def _group(self, view: CallView, agent: str) -> GroupConfig:
+        return self._directory().group_for(
+            did=view.did, queue=view.queue, agent=agent, server=view.server, trunk=view.trunk
+        )
 
     def _agents_named(self, record: CallRecord, session: _Session | None) -> CallRecord:
         """The record with endpoints replaced by agent usernames and the CRM match attached."""

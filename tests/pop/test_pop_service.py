@@ -172,6 +172,27 @@ async def test_the_record_waits_for_the_wrap_up_of_the_answering_agents_group(
     assert records.wrapups == [45, 0]  # nobody answered the second: nothing to wait for
 
 
+async def test_a_trunks_default_group_pops_calls_whose_did_has_none(crm: BuiltinCrm) -> None:
+    """The admin console maps a trunk to a default group; a DID's own group still wins."""
+    groups = {
+        "carrier": GroupConfig("carrier", template="<i>via the carrier</i>", wrapup_seconds=20),
+        "vip": GroupConfig("vip", template="<b>VIP</b>"),
+    }
+    trunk = {("lab", "lab-trunk"): "carrier"}
+    notifier, records = Notifier(), Records()
+    await replay(
+        service(crm, notifier, records, groups=groups, trunk_groups=trunk), "direct_answered"
+    )
+    assert notifier.sent[0][2] == "<i>via the carrier</i>"
+    assert records.wrapups == [20]
+
+    notifier = Notifier()
+    did = {"442079461001": "vip"}
+    pops = service(crm, notifier, records, groups=groups, trunk_groups=trunk, did_groups=did)
+    await replay(pops, "direct_answered")
+    assert notifier.sent[0][2] == "<b>VIP</b>"
+
+
 async def test_blind_transfer_moves_the_pop_and_the_notes(crm: BuiltinCrm) -> None:
     notifier, records = Notifier(), Records()
     pops = service(crm, notifier, records)
