@@ -292,6 +292,11 @@ class Phone:
 
     # --- waits ----------------------------------------------------------------------------------
 
+    def reregister(self, timeout: float = 5.0) -> None:
+        """Register again now and wait for the registrar's 200 (a drill may have cleared it)."""
+        self._fleet.run(self._line.refresh_registration, f"{self.extension}: re-register")
+        self.wait_registered(timeout)
+
     def wait_registered(self, timeout: float = 5.0) -> None:
         """Wait until the registrar accepted this phone's REGISTER (after digest auth)."""
 

@@ -109,6 +109,15 @@ class PhoneLine:
             raise
         return record
 
+    def refresh_registration(self) -> None:
+        """Send a fresh REGISTER now (another client may have cleared this extension's contacts
+        at the registrar, e.g. a SIPp phone's ``Contact: *``)."""
+        account = self._require_account()
+        with self.cond:
+            self.registration = (0, "", 0)
+        account.setRegistration(True)
+        self.note("register", f"REGISTER sip:{self.extension}@{self.registrar} (refresh)")
+
     def unregister(self) -> None:
         """Send REGISTER with Expires: 0 so that the PBX forgets this phone's contact."""
         self._unregistering = True

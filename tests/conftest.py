@@ -45,8 +45,12 @@ def phones(lab: LabHandle, fleet: PhoneFleet) -> Iterator[Callable[..., dict[str
         got = {}
         existing = {p.extension: p for p in fleet.phones}
         for ext in extensions:
-            phone = existing.get(ext) or fleet.phone(ext, lab.password(ext), lab.registrar)
-            phone.wait_registered(10)
+            phone = existing.get(ext)
+            if phone is None:
+                phone = fleet.phone(ext, lab.password(ext), lab.registrar)
+                phone.wait_registered(10)
+            else:  # a drill's SIPp phones may have cleared its binding since (Contact: *)
+                phone.reregister(10)
             phone.reset()
             phone.set_answer_policy(Manual())
             got[ext] = phone
