@@ -9,7 +9,6 @@ docs/supervisor.md lists the routes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.json_body import read_json
 from agent_ui.supervisor_console import SupervisorConsole
 from agent_ui.web import route_auth
-from cti.errors import NotFound, PayloadTooLarge, ValidationFailed
+from cti.errors import NotFound, ValidationFailed
 from cti.principal import Principal
 
 __all__ = ["supervisor_routes"]
@@ -42,25 +42,7 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/json":
-        raise ValidationFailed("send a JSON body", details={"got": kind[:60]})
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge(f"the body may hold at most {MAX_BODY} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLarge(f"the body may hold at most {MAX_BODY} bytes")
-        chunks.append(chunk)
-    try:
-        parsed = json.loads(b"".join(chunks))
-    except (ValueError, RecursionError) as exc:
-        raise ValidationFailed("the body is not JSON") from exc
-    if not isinstance(parsed, dict):
-        raise ValidationFailed("the body must be a JSON object")
-    return parsed
+    return await read_json(request, MAX_BODY)
 
 
 def _group(request: Request) -> str:
