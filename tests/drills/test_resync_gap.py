@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from cti.core.events import ChannelCreated, ChannelsListed, ChannelUpdated, ListedChannel, PbxEvent
+from cti.core.events import ChannelsListed, PbxEvent
 from cti.core.records import Outcome
 from cti.core.tracker import CallTracker
 from cti.core.updates import CallEnded
+from tests.core.test_tracker_resync import _live_channels
 from tests.transcript import events_of, frames, is_agent
 
 pytestmark = pytest.mark.drill
@@ -22,18 +23,7 @@ pytestmark = pytest.mark.drill
 
 def _listed(events: list[PbxEvent], at: float) -> ChannelsListed:
     """What CoreShowChannels lists after ``events``: the live channels as last seen."""
-    latest = {}
-    for event in events:
-        channel = getattr(event, "channel", None)
-        if isinstance(event, ChannelCreated | ChannelUpdated) and channel is not None:
-            latest[channel.uniqueid] = channel
-        elif type(event).__name__ == "ChannelHungUp" and channel is not None:
-            latest.pop(channel.uniqueid, None)
-    channels = tuple(
-        ListedChannel(channel=c, bridge_id="", application="", duration_seconds=1.0)
-        for c in latest.values()
-    )
-    return ChannelsListed(server="lab", at=at, channels=channels)
+    return ChannelsListed(server="lab", at=at, channels=_live_channels(events))
 
 
 def test_a_call_answered_while_ami_was_down_is_recorded_answered() -> None:
