@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from sip_tests.lab import LabHandle
+from sip_tests.lab import LabHandle, ami_server
 
 __all__ = ["DaemonProcess", "free_tcp_port"]
 
@@ -49,18 +49,9 @@ class DaemonProcess:
         return f"sqlite:///{self.workdir / 'cti.sqlite3'}"
 
     def env(self) -> dict[str, str]:
-        s = self.lab.settings
-        server = {
-            "name": "lab",
-            "port": s.ami_port,
-            "username": s.ami_username,
-            "secret": s.ami_secret.get_secret_value(),
-            "reconnect_base_s": 0.2,
-            "reconnect_cap_s": 1.0,
-        }
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("CTI_")},
-            "CTI_SERVERS": json.dumps([server]),
+            "CTI_SERVERS": json.dumps([ami_server(self.lab)]),
             "CTI_STORE__URL": self.store_url,
             "CTI_STATE_DIR": str(self.workdir / "state"),
             "CTI_HTTP__PORT": str(self.port),

@@ -14,7 +14,7 @@ from cti.config import LabSettings
 from cti.lab import LabInstance, ensure_asterisk
 from sip_tests.sipp import SipTarget
 
-__all__ = ["TEST_LAB", "LabHandle", "lab_settings_for", "start_lab"]
+__all__ = ["TEST_LAB", "LabHandle", "ami_server", "lab_settings_for", "start_lab"]
 
 
 def lab_settings_for(offset: int = 0) -> LabSettings:
@@ -44,6 +44,19 @@ DID_SUPPORT = "442079460200"  # queue `support`, rrmemory 1003-1005
 def direct_did(extension: str) -> str:
     """The DID that rings agent ``extension`` (10XX) directly."""
     return f"44207946{extension}"
+
+
+def ami_server(lab: LabHandle) -> dict[str, object]:
+    """The lab as a daemon's ``[[servers]]`` entry (CTI_SERVERS), reconnecting fast."""
+    s = lab.settings
+    return {
+        "name": "lab",
+        "port": s.ami_port,
+        "username": s.ami_username,
+        "secret": s.ami_secret.get_secret_value(),
+        "reconnect_base_s": 0.2,
+        "reconnect_cap_s": 1.0,
+    }
 
 
 @dataclass(frozen=True, slots=True)

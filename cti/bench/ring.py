@@ -37,7 +37,7 @@ from cti.bench.results import Report, summary_ms
 from cti.bench.site import DaemonProcess, Site, free_port, seed_site
 from cti.config import LabSettings
 from cti.store.models import agent_endpoints
-from sip_tests.lab import LabHandle, direct_did, start_lab
+from sip_tests.lab import LabHandle, ami_server, direct_did, start_lab
 from sip_tests.sipp import SippProcess, cleanup_workdirs, inbound_load
 
 __all__ = ["run_ring"]
@@ -66,18 +66,6 @@ def _site(workdir: Path) -> Site:
     finally:
         engine.dispose()
     return site
-
-
-def _lab_server(lab: LabHandle) -> dict[str, object]:
-    s = lab.settings
-    return {
-        "name": "lab",
-        "port": s.ami_port,
-        "username": s.ami_username,
-        "secret": s.ami_secret.get_secret_value(),
-        "reconnect_base_s": 0.2,
-        "reconnect_cap_s": 1.0,
-    }
 
 
 class _Pass:
@@ -199,7 +187,7 @@ def _invites(work: Path, start: float, end: float) -> dict[str, list[float]]:
 
 def _product(run: _Pass, lab: LabHandle, first_call: int) -> _Seen:
     daemon = DaemonProcess(
-        run.site, lab.settings.ami_port, extra_env={"CTI_SERVERS": json.dumps([_lab_server(lab)])}
+        run.site, lab.settings.ami_port, extra_env={"CTI_SERVERS": json.dumps([ami_server(lab)])}
     )
     daemon.start()
     clients = None

@@ -43,7 +43,7 @@ from cti.drill.relay import TcpRelay
 from cti.drill.stream_client import StreamTab
 from cti.errors import CtiError
 from cti.store.models import agent_endpoints
-from sip_tests.lab import LabHandle, direct_did, start_lab
+from sip_tests.lab import LabHandle, ami_server, direct_did, start_lab
 from sip_tests.sipp import SippProcess, cleanup_workdirs, inbound_call
 
 __all__ = ["DropFigures", "WsDropResult", "report", "run_from_cli", "run_ws_drop"]
@@ -100,17 +100,9 @@ def _site(workdir: Path) -> Site:
 
 
 def _daemon(site: Site, lab: LabHandle) -> DaemonProcess:
-    s = lab.settings
-    server = {
-        "name": "lab",
-        "port": s.ami_port,
-        "username": s.ami_username,
-        "secret": s.ami_secret.get_secret_value(),
-        "reconnect_base_s": 0.2,
-        "reconnect_cap_s": 1.0,
-    }
+    servers = json.dumps([ami_server(lab)])
     return DaemonProcess(
-        site, s.ami_port, extra_env={"CTI_SERVERS": json.dumps([server]), "CTI_LOG_LEVEL": "INFO"}
+        site, lab.settings.ami_port, extra_env={"CTI_SERVERS": servers, "CTI_LOG_LEVEL": "INFO"}
     )
 
 
