@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import logging
 import secrets
 import signal
@@ -332,7 +331,7 @@ class Daemon:
         return True
 
     async def _upgrade_crm_later(self, every_s: float = 5.0) -> None:
-        for _ in itertools.count():  # until it works: the daemon is useful meanwhile
+        while True:  # until it works: the daemon is useful meanwhile
             await asyncio.sleep(every_s)
             if await self._upgrade_crm():
                 log.info("the built-in CRM is reachable again")
