@@ -7,6 +7,10 @@ A frame that names a known event but lacks what that event must carry raises
 
 Channel snapshots repeat under a prefix (``Dest``, ``Transferer``, ``OrigTransferer`` ...): the
 same reader serves every prefix (Asterisk's ast_manager_build_channel_state_string_prefix).
+
+That function escapes the caller-id and connected-line names and the channel variables' values
+(``ast_escape_c_alloc``); they are unescaped here, once, and no other header is (see
+:mod:`pbx_adapters.asterisk.escapes`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from cti.core.events import (
     QueueMemberChanged,
 )
 from cti.errors import AmiProtocolError
+from pbx_adapters.asterisk.escapes import unescape_c
 
 __all__ = ["Normalizer", "channel_from"]
 
@@ -77,7 +82,7 @@ def _index(frame: Iterable[tuple[str, str]]) -> tuple[Headers, Variables]:
     for key, value in compress(pairs, map(_VAR_KEYS.__contains__, map(_key_of, pairs))):
         name, _, val = value.partition("=")
         if val and name in _CTI_VARS:
-            variables[(_VAR_KEYS[key], name)] = val
+            variables[(_VAR_KEYS[key], name)] = unescape_c(val, key)
     return headers, variables
 
 
@@ -114,14 +119,16 @@ _PARTIES: dict[tuple[str, str], Party] = {}
 _MAX_PARTIES = 4096
 
 
-def _party(number: str, name: str) -> Party:
+def _party(number: str, name: str, name_header: str) -> Party:
+    """Return the Party of a snapshot's number and (AMI-escaped) name, as received."""
     key = (number, name)
     party = _PARTIES.get(key)
     if party is None:
         if len(_PARTIES) >= _MAX_PARTIES:
             _PARTIES.clear()
         party = _PARTIES[key] = Party(
-            "" if number == _UNKNOWN else number, "" if name == _UNKNOWN else name
+            "" if number == _UNKNOWN else number,
+            "" if name == _UNKNOWN else unescape_c(name, name_header),
         )
     return party
 
@@ -147,8 +154,8 @@ def channel_from(headers: Headers, variables: Variables, prefix: str = "") -> Ch
         uniqueid,
         get(k_linked) or uniqueid,
         _STATES.get(get(k_state, "0"), ChannelState.DOWN),
-        _party(get(k_cnum, ""), get(k_cname, "")),
-        _party(get(k_lnum, ""), get(k_lname, "")),
+        _party(get(k_cnum, ""), get(k_cname, ""), k_cname),
+        _party(get(k_lnum, ""), get(k_lname, ""), k_lname),
         get(k_ctx, ""),
         get(k_exten, ""),
         did,
@@ -429,19 +436,18 @@ class Normalizer:
             if builder is None or (needed is not None and needed not in pairs):
                 self.ignored += 1
                 return None
-            headers, variables = _index(pairs)
         else:
-            headers, variables = _index(pairs)
-            builder = _BUILDERS.get(headers.get("Event", ""))
+            builder = _BUILDERS.get(next((v for k, v in pairs if k == "Event"), ""))
             if builder is None:
                 self.ignored += 1
                 return None
-        stamp = headers.get("Timestamp")
         try:
-            at = float(stamp) if stamp else received_at
-        except ValueError:
-            at = received_at
-        try:
+            headers, variables = _index(pairs)
+            stamp = headers.get("Timestamp")
+            try:
+                at = float(stamp) if stamp else received_at
+            except ValueError:
+                at = received_at
             event = builder(headers, variables, self.server, at)
         except AmiProtocolError:
             self.rejected += 1
@@ -454,10 +460,13 @@ class Normalizer:
         """Read the ``CoreShowChannel`` events of a CoreShowChannels response."""
         listed = []
         for frame in frames:
-            headers, variables = _index(frame)
-            if headers.get("Event") != "CoreShowChannel":
-                continue
-            channel = channel_from(headers, variables)
+            try:
+                headers, variables = _index(frame)
+                if headers.get("Event") != "CoreShowChannel":
+                    continue
+                channel = channel_from(headers, variables)
+            except AmiProtocolError:
+                channel = None
             if channel is None:
                 self.rejected += 1
                 continue
