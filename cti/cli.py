@@ -3,6 +3,11 @@
 Every subcommand loads the settings once (defaults < ``--config`` TOML file < ``CTI_*``
 environment) and passes down only what each part needs. Expected failures (a :class:`CtiError`)
 print one clear message and exit 2; nothing prints a traceback at a user for a known problem.
+
+Commands that are not part of the product plug in through entry points: group ``cti.commands``
+adds top-level commands (the lab tools' ``cti bench`` and ``cti drill``), group
+``cti.lab_commands`` adds ``cti lab`` subcommands (``cti lab call``). An install without the lab
+tools simply lacks them; a plug-in that fails to load says so in one line when it is called.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from functools import wraps
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +27,7 @@ import click
 from cti.config import LabSettings, Settings, load_settings
 from cti.errors import CtiError
 
-__all__ = ["main"]
+__all__ = ["PluginGroup", "cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,7 +46,69 @@ def _friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group()
+class PluginGroup(click.Group):
+    """A command group that also offers the commands other distributions declare as entry points.
+
+    Each plug-in is imported only when it is listed or called, so a broken one never stops the
+    product's own commands; calling it prints why it could not load (one line, exit 2).
+    """
+
+    def __init__(self, *args: Any, entry_point_group: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.entry_point_group = entry_point_group
+        self._entry_points: Mapping[str, EntryPoint] | None = None
+
+    def plugins(self) -> Mapping[str, EntryPoint]:
+        """The entry points of this group by command name (the product's own commands win)."""
+        if self._entry_points is None:
+            found = entry_points(group=self.entry_point_group)
+            self._entry_points = {ep.name: ep for ep in found if ep.name not in self.commands}
+        return self._entry_points
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.plugins():
+            self.commands[cmd_name] = _load_plugin(cmd_name, self.plugins()[cmd_name])
+        return self.commands.get(cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CtiError as exc:  # a plug-in's known failure reads like the product's own
+            click.echo(f"cti: {exc.message}", err=True)
+            sys.exit(2)
+
+
+def _load_plugin(name: str, entry_point: EntryPoint) -> click.Command:
+    """Import a plug-in command; if it cannot be, a stand-in that says why when called."""
+    try:
+        command = entry_point.load()
+    except Exception as exc:  # any failure to import: said in one line when called
+        kind, reason = type(exc).__name__, " ".join(f"{type(exc).__name__}: {exc}".split())
+    else:
+        if isinstance(command, click.Command):
+            return command
+        kind = reason = "not a click command"
+    source = entry_point.dist.name if entry_point.dist is not None else "a plug-in"
+    message = f"cti: `{name}` could not be loaded from {source} ({entry_point.value}): {reason}"
+
+    def unavailable() -> None:
+        click.echo(message, err=True)
+        sys.exit(2)
+
+    return click.Command(
+        name,
+        callback=unavailable,
+        help=f"Unavailable: {message}",
+        short_help=f"(unavailable: {kind})",
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+@click.group(cls=PluginGroup, entry_point_group="cti.commands")
 @click.option(
     "--config",
     "config_file",
@@ -129,7 +197,7 @@ def demo(ctx: click.Context, port: int) -> None:
 
 
 # ------------------------------------------------------------------------------------- lab
-@cli.group()
+@cli.group(cls=PluginGroup, entry_point_group="cti.lab_commands")
 @click.option("--instance", help="Lab instance name (default from config: dev).")
 @click.pass_context
 def lab(ctx: click.Context, instance: str | None) -> None:
@@ -259,35 +327,6 @@ def lab_record(settings: LabSettings, output: Path, seconds: float | None) -> No
     asyncio.run(record_lab(settings, output, seconds=seconds, log=click.echo))
 
 
-@lab.command("call")
-@click.option("--did", default="442079460100", show_default=True, help="DID to call (sales queue).")
-@click.option("--from", "caller", default="+442079460001", show_default=True, help="Caller number.")
-@click.option("--name", default="Alice Archer", show_default=True, help="Caller name.")
-@click.option(
-    "--hold", type=float, default=20.0, show_default=True, help="Talk time once answered."
-)
-@click.option(
-    "--ring", type=float, default=30.0, show_default=True, help="Give up (abandon) after."
-)
-@click.pass_obj
-@_friendly
-def lab_call(
-    settings: LabSettings, did: str, caller: str, name: str, hold: float, ring: float
-) -> None:
-    """Place a test call from the lab's carrier (SIPp) into the lab Asterisk."""
-    from sip_tests.sipp import SippError, SipTarget, inbound_call
-
-    target = SipTarget("127.0.0.1", settings.sip_port, settings.trunk_host, settings.trunk_port)
-    try:
-        call = inbound_call(target, did, caller, name, answer_timeout_s=ring, hold_s=hold)
-    except SippError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"lab: calling DID {did} from {name} <{caller}>; waiting for the call to end")
-    result = call.wait(timeout_s=ring + hold + 30)
-    outcomes = ", ".join(o.outcome for o in result.outcomes) or "no outcome"
-    click.echo(f"lab: call finished: {outcomes}")
-
-
 # ---------------------------------------------------------------------------------- outbox
 @cli.group()
 def outbox() -> None:
@@ -330,17 +369,6 @@ def outbox_retry(ctx: click.Context, row_id: int | None, retry_all: bool) -> Non
         raise click.UsageError("give one row ID or --all")
     count = retry_outbox(_settings(ctx).store, row_id)
     click.echo(f"outbox: {count} row{'s' if count != 1 else ''} due now")
-
-
-def _add_performance_commands() -> None:
-    from cti.bench.cli import bench
-    from cti.drill.cli import drill
-
-    cli.add_command(bench)
-    cli.add_command(drill)
-
-
-_add_performance_commands()
 
 
 def main() -> None:

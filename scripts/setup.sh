@@ -31,10 +31,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
+# The product with its test extra, and the lab tools (sip_tests: SIP phones, benchmarks, drills,
+# the `cti bench`, `cti drill` and `cti lab call` commands), each a distribution of its own.
+# Installed again whenever either pyproject.toml is newer than the last install.
 stamp=.venv/.cti-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ sip_tests/pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python packages"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e '.[test]' -e ./sip_tests
   touch "$stamp"
 fi

@@ -1,4 +1,4 @@
-"""How the pop bench turns its processes' records into figures (cti.bench.pop), on files it
+"""How the pop bench turns its processes' records into figures (sip_tests.bench.pop), on files it
 would have written: the replayer's triggers, the clients' pops, CPU samples."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cti.bench.pop import _busiest_client, _cpu_between, _Phase, _Run
-from cti.bench.site import Site
+from sip_tests.bench.pop import _busiest_client, _cpu_between, _Phase, _Run
+from sip_tests.bench.site import Site
 
 
 def _run(tmp_path: Path) -> _Run:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cti.drill.relay import TcpRelay
+from sip_tests.drill.relay import TcpRelay
 from sip_tests.lab import LabHandle
 from tests.browser.conftest import FakePbx, OpenAgent, fake_pbx_daemon
 from tests.e2e.daemon import free_tcp_port

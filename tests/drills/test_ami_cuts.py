@@ -1,4 +1,4 @@
-"""Drill 1 on the lab, CI-sized: 40 calls at 10/s with 4 AMI cuts (cti.drill.ami_cuts).
+"""Drill 1 on the lab, CI-sized: 40 calls at 10/s with 4 AMI cuts (sip_tests.drill.ami_cuts).
 
 The full drill (`cti drill ami-cuts`: 200 calls, 20 cuts) runs for minutes because the daemon's
 reconnect backoff grows with each cut of a session younger than 30 s; four cuts keep the CI run
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cti.drill.ami_cuts import run_ami_cuts
-from cti.drill.lab_run import lab_offset
+from sip_tests.drill.ami_cuts import run_ami_cuts
+from sip_tests.drill.lab_run import lab_offset
 from sip_tests.lab import LabHandle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.drill]

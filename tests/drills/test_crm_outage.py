@@ -20,8 +20,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from cti.drill.relay import TcpRelay
 from cti.store import Store
+from sip_tests.drill.relay import TcpRelay
 from sip_tests.lab import LabHandle, direct_did
 from sip_tests.phone import AutoAnswer, Phone
 from sip_tests.sipp import SippProcess, inbound_call

@@ -1,10 +1,10 @@
-"""Drill 5: 100,000 malformed AMI frames among valid ones, over a real socket (cti.drill)."""
+"""Drill 5: 100,000 malformed AMI frames among valid ones, over a real socket (sip_tests.drill)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cti.drill.malformed import run_malformed
+from sip_tests.drill.malformed import run_malformed
 
 pytestmark = pytest.mark.drill
 

@@ -1,4 +1,4 @@
-"""Drill 6 on the lab: click-to-dial in flight when AMI is cut (cti.drill.originate_cut).
+"""Drill 6 on the lab: click-to-dial in flight when AMI is cut (sip_tests.drill.originate_cut).
 
 Two rounds, one per way the cut can fall: after Asterisk took the Originate (its answer lost:
 exactly one call, at the phone, the trunk and in the CDR) and before (no call at all). Either
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cti.drill.lab_run import lab_offset
-from cti.drill.originate_cut import run_originate_cut
+from sip_tests.drill.lab_run import lab_offset
+from sip_tests.drill.originate_cut import run_originate_cut
 from sip_tests.lab import LabHandle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.drill]

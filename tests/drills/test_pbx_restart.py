@@ -1,4 +1,4 @@
-"""Drill 2 on the lab: `core restart now` with live calls (cti.drill.pbx_restart).
+"""Drill 2 on the lab: `core restart now` with live calls (sip_tests.drill.pbx_restart).
 
 Asserted: every call Asterisk had up gets exactly one record in the CRM, and the daemon holds
 no call open once it is back; then that every such record is flagged as cut by the restart.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from cti.drill.lab_run import lab_offset
-from cti.drill.pbx_restart import run_pbx_restart
+from sip_tests.drill.lab_run import lab_offset
+from sip_tests.drill.pbx_restart import run_pbx_restart
 from sip_tests.lab import LabHandle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.drill]

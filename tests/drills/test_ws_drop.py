@@ -1,4 +1,4 @@
-"""Drill 4: an agent's websocket dropped during 5 active lab calls (cti.drill.ws_drop).
+"""Drill 4: an agent's websocket dropped during 5 active lab calls (sip_tests.drill.ws_drop).
 
 The real daemon, the lab Asterisk, SIPp carrier calls and pjsua2 phones that answer them. The
 drill's own command drops the link for 30 s each time (``cti drill ws-drop``); here, to fit in
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.drill.ws_drop import report, run_ws_drop
+from sip_tests.drill.ws_drop import report, run_ws_drop
 from sip_tests.lab import LabHandle
 
 pytestmark = [pytest.mark.drill, pytest.mark.e2e]

@@ -17,13 +17,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cti.bench.stream import CallPlan, timeline
-from cti.bench.transcripts import load_scripts, wire
 from cti.core.events import PbxEvent
 from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.frame import AmiFrame
 from pbx_adapters.asterisk.normalize import Normalizer
 from pbx_adapters.asterisk.source import AsteriskSource
+from sip_tests.bench.stream import CallPlan, timeline
+from sip_tests.bench.transcripts import load_scripts, wire
 
 __all__ = ["MalformedResult", "malformed_frames", "run_malformed"]
 

@@ -2,9 +2,9 @@
 
 Processes, all on loopback: the lab Asterisk; SIPp carrier calls, one SIPp per agent DID at a
 bounded rate (``_PER_PHONE_RATE``), started a fraction of a period apart so calls spread evenly;
-8 pjsua2 phones (1001-1008) in two processes (:mod:`cti.bench.phones`), which answer each call
+8 pjsua2 phones (1001-1008) in two processes (:mod:`sip_tests.bench.phones`), which answer each call
 0.5 s after its INVITE; the real daemon (``cti serve``) on a site whose agents ``b0000``-``b0007``
-own those phones; the agents' websocket clients (:mod:`cti.bench.wsclient`).
+own those phones; the agents' websocket clients (:mod:`sip_tests.bench.wsclient`).
 
 The figure is ``pop arrival - INVITE arrival`` per call, both ``time.monotonic()`` (one
 CLOCK_MONOTONIC for every process of the machine): the phone stamps first thing in pjsua2's
@@ -31,12 +31,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, update
 
-from cti.bench.phones import clear_bindings
-from cti.bench.pop import _spawn, _stop_all, _wait_file
-from cti.bench.results import Report, summary_ms
-from cti.bench.site import DaemonProcess, Site, free_port, seed_site
 from cti.config import LabSettings
 from cti.store.models import agent_endpoints
+from sip_tests.bench.phones import clear_bindings
+from sip_tests.bench.pop import _spawn, _stop_all, _wait_file
+from sip_tests.bench.results import Report, summary_ms
+from sip_tests.bench.site import DaemonProcess, Site, free_port, seed_site
 from sip_tests.lab import LabHandle, ami_server, direct_did, start_lab
 from sip_tests.sipp import SippProcess, cleanup_workdirs, inbound_load
 
@@ -88,7 +88,7 @@ class _Pass:
             "out_file": str(self.work / "pops.jsonl"),
             "lifetime_s": 900,
         }
-        proc = _spawn("cti.bench.wsclient", cfg, self.work / "clients.json")
+        proc = _spawn("sip_tests.bench.wsclient", cfg, self.work / "clients.json")
         _wait_file(self.work / "clients-ready", 60, [proc])
         return proc
 
@@ -167,7 +167,7 @@ def _phones(lab: LabHandle, work: Path) -> list[subprocess.Popen[bytes]]:
             "out_file": str(work / f"invites-{first}.jsonl"),
             "lifetime_s": 1800,
         }
-        procs.append(_spawn("cti.bench.phones", cfg, work / f"phones-{first}.json"))
+        procs.append(_spawn("sip_tests.bench.phones", cfg, work / f"phones-{first}.json"))
     for first in range(0, len(PHONES), _PER_PROCESS):
         _wait_file(work / f"phones-{first}.ready", 60, procs)
     return procs
@@ -216,7 +216,7 @@ def _floor(run: _Pass, lab: LabHandle, first_call: int) -> _Seen:
         "ready_file": str(run.work / "floor-ready"),
         "stop_file": str(run.work / "stop"),
     }
-    procs = [_spawn("cti.bench.ring_floor", cfg, run.work / "floor.json")]
+    procs = [_spawn("sip_tests.bench.ring_floor", cfg, run.work / "floor.json")]
     try:
         _wait_file(run.work / "floor-ready", 30, procs)
         url = f"ws://127.0.0.1:{cfg['ws_port']}/ws"

@@ -21,8 +21,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cti.bench.results import Report, percentile
-from cti.drill.lab_run import (
+from sip_tests.agent_phones import sipp_agents
+from sip_tests.ami_relay import AmiCutter
+from sip_tests.bench.results import Report, percentile
+from sip_tests.cdr import calls_from
+from sip_tests.drill.lab_run import (
     Comparison,
     DrillLab,
     ReconnectPolicy,
@@ -32,9 +35,6 @@ from cti.drill.lab_run import (
     resync_seconds,
     wait_records,
 )
-from sip_tests.agent_phones import sipp_agents
-from sip_tests.ami_relay import AmiCutter
-from sip_tests.cdr import calls_from
 from sip_tests.lab import DID_SALES, DID_SUPPORT, direct_did
 from sip_tests.sipp import SippProcess, cleanup_workdirs, inbound_load
 
@@ -175,7 +175,7 @@ async def run_ami_cuts(
     reconnect: ReconnectPolicy | None = None,
 ) -> AmiCutsResult:
     """Run the drill on lab instance ``offset``; return what Asterisk and the CRM hold."""
-    rng = random.Random(seed)  # noqa: S311 (when to cut, reproducible from the seed)
+    rng = random.Random(seed)
     streams = plan_streams(calls, rate_per_s)
     started = time.monotonic()
     async with drill_lab(offset, workdir, reconnect=reconnect) as run:

@@ -31,12 +31,12 @@ from psycopg import sql
 from crm_connectors.builtin import BuiltinCrm, seed_bulk, upgrade
 from crm_connectors.builtin.bulk_rows import MAX_CONTACTS, main_number
 from crm_connectors.builtin.migrations import head_revision
-from cti.bench.results import Report, percentile
+from sip_tests.bench.results import Report, percentile
 
 __all__ = ["CACHE_DIR", "PG_ADMIN_DSN", "run_crm"]
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
-CACHE_DIR = Path("/var/tmp/cti-bench-crm")  # noqa: S108 (a cache meant to outlive the run)
+CACHE_DIR = Path("/var/tmp/cti-bench-crm")
 #: Bump when seed_bulk's rows change, so cached databases are seeded again.
 SEED_FORMAT = "bulk-1"
 _SIGNATURE_TABLE = "cti_bench_seed"
@@ -73,7 +73,7 @@ def _signature(contacts: int) -> str:
 def _stored_signature(conn: Any) -> str | None:
     """Return the signature a seeded database holds (None if it has none)."""
     try:
-        row = conn.execute(f"SELECT signature FROM {_SIGNATURE_TABLE}").fetchone()  # noqa: S608
+        row = conn.execute(f"SELECT signature FROM {_SIGNATURE_TABLE}").fetchone()
     except (sqlite3.Error, psycopg.Error):
         return None
     return None if row is None else str(row[0])
@@ -82,7 +82,7 @@ def _stored_signature(conn: Any) -> str | None:
 def _sign(conn: Any, signature: str) -> None:
     conn.execute(f"CREATE TABLE {_SIGNATURE_TABLE} (signature TEXT NOT NULL)")
     placeholder = "?" if isinstance(conn, sqlite3.Connection) else "%s"
-    conn.execute(f"INSERT INTO {_SIGNATURE_TABLE} VALUES ({placeholder})", (signature,))  # noqa: S608
+    conn.execute(f"INSERT INTO {_SIGNATURE_TABLE} VALUES ({placeholder})", (signature,))
 
 
 def _seeded(report: Report, key: str, url: str, contacts: int, sign: Callable[[], None]) -> None:
@@ -135,7 +135,7 @@ def _sqlite(report: Report, contacts: int, lookups: int, cache: Path) -> None:
     path = _sqlite_db(report, contacts, cache)
     _warm_sqlite(path)
     url = f"sqlite:///{path}"
-    rng = random.Random(7)  # noqa: S311 (a repeatable draw, not a secret)
+    rng = random.Random(7)
     numbers = _numbers(contacts, lookups, rng)
     crm = BuiltinCrm.from_url(url, default_region="GB", max_workers=1)
     try:
@@ -182,7 +182,7 @@ def _postgres(report: Report, contacts: int, lookups: int) -> None:
     name = _postgres_db(report, contacts)
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     _warm_postgres(f"host=127.0.0.1 port=5432 user=postgres dbname={name}")
-    rng = random.Random(7)  # noqa: S311 (a repeatable draw, not a secret)
+    rng = random.Random(7)
     numbers = _numbers(contacts, lookups, rng)
     crm = BuiltinCrm.from_url(url, default_region="GB", max_workers=1)
     try:

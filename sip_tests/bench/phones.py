@@ -1,4 +1,4 @@
-"""Agent phones in a process of their own: ``python -m cti.bench.phones CONFIG``.
+"""Agent phones in a process of their own: ``python -m sip_tests.bench.phones CONFIG``.
 
 pjsua2 allows one Endpoint per process, and the pjsua2-python wheel at most 8 accounts and 4
 call legs in it (:mod:`sip_tests.pjsua_calls`), so benchmarks and drills that need more phones,

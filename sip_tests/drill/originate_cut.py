@@ -26,12 +26,12 @@ from pathlib import Path
 
 import httpx
 
-from cti.bench.results import Report
-from cti.drill.lab_run import DrillLab, ReconnectPolicy, crm_calls, drill_lab, wait_records
 from cti.errors import LabError
 from sip_tests.agent_phones import SippAgent, sipp_agents
 from sip_tests.ami_relay import AmiCutter
+from sip_tests.bench.results import Report
 from sip_tests.cdr import calls_from
+from sip_tests.drill.lab_run import DrillLab, ReconnectPolicy, crm_calls, drill_lab, wait_records
 from sip_tests.sipp import SippProcess, cleanup_workdirs, trunk_far_end
 
 __all__ = ["MODES", "OriginateCutResult", "OriginateRound", "run_originate_cut"]

@@ -1,10 +1,10 @@
 """The floor of pop vs ring: the lab's own AMI relayed to a bare websocket, no product code.
 
-``python -m cti.bench.ring_floor CONFIG`` is :class:`cti.bench.floor.Floor` (python-websockets
-with the daemon's permessage-deflate settings, a pop-sized frame sent from the AMI read
-callback) logged in to the lab Asterisk with its AMI user, and sending on each ``DialBegin``
-towards a lab phone ``PJSIP/10NN`` to agent ``NN - 1`` (the benchmark's agent of that phone).
-CONFIG adds ``username`` and ``secret`` to the floor's keys.
+``python -m sip_tests.bench.ring_floor CONFIG`` is :class:`sip_tests.bench.floor.Floor`
+(python-websockets with the daemon's permessage-deflate settings, a pop-sized frame sent from
+the AMI read callback) logged in to the lab Asterisk with its AMI user, and sending on each
+``DialBegin`` towards a lab phone ``PJSIP/10NN`` to agent ``NN - 1`` (the benchmark's agent of
+that phone). CONFIG adds ``username`` and ``secret`` to the floor's keys.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from cti.bench.floor import Floor
+from sip_tests.bench.floor import Floor
 
 __all__ = ["RingFloor", "main"]
 

@@ -1,6 +1,6 @@
 """The floor of pop latency: the same AMI stream, the same frame size, a bare websocket.
 
-``python -m cti.bench.floor CONFIG`` logs in to the AMI replayer like the daemon does, and on
+``python -m sip_tests.bench.floor CONFIG`` logs in to the AMI replayer like the daemon does, and on
 each ``AgentCalled``/``DialBegin`` sends a pop-sized text frame naming the call to the rung
 agent's websocket, straight from the read callback: no normalizer, tracker, CRM, template or
 hub. Websockets are python-websockets with the daemon's permessage-deflate settings, so what is

@@ -1,4 +1,4 @@
-"""Agent websocket clients in a process of their own: ``python -m cti.bench.wsclient CONFIG``.
+"""Agent websocket clients in a process of their own: ``python -m sip_tests.bench.wsclient CONFIG``.
 
 CONFIG (JSON) names the websocket URL, the Origin, and the connections to open, each as
 ``[agent index, session cookie or null]``. Each connection sends ``resume`` (a real agent

@@ -1,11 +1,11 @@
 """Pop latency under load: from the AMI event that rings a phone to the pop at the agent.
 
-Processes, all on loopback: the AMI replayer (:mod:`cti.bench.replayer`) plays recorded lab
+Processes, all on loopback: the AMI replayer (:mod:`sip_tests.bench.replayer`) plays recorded lab
 calls at 10, 50, 100 and 200 calls a second; the real daemon (``cti serve``) reads it; agent
-websocket clients (:mod:`cti.bench.wsclient`, up to 500 per process) hold 100 or 1000 agents.
+websocket clients (:mod:`sip_tests.bench.wsclient`, up to 500 per process) hold 100 or 1000 agents.
 Latency is the replayer's monotonic time of writing the ``AgentCalled``/``DialBegin`` of an
 agent's phone to the client's monotonic time of reading that agent's ``pop`` frame. The floor
-runs the same stream and clients through :mod:`cti.bench.floor` (a bare websocket relay) and
+runs the same stream and clients through :mod:`sip_tests.bench.floor` (a bare websocket relay) and
 sends frames of the size the product's pops had (the median), measured in the same run.
 
 On a small machine the clients can saturate before the daemon does, and late clients stamp
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cti.bench.results import Report, summary_ms
-from cti.bench.site import DaemonProcess, Site, cpu_seconds, free_port, phone_of, seed_site
+from sip_tests.bench.results import Report, summary_ms
+from sip_tests.bench.site import DaemonProcess, Site, cpu_seconds, free_port, phone_of, seed_site
 
 __all__ = ["run_pop"]
 
@@ -111,7 +111,9 @@ class _Run:
                 "out_file": str(self.work / f"pops-{first}.jsonl"),
                 "lifetime_s": 600,
             }
-            procs.append(_spawn("cti.bench.wsclient", cfg, self.work / f"client-{first}.json"))
+            procs.append(
+                _spawn("sip_tests.bench.wsclient", cfg, self.work / f"client-{first}.json")
+            )
         for first in range(0, agents, _PER_PROCESS):
             _wait_file(self.work / f"ready-{first}", 180, procs)
         return procs
@@ -130,7 +132,7 @@ class _Run:
                 "ready_file": str(work / "floor-ready"),
                 "stop_file": str(work / "stop"),
             }
-            procs.append(_spawn("cti.bench.floor", floor_cfg, work / "floor.json"))
+            procs.append(_spawn("sip_tests.bench.floor", floor_cfg, work / "floor.json"))
             _wait_file(work / "floor-ready", 30, procs)
             return None, procs[-1].pid, f"ws://127.0.0.1:{ws_port}/ws", "http://127.0.0.1"
         daemon = DaemonProcess(self.site, ami_port)
@@ -155,7 +157,7 @@ class _Run:
             "pause_s": 2.0,
             "lifetime_s": 900,
         }
-        procs = [_spawn("cti.bench.replayer", replayer_cfg, work / "replayer.json")]
+        procs = [_spawn("sip_tests.bench.replayer", replayer_cfg, work / "replayer.json")]
         daemon: DaemonProcess | None = None
         samples: _Samples = []
         try:

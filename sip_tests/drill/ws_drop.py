@@ -3,7 +3,7 @@
 On the lab Asterisk: the real daemon (``cti serve``) on a one-agent site whose agent has two
 lines (extensions 1009 and 1010, pjsua2 phones in processes of their own that answer every
 call), and SIPp carrier calls to their DIDs. The agent has two tabs. Tab A reaches the daemon
-through a :class:`~cti.drill.relay.TcpRelay`; tab B connects directly and never drops, so its
+through a :class:`~sip_tests.drill.relay.TcpRelay`; tab B connects directly and never drops, so its
 stream is the reference. The drill then:
 
 1. places calls 1-2 and waits until tab A shows them answered;
@@ -35,14 +35,14 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, delete, insert
 
-from cti.bench.phones import clear_bindings
-from cti.bench.results import Report
-from cti.bench.site import DaemonProcess, Site, seed_site
 from cti.config import LabSettings
-from cti.drill.relay import TcpRelay
-from cti.drill.stream_client import StreamTab
 from cti.errors import CtiError
 from cti.store.models import agent_endpoints
+from sip_tests.bench.phones import clear_bindings
+from sip_tests.bench.results import Report
+from sip_tests.bench.site import DaemonProcess, Site, seed_site
+from sip_tests.drill.relay import TcpRelay
+from sip_tests.drill.stream_client import StreamTab
 from sip_tests.lab import LabHandle, ami_server, direct_did, start_lab
 from sip_tests.sipp import SippProcess, cleanup_workdirs, inbound_call
 
@@ -124,7 +124,7 @@ def _start_phones(lab: LabHandle, work: Path) -> list[subprocess.Popen[bytes]]:
         with (work / f"phone-{ext}.log").open("ab") as log:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "cti.bench.phones", str(path)],
+                    [sys.executable, "-m", "sip_tests.bench.phones", str(path)],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,

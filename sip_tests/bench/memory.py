@@ -4,7 +4,7 @@ The real daemon runs on a seeded site; agent clients in other processes (500 per
 connection offering permessage-deflate as browsers do, then ``resume``) connect; the figure is
 the growth of the daemon's VmRSS from before the first connection to after the last, divided
 by the number of agents. The floor is the same count of connections held by a bare
-python-websockets server with the same deflate settings (:mod:`cti.bench.floor`).
+python-websockets server with the same deflate settings (:mod:`sip_tests.bench.floor`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cti.bench.pop import _PER_PROCESS, _spawn, _stop_all, _wait_file
-from cti.bench.results import Report
-from cti.bench.site import DaemonProcess, Site, free_port, seed_site
+from sip_tests.bench.pop import _PER_PROCESS, _spawn, _stop_all, _wait_file
+from sip_tests.bench.results import Report
+from sip_tests.bench.site import DaemonProcess, Site, free_port, seed_site
 
 __all__ = ["run_memory"]
 
@@ -43,7 +43,7 @@ def _connect(
             "out_file": str(work / f"pops-{first}.jsonl"),
             "lifetime_s": 600,
         }
-        procs.append(_spawn("cti.bench.wsclient", cfg, work / f"client-{first}.json"))
+        procs.append(_spawn("sip_tests.bench.wsclient", cfg, work / f"client-{first}.json"))
     for first in range(0, site.agents, _PER_PROCESS):
         _wait_file(work / f"ready-{first}", 300, procs)
     return procs
@@ -63,7 +63,7 @@ def _measure(work: Path, site: Site, *, floor: bool) -> float:
                 "ready_file": str(work / "floor-ready"),
                 "stop_file": str(work / "stop"),
             }
-            server = _spawn("cti.bench.floor", cfg, work / "floor.json")
+            server = _spawn("sip_tests.bench.floor", cfg, work / "floor.json")
             procs.append(server)
             _wait_file(work / "floor-ready", 30, procs)
             pid, url, origin = server.pid, f"ws://127.0.0.1:{ws_port}/ws", "http://127.0.0.1"

@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cti.bench.results import Report
-from cti.drill.lab_run import CrmCall, DrillLab, ReconnectPolicy, drill_lab, wait_records
 from cti.errors import LabError
 from cti.lab.ami_probe import wait_fully_booted
 from sip_tests.agent_phones import sipp_agents
+from sip_tests.bench.results import Report
 from sip_tests.cdr import calls_from
+from sip_tests.drill.lab_run import CrmCall, DrillLab, ReconnectPolicy, drill_lab, wait_records
 from sip_tests.lab import direct_did
 from sip_tests.sipp import SippProcess, cleanup_workdirs, inbound_load
 

@@ -46,7 +46,7 @@ def _workdir(given: Path | None, name: str) -> Path:
 
 
 def _policy(base: float | None, cap: float | None) -> Any:
-    from cti.drill.lab_run import ReconnectPolicy  # noqa: PLC0415
+    from sip_tests.drill.lab_run import ReconnectPolicy  # noqa: PLC0415
 
     default = ReconnectPolicy()
     return ReconnectPolicy(
@@ -64,7 +64,7 @@ def drill() -> None:
 @click.option("--frames", type=int, default=100_000, show_default=True)
 def malformed(frames: int) -> None:
     """Malformed AMI frames among valid ones over a real socket: no crash, order kept."""
-    from cti.drill.malformed import run_malformed  # noqa: PLC0415
+    from sip_tests.drill.malformed import run_malformed  # noqa: PLC0415
 
     result = asyncio.run(run_malformed(frames))
     for key, value in asdict(result).items():
@@ -80,7 +80,7 @@ def malformed(frames: int) -> None:
 def ws_drop(ctx: click.Context, seconds: float, calls: int) -> None:
     """An agent's websocket black-holed, then closed, during live lab calls: every pop back."""
     from cti.config import load_settings  # noqa: PLC0415
-    from cti.drill.ws_drop import run_from_cli  # noqa: PLC0415
+    from sip_tests.drill.ws_drop import run_from_cli  # noqa: PLC0415
 
     report = run_from_cli(load_settings(ctx.find_root().obj).lab, seconds, calls)
     click.echo(report.table())
@@ -106,7 +106,7 @@ def ami_cuts(
     workdir: Path | None,
 ) -> None:
     """Drill 1: AMI cut at random during lab calls; CDR vs CRM: nothing lost, nothing twice."""
-    from cti.drill.ami_cuts import run_ami_cuts  # noqa: PLC0415
+    from sip_tests.drill.ami_cuts import run_ami_cuts  # noqa: PLC0415
 
     seed = secrets.randbelow(2**31) if seed is None else seed
     where = _workdir(workdir, "ami-cuts")
@@ -157,7 +157,7 @@ def originate_cut(
     workdir: Path | None,
 ) -> None:
     """Drill 6: click-to-dial in flight when AMI is cut: one call placed, never re-sent."""
-    from cti.drill.originate_cut import run_originate_cut  # noqa: PLC0415
+    from sip_tests.drill.originate_cut import run_originate_cut  # noqa: PLC0415
 
     where = _workdir(workdir, "originate-cut")
     policy = _policy(reconnect_base, reconnect_cap)
@@ -186,7 +186,7 @@ def pbx_restart(
     workdir: Path | None,
 ) -> None:
     """Drill 2: `core restart now` under live calls: each closed and flagged, AMI back."""
-    from cti.drill.pbx_restart import run_pbx_restart  # noqa: PLC0415
+    from sip_tests.drill.pbx_restart import run_pbx_restart  # noqa: PLC0415
 
     where = _workdir(workdir, "pbx-restart")
     policy = _policy(reconnect_base, reconnect_cap)

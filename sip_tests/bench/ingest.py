@@ -12,13 +12,13 @@ import gc
 import time
 from collections.abc import Callable
 
-from cti.bench.results import Report
-from cti.bench.stream import CallPlan, timeline
-from cti.bench.transcripts import load_scripts, wire
 from cti.core.tracker import CallTracker
 from pbx_adapters.asterisk.connection import stock_panoramisk_reader
 from pbx_adapters.asterisk.framer import AmiFramer
 from pbx_adapters.asterisk.normalize import Normalizer
+from sip_tests.bench.results import Report
+from sip_tests.bench.stream import CallPlan, timeline
+from sip_tests.bench.transcripts import load_scripts, wire
 
 __all__ = ["build_stream", "run_ingest"]
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import click
 
-from cti.bench.results import Report
+from sip_tests.bench.results import Report
 
 __all__ = ["bench"]
 
@@ -32,25 +32,25 @@ def _command(name: str, run: Callable[[bool], Report], help_text: str) -> None:
 
 
 def _ingest(quick: bool) -> Report:
-    from cti.bench.ingest import run_ingest  # noqa: PLC0415 (each bench imports what it needs)
+    from sip_tests.bench.ingest import run_ingest  # noqa: PLC0415 (each bench imports what it needs)
 
     return run_ingest(quick=quick)
 
 
 def _crm(quick: bool) -> Report:
-    from cti.bench.crm import run_crm  # noqa: PLC0415
+    from sip_tests.bench.crm import run_crm  # noqa: PLC0415
 
     return run_crm(quick=quick)
 
 
 def _pop(quick: bool) -> Report:
-    from cti.bench.pop import run_pop  # noqa: PLC0415
+    from sip_tests.bench.pop import run_pop  # noqa: PLC0415
 
     return run_pop(quick=quick)
 
 
 def _memory(quick: bool) -> Report:
-    from cti.bench.memory import run_memory  # noqa: PLC0415
+    from sip_tests.bench.memory import run_memory  # noqa: PLC0415
 
     return run_memory(quick=quick)
 
@@ -62,8 +62,8 @@ _command("memory", _memory, "Resident memory per connected agent (1,000 and 5,00
 
 
 def _ring(quick: bool) -> Report:
-    from cti.bench.ring import run_ring  # noqa: PLC0415
     from cti.config import load_settings  # noqa: PLC0415
+    from sip_tests.bench.ring import run_ring  # noqa: PLC0415
 
     lab = load_settings(click.get_current_context().find_root().obj).lab
     return run_ring(quick=quick, lab_settings=lab)

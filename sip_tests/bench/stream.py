@@ -11,7 +11,7 @@ import heapq
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from cti.bench.transcripts import CallScript, ScriptedFrame
+from sip_tests.bench.transcripts import CallScript, ScriptedFrame
 
 __all__ = ["CallPlan", "TimedFrame", "timeline"]
 

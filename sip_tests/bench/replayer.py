@@ -1,9 +1,9 @@
 """An AMI replayer: a process that speaks AMI like Asterisk and plays recorded calls at a rate.
 
-``python -m cti.bench.replayer CONFIG`` listens on 127.0.0.1, sends the banner, answers
+``python -m sip_tests.bench.replayer CONFIG`` listens on 127.0.0.1, sends the banner, answers
 ``Login``, ``Ping`` and ``CoreShowChannels`` (no live channels) as Asterisk 22 does, and once
 ``go_file`` exists plays each phase of CONFIG: ``calls`` calls started ``rate`` a second, made
-from the lab transcripts (:mod:`cti.bench.stream`), each ringing the agents' phones the site
+from the lab transcripts (:mod:`sip_tests.bench.stream`), each ringing the agents' phones the site
 seeded. Every event is one ``write`` on a TCP_NODELAY socket (one TCP segment), its
 ``Timestamp`` is the wall clock as it is written, and the monotonic time of writing each
 ``AgentCalled`` and ``DialBegin`` (the events that ring a phone, so trigger a pop) goes to
@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cti.bench.stream import CallPlan, timeline
-from cti.bench.transcripts import load_scripts
 from cti.core.events import endpoint_of
+from sip_tests.bench.stream import CallPlan, timeline
+from sip_tests.bench.transcripts import load_scripts
 
 __all__ = ["main"]
 
