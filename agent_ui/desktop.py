@@ -1,112 +1,88 @@
-"""The agent desktop: its page, static files and APIs, composed from the daemon's parts.
+"""The agent desktop: its page, static files and APIs, composed from the parts the root hands it.
 
-``Desktop(daemon)`` builds click-to-dial (:mod:`agent_ui.dial`), call control
+``Desktop(...)`` builds click-to-dial (:mod:`agent_ui.dial`), call control
 (:mod:`agent_ui.call_control`), the CRM API (:mod:`agent_ui.crm_api`) and agent states
 (:mod:`cti.agent_state`); the daemon adds :meth:`Desktop.routes` to its app, feeds
 :meth:`Desktop.on_event` every PBX event with the call updates it caused, and awaits
 :meth:`Desktop.close` when it drains.
 
-The page is ``/agent`` (plain HTML, its code in ``/static/agent/*.js`` as ES modules, its
-style in ``desktop.css``: nothing inline, so the strict CSP holds). Everything else it needs
-comes over ``/ws`` and the JSON APIs listed in docs/protocol.md.
+The page is ``/agent``, served with the other consoles by :mod:`agent_ui.web` (plain HTML in
+``pages/agent.html``, its code in ``/static/agent/*.js`` as ES modules on ``/static/common/``:
+nothing inline, so the strict CSP holds). Everything else it needs comes over ``/ws`` and the
+JSON APIs listed in docs/protocol.md.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from agent_ui import messages
-from agent_ui.call_control import CallControl
+from agent_ui.call_control import CallCommands, CallControl, CallLookup
 from agent_ui.crm_api import CrmApi
-from agent_ui.dial import Dialer
+from agent_ui.dial import Dialer, Originator
 from agent_ui.json_body import query_text, read_json
-from agent_ui.web import RevalidatedFiles, route_auth
+from agent_ui.notifier import Notifier
+from agent_ui.web import route_auth
 from crm_connectors.base import CrmConnector
 from cti.agent_state import AgentState, AgentStates, AgentStatus
-from cti.config import Settings
+from cti.config import DialSettings
 from cti.core.events import OriginateResponded, PbxEvent, QueueMemberChanged
-from cti.core.tracker import CallTracker
 from cti.core.updates import CallEnded, CallUpdate
 from cti.dial_rules import DialRules
 from cti.errors import AmiError, ValidationFailed
-from cti.hub import AgentHub
 from cti.pop.directory import Directory
-from cti.pop.service import PopService
 from cti.principal import Action, require
 from cti.store import Store
 from cti.store.values import AgentEndpoint
-from pbx_adapters.asterisk.queue_control import AsteriskQueues
-from pbx_adapters.asterisk.source import AsteriskSource
 
-__all__ = ["PAUSE_REASONS", "Desktop", "DesktopParts"]
+__all__ = ["PAUSE_REASONS", "Desktop", "PbxCommands"]
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).parent
-STATIC_DIR = HERE / "static" / "agent"
-PAGE = HERE / "pages" / "agent.html"
 PAUSE_REASONS = ("Break", "Lunch", "Training", "Meeting", "Back office")
 _NO_STORE = {"cache-control": "no-store"}
 _EXTENSION_PREFIX = "PJSIP/"
 
 
-class DesktopParts(Protocol):
-    """What the desktop takes from the composition root (``cti.daemon.Daemon``)."""
-
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def store(self) -> Store: ...
-    @property
-    def connectors(self) -> Mapping[str, CrmConnector]: ...
-    @property
-    def tracker(self) -> CallTracker: ...
-    @property
-    def sources(self) -> Sequence[AsteriskSource]: ...
-    @property
-    def directory(self) -> Directory: ...
-    @property
-    def hub(self) -> AgentHub: ...
-    @property
-    def pops(self) -> PopService: ...
+class PbxCommands(Originator, CallCommands, Protocol):
+    """The PBX commands of one server the desktop uses (the Asterisk adapter implements them)."""
 
 
 class Desktop:
-    """Every server-side piece of the agent desktop."""
+    """Every server-side piece of the agent desktop; the composition root hands it its parts."""
 
-    def __init__(self, parts: DesktopParts) -> None:
-        self._parts = parts
-        settings = parts.settings
-        region = settings.crm.default_region
-        commands = {source.name: source.commands for source in parts.sources}
-        rules = DialRules(settings.dial, region)
-        self.dialer = Dialer(settings.dial, rules, commands, self._agent_endpoints, parts.hub.send)
+    def __init__(
+        self,
+        *,
+        dial: DialSettings,
+        region: str,
+        store: Store,
+        crm: CrmConnector,
+        calls: CallLookup,
+        commands: Mapping[str, PbxCommands],
+        states: AgentStates,
+        directory: Callable[[], Directory],
+        notifier: Notifier,
+        look_up_again: Callable[[str], bool],
+    ) -> None:
+        self._store = store
+        self._calls = calls
+        self._directory = directory
+        rules = DialRules(dial, region)
+        self.dialer = Dialer(dial, rules, commands, self._agent_endpoints, notifier.dial_status)
         self.calls = CallControl(
-            parts.tracker,
-            commands,
-            self._endpoints_in_directory,
-            rules,
-            settings.dial.transfer_context,
+            calls, commands, self._endpoints_in_directory, rules, dial.transfer_context
         )
-        primary = parts.connectors[settings.crm.connectors[0]]
-        self.crm = CrmApi(primary, region, parts.pops.look_up_again)
-        self.states = AgentStates(
-            AsteriskQueues(list(commands.items())), lambda: parts.directory, self._state_changed
-        )
-        self._page = PAGE.read_text(encoding="utf-8")
+        self.crm = CrmApi(crm, region, look_up_again)
+        self.states = states
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/", self._home, methods=["GET"]),
-            Route("/agent", self._page_route, methods=["GET"]),
-            Mount("/static/agent", app=RevalidatedFiles(directory=STATIC_DIR), name="agent-static"),
             Route("/api/dial", self.dialer.endpoint, methods=["POST"]),
             Route("/api/calls/hangup", self.calls.hangup_endpoint, methods=["POST"]),
             Route("/api/calls/transfer", self.calls.transfer_endpoint, methods=["POST"]),
@@ -132,15 +108,6 @@ class Desktop:
 
     async def close(self) -> None:
         await self.states.close()
-
-    # ---------------------------------------------------------------------------- pages
-    async def _home(self, request: Request) -> Response:
-        del request
-        return RedirectResponse("/agent", status_code=303)
-
-    async def _page_route(self, request: Request) -> Response:
-        del request
-        return HTMLResponse(self._page, headers=_NO_STORE)
 
     # ---------------------------------------------------------------------------- agent
     async def _get_state(self, request: Request) -> Response:
@@ -173,7 +140,7 @@ class Desktop:
         principal = route_auth(request).session(request).principal
         require(principal, Action.CONTROL_CALL)
         people = []
-        for agent in await self._parts.store.aio.agents():
+        for agent in await self._store.aio.run(self._store.agents):
             if not agent.active or agent.username == principal.username:
                 continue
             for endpoint in agent.endpoints:
@@ -196,7 +163,7 @@ class Desktop:
             raise ValidationFailed("call_id is required", details={"field": "call_id"})
         mine = [
             note
-            for note in await self._parts.store.aio.notes_for(call_id)
+            for note in await self._store.aio.run(self._store.notes_for, call_id)
             if note.username == principal.username
         ]
         state, answered_at = self._live_state(principal.username, call_id)
@@ -211,7 +178,7 @@ class Desktop:
 
     def _live_state(self, username: str, call_id: str) -> tuple[str, float | None]:
         """``answered`` (since), ``ringing``, ``elsewhere`` or ``ended``, as the tracker sees it."""
-        tracker = self._parts.tracker
+        tracker = self._calls
         view = next((c for c in tracker.active_calls() if c.call_id == call_id), None)
         if view is None:
             return "ended", None
@@ -227,13 +194,10 @@ class Desktop:
     def _state_body(self, state: AgentState) -> dict[str, object]:
         return {**state.as_dict(), "reasons": list(PAUSE_REASONS)}
 
-    def _state_changed(self, agent: str, state: AgentState) -> None:
-        self._parts.hub.send(agent, messages.agent_state(state.as_dict()))
-
     async def _agent_endpoints(self, username: str) -> tuple[AgentEndpoint, ...]:
-        agent = await self._parts.store.aio.get_agent(username)
+        agent = await self._store.aio.run(self._store.get_agent, username)
         return agent.endpoints if agent is not None and agent.active else ()
 
     def _endpoints_in_directory(self, username: str) -> list[str]:
-        owners = self._parts.directory.endpoint_owners
+        owners = self._directory().endpoint_owners
         return [endpoint for endpoint, users in owners.items() if username in users]

@@ -1,7 +1,10 @@
-"""The pop service's way to the browsers: build the message (agent_ui.messages), hand it to the hub.
+"""The one place that builds what the services tell browsers, and hands it to the hub.
 
-:class:`Notifier` implements ``cti.pop.service.AgentNotifier``. Its methods never block: the hub
-queues and returns.
+:class:`Notifier` implements the ports the services own: ``cti.pop.service.AgentNotifier``
+(pops and call states), ``cti.supervision.feed.SupervisorNotifier`` (supervisors' live views),
+``cti.agent_state.StateListener`` (an agent's ready/paused/wrap-up state) and the dialer's
+outcome of a click-to-dial. Each method builds
+its frame with :mod:`agent_ui.messages` and queues it; none blocks (the hub queues and returns).
 """
 
 from __future__ import annotations
@@ -9,17 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agent_ui import messages
-from cti.hub import AgentHub
+from agent_ui.hub import AgentHub
+from agent_ui.protocol import Outgoing
+from cti.agent_state import AgentState
 
 __all__ = ["Notifier"]
 
 
 class Notifier:
-    """Send pops, pop updates, dismissals and call states to an agent's every tab."""
+    """Send pops, call states, agent states and supervisors' live messages to every tab."""
 
     def __init__(self, hub: AgentHub) -> None:
         self._hub = hub
 
+    # --------------------------------------------------------------- pops (numbered, replayed)
     def pop(self, agent: str, call_id: str, html: str, data: dict[str, object]) -> None:
         self._hub.send(agent, messages.pop(call_id, html, data))
 
@@ -33,3 +39,22 @@ class Notifier:
         self, agent: str, call_id: str, state: str, detail: Mapping[str, object]
     ) -> None:
         self._hub.send(agent, messages.call_state(call_id, state, detail))
+
+    def agent_state(self, agent: str, state: AgentState) -> None:
+        self._hub.send(agent, messages.agent_state(state.as_dict()))
+
+    def dial_status(self, agent: str, message: Outgoing) -> None:
+        self._hub.send(agent, message)
+
+    # ------------------------------------------------- supervisors' live view (not numbered)
+    def is_online(self, user: str) -> bool:
+        return self._hub.connections_of(user) > 0
+
+    def group_state(self, supervisor: str, state: Mapping[str, object]) -> None:
+        self._hub.notify(supervisor, Outgoing("group_state", dict(state)))
+
+    def template_failed(
+        self, supervisor: str, group: str, error: str, call_id: str, at: float
+    ) -> None:
+        body = {"group": group, "error": error, "call_id": call_id, "at": at}
+        self._hub.notify(supervisor, Outgoing("template_failed", body))

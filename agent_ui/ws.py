@@ -33,7 +33,7 @@ from cti.errors import (
     PolicyViolation,
     RequestTimedOut,
 )
-from cti.hub import AgentHub, Connection
+from agent_ui.hub import AgentHub, Connection
 from cti.principal import Action, Principal, require
 
 __all__ = ["AgentSocket", "WebSocketSender"]

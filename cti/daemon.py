@@ -17,7 +17,7 @@ import logging
 import secrets
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -28,32 +28,35 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.admin import admin_routes
+from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
+from agent_ui.hub import AgentHub
 from agent_ui.notifier import Notifier
 from agent_ui.server import server_config
 from agent_ui.supervisor import supervisor_routes
-from agent_ui.supervisor_console import PopCounter, SupervisorConsole
 from agent_ui.web import create_app
 from crm_connectors.base import CrmConnector, LookupOptions
 from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
 from crm_connectors.salesforce import from_config as salesforce_from_config
 from cti.admin.console import AdminConsole
+from cti.agent_state import AgentStates
 from cti.config import AmiServerSettings, CrmSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
 from cti.errors import ConfigError, CrmUnavailable, CtiError
-from cti.hub import AgentHub
 from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
-from cti.pop.directory import Directory
+from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
 from cti.secretbox import SecretBox
-from cti.services import AgentMessages, StoreAuthenticator, StoreRecords, build_directory
+from cti.services import StoreAuthenticator, StoreRecords, build_directory
 from cti.store import OutboxWriter, Store
 from cti.store.supervision import trunk_mappings
+from cti.supervision.console import PopCounter, SupervisorConsole
 from pbx_adapters.asterisk.connection import AmiSettings
+from pbx_adapters.asterisk.queue_control import AsteriskQueues
 from pbx_adapters.asterisk.source import AsteriskSource
 
 __all__ = ["Daemon"]
@@ -73,26 +76,50 @@ def _ami_settings(server: AmiServerSettings) -> AmiSettings:
     )
 
 
+ConnectorFactory = Callable[[CrmSettings, str, Mapping[str, str]], CrmConnector]
+
+
+def _builtin(crm: CrmSettings, url: str, environ: Mapping[str, str]) -> CrmConnector:
+    del environ  # the built-in CRM's secrets, if any, are in its URL
+    return BuiltinCrm.from_url(url, default_region=crm.default_region)
+
+
+def _salesforce(crm: CrmSettings, url: str, environ: Mapping[str, str]) -> CrmConnector:
+    del url
+    if crm.salesforce is None:
+        raise ConfigError("connectors names salesforce but [crm.salesforce] is missing")
+    table = crm.salesforce.connector_table()
+    table.setdefault("default_region", crm.default_region)
+    try:
+        return salesforce_from_config(table, environ=environ)
+    except ConfigError as exc:  # the CLI prints the message only: name what is wrong in it
+        where = ", ".join(f"{key}={value}" for key, value in exc.details.items())
+        raise ConfigError(
+            f"[crm.salesforce] {exc.message}" + (f" ({where})" if where else ""),
+            details=exc.details,
+        ) from exc
+
+
+# The CRM connectors by the name ``[crm] connectors`` gives them; the built-in one always runs
+# (its tables are the store's contacts and call history).
+CONNECTORS: Mapping[str, ConnectorFactory] = MappingProxyType(
+    {"builtin": _builtin, "salesforce": _salesforce}
+)
+
+
 def _connectors(
     crm: CrmSettings, crm_url: str, environ: Mapping[str, str]
 ) -> dict[str, CrmConnector]:
-    """Build the built-in CRM and every other configured connector; secrets come from
+    """Build the built-in CRM and every configured connector, by name; secrets come from
     ``environ`` (the process environment, passed in by the CLI) or files."""
-    connectors: dict[str, CrmConnector] = {
-        "builtin": BuiltinCrm.from_url(crm_url, default_region=crm.default_region)
-    }
-    if "salesforce" in crm.connectors and crm.salesforce is not None:
-        table = crm.salesforce.connector_table()
-        table.setdefault("default_region", crm.default_region)
-        try:
-            connectors["salesforce"] = salesforce_from_config(table, environ=environ)
-        except ConfigError as exc:  # the CLI prints the message only: name what is wrong in it
-            where = ", ".join(f"{key}={value}" for key, value in exc.details.items())
-            raise ConfigError(
-                f"[crm.salesforce] {exc.message}" + (f" ({where})" if where else ""),
-                details=exc.details,
-            ) from exc
-    return connectors
+    names = ["builtin", *(name for name in crm.connectors if name != "builtin")]
+    unknown = [name for name in names if name not in CONNECTORS]
+    if unknown:
+        raise ConfigError(
+            f"[crm] connectors: unknown {', '.join(unknown)} (known: {', '.join(CONNECTORS)})",
+            details={"connectors": ",".join(crm.connectors)},
+        )
+    return {name: CONNECTORS[name](crm, crm_url, environ) for name in names}
 
 
 class _Server(uvicorn.Server):
@@ -121,7 +148,7 @@ class Daemon:
         crm_url = settings.crm.builtin_url or settings.store.url
         self.connectors = _connectors(settings.crm, crm_url, environ)
         self._crm_url = crm_url
-        self.directory = Directory()
+        self.directory = DirectoryRef()  # refresh_directory() swaps in a new one
         self.writer = OutboxWriter.from_settings(
             self.store.aio, self.connectors, settings.store.outbox
         )
@@ -131,34 +158,50 @@ class Daemon:
             self.writer.poke,
             self.state_dir / "unwritten-records.jsonl",
         )
-        # Late bound: the pop service is built next, and it needs the hub to build its notifier.
-        self.hub = AgentHub(lambda agent: self.pops.active_pops(agent))  # noqa: PLW0108
-        primary = self.connectors[settings.crm.connectors[0]]
-        self.pops = PopService(
-            primary,
-            lambda: self.directory,
-            PopCounter(Notifier(self.hub), lambda data: self.supervision.pop_sent(data)),  # noqa: PLW0108
-            self.records,
-            default_region=settings.crm.default_region,
-            lookup_timeout_s=settings.crm.lookup_timeout_ms / 1000,
-            on_template_failure=lambda *f: self.supervision.template_failed(*f),  # noqa: PLW0108
-        )
-        # Late bound: refresh_directory() replaces self.directory.
-        self.tracker = CallTracker(lambda ep: self.directory.is_agent_endpoint(ep))  # noqa: PLW0108
-        self.live_calls = LiveCallJournal(self.store.aio, lambda: self.tracker)
+        self.hub = AgentHub()
+        self.notifier = Notifier(self.hub)  # every frame the services send browsers
+        self.tracker = CallTracker(self.directory.is_agent_endpoint)
+        self.live_calls = LiveCallJournal(self.store.aio, self.tracker)
         self.sources = [
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
-        self.desktop = Desktop(self)  # the agent desktop: page, dial, call control, agent state
+        primary = self.connectors[settings.crm.connectors[0]]
         # The supervisor console: groups, pop templates (publishing refreshes the directory).
         self.supervision = SupervisorConsole(
             store=self.store,
-            hub=self.hub,
+            notifier=self.notifier,
             crm=primary,
-            directory=lambda: self.directory,
+            directory=self.directory,
             calls=self.tracker.active_calls,
             refresh_directory=self.refresh_directory,
             default_region=settings.crm.default_region,
+        )
+        self.pops = PopService(
+            primary,
+            self.directory,
+            PopCounter(self.notifier, self.supervision.pop_sent),
+            self.records,
+            default_region=settings.crm.default_region,
+            lookup_timeout_s=settings.crm.lookup_timeout_ms / 1000,
+            on_template_failure=self.supervision.template_failed,
+        )
+        self.hub.snapshots_from(self.pops.active_pops)  # a reconnecting tab gets its open pops
+        commands = {source.name: source.commands for source in self.sources}
+        self.agent_states = AgentStates(
+            AsteriskQueues(list(commands.items())), self.directory, self.notifier.agent_state
+        )
+        # The agent desktop: page, click-to-dial, call control, CRM API, agent state.
+        self.desktop = Desktop(
+            dial=settings.dial,
+            region=settings.crm.default_region,
+            store=self.store,
+            crm=primary,
+            calls=self.tracker,
+            commands=commands,
+            states=self.agent_states,
+            directory=self.directory,
+            notifier=self.notifier,
+            look_up_again=self.pops.look_up_again,
         )
         # The PBX admin console: servers added at runtime join self.sources.
         self.admin = AdminConsole(
@@ -167,10 +210,10 @@ class Daemon:
             store=self.store,
             registry=self.metrics.registry,
             sources=self.sources,
-            make_source=lambda name, ami: AsteriskSource(name, ami, self._on_event),
+            make_source=self._make_source,
             refresh_directory=self.refresh_directory,
             active_calls=self.tracker.active_calls,
-            is_agent_endpoint=lambda ep: self.directory.is_agent_endpoint(ep),  # noqa: PLW0108
+            is_agent_endpoint=self.directory.is_agent_endpoint,
             secrets=SecretBox.for_state_dir(self.state_dir),
         )
         self.accepting = True
@@ -178,6 +221,10 @@ class Daemon:
         self._refresh_task: asyncio.Task[None] | None = None
         self._crm_task: asyncio.Task[None] | None = None
         self._gc_task: asyncio.Task[None] | None = None
+
+    def _make_source(self, name: str, ami: AmiSettings) -> AsteriskSource:
+        """A PBX connection feeding the read path (for servers an admin adds at runtime)."""
+        return AsteriskSource(name, ami, self._on_event)
 
     # ---------------------------------------------------------------------------- events
     def _on_event(self, event: PbxEvent) -> None:
@@ -197,13 +244,13 @@ class Daemon:
     # ---------------------------------------------------------------------------- setup
     async def refresh_directory(self) -> None:
         """Rebuild the in-memory directory from the store (after any change to agents/groups)."""
-        owners = await self.store.aio.endpoint_owners()
-        groups = await self.store.aio.groups()
+        owners = await self.store.aio.run(self.store.endpoint_owners)
+        groups = await self.store.aio.run(self.store.groups)
         trunks = await asyncio.to_thread(trunk_mappings, self.store)
         directory = build_directory(owners, groups, trunks)
         for group, error in await asyncio.to_thread(self.pops.compile_templates, directory):
             log.warning("group %s: its pop template does not compile (%s)", group, error)
-        self.directory = directory
+        self.directory.current = directory
 
     async def _refresh_forever(self, every_s: float = 10.0) -> None:
         while True:

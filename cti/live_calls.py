@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from cti.core.snapshot import SnapshotError
 from cti.core.tracker import CallTracker
 from cti.core.updates import CallEnded, CallUpdate
 from cti.errors import CtiError
+from cti.store.aio import AsyncStore
 
 __all__ = ["LiveCallJournal"]
 
@@ -39,10 +40,12 @@ log = logging.getLogger(__name__)
 
 
 class LiveCallStore(Protocol):
-    async def save_live_calls(
+    """The store methods the journal runs (on the store's threads, through its ``aio``)."""
+
+    def save_live_calls(
         self, snapshots: Mapping[str, Mapping[str, Any]], gone: Sequence[str] = ()
     ) -> None: ...
-    async def live_calls(self) -> list[tuple[str, str, dict[str, Any], Any]]: ...
+    def live_calls(self) -> list[tuple[str, str, dict[str, Any], Any]]: ...
 
 
 class LiveCallJournal:
@@ -50,8 +53,8 @@ class LiveCallJournal:
 
     def __init__(
         self,
-        store: LiveCallStore,
-        tracker: Callable[[], CallTracker],
+        store: AsyncStore[LiveCallStore],
+        tracker: CallTracker,
         *,
         every_s: float = 0.5,
         sweep: int = 200,
@@ -93,9 +96,9 @@ class LiveCallJournal:
         row that is not a snapshot this code can read is left in place and named in the log.
         """
         known = set(servers)
-        tracker = self._tracker()
+        tracker = self._tracker
         updates: list[CallUpdate] = []
-        for call_id, server, data, saved_at in await self._store.live_calls():
+        for call_id, server, data, saved_at in await self._store.run(self._store.store.live_calls):
             if server not in known:
                 log.warning("live call %s of unknown server %s kept for later", call_id, server)
                 continue
@@ -128,7 +131,7 @@ class LiveCallJournal:
         ``everything`` looks at every live call (at drain), not the updated ones and a sweep.
         """
         async with self._lock:
-            tracker = self._tracker()
+            tracker = self._tracker
             if everything:
                 candidates = tracker.call_ids()
             else:
@@ -153,7 +156,7 @@ class LiveCallJournal:
             if not changed and not gone:
                 return True
             try:
-                await self._store.save_live_calls(changed, gone)
+                await self._store.run(self._store.store.save_live_calls, changed, gone)
             except CtiError as exc:
                 self.failures += 1
                 self._dirty.update(changed)  # try them again next time

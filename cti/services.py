@@ -1,7 +1,7 @@
 """Adapters between the store and the parts that need it, built by the composition root.
 
 Each adapts the store to one narrow port: the web app's :class:`Authenticator`, the pop
-service's :class:`CallRecords`, the agents' notes, and the in-memory :class:`Directory`.
+service's :class:`CallRecords`, and the in-memory :class:`Directory`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from agent_ui.protocol import Disposition, Notes
 from cti.core.records import CallRecord
-from cti.errors import CtiError, PermissionDenied
+from cti.errors import CtiError
 from cti.pop.directory import Directory, GroupConfig
 from cti.pop.render import DEFAULT_TEMPLATE
 from cti.principal import Principal, Role
@@ -22,7 +21,7 @@ from cti.store import Store
 from cti.store.codec import record_from_json, record_to_json
 from cti.store.values import AgentInfo, GroupInfo
 
-__all__ = ["AgentMessages", "StoreAuthenticator", "StoreRecords", "build_directory"]
+__all__ = ["StoreAuthenticator", "StoreRecords", "build_directory"]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ class StoreRecords:
         self.written = 0
 
     async def notes_for(self, call_id: str) -> str:
-        notes = await self._store.aio.notes_for(call_id)
+        notes = await self._store.aio.run(self._store.notes_for, call_id)
         return "\n".join(n.notes for n in notes if n.notes)
 
     async def end_call(self, record: CallRecord, wrapup_s: int | None = None) -> None:
@@ -116,7 +115,8 @@ class StoreRecords:
         delay = 0.5
         while True:
             try:
-                await self._store.aio.end_call(record, self._connectors, wrapup_s)
+                store = self._store
+                queued = await store.aio.run(store.end_call, record, self._connectors, wrapup_s)
             except CtiError as exc:
                 log.warning("cannot write the record of %s yet (%s); retrying", record.call_id, exc)
                 await asyncio.sleep(delay)
@@ -125,7 +125,8 @@ class StoreRecords:
             break
         del self._pending[record.call_id]
         self.written += 1
-        self._poke()
+        if queued:  # the one wake-up per record (the store does not wake the writer itself)
+            self._poke()
 
     def spill(self) -> int:
         """Append the records not yet written to the spill file; return how many."""
@@ -149,27 +150,3 @@ class StoreRecords:
                 self._store.end_call(record_from_json(json.loads(line)), self._connectors)
         self._spill.unlink()
         return len(lines)
-
-
-class AgentMessages:
-    """What agents send over the websocket: notes and dispositions on calls they were shown."""
-
-    def __init__(self, store: Store, may_annotate: Callable[[str, str], bool]) -> None:
-        self._store = store
-        self._may = may_annotate
-
-    async def __call__(self, principal: Principal, message: Notes | Disposition) -> None:
-        user = principal.username
-        if not self._may(user, message.call_id):
-            raise PermissionDenied(
-                "you can only write notes on calls that rang or reached you",
-                details={"call_id": message.call_id},
-            )
-        mine = [n for n in await self._store.aio.notes_for(message.call_id) if n.username == user]
-        notes = mine[0].notes if mine else ""
-        disposition = mine[0].disposition if mine else None
-        if isinstance(message, Notes):
-            notes = message.text
-        else:
-            disposition = message.value
-        await self._store.aio.save_notes(message.call_id, user, notes, disposition)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from cti.pop.render import DEFAULT_TEMPLATE
 
-__all__ = ["Directory", "GroupConfig"]
+__all__ = ["Directory", "DirectoryRef", "GroupConfig"]
 
 Trigger = Literal["ringing", "answered"]
 
@@ -66,3 +66,22 @@ class Directory:
             if name and name in self.groups:
                 return self.groups[name]
         return DEFAULT_GROUP
+
+
+class DirectoryRef:
+    """The directory in force: readers call it (or ask it) each time, the root swaps in a new one.
+
+    Parts built once (the tracker, the pop service, supervision, agent states) hold this and
+    see a rebuilt directory at once, without a reference back to the composition root.
+    """
+
+    __slots__ = ("current",)
+
+    def __init__(self, directory: Directory | None = None) -> None:
+        self.current = directory if directory is not None else Directory()
+
+    def __call__(self) -> Directory:
+        return self.current
+
+    def is_agent_endpoint(self, endpoint: str) -> bool:
+        return endpoint in self.current.endpoint_owners

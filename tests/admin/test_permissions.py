@@ -14,7 +14,7 @@ from agent_ui.admin import admin_routes
 from agent_ui.web import create_app
 from cti.admin.console import AdminConsole
 from cti.config import HttpSettings, ProvisioningSettings
-from cti.hub import AgentHub
+from agent_ui.hub import AgentHub
 from cti.metrics import Metrics
 from cti.principal import Action, Principal, Role, may
 from cti.secretbox import SecretBox

@@ -20,7 +20,7 @@ from tests.transcript import events_of, frames, is_agent
 
 def _run(store: Store) -> tuple[CallTracker, LiveCallJournal]:
     tracker = CallTracker(is_agent)
-    return tracker, LiveCallJournal(store.aio, lambda: tracker)
+    return tracker, LiveCallJournal(store.aio, tracker)
 
 
 def _feed(tracker: CallTracker, journal: LiveCallJournal, name: str, stop: int) -> list[CallUpdate]:
@@ -116,7 +116,7 @@ async def test_close_saves_every_live_call(store: Store) -> None:
 
 async def test_a_change_no_update_announces_is_saved_by_the_sweep(store: Store) -> None:
     tracker = CallTracker(is_agent)
-    journal = LiveCallJournal(store.aio, lambda: tracker, sweep=1)
+    journal = LiveCallJournal(store.aio, tracker, sweep=1)
     events = events_of(frames("direct_answered"))
     created = [i for i, e in enumerate(events) if type(e).__name__ == "ChannelCreated"]
     for event in events[: created[0] + 1]:

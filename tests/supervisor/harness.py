@@ -15,20 +15,21 @@ import uvicorn
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
+from agent_ui.hub import AgentHub
+from agent_ui.notifier import Notifier
 from agent_ui.protocol import Disposition, Notes
 from agent_ui.server import server_config
 from agent_ui.supervisor import supervisor_routes
-from agent_ui.supervisor_console import SupervisorConsole
 from agent_ui.web import create_app, session_cookie_name
 from crm_connectors.builtin import BuiltinCrm, seed_demo
 from crm_connectors.builtin import upgrade as upgrade_crm
 from cti.config import HttpSettings
 from cti.core.updates import CallView
-from cti.hub import AgentHub
 from cti.pop.directory import Directory
 from cti.principal import Principal
 from cti.services import StoreAuthenticator, build_directory
 from cti.store import GroupSpec, Store
+from cti.supervision.console import SupervisorConsole
 
 SECRET = SecretStr("supervisor-test-secret-" + "y" * 40)
 PASSWORD = "pw-{}"
@@ -85,8 +86,8 @@ class Harness:
         return session_cookie_name(self.http)
 
     async def refresh_directory(self) -> None:
-        owners = await self.store.aio.endpoint_owners()
-        groups = await self.store.aio.groups()
+        owners = await self.store.aio.run(self.store.endpoint_owners)
+        groups = await self.store.aio.run(self.store.groups)
         self.directory = build_directory(owners, groups)
         self.refreshes += 1
 
@@ -138,7 +139,7 @@ async def console_server(workdir: Path, *, tick_s: float = 0.1) -> AsyncIterator
 
         console = SupervisorConsole(
             store=store,
-            hub=hub,
+            notifier=Notifier(hub),
             crm=crm,
             directory=lambda: holder["h"].directory,
             calls=lambda: holder["h"].calls,

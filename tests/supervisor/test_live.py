@@ -8,11 +8,11 @@ from dataclasses import replace
 
 from agent_ui import messages
 from agent_ui.protocol import Outgoing
-from agent_ui.supervisor_live import GroupMonitor
+from cti.supervision.live import GroupMonitor
 from cti.core.events import Party, QueueMemberChanged
 from cti.core.records import Direction
 from cti.core.updates import CallAnswered, CallEnded, CallQueued, CallState, CallView
-from cti.hub import AgentHub
+from agent_ui.hub import AgentHub
 from cti.pop.directory import Directory, GroupConfig
 from cti.principal import Principal, Role
 from cti.store.values import GroupInfo, GroupSpec

@@ -25,7 +25,7 @@ from agent_ui.session import SessionCodec
 from agent_ui.web import create_app, session_cookie_name
 from cti.config import HttpSettings
 from cti.errors import CtiError
-from cti.hub import AgentHub, HubLimits
+from agent_ui.hub import AgentHub, HubLimits
 from cti.principal import Principal, Role
 
 SECRET = SecretStr("test-secret-" + "x" * 40)

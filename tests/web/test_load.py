@@ -13,7 +13,7 @@ from collections.abc import Callable
 from websockets.asyncio.client import ClientConnection
 
 from agent_ui import messages
-from cti.hub import HubLimits
+from agent_ui.hub import HubLimits
 from cti.principal import Principal, Role
 from tests.web.conftest import Running, recv, resume, serve
 

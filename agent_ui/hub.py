@@ -251,19 +251,23 @@ class AgentHub:
 
     def __init__(
         self,
-        snapshot_source: SnapshotSource,
+        snapshot_source: SnapshotSource | None = None,
         *,
         limits: HubLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.epoch = secrets.token_urlsafe(8)  # seqs restart with the process: so does this
-        self._snapshot_source = snapshot_source
+        self._snapshot_source: SnapshotSource = snapshot_source or (lambda agent: ())
         self._limits = limits or HubLimits()
         self._clock = clock
         self._wall_clock = wall_clock
         self._streams: dict[str, _Stream] = {}
         self._sent = self._queued = self._replays = self._snapshots = self._dropped = 0
+
+    def snapshots_from(self, source: SnapshotSource) -> None:
+        """Take the pops open for an agent from ``source`` (the pop service, built after us)."""
+        self._snapshot_source = source
 
     def open(
         self,

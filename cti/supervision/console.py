@@ -7,8 +7,8 @@ transaction with its audit event (:mod:`cti.store.supervision`); publishing rebu
 daemon's directory at once, so the next pop uses the version. Previews and publish checks use
 the production renderer class with the production limits, on a worker thread.
 
-Live view: :class:`~agent_ui.supervisor_live.GroupMonitor` is fed on the AMI read path and
-:class:`~agent_ui.supervisor_feed.LiveFeed` pushes each group's state to its online owners.
+Live view: :class:`~cti.supervision.live.GroupMonitor` is fed on the AMI read path and
+:class:`~cti.supervision.feed.LiveFeed` pushes each group's state to its online owners.
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from agent_ui.supervisor_feed import LiveFeed, PopCounter
-from agent_ui.supervisor_live import GroupMonitor
 from crm_connectors.base import CrmConnector, LookupOptions
 from cti.core.events import PbxEvent
 from cti.core.updates import CallUpdate, CallView
 from cti.errors import CrmError, NotFound, PermissionDenied, TemplateError, ValidationFailed
-from cti.hub import AgentHub
 from cti.numbers import to_e164
 from cti.pop.directory import Directory
 from cti.pop.render import PopRenderer
@@ -46,8 +43,10 @@ from cti.store import Store
 from cti.store import supervision as rows
 from cti.store.supervision import TemplateVersion
 from cti.store.values import GroupInfo, GroupSpec
+from cti.supervision.feed import LiveFeed, PopCounter, SupervisorNotifier
+from cti.supervision.live import GroupMonitor
 
-__all__ = ["PopCounter", "SupervisorConsole"]
+__all__ = ["PopCounter", "SupervisorConsole", "SupervisorNotifier"]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class SupervisorConsole:
         self,
         *,
         store: Store,
-        hub: AgentHub,
+        notifier: SupervisorNotifier,
         crm: CrmConnector,
         directory: Callable[[], Directory],
         calls: Callable[[], Sequence[CallView]],
@@ -73,7 +72,7 @@ class SupervisorConsole:
         groups_every_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store, self.hub, self.crm = store, hub, crm
+        self.store, self.crm = store, crm
         self._refresh_directory = refresh_directory
         self._region = default_region
         self._options = lookup_options or LookupOptions()
@@ -81,12 +80,12 @@ class SupervisorConsole:
         monitor = GroupMonitor(
             calls=calls,
             directory=directory,
-            online=lambda user: hub.connections_of(user) > 0,
+            online=notifier.is_online,
             clock=clock,
         )
         self.feed = LiveFeed(
             store=store,
-            hub=hub,
+            notifier=notifier,
             monitor=monitor,
             tick_s=tick_s,
             heartbeat_s=heartbeat_s,
@@ -103,13 +102,13 @@ class SupervisorConsole:
     async def groups_of(self, principal: Principal) -> list[GroupInfo]:
         """The groups ``principal`` may see and change (all of them for an admin)."""
         require(principal, Action.SUPERVISE_GROUPS)
-        groups = await self.store.aio.groups()
+        groups = await self.store.aio.run(self.store.groups)
         return [g for g in groups if self.may_edit(principal, g)]
 
     async def group(self, principal: Principal, name: str) -> GroupInfo:
         """Group ``name`` if ``principal`` owns it (or is an admin); 404 / 403 otherwise."""
         require(principal, Action.SUPERVISE_GROUPS)
-        info = await self.store.aio.get_group(name)
+        info = await self.store.aio.run(self.store.get_group, name)
         if info is None:
             raise NotFound("no such group", details={"group": name[:80]})
         if not self.may_edit(principal, info):
@@ -120,8 +119,8 @@ class SupervisorConsole:
     async def overview(self, principal: Principal) -> dict[str, Any]:
         """The principal's groups, the agents to pick from, and every DID/trunk mapping."""
         groups = await self.groups_of(principal)
-        everyone = await self.store.aio.groups()
-        agents = await self.store.aio.agents()
+        everyone = await self.store.aio.run(self.store.groups)
+        agents = await self.store.aio.run(self.store.agents)
         trunks = await self.store.aio.run(rows.trunk_mappings, self.store)
         return {
             "user": {"username": principal.username, "role": str(principal.role)},

@@ -4,9 +4,10 @@
 seconds) and sends each online owner of a group a ``group_state`` live message whenever what
 the group's view shows changed (and every ``heartbeat_s``), and ``template_failed`` the moment
 a pop of the group fell back to the default template (also written to the audit log, once a
-minute per group). Live messages (:meth:`AgentHub.notify`) are not numbered nor replayed, so
-the agent desktop a supervisor may also have open keeps its ``seq`` and ignores them.
-:class:`PopCounter` wraps the pop service's notifier to count pops per group.
+minute per group). It reaches browsers only through :class:`SupervisorNotifier`, which the web
+edge implements with live messages (not numbered nor replayed, so the agent desktop a supervisor
+may also have open keeps its ``seq`` and ignores them). :class:`PopCounter` wraps the pop
+service's notifier to count pops per group.
 """
 
 from __future__ import annotations
@@ -16,17 +17,26 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from agent_ui.protocol import Outgoing
-from agent_ui.supervisor_live import GroupMonitor
-from cti.hub import AgentHub
+from cti.pop.service import AgentNotifier
 from cti.store import Store
 from cti.store.values import GroupInfo
+from cti.supervision.live import GroupMonitor
 
-__all__ = ["LiveFeed", "PopCounter"]
+__all__ = ["LiveFeed", "PopCounter", "SupervisorNotifier"]
 
 log = logging.getLogger(__name__)
+
+
+class SupervisorNotifier(Protocol):
+    """How the supervision service reaches supervisors' browsers (the web edge implements it)."""
+
+    def is_online(self, user: str) -> bool: ...
+    def group_state(self, supervisor: str, state: Mapping[str, object]) -> None: ...
+    def template_failed(
+        self, supervisor: str, group: str, error: str, call_id: str, at: float
+    ) -> None: ...
 
 
 class LiveFeed:
@@ -36,13 +46,13 @@ class LiveFeed:
         self,
         *,
         store: Store,
-        hub: AgentHub,
+        notifier: SupervisorNotifier,
         monitor: GroupMonitor,
         tick_s: float = 0.5,
         heartbeat_s: float = 10.0,
         groups_every_s: float = 5.0,
     ) -> None:
-        self.store, self.hub, self.monitor = store, hub, monitor
+        self.store, self.notifier, self.monitor = store, notifier, monitor
         self._tick_s, self._heartbeat_s, self._groups_every_s = tick_s, heartbeat_s, groups_every_s
         self._groups: dict[str, GroupInfo] = {}
         self.names: dict[str, str] = {}
@@ -63,18 +73,15 @@ class LiveFeed:
         """A pop fell back to the default template: tell the group's online owners now."""
         failure = self.monitor.template_failed(group, error, call_id)
         info = self._groups.get(group)
-        message = Outgoing(
-            "template_failed",
-            {"group": group, "error": failure.error, "call_id": call_id, "at": failure.at},
-        )
         for owner in info.spec.supervisors if info else ():
-            if self.hub.connections_of(owner):
-                self.hub.notify(owner, message)
+            if self.notifier.is_online(owner):
+                self.notifier.template_failed(owner, group, failure.error, call_id, failure.at)
         last = self._failure_logged.get(group, 0.0)
         if failure.at - last >= 60:  # the audit log gets one line a minute per group
             self._failure_logged[group] = failure.at
             self._spawn(
-                self.store.aio.record_event(
+                self.store.aio.run(
+                    self.store.record_event,
                     "supervisor.template.failed",
                     {"group": group, "error": failure.error, "call_id": call_id},
                 ),
@@ -95,8 +102,8 @@ class LiveFeed:
 
     async def refresh(self) -> None:
         """Reload groups and agents' names from the store (after a change, and every few s)."""
-        groups = await self.store.aio.groups()
-        agents = await self.store.aio.agents()
+        groups = await self.store.aio.run(self.store.groups)
+        agents = await self.store.aio.run(self.store.agents)
         self._groups = {g.name: g for g in groups}
         self.names = {a.username: a.name for a in agents}
 
@@ -120,7 +127,7 @@ class LiveFeed:
         """Send ``group_state`` to each online owner whose view changed; return how many."""
         sent, now = 0, time.monotonic()
         for info in self._groups.values():
-            owners = [o for o in info.spec.supervisors if self.hub.connections_of(o)]
+            owners = [o for o in info.spec.supervisors if self.notifier.is_online(o)]
             if not owners:
                 continue
             state = self.monitor.snapshot(info, self.names)
@@ -129,7 +136,7 @@ class LiveFeed:
                 last = self._sent.get((owner, info.name))
                 if last is not None and last[0] == comparable and now - last[1] < self._heartbeat_s:
                     continue
-                self.hub.notify(owner, Outgoing("group_state", state))
+                self.notifier.group_state(owner, state)
                 self._sent[(owner, info.name)] = (comparable, now)
                 sent += 1
         return sent
@@ -149,7 +156,9 @@ class LiveFeed:
 class PopCounter:
     """The pop service's notifier with each pop counted for its group's live view."""
 
-    def __init__(self, inner: Any, counted: Callable[[Mapping[str, object]], None]) -> None:
+    def __init__(
+        self, inner: AgentNotifier, counted: Callable[[Mapping[str, object]], None]
+    ) -> None:
         self._inner = inner
         self._counted = counted
 
@@ -165,6 +174,3 @@ class PopCounter:
 
     def call_state(self, agent: str, call_id: str, state: str, detail: dict[str, object]) -> None:
         self._inner.call_state(agent, call_id, state, detail)
-
-    def __getattr__(self, name: str) -> Any:  # whatever else the wrapped notifier offers
-        return getattr(self._inner, name)

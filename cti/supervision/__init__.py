@@ -1,0 +1,1 @@
+"""Supervision: agent groups, their pop templates, and the live view of each group."""
