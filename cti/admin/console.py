@@ -131,7 +131,7 @@ class AdminConsole:
 
     async def _store_event(self, kind: str, details: dict[str, Any], actor: str | None) -> None:
         try:
-            await self.store.aio.record_event(kind, details, actor)
+            await self.store.aio.run(self.store.record_event, kind, details, actor)
         except CtiError:
             log.exception("could not record the %s event", kind)
 
@@ -271,7 +271,7 @@ class AdminConsole:
 
     # ------------------------------------------------------------------------ groups, DIDs
     async def dids(self) -> list[dict[str, Any]]:
-        groups = await self.store.aio.groups()
+        groups = await self.store.aio.run(self.store.groups)
         return [
             {
                 "group": g.name,
@@ -291,7 +291,7 @@ class AdminConsole:
         spec = GroupSpec(name=name, dids=tuple(_did(d) for d in dids), queues=(queue[:128],))
         if template is not None:
             spec = GroupSpec(name=spec.name, dids=spec.dids, queues=spec.queues, template=template)
-        await self.store.aio.create_group(spec)
+        await self.store.aio.run(self.store.create_group, spec)
         self.record(
             "admin.group_created", {"group": name, "dids": list(spec.dids), "queue": queue}, actor
         )
@@ -300,7 +300,7 @@ class AdminConsole:
     async def map_did(self, did: str, group: str | None, actor: str) -> None:
         """Map ``did`` to ``group`` (None: unmap it), moving it from any other group."""
         did = _did(did)
-        groups = await self.store.aio.groups()
+        groups = await self.store.aio.run(self.store.groups)
         if group is not None and group not in {g.name for g in groups}:
             raise NotFound("no such group", details={"group": group})
         for info in groups:
@@ -309,7 +309,7 @@ class AdminConsole:
             wants = info.name == group
             if has != wants:
                 new = tuple(d for d in spec.dids if d != did) + ((did,) if wants else ())
-                await self.store.aio.update_group(info.name, _with_dids(spec, new))
+                await self.store.aio.run(self.store.update_group, info.name, _with_dids(spec, new))
         self.record("admin.did_mapped", {"did": did, "group": group}, actor)
         await self._refresh()
 
@@ -401,7 +401,7 @@ class AdminConsole:
 
     async def reset_password(self, username: str, actor: str) -> str:
         """Give an agent a new login password (shown once)."""
-        if await self.store.aio.get_agent(username) is None:
+        if await self.store.aio.run(self.store.get_agent, username) is None:
             raise NotFound("no such agent", details={"username": username[:64]})
         password = records.new_secret()
         await self.store.aio.run(self.store.set_password, username, password)

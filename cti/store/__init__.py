@@ -6,7 +6,8 @@ Typical wiring in the composition root::
     store.upgrade()                                   # migrations, version in cti_alembic_version
     writer = OutboxWriter.from_settings(store.aio, {"builtin": crm}, settings.store.outbox)
     async with writer:
-        ...  # on each CallEnded: await store.aio.end_call(record, ["builtin"])
+        ...  # on each CallEnded: await store.aio.run(store.end_call, record, ["builtin"])
+        writer.poke()  # once per queued record
         await writer.flush(timeout=10)
     store.close()
 """

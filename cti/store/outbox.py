@@ -31,6 +31,7 @@ from typing import Protocol, Self
 from cti.config import OutboxSettings
 from cti.core.records import CallRecord
 from cti.errors import CtiError, StoreError, ValidationFailed
+from cti.store.aio import AsyncStore
 from cti.store.values import Delivery, OutboxCounts
 
 __all__ = [
@@ -54,21 +55,18 @@ class CallLogger(Protocol):
 
 
 class OutboxStore(Protocol):
-    """The store side of the writer (:class:`cti.store.AsyncStore` implements it)."""
+    """The store methods the writer runs (on the store's threads, through its ``aio``)."""
 
-    async def claim_due(
-        self, now: datetime, limit: int, lease_seconds: float
-    ) -> list[Delivery]: ...
-    async def mark_delivered(self, row_id: int, crm_id: str, now: datetime) -> None: ...
-    async def mark_failed(
+    def claim_due(self, now: datetime, limit: int, lease_seconds: float) -> list[Delivery]: ...
+    def mark_delivered(self, row_id: int, crm_id: str, now: datetime) -> None: ...
+    def mark_failed(
         self, row_id: int, error: str, next_attempt_at: datetime, now: datetime
     ) -> None: ...
-    async def outbox_counts(self, stuck_after: int) -> OutboxCounts: ...
-    async def next_outbox_due(self) -> datetime | None: ...
-    async def release_waiting(
+    def outbox_counts(self, stuck_after: int) -> OutboxCounts: ...
+    def next_outbox_due(self) -> datetime | None: ...
+    def release_waiting(
         self, connector: str, now: datetime, limit: int | None = None, exclude: Sequence[int] = ()
     ) -> int: ...
-    def watch_outbox(self, callback: Callable[[], None]) -> Callable[[], None]: ...
 
 
 class Clock(Protocol):
@@ -150,7 +148,7 @@ class OutboxWriter:
 
     def __init__(
         self,
-        store: OutboxStore,
+        store: AsyncStore[OutboxStore],
         connectors: Mapping[str, CallLogger],
         *,
         policy: RetryPolicy | None = None,
@@ -166,7 +164,8 @@ class OutboxWriter:
     ) -> None:
         if min(delivery_timeout, poll_interval) <= 0 or min(batch_size, concurrency) < 1:
             raise ValidationFailed("timeouts and intervals are positive, sizes at least 1")
-        self._store = store
+        self._aio = store
+        self._rows = store.store
         self._connectors = dict(connectors)
         self._policy = policy or RetryPolicy()
         self._timeout = delivery_timeout
@@ -180,7 +179,6 @@ class OutboxWriter:
         self._wake = asyncio.Event()
         self._cycle_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._unwatch: Callable[[], None] | None = None
         self._counts = OutboxCounts(0, 0)
         self._delivered = self._failures = self._store_errors = 0
         self._store_down = False
@@ -191,7 +189,7 @@ class OutboxWriter:
     @classmethod
     def from_settings(
         cls,
-        store: OutboxStore,
+        store: AsyncStore[OutboxStore],
         connectors: Mapping[str, CallLogger],
         settings: OutboxSettings,
         **options: object,
@@ -229,15 +227,11 @@ class OutboxWriter:
         """Start the writer's task on the running loop (once)."""
         if self._task is not None:
             return
-        self._unwatch = self._store.watch_outbox(self.poke)
         self._task = asyncio.create_task(self._run(), name="outbox-writer")
 
     async def stop(self) -> None:
         """Cancel the writer and wait for it; rows in flight are delivered again later."""
         task, self._task = self._task, None
-        if self._unwatch is not None:
-            self._unwatch()
-            self._unwatch = None
         if task is None:
             return
         task.cancel()
@@ -258,7 +252,8 @@ class OutboxWriter:
         await self.stop()
 
     def poke(self) -> None:
-        """Look for due rows now (rows were just queued, or an admin asked for a retry)."""
+        """Look for due rows now: whoever queued rows (the daemon's record port) or asked for a
+        retry calls this once; the store does not wake the writer itself."""
         self._wake.set()
 
     async def flush(self, timeout: float) -> bool:  # noqa: ASYNC109 (a deadline for the whole flush)
@@ -306,7 +301,7 @@ class OutboxWriter:
         await self._refresh_counts()
         if claimed >= self._batch or await self._probe_failing():
             return 0.0
-        due = await self._store.next_outbox_due()
+        due = await self._aio.run(self._rows.next_outbox_due)
         wait = self._poll if due is None else (due - self._clock.now()).total_seconds()
         if self._probe is not None and self._failing:
             now = self._clock.now()
@@ -323,8 +318,8 @@ class OutboxWriter:
         for connector, last in list(self._failing.items()):
             if (now - last).total_seconds() >= self._probe:
                 self._failing[connector] = now
-                released = await self._store.release_waiting(
-                    connector, now, 1, sorted(self._in_flight)
+                released = await self._aio.run(
+                    self._rows.release_waiting, connector, now, 1, sorted(self._in_flight)
                 )
                 probed = probed or released > 0
         return probed
@@ -334,13 +329,17 @@ class OutboxWriter:
         if self._failing.pop(connector, None) is None:
             return
         now = self._clock.now()
-        released = await self._store.release_waiting(connector, now, None, sorted(self._in_flight))
+        released = await self._aio.run(
+            self._rows.release_waiting, connector, now, None, sorted(self._in_flight)
+        )
         log.info("%s takes records again; %d waiting records are due now", connector, released)
         if released:
             self.poke()
 
     async def _deliver_due(self) -> int:
-        batch = await self._store.claim_due(self._clock.now(), self._batch, self._lease)
+        batch = await self._aio.run(
+            self._rows.claim_due, self._clock.now(), self._batch, self._lease
+        )
         store_errors: list[StoreError] = []
         if batch:
             async with asyncio.TaskGroup() as group:
@@ -361,7 +360,7 @@ class OutboxWriter:
             now = self._clock.now()
             try:
                 if crm_id is not None:
-                    await self._store.mark_delivered(delivery.id, crm_id, now)
+                    await self._aio.run(self._rows.mark_delivered, delivery.id, crm_id, now)
                     self._delivered += 1
                     await self._recovered(delivery.connector)
                     return
@@ -369,7 +368,7 @@ class OutboxWriter:
                 self._failing[delivery.connector] = now
                 failures = delivery.attempts + 1
                 retry_at = now + timedelta(seconds=self._policy.delay(failures, self._rand()))
-                await self._store.mark_failed(delivery.id, error, retry_at, now)
+                await self._aio.run(self._rows.mark_failed, delivery.id, error, retry_at, now)
                 self._log_failure(delivery, failures, error, retry_at)
             except StoreError as exc:
                 store_errors.append(exc)
@@ -397,7 +396,7 @@ class OutboxWriter:
 
     # -------------------------------------------------------------------------- helpers
     async def _refresh_counts(self) -> None:
-        self._counts = await self._store.outbox_counts(self._policy.stuck_after)
+        self._counts = await self._aio.run(self._rows.outbox_counts, self._policy.stuck_after)
 
     def _log_failure(
         self, delivery: Delivery, failures: int, error: str, retry_at: datetime

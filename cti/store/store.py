@@ -1,8 +1,8 @@
 """The daemon's store: agents, groups, call notes, the call-record outbox and the event history.
 
 :class:`Store` is synchronous (SQLAlchemy's engine is): the CLI and scripts call it directly,
-and the daemon uses :attr:`Store.aio`, which runs the same methods on the store's own bounded
-thread pool so the event loop never waits on the database. Every method is one transaction;
+and the daemon uses :attr:`Store.aio`, whose ``run`` calls the same methods on the store's own
+bounded thread pool so the event loop never waits on the database. Every method is one transaction;
 database failures surface as StoreUnavailable (retry later), Conflict or StoreError.
 """
 
@@ -106,9 +106,10 @@ class Store:
         return self._engine.url
 
     @cached_property
-    def aio(self) -> AsyncStore:
-        """The same store for coroutines: every method runs on the store's thread pool."""
-        return AsyncStore(self)
+    def aio(self) -> AsyncStore[Store]:
+        """The same store for coroutines: ``await store.aio.run(store.groups)`` runs the method
+        on the store's thread pool."""
+        return AsyncStore(self, self.executor)
 
     # ------------------------------------------------------------------------ lifecycle
     def upgrade(self) -> None:

@@ -176,9 +176,9 @@ def test_endpoint_owners_for_pop_targeting(store: Store) -> None:
 async def test_async_twins(store: Store) -> None:
     store.create_agent("alice", password="pw", endpoints=["PJSIP/1001"])
 
-    assert (await store.aio.verify_password("alice", "pw")) is not None
-    assert await store.aio.endpoint_owners() == {"PJSIP/1001": "alice"}
-    assert (await store.aio.get_agent("alice")) == store.get_agent("alice")
+    assert (await store.aio.run(store.verify_password, "alice", "pw")) is not None
+    assert await store.aio.run(store.endpoint_owners) == {"PJSIP/1001": "alice"}
+    assert (await store.aio.run(store.get_agent, "alice")) == store.get_agent("alice")
 
 
 def test_fast_hasher_is_what_the_fixture_uses() -> None:

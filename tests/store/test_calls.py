@@ -160,15 +160,9 @@ def test_unanswered_calls_do_not_wait_for_wrap_up(store: Store) -> None:
     assert store.outbox_entries()[0].next_attempt_at == START
 
 
-async def test_async_end_call_wakes_the_watchers(store: Store) -> None:
-    woken: list[str] = []
-    unwatch = store.aio.watch_outbox(lambda: woken.append("poke"))
-
-    assert await store.aio.end_call(record(CALL), ["builtin"]) is True
-    assert await store.aio.end_call(record(CALL), ["builtin"]) is False
-    unwatch()
-    assert await store.aio.end_call(record("lab:2"), ["builtin"]) is True
-
-    assert woken == ["poke"]
-    await store.aio.save_notes("lab:3", "alice", "hello")
-    assert [n.notes for n in await store.aio.notes_for("lab:3")] == ["hello"]
+async def test_the_async_store_runs_its_methods_on_its_threads(store: Store) -> None:
+    assert await store.aio.run(store.end_call, record(CALL), ["builtin"]) is True
+    assert await store.aio.run(store.end_call, record(CALL), ["builtin"]) is False
+    await store.aio.run(store.save_notes, "lab:3", "alice", "hello")
+    assert [n.notes for n in await store.aio.run(store.notes_for, "lab:3")] == ["hello"]
+    assert store.events() == []

@@ -41,14 +41,14 @@ def test_event_details_must_be_json(store: Store) -> None:
 
 
 async def test_async_events(store: Store, clock: FakeClock) -> None:
-    await store.aio.record_event("outbox.retry", {"rows": 3}, actor="admin")
+    await store.aio.run(store.record_event, "outbox.retry", {"rows": 3}, actor="admin")
     clock.advance(timedelta(seconds=1).total_seconds())
-    [event] = await store.aio.events(kind="outbox.retry")
+    [event] = await store.aio.run(store.events, kind="outbox.retry")
     assert event.details == {"rows": 3}
 
 
 async def test_a_store_call_that_hangs_is_unavailable(store: Store) -> None:
-    slow = AsyncStore(store, timeout=0.05)
+    slow = AsyncStore(store, store.executor, timeout=0.05)
     with pytest.raises(StoreUnavailable) as caught:
         await slow.run(time.sleep, 0.3)
     assert caught.value.details["operation"] == "sleep"

@@ -133,8 +133,8 @@ def test_members_keep_their_join_time_across_updates(people: Store, clock: FakeC
 
 
 async def test_async_twins(people: Store) -> None:
-    await people.aio.create_group(GroupSpec("Support", queues=("support",)))
-    group = await people.aio.group_for(queue="support")
+    await people.aio.run(people.create_group, GroupSpec("Support", queues=("support",)))
+    group = await people.aio.run(people.group_for, queue="support")
     assert group is not None
     assert group.name == "Support"
-    assert [g.name for g in await people.aio.groups()] == ["Support"]
+    assert [g.name for g in await people.aio.run(people.groups)] == ["Support"]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from cti.errors import CrmError, CrmUnavailable, ValidationFailed
+from cti.services import StoreRecords
 from cti.store import OutboxWriter, RetryPolicy, Store
 from tests.store.fakes import START, FakeClock, MemoryCrm, eventually, record
 
@@ -45,8 +47,8 @@ def delivered(store: Store) -> bool:
 
 async def test_delivers_each_record_once_to_each_connector(store: Store, clock: FakeClock) -> None:
     builtin, salesforce = MemoryCrm("builtin", clock=clock.now), MemoryCrm("sf", clock=clock.now)
-    await store.aio.end_call(record(CALL), ["builtin", "salesforce"])
-    await store.aio.end_call(record("lab:2"), ["builtin"])
+    await store.aio.run(store.end_call, record(CALL), ["builtin", "salesforce"])
+    await store.aio.run(store.end_call, record("lab:2"), ["builtin"])
 
     async with writer_for(store, clock, builtin=builtin, salesforce=salesforce) as writer:
         await eventually(lambda: delivered(store))
@@ -65,12 +67,30 @@ async def test_delivers_each_record_once_to_each_connector(store: Store, clock: 
     assert not writer.running
 
 
-async def test_end_call_wakes_the_writer_at_once(store: Store, crm: MemoryCrm) -> None:
-    writer = OutboxWriter(store.aio, {"builtin": crm}, poll_interval=3600)  # the real clock
+class CountingWriter(OutboxWriter):
+    """The writer, counting how often it is woken (from whatever source)."""
+
+    wakes = 0
+
+    def poke(self) -> None:
+        self.wakes += 1
+        super().poke()
+
+
+async def test_each_record_wakes_the_writer_once(
+    store: Store, crm: MemoryCrm, tmp_path: Path
+) -> None:
+    writer = CountingWriter(store.aio, {"builtin": crm}, poll_interval=3600)  # the real clock
+    records = StoreRecords(store, ["builtin"], writer.poke, tmp_path / "spill", grace_s=0)
     async with writer:
         await asyncio.sleep(0.2)  # the writer found nothing and waits out its hour-long poll
-        await store.aio.end_call(record(CALL), ["builtin"])
+        await records.end_call(record(CALL))
         await eventually(lambda: delivered(store) and CALL in crm.calls, within=5)
+        await records.end_call(record("lab:2"))
+        await records.end_call(record(CALL))  # a repeated end queues nothing: no wake-up
+        await eventually(lambda: delivered(store) and "lab:2" in crm.calls, within=5)
+    assert writer.wakes == 2
+    assert records.written == 3
 
 
 async def test_fails_three_times_then_succeeds(store: Store, clock: FakeClock) -> None:
@@ -80,7 +100,7 @@ async def test_fails_three_times_then_succeeds(store: Store, clock: FakeClock) -
     writer = OutboxWriter(
         store.aio, {"builtin": crm}, policy=POLICY, clock=clock, rand=lambda: next(randoms)
     )
-    await store.aio.end_call(record(CALL), ["builtin"])
+    await store.aio.run(store.end_call, record(CALL), ["builtin"])
 
     async with writer:
         await eventually(lambda: delivered(store) and writer.stats.delivered_total == 1)
@@ -125,7 +145,7 @@ async def test_a_connector_that_times_out(store: Store, clock: FakeClock, crm: M
     writer = OutboxWriter(
         store.aio, {"builtin": crm}, policy=POLICY, clock=clock, delivery_timeout=0.2
     )
-    await store.aio.end_call(record(CALL), ["builtin"])
+    await store.aio.run(store.end_call, record(CALL), ["builtin"])
 
     async with writer:
         await eventually(lambda: delivered(store))
@@ -140,7 +160,7 @@ async def test_stuck_rows_are_counted_and_still_retried_at_the_cap(
     store: Store, clock: FakeClock, crm: MemoryCrm
 ) -> None:
     crm.script(*(CrmUnavailable(f"down {n}") for n in range(8)))
-    await store.aio.end_call(record(CALL), ["builtin"])
+    await store.aio.run(store.end_call, record(CALL), ["builtin"])
     writer = writer_for(store, clock, probe_interval=None, builtin=crm)  # the backoff alone
 
     async with writer:
@@ -165,7 +185,7 @@ async def test_after_an_outage_a_probe_finds_the_crm_back_and_every_record_follo
     probe interval (10 s) of its return, not a cap later, each once, without a burst meanwhile."""
     calls = [f"lab:{n}" for n in range(12)]
     for call_id in calls:
-        await store.aio.end_call(record(call_id), ["builtin"])
+        await store.aio.run(store.end_call, record(call_id), ["builtin"])
     crm.script(*(CrmUnavailable("down") for _ in range(10_000)))  # down until cleared
     writer = writer_for(store, clock, builtin=crm)
     async with writer:
@@ -186,7 +206,7 @@ async def test_after_an_outage_a_probe_finds_the_crm_back_and_every_record_follo
 async def test_an_unconfigured_connector_is_a_failure_not_a_drop(
     store: Store, clock: FakeClock, crm: MemoryCrm
 ) -> None:
-    await store.aio.end_call(record(CALL), ["builtin", "salesforce"])
+    await store.aio.run(store.end_call, record(CALL), ["builtin", "salesforce"])
 
     async with writer_for(store, clock, builtin=crm):
         await eventually(lambda: len(store.outbox_entries()) == 1)
@@ -202,7 +222,7 @@ async def test_killed_between_log_call_and_mark_delivered(
     store: Store, clock: FakeClock, crm: MemoryCrm
 ) -> None:
     crm.script("block_after")
-    await store.aio.end_call(record(CALL), ["builtin"])
+    await store.aio.run(store.end_call, record(CALL), ["builtin"])
     first = writer_for(store, clock, builtin=crm)
     first.start()
     await asyncio.wait_for(crm.stored.wait(), 10)
@@ -224,7 +244,7 @@ async def test_a_connector_cancelled_after_recording(
     store: Store, clock: FakeClock, crm: MemoryCrm
 ) -> None:
     crm.script("cancel_after")
-    await store.aio.end_call(record(CALL), ["builtin"])
+    await store.aio.run(store.end_call, record(CALL), ["builtin"])
 
     async with writer_for(store, clock, builtin=crm):
         await asyncio.wait_for(crm.stored.wait(), 10)
@@ -240,7 +260,7 @@ async def test_flush_delivers_what_is_due_and_waits(store: Store, crm: MemoryCrm
     clock = FakeClock()
     writer = OutboxWriter(store.aio, {"builtin": crm}, clock=clock)  # not started
     for n in range(7):
-        await store.aio.end_call(record(f"lab:{n}"), ["builtin"])
+        await store.aio.run(store.end_call, record(f"lab:{n}"), ["builtin"])
     clock.advance(1)
 
     assert await writer.flush(timeout=10) is True
@@ -255,7 +275,7 @@ async def test_flush_gives_up_at_its_timeout(store: Store, clock: FakeClock) -> 
     crm = MemoryCrm("builtin", clock=clock.now)
     crm.script("hang")
     writer = OutboxWriter(store.aio, {"builtin": crm}, clock=clock, delivery_timeout=60)
-    await store.aio.end_call(record(CALL), ["builtin"])
+    await store.aio.run(store.end_call, record(CALL), ["builtin"])
 
     assert await writer.flush(timeout=0.2) is False
     assert store.outbox_entries()[0].delivered_at is None
@@ -271,7 +291,7 @@ async def test_retry_makes_rows_due_now(store: Store, clock: FakeClock) -> None:
     assert store.retry_outbox([first.id]) == 1
     assert [d.id for d in store.claim_due(START, 10, 3600)] == [first.id]
     assert store.retry_outbox() == 3
-    assert await store.aio.retry_outbox([9999]) == 0
+    assert await store.aio.run(store.retry_outbox, [9999]) == 0
     assert len(store.claim_due(START, 10, 60)) == 3
     store.mark_delivered(first.id, "crm-1", START + timedelta(seconds=1))
     assert store.retry_outbox() == 2  # delivered rows stay delivered
@@ -281,7 +301,7 @@ async def test_two_writers_share_the_outbox_without_double_delivery(
     store: Store, clock: FakeClock, crm: MemoryCrm
 ) -> None:
     for n in range(20):
-        await store.aio.end_call(record(f"lab:{n}"), ["builtin"])
+        await store.aio.run(store.end_call, record(f"lab:{n}"), ["builtin"])
     first = OutboxWriter(store.aio, {"builtin": crm}, clock=clock, batch_size=3)
     second = OutboxWriter(store.aio, {"builtin": crm}, clock=clock, batch_size=3)
 

@@ -108,7 +108,7 @@ async def test_writer_survives_the_store_going_away(
 ) -> None:
     store = relayed_store
     crm = MemoryCrm("builtin", clock=clock.now)
-    await store.aio.end_call(record(CALL), ["builtin"])
+    await store.aio.run(store.end_call, record(CALL), ["builtin"])
     await relay.cut()
     writer = OutboxWriter(
         store.aio,
@@ -125,14 +125,14 @@ async def test_writer_survives_the_store_going_away(
                 assert not writer.stats.store_available
                 assert crm.attempts == []
                 with pytest.raises(StoreUnavailable):
-                    await store.aio.end_call(record("lab:2"), ["builtin"])
+                    await store.aio.run(store.end_call, record("lab:2"), ["builtin"])
 
                 await relay.restore()  # the server is back
                 await eventually(lambda: CALL in crm.calls and writer.stats.store_available)
-                await store.aio.end_call(record("lab:3"), ["builtin"])
+                await store.aio.run(store.end_call, record("lab:3"), ["builtin"])
                 await eventually(lambda: "lab:3" in crm.calls)
     finally:
-        await store.aio.close()
+        await asyncio.to_thread(store.close)
 
     assert list(crm.calls) == [CALL, "lab:3"]
     unavailable = [r for r in caplog.records if "store unavailable" in r.getMessage()]
@@ -147,8 +147,8 @@ async def test_the_pool_recovers_after_connections_were_cut(
         await store.aio.run(store.create_agent, "alice", endpoints=["PJSIP/1001"])
         await relay.cut()
         with pytest.raises(StoreUnavailable):
-            await store.aio.endpoint_owners()
+            await store.aio.run(store.endpoint_owners)
         await relay.restore()
-        assert await store.aio.endpoint_owners() == {"PJSIP/1001": "alice"}
+        assert await store.aio.run(store.endpoint_owners) == {"PJSIP/1001": "alice"}
     finally:
-        await store.aio.close()
+        await asyncio.to_thread(store.close)
