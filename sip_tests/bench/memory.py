@@ -16,7 +16,8 @@ from pathlib import Path
 
 from sip_tests.bench.pop import _PER_PROCESS, _spawn, _stop_all, _wait_file
 from sip_tests.bench.results import Report
-from sip_tests.bench.site import DaemonProcess, Site, free_port, seed_site
+from sip_tests.bench.site import Site, SiteDaemon, seed_site
+from sip_tests.daemon import free_tcp_port
 
 __all__ = ["run_memory"]
 
@@ -53,10 +54,10 @@ def _measure(work: Path, site: Site, *, floor: bool) -> float:
     """Return KiB of resident memory per connection."""
     work.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
-    daemon: DaemonProcess | None = None
+    daemon: SiteDaemon | None = None
     try:
         if floor:
-            ws_port = free_port()
+            ws_port = free_tcp_port()
             cfg = {
                 "ami_port": 9,  # nothing listens: the floor only holds websockets
                 "ws_port": ws_port,
@@ -68,7 +69,7 @@ def _measure(work: Path, site: Site, *, floor: bool) -> float:
             _wait_file(work / "floor-ready", 30, procs)
             pid, url, origin = server.pid, f"ws://127.0.0.1:{ws_port}/ws", "http://127.0.0.1"
         else:
-            daemon = DaemonProcess(site, ami_port=9)
+            daemon = SiteDaemon(site, ami_port=9)
             daemon.start()
             pid, url, origin = daemon.pid, f"ws://127.0.0.1:{daemon.port}/ws", daemon.origin
         time.sleep(2.0)

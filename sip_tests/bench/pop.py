@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from sip_tests.bench.results import Report, summary_ms
-from sip_tests.bench.site import DaemonProcess, Site, cpu_seconds, free_port, phone_of, seed_site
+from sip_tests.bench.site import Site, SiteDaemon, phone_of, seed_site
+from sip_tests.daemon import cpu_seconds, free_tcp_port
 
 __all__ = ["run_pop"]
 
@@ -120,11 +121,11 @@ class _Run:
 
     def _server(
         self, procs: list[subprocess.Popen[bytes]], ami_port: int, frame_bytes: int
-    ) -> tuple[DaemonProcess | None, int, str, str]:
+    ) -> tuple[SiteDaemon | None, int, str, str]:
         """Start the daemon (or the floor); return it, its pid, the websocket URL and Origin."""
         work = self.work
         if self.floor:
-            ws_port = free_port()
+            ws_port = free_tcp_port()
             floor_cfg = {
                 "ami_port": ami_port,
                 "ws_port": ws_port,
@@ -135,7 +136,7 @@ class _Run:
             procs.append(_spawn("sip_tests.bench.floor", floor_cfg, work / "floor.json"))
             _wait_file(work / "floor-ready", 30, procs)
             return None, procs[-1].pid, f"ws://127.0.0.1:{ws_port}/ws", "http://127.0.0.1"
-        daemon = DaemonProcess(self.site, ami_port)
+        daemon = SiteDaemon(self.site, ami_port)
         daemon.start()
         deadline = time.monotonic() + 30
         while not daemon.healthy() and time.monotonic() < deadline:
@@ -158,7 +159,7 @@ class _Run:
             "lifetime_s": 900,
         }
         procs = [_spawn("sip_tests.bench.replayer", replayer_cfg, work / "replayer.json")]
-        daemon: DaemonProcess | None = None
+        daemon: SiteDaemon | None = None
         samples: _Samples = []
         try:
             ami_port = int(_wait_file(work / "ami-port", 30, procs))

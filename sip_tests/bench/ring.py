@@ -36,7 +36,8 @@ from cti.store.models import agent_endpoints
 from sip_tests.bench.phones import clear_bindings
 from sip_tests.bench.pop import _spawn, _stop_all, _wait_file
 from sip_tests.bench.results import Report, summary_ms
-from sip_tests.bench.site import DaemonProcess, Site, free_port, seed_site
+from sip_tests.bench.site import Site, SiteDaemon, seed_site
+from sip_tests.daemon import free_tcp_port
 from sip_tests.lab import LabHandle, ami_server, direct_did, start_lab
 from sip_tests.sipp import SippProcess, cleanup_workdirs, inbound_load
 
@@ -186,7 +187,7 @@ def _invites(work: Path, start: float, end: float) -> dict[str, list[float]]:
 
 
 def _product(run: _Pass, lab: LabHandle, first_call: int) -> _Seen:
-    daemon = DaemonProcess(
+    daemon = SiteDaemon(
         run.site, lab.settings.ami_port, extra_env={"CTI_SERVERS": json.dumps([ami_server(lab)])}
     )
     daemon.start()
@@ -211,7 +212,7 @@ def _floor(run: _Pass, lab: LabHandle, first_call: int) -> _Seen:
         "ami_port": s.ami_port,
         "username": s.ami_username,
         "secret": s.ami_secret.get_secret_value(),
-        "ws_port": free_port(),
+        "ws_port": free_tcp_port(),
         "frame_bytes": 6000,
         "ready_file": str(run.work / "floor-ready"),
         "stop_file": str(run.work / "stop"),

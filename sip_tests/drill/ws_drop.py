@@ -40,7 +40,7 @@ from cti.errors import CtiError
 from cti.store.models import agent_endpoints
 from sip_tests.bench.phones import clear_bindings
 from sip_tests.bench.results import Report
-from sip_tests.bench.site import DaemonProcess, Site, seed_site
+from sip_tests.bench.site import Site, SiteDaemon, seed_site
 from sip_tests.drill.relay import TcpRelay
 from sip_tests.drill.stream_client import StreamTab
 from sip_tests.lab import LabHandle, ami_server, direct_did, start_lab
@@ -99,9 +99,9 @@ def _site(workdir: Path) -> Site:
     return site
 
 
-def _daemon(site: Site, lab: LabHandle) -> DaemonProcess:
+def _daemon(site: Site, lab: LabHandle) -> SiteDaemon:
     servers = json.dumps([ami_server(lab)])
-    return DaemonProcess(
+    return SiteDaemon(
         site, lab.settings.ami_port, extra_env={"CTI_SERVERS": servers, "CTI_LOG_LEVEL": "INFO"}
     )
 
@@ -151,7 +151,7 @@ async def _until(what: str, check: Callable[[], bool], within: float) -> float:
 class _Drill:
     """The drill's moving parts and its steps; tab A goes through the relay, tab B does not."""
 
-    def __init__(self, lab: LabHandle, site: Site, relay: TcpRelay, daemon: DaemonProcess) -> None:
+    def __init__(self, lab: LabHandle, site: Site, relay: TcpRelay, daemon: SiteDaemon) -> None:
         self.lab, self.site, self.relay = lab, site, relay
         url = f"ws://127.0.0.1:{daemon.port}/ws"
         via_relay = f"ws://127.0.0.1:{relay.port}/ws"
