@@ -152,13 +152,20 @@ class SupervisorConsole:
         }
 
     async def create_group(self, principal: Principal, fields: Mapping[str, Any]) -> GroupInfo:
-        """A new group; a supervisor who creates one owns it."""
+        """A new group; a supervisor who creates one owns it, staffed from their own groups."""
         require(principal, Action.SUPERVISE_GROUPS)
         changes = _group_fields(fields, require_name=True)
-        supervisors = tuple(changes.get("supervisors", ()))
-        if principal.role is Role.SUPERVISOR and principal.username not in supervisors:
-            supervisors = (principal.username, *supervisors)
-        spec = GroupSpec(**{**changes, "supervisors": supervisors})
+        if principal.role is Role.SUPERVISOR:
+            supervisors = changes.get("supervisors", (principal.username,))
+            if tuple(supervisors) != (principal.username,):
+                raise PermissionDenied(
+                    "only an admin names a group's other supervisors",
+                    details={"field": "supervisors"},
+                )
+            changes["supervisors"] = (principal.username,)
+        owners = tuple(changes.get("supervisors", ()))
+        await self._check_reach(principal, GroupSpec(name="-", supervisors=owners), changes)
+        spec = GroupSpec(**changes)
         info = await self.store.aio.run(rows.create_group, self.store, spec, principal.username)
         await self._changed()
         return info
@@ -166,8 +173,8 @@ class SupervisorConsole:
     async def update_group(
         self, principal: Principal, name: str, fields: Mapping[str, Any]
     ) -> GroupInfo:
-        """Rename, or change members, owners, DIDs and queues; a supervisor stays an owner."""
-        await self.group(principal, name)
+        """Rename, or change members, owners, DIDs and queues, within the principal's reach."""
+        before = await self.group(principal, name)
         changes = _group_fields(fields, require_name=False)
         owners = changes.get("supervisors")
         if (
@@ -179,11 +186,49 @@ class SupervisorConsole:
                 "you cannot remove yourself from the group's supervisors",
                 details={"field": "supervisors"},
             )
+        await self._check_reach(principal, before.spec, changes)
         info = await self.store.aio.run(
             rows.update_group, self.store, name, changes, principal.username
         )
         await self._changed()
         return info
+
+    async def _check_reach(
+        self, principal: Principal, before: GroupSpec, changes: Mapping[str, Any]
+    ) -> None:
+        """Refuse what the principal may not give a group (403), and non-supervisors as owners.
+
+        Membership, owners, DIDs and queues are the admin's to hand out. A supervisor may drop
+        them from a group they own, and move into it only agents, DIDs and queues that are
+        already in a group they own; never add a co-supervisor. Whoever edits, a group's owners
+        are people whose role is supervisor or admin (an agent listed would receive the live
+        feed of the group).
+        """
+        owners = changes.get("supervisors")
+        if owners is not None:
+            roles = {a.username: a.role for a in await self.store.aio.run(self.store.agents)}
+            wrong = [o for o in owners if roles.get(o) not in (Role.SUPERVISOR, Role.ADMIN)]
+            if wrong:
+                raise ValidationFailed(
+                    "a group's supervisors must be supervisors or admins",
+                    details={"field": "supervisors", "not_supervisors": wrong[:10]},
+                )
+            if principal.role is not Role.ADMIN and set(owners) - set(before.supervisors):
+                raise PermissionDenied(
+                    "only an admin adds supervisors to a group", details={"field": "supervisors"}
+                )
+        if principal.role is Role.ADMIN:
+            return
+        mine = [g.spec for g in await self.groups_of(principal)]
+        for key in ("members", "dids", "queues"):
+            added = set(changes.get(key, ())) - set(getattr(before, key))
+            reach = {value for spec in mine for value in getattr(spec, key)}
+            outside = sorted(added - reach)
+            if outside:
+                raise PermissionDenied(
+                    f"only an admin gives a group {key} that none of your groups has",
+                    details={"field": key, "outside": outside[:10]},
+                )
 
     async def delete_group(self, principal: Principal, name: str) -> None:
         await self.group(principal, name)

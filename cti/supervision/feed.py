@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from cti.pop.service import AgentNotifier
+from cti.principal import Role
 from cti.store import Store
 from cti.store.values import GroupInfo
 from cti.supervision.live import GroupMonitor
@@ -56,6 +57,7 @@ class LiveFeed:
         self._tick_s, self._heartbeat_s, self._groups_every_s = tick_s, heartbeat_s, groups_every_s
         self._groups: dict[str, GroupInfo] = {}
         self.names: dict[str, str] = {}
+        self._owners_by_role: set[str] = set()  # active supervisors and admins
         self._sent: dict[tuple[str, str], tuple[Any, float]] = {}  # (owner, group) -> (state, at)
         self._failure_logged: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -73,9 +75,8 @@ class LiveFeed:
         """A pop fell back to the default template: tell the group's online owners now."""
         failure = self.monitor.template_failed(group, error, call_id)
         info = self._groups.get(group)
-        for owner in info.spec.supervisors if info else ():
-            if self.notifier.is_online(owner):
-                self.notifier.template_failed(owner, group, failure.error, call_id, failure.at)
+        for owner in self._online_owners(info) if info else ():
+            self.notifier.template_failed(owner, group, failure.error, call_id, failure.at)
         last = self._failure_logged.get(group, 0.0)
         if failure.at - last >= 60:  # the audit log gets one line a minute per group
             self._failure_logged[group] = failure.at
@@ -106,6 +107,17 @@ class LiveFeed:
         agents = await self.store.aio.run(self.store.agents)
         self._groups = {g.name: g for g in groups}
         self.names = {a.username: a.name for a in agents}
+        self._owners_by_role = {
+            a.username for a in agents if a.active and a.role in (Role.SUPERVISOR, Role.ADMIN)
+        }
+
+    def _online_owners(self, info: GroupInfo) -> list[str]:
+        """The group's listed owners who may see it (by role, not only the list) and are on."""
+        return [
+            owner
+            for owner in info.spec.supervisors
+            if owner in self._owners_by_role and self.notifier.is_online(owner)
+        ]
 
     async def _tick_forever(self) -> None:
         next_refresh = 0.0
@@ -127,7 +139,7 @@ class LiveFeed:
         """Send ``group_state`` to each online owner whose view changed; return how many."""
         sent, now = 0, time.monotonic()
         for info in self._groups.values():
-            owners = [o for o in info.spec.supervisors if self.notifier.is_online(o)]
+            owners = self._online_owners(info)
             if not owners:
                 continue
             state = self.monitor.snapshot(info, self.names)

@@ -4,6 +4,7 @@ publish, roll back, preview, audit, and the live view over the websocket."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -94,26 +95,32 @@ async def test_a_supervisor_sees_and_changes_only_their_groups(h: Harness) -> No
 async def test_groups_created_renamed_staffed_and_deleted_with_an_audit_trail(
     h: Harness,
 ) -> None:
-    sam = await h.client("sam")
+    sam, root = await h.client("sam"), await h.client("root")
     reply = await sam.post(
-        "/api/supervisor/groups",
-        json={"name": "Retention", "members": ["alice"], "queues": ["retention"]},
+        "/api/supervisor/groups", json={"name": "Retention", "members": ["alice"]}
     )
     assert reply.status_code == 201, reply.text
     retention = next(
         g for g in (await sam.get("/api/supervisor")).json()["groups"] if g["name"] == "Retention"
     )
     assert retention["supervisors"] == ["sam"] and retention["members"] == ["alice"]
+    # New numbers and queues are the admin's to hand out.
+    reply = await root.put(
+        "/api/supervisor/group",
+        params={"group": "Retention"},
+        json={"dids": ["442079460999"], "queues": ["retention"]},
+    )
+    assert reply.status_code == 200, reply.text
 
     reply = await sam.put(
         "/api/supervisor/group",
         params={"group": "Retention"},
-        json={"name": "Win-back", "members": ["alice", "bob"], "dids": ["442079460999"]},
+        json={"name": "Win-back", "members": ["alice", "bob"]},
     )
     assert reply.status_code == 200, reply.text
     assert h.directory.did_groups["442079460999"] == "Win-back"  # the directory was rebuilt
 
-    taken = await sam.put(
+    taken = await root.put(
         "/api/supervisor/group", params={"group": "Win-back"}, json={"dids": ["442079460100"]}
     )
     assert taken.status_code == 409 and "Sales" in taken.json()["message"]
@@ -134,6 +141,61 @@ async def test_groups_created_renamed_staffed_and_deleted_with_an_audit_trail(
     updated = next(e for e in h.store.events(kind="supervisor.group.updated"))
     assert updated.details["changes"]["name"] == {"from": "Retention", "to": "Win-back"}
     await sam.aclose()
+    await root.aclose()
+
+
+async def test_a_supervisor_cannot_reach_into_other_groups(h: Harness) -> None:
+    """Sue owns Support only: every write that would take Sales' agents, numbers or queues,
+    claim unassigned ones, or add owners is refused, and nothing changes."""
+    sue = await h.client("sue")
+    before = {g.name: g.spec for g in h.store.groups()}
+    attempts = (
+        ("PUT", {"members": ["carol", "alice"]}),  # an agent of Sales
+        ("PUT", {"dids": ["442079460200", "442079460100"]}),  # Sales' DID
+        ("PUT", {"dids": ["442079460200", "442079460777"]}),  # a DID no group has yet
+        ("PUT", {"queues": ["support", "sales"]}),  # Sales' queue
+        ("PUT", {"queues": ["support", "vip"]}),  # a queue no group has yet
+        ("PUT", {"supervisors": ["sam", "sue", "root"]}),  # a co-owner
+        ("POST", {"name": "Mine", "members": ["alice"]}),
+        ("POST", {"name": "Mine", "dids": ["442079460777"]}),
+        ("POST", {"name": "Mine", "queues": ["vip"]}),
+        ("POST", {"name": "Mine", "supervisors": ["sue", "sam"]}),
+    )
+    for method, body in attempts:
+        if method == "PUT":
+            reply = await sue.put("/api/supervisor/group", params={"group": "Support"}, json=body)
+        else:
+            reply = await sue.post("/api/supervisor/groups", json=body)
+        assert reply.status_code == 403, (body, reply.text)
+        assert reply.json()["error"] == "auth.forbidden"
+    assert {g.name: g.spec for g in h.store.groups()} == before
+    # Within her own reach: dropping a member and a DID is hers to do.
+    reply = await sue.put(
+        "/api/supervisor/group", params={"group": "Support"}, json={"members": [], "dids": []}
+    )
+    assert reply.status_code == 200, reply.text
+    await sue.aclose()
+
+
+async def test_only_supervisors_and_admins_own_groups_and_see_their_live_feed(
+    h: Harness,
+) -> None:
+    root = await h.client("root")
+    reply = await root.put(
+        "/api/supervisor/group", params={"group": "Sales"}, json={"supervisors": ["sam", "bob"]}
+    )
+    assert reply.status_code == 422 and "bob" in reply.text
+    # Even listed by hand in the store, an agent gets no live view of the group.
+    sales = next(g for g in h.store.groups() if g.name == "Sales")
+    h.store.update_group("Sales", dataclasses.replace(sales.spec, supervisors=("sam", "bob")))
+    await h.console.refresh()
+    feed = h.console.feed
+    sales = next(g for g in h.store.groups() if g.name == "Sales")
+    assert set(sales.spec.supervisors) == {"sam", "bob"}
+    online = {"sam", "bob"}
+    feed.notifier.is_online = lambda user: user in online  # type: ignore[method-assign]
+    assert feed._online_owners(sales) == ["sam"]
+    await root.aclose()
 
 
 # ------------------------------------------------------------------------------ versions
