@@ -7,15 +7,15 @@ import asyncio
 from dataclasses import replace
 
 from agent_ui import messages
+from agent_ui.hub import AgentHub
 from agent_ui.protocol import Outgoing
-from cti.supervision.live import GroupMonitor
 from cti.core.events import Party, QueueMemberChanged
 from cti.core.records import Direction
 from cti.core.updates import CallAnswered, CallEnded, CallQueued, CallState, CallView
-from agent_ui.hub import AgentHub
 from cti.pop.directory import Directory, GroupConfig
 from cti.principal import Principal, Role
 from cti.store.values import GroupInfo, GroupSpec
+from cti.supervision.live import GroupMonitor
 from tests.hub.fakes import FakeSender
 
 SAM = Principal("sam", "Sam Supervisor", Role.SUPERVISOR)
