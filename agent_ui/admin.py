@@ -18,8 +18,14 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.web import route_auth
-from cti.admin.console import AdminConsole
+from cti.admin.asterisk_config import AsteriskConfig
+from cti.admin.dids import DidAdmin
+from cti.admin.history import AdminHistory
+from cti.admin.provisioning import Provisioning
+from cti.admin.server_admin import ServerAdmin
 from cti.admin.servers import ServerSpec
+from cti.admin.services import AdminServices
+from cti.admin.trunk_monitor import TrunkMonitor
 from cti.errors import NotFound, PayloadTooLarge, ValidationFailed
 from cti.principal import Action, Principal, require
 
@@ -76,36 +82,36 @@ def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
     return value
 
 
-class _AdminApi:
-    def __init__(self, console: AdminConsole) -> None:
-        self.console = console
+def _reader(request: Request) -> Principal:
+    principal = route_auth(request).session(request).principal
+    require(principal, Action.ADMINISTER_PBX)
+    return principal
 
-    @staticmethod
-    def reader(request: Request) -> Principal:
-        principal = route_auth(request).session(request).principal
-        require(principal, Action.ADMINISTER_PBX)
-        return principal
 
-    @staticmethod
-    def writer(request: Request) -> Principal:
-        principal = route_auth(request).check_write(request).principal
-        require(principal, Action.ADMINISTER_PBX)
-        return principal
+def _writer(request: Request) -> Principal:
+    principal = route_auth(request).check_write(request).principal
+    require(principal, Action.ADMINISTER_PBX)
+    return principal
 
-    # ------------------------------------------------------------------------ page
-    async def page(self, request: Request) -> Response:
-        return FileResponse(STATIC / "admin.html", media_type="text/html", headers=_NO_STORE)
 
-    async def static(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in _STATIC_FILES:
-            raise NotFound("no such file")
-        return FileResponse(STATIC / name, media_type=_STATIC_FILES[name])
+async def _page(request: Request) -> Response:
+    return FileResponse(STATIC / "admin.html", media_type="text/html", headers=_NO_STORE)
 
-    # ------------------------------------------------------------------------ servers
-    async def servers(self, request: Request) -> Response:
-        self.reader(request)
-        return _json({"servers": self.console.servers.status()})
+
+async def _static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in _STATIC_FILES:
+        raise NotFound("no such file")
+    return FileResponse(STATIC / name, media_type=_STATIC_FILES[name])
+
+
+class _ServerApi:
+    def __init__(self, servers: ServerAdmin) -> None:
+        self.servers = servers
+
+    async def list(self, request: Request) -> Response:
+        _reader(request)
+        return _json({"servers": self.servers.status()})
 
     @staticmethod
     def _spec(body: dict[str, Any]) -> ServerSpec:
@@ -121,38 +127,47 @@ class _AdminApi:
             tls=bool(body.get("tls", False)),
         )
 
-    async def add_server(self, request: Request) -> Response:
-        actor = self.writer(request)
-        await self.console.add_server(self._spec(await _body(request)), actor.username)
+    async def add(self, request: Request) -> Response:
+        actor = _writer(request)
+        await self.servers.add(self._spec(await _body(request)), actor.username)
         return _json({"ok": True}, 201)
 
-    async def update_server(self, request: Request) -> Response:
-        actor = self.writer(request)
+    async def update(self, request: Request) -> Response:
+        actor = _writer(request)
         name = request.path_params["name"]
-        await self.console.update_server(name, self._spec(await _body(request)), actor.username)
+        await self.servers.update(name, self._spec(await _body(request)), actor.username)
         return _json({"ok": True})
 
-    async def remove_server(self, request: Request) -> Response:
-        actor = self.writer(request)
-        await self.console.remove_server(request.path_params["name"], actor.username)
+    async def remove(self, request: Request) -> Response:
+        actor = _writer(request)
+        await self.servers.remove(request.path_params["name"], actor.username)
         return _json({"ok": True})
 
-    # ------------------------------------------------------------------------ trunks, DIDs
-    async def trunks(self, request: Request) -> Response:
-        self.reader(request)
-        return _json({"trunks": self.console.trunk_status()})
+
+class _TrunkApi:
+    def __init__(self, trunks: TrunkMonitor) -> None:
+        self.trunks = trunks
+
+    async def list(self, request: Request) -> Response:
+        _reader(request)
+        return _json({"trunks": self.trunks.status()})
 
     async def discover(self, request: Request) -> Response:
-        self.writer(request)
-        await self.console.discover_trunks()
-        return _json({"trunks": self.console.trunk_status()})
+        _writer(request)
+        await self.trunks.discover()
+        return _json({"trunks": self.trunks.status()})
 
-    async def dids(self, request: Request) -> Response:
-        self.reader(request)
-        return _json({"groups": await self.console.dids()})
+
+class _DidApi:
+    def __init__(self, dids: DidAdmin) -> None:
+        self.dids = dids
+
+    async def list(self, request: Request) -> Response:
+        _reader(request)
+        return _json({"groups": await self.dids.dids()})
 
     async def create_group(self, request: Request) -> Response:
-        actor = self.writer(request)
+        actor = _writer(request)
         body = await _body(request)
         dids = body.get("dids", [])
         if not isinstance(dids, list) or not all(isinstance(d, str) for d in dids):
@@ -160,84 +175,94 @@ class _AdminApi:
         template = body.get("template")
         if template is not None and not isinstance(template, str):
             raise ValidationFailed("template is text")
-        await self.console.create_group(_text(body, "name"), dids, template, actor.username)
+        await self.dids.create_group(_text(body, "name"), dids, template, actor.username)
         return _json({"ok": True}, 201)
 
     async def map_did(self, request: Request) -> Response:
-        actor = self.writer(request)
+        actor = _writer(request)
         body = await _body(request)
         group = body.get("group")
         if group is not None and not isinstance(group, str):
             raise ValidationFailed("group is a group name or null")
-        await self.console.map_did(request.path_params["did"], group or None, actor.username)
+        await self.dids.map_did(request.path_params["did"], group or None, actor.username)
         return _json({"ok": True})
 
-    # ------------------------------------------------------------------------ agents
+
+class _ProvisioningApi:
+    def __init__(self, provisioning: Provisioning) -> None:
+        self.provisioning = provisioning
+
     async def template(self, request: Request) -> Response:
-        self.reader(request)
-        return _download(self.console.template(), "agents-template.xlsx", _XLSX)
+        _reader(request)
+        return _download(self.provisioning.template(), "agents-template.xlsx", _XLSX)
 
     async def export(self, request: Request) -> Response:
-        self.reader(request)
+        _reader(request)
         kind = request.query_params.get("format", "xlsx")
         if kind not in ("xlsx", "csv"):
             raise ValidationFailed("format is xlsx or csv")
-        data = await self.console.export(kind)
+        data = await self.provisioning.export(kind)
         media = "text/csv; charset=utf-8" if kind == "csv" else _XLSX
         return _download(data, f"agents.{kind}", media)
 
     async def upload(self, request: Request) -> Response:
-        actor = self.writer(request)
-        data = await _read(request, self.console.limits.max_bytes)
+        actor = _writer(request)
+        data = await _read(request, self.provisioning.limits.max_bytes)
         name = _FILENAME.sub("_", request.query_params.get("filename", "upload"))[:120]
-        session = await self.console.upload(data, name, actor.username)
+        session = await self.provisioning.upload(data, name, actor.username)
         return _json(session.as_dict(), 201)
 
-    async def import_status(self, request: Request) -> Response:
-        actor = self.reader(request)
-        return _json(self.console.import_status(request.path_params["id"], actor.username))
+    async def status(self, request: Request) -> Response:
+        actor = _reader(request)
+        return _json(self.provisioning.status(request.path_params["id"], actor.username))
 
-    async def edit_import(self, request: Request) -> Response:
-        actor = self.writer(request)
+    async def edit(self, request: Request) -> Response:
+        actor = _writer(request)
         rows = (await _body(request)).get("rows")
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ValidationFailed("rows is a list of {row, cells}")
-        session = await self.console.edit(request.path_params["id"], rows, actor.username)
+        session = await self.provisioning.edit(request.path_params["id"], rows, actor.username)
         return _json(session.as_dict(), 201)
 
-    async def apply_import(self, request: Request) -> Response:
-        actor = self.writer(request)
-        session = await self.console.apply_import(request.path_params["id"], actor.username)
+    async def apply(self, request: Request) -> Response:
+        actor = _writer(request)
+        session = await self.provisioning.apply(request.path_params["id"], actor.username)
         return _json(session.as_dict(), 202 if session.state == "applying" else 422)
 
     async def reset_password(self, request: Request) -> Response:
-        actor = self.writer(request)
+        actor = _writer(request)
         username = request.path_params["username"]
-        password = await self.console.reset_password(username, actor.username)
+        password = await self.provisioning.reset_password(username, actor.username)
         return _json({"username": username, "password": password})
 
-    # ------------------------------------------------------------------------ config
-    async def config(self, request: Request) -> Response:
-        self.reader(request)
-        return _json(await self.console.config_preview())
 
-    async def apply_config(self, request: Request) -> Response:
-        actor = self.writer(request)
+class _ConfigApi:
+    def __init__(self, config: AsteriskConfig) -> None:
+        self.config = config
+
+    async def preview(self, request: Request) -> Response:
+        _reader(request)
+        return _json(await self.config.preview())
+
+    async def apply(self, request: Request) -> Response:
+        actor = _writer(request)
         body = await _body(request)
-        result = await self.console.apply_config(
-            actor.username, reload=body.get("reload", True) is not False
-        )
-        return _json(result)
+        reload = body.get("reload", True) is not False
+        return _json(await self.config.apply(actor.username, reload=reload))
 
-    # ------------------------------------------------------------------------ audit
-    async def audit(self, request: Request) -> Response:
-        self.reader(request)
+
+class _AuditApi:
+    def __init__(self, history: AdminHistory) -> None:
+        self.history = history
+
+    async def list(self, request: Request) -> Response:
+        _reader(request)
         try:
             limit = max(1, min(1000, int(request.query_params.get("limit", "200"))))
         except ValueError as exc:
             raise ValidationFailed("limit is a number") from exc
         kind = request.query_params.get("kind") or None
-        return _json({"events": await self.console.audit(limit, kind)})
+        return _json({"events": await self.history.entries(limit, kind)})
 
 
 def _download(data: bytes, filename: str, media: str) -> Response:
@@ -245,29 +270,32 @@ def _download(data: bytes, filename: str, media: str) -> Response:
     return Response(data, media_type=media, headers=headers)
 
 
-def admin_routes(console: AdminConsole) -> list[BaseRoute]:
-    """The admin console's routes, for ``create_app(routes=...)``."""
-    api = _AdminApi(console)
+def admin_routes(admin: AdminServices) -> list[BaseRoute]:
+    """The admin console's API routes, for ``create_app(routes=...)``; each handler is given
+    the one admin service it uses."""
+    servers, trunks, dids = _ServerApi(admin.servers), _TrunkApi(admin.trunks), _DidApi(admin.dids)
+    agents, config = _ProvisioningApi(admin.provisioning), _ConfigApi(admin.config)
+    audit = _AuditApi(admin.history)
     return [
-        Route("/admin", api.page, methods=["GET"]),
-        Route("/admin/static/{name}", api.static, methods=["GET"]),
-        Route("/api/admin/servers", api.servers, methods=["GET"]),
-        Route("/api/admin/servers", api.add_server, methods=["POST"]),
-        Route("/api/admin/servers/{name}", api.update_server, methods=["PUT"]),
-        Route("/api/admin/servers/{name}", api.remove_server, methods=["DELETE"]),
-        Route("/api/admin/trunks", api.trunks, methods=["GET"]),
-        Route("/api/admin/trunks/discover", api.discover, methods=["POST"]),
-        Route("/api/admin/dids", api.dids, methods=["GET"]),
-        Route("/api/admin/groups", api.create_group, methods=["POST"]),
-        Route("/api/admin/dids/{did}", api.map_did, methods=["PUT"]),
-        Route("/api/admin/agents/template.xlsx", api.template, methods=["GET"]),
-        Route("/api/admin/agents/export", api.export, methods=["GET"]),
-        Route("/api/admin/agents/{username}/password", api.reset_password, methods=["POST"]),
-        Route("/api/admin/imports", api.upload, methods=["POST"]),
-        Route("/api/admin/imports/{id}", api.import_status, methods=["GET"]),
-        Route("/api/admin/imports/{id}/rows", api.edit_import, methods=["POST"]),
-        Route("/api/admin/imports/{id}/apply", api.apply_import, methods=["POST"]),
-        Route("/api/admin/config", api.config, methods=["GET"]),
-        Route("/api/admin/config/apply", api.apply_config, methods=["POST"]),
-        Route("/api/admin/audit", api.audit, methods=["GET"]),
+        Route("/admin", _page, methods=["GET"]),
+        Route("/admin/static/{name}", _static, methods=["GET"]),
+        Route("/api/admin/servers", servers.list, methods=["GET"]),
+        Route("/api/admin/servers", servers.add, methods=["POST"]),
+        Route("/api/admin/servers/{name}", servers.update, methods=["PUT"]),
+        Route("/api/admin/servers/{name}", servers.remove, methods=["DELETE"]),
+        Route("/api/admin/trunks", trunks.list, methods=["GET"]),
+        Route("/api/admin/trunks/discover", trunks.discover, methods=["POST"]),
+        Route("/api/admin/dids", dids.list, methods=["GET"]),
+        Route("/api/admin/groups", dids.create_group, methods=["POST"]),
+        Route("/api/admin/dids/{did}", dids.map_did, methods=["PUT"]),
+        Route("/api/admin/agents/template.xlsx", agents.template, methods=["GET"]),
+        Route("/api/admin/agents/export", agents.export, methods=["GET"]),
+        Route("/api/admin/agents/{username}/password", agents.reset_password, methods=["POST"]),
+        Route("/api/admin/imports", agents.upload, methods=["POST"]),
+        Route("/api/admin/imports/{id}", agents.status, methods=["GET"]),
+        Route("/api/admin/imports/{id}/rows", agents.edit, methods=["POST"]),
+        Route("/api/admin/imports/{id}/apply", agents.apply, methods=["POST"]),
+        Route("/api/admin/config", config.preview, methods=["GET"]),
+        Route("/api/admin/config/apply", config.apply, methods=["POST"]),
+        Route("/api/admin/audit", audit.list, methods=["GET"]),
     ]

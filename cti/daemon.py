@@ -39,7 +39,7 @@ from crm_connectors.base import CrmConnector, LookupOptions
 from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
 from crm_connectors.salesforce import from_config as salesforce_from_config
-from cti.admin.console import AdminConsole
+from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
 from cti.config import AmiServerSettings, CrmSettings, Settings
 from cti.core.events import PbxEvent
@@ -204,7 +204,7 @@ class Daemon:
             look_up_again=self.pops.look_up_again,
         )
         # The PBX admin console: servers added at runtime join self.sources.
-        self.admin = AdminConsole(
+        self.admin = AdminServices.build(
             settings=settings.provisioning,
             config_servers=settings.servers,
             store=self.store,

@@ -11,10 +11,10 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from agent_ui.admin import admin_routes
-from agent_ui.web import create_app
-from cti.admin.console import AdminConsole
-from cti.config import HttpSettings, ProvisioningSettings
 from agent_ui.hub import AgentHub
+from agent_ui.web import create_app
+from cti.admin.services import AdminServices
+from cti.config import HttpSettings, ProvisioningSettings
 from cti.metrics import Metrics
 from cti.principal import Action, Principal, Role, may
 from cti.secretbox import SecretBox
@@ -64,7 +64,7 @@ async def app_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async def refresh() -> None:
         return None
 
-    console = AdminConsole(
+    admin = AdminServices.build(
         settings=ProvisioningSettings(),
         config_servers=(),
         store=store,
@@ -82,7 +82,7 @@ async def app_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         http=HttpSettings(public_origin=ORIGIN),
         secret=SecretStr("x" * 40),
         on_agent_message=_no_messages,  # type: ignore[arg-type]
-        routes=admin_routes(console),
+        routes=admin_routes(admin),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
