@@ -18,7 +18,7 @@ from agent_ui.web import route_auth
 from crm_connectors.base import CallHistoryEntry, Contact, CrmConnector, NewContact, RecordRef
 from cti.dial_rules import display_number
 from cti.errors import ValidationFailed
-from cti.numbers import to_e164
+from cti.numbers import is_valid_e164, parse_entered, split_extension, to_e164
 from cti.principal import Action, require
 
 __all__ = ["CrmApi", "parse_ref"]
@@ -42,8 +42,22 @@ def _ref_text(ref: RecordRef) -> str:
     return f"{ref.system}:{ref.object_type}:{ref.record_id}"
 
 
-def _phones(numbers: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
-    return [{"number": n, "display": display_number(n)} for n in numbers]
+def _phones(numbers: tuple[str, ...] | list[str]) -> list[dict[str, object]]:
+    """Phones as the CRM holds them, each flagged ``valid`` or not, never rewritten.
+
+    A CRM may hold numbers entered before they were checked (``+444155550134``, or a
+    national number of another country): the desktop shows them as they are, flagged.
+    """
+    return [_phone(n) for n in numbers]
+
+
+def _phone(number: str) -> dict[str, object]:
+    main, extension = split_extension(number)
+    return {
+        "number": number,
+        "display": display_number(main) + (f" ext. {extension}" if extension else ""),
+        "valid": is_valid_e164(main),
+    }
 
 
 def _history(entry: CallHistoryEntry) -> dict[str, object]:
@@ -128,7 +142,10 @@ class CrmApi:
         session = route_auth(request).check_write(request)
         require(session.principal, Action.EDIT_CRM)
         body = await read_json(request)
-        number = self._e164(required_text(body, "number", 64))
+        # The number of a call (the pop's caller id), so possible is enough, as for lookups.
+        number = to_e164(required_text(body, "number", 64), self._region) or ""
+        if not number:
+            raise ValidationFailed("not a phone number", details={"field": "number"})
         ref = parse_ref(required_text(body, "ref", 300), self._crm.name)
         await self._crm.link_number(number, ref)
         refreshed = self._refresh(optional_text(body, "call_id", 128))
@@ -146,7 +163,7 @@ class CrmApi:
         new = NewContact(
             first_name=optional_text(body, "first_name", 80) or "",
             last_name=optional_text(body, "last_name", 80) or "",
-            phones=(self._e164(phone),) if phone else (),
+            phones=(str(parse_entered(phone, self._region, "phone")),) if phone else (),
             email=optional_text(body, "email", 254),
             title=optional_text(body, "title", 120),
         )
@@ -157,12 +174,6 @@ class CrmApi:
             status_code=201,
             headers=_NO_STORE,
         )
-
-    def _e164(self, number: str) -> str:
-        e164 = to_e164(number, self._region)
-        if e164 is None:
-            raise ValidationFailed("not a phone number", details={"field": "number"})
-        return e164
 
     def _refresh(self, call_id: str | None) -> bool:
         return self._refresh_pop(call_id) if call_id else False

@@ -117,7 +117,7 @@ class Dialer:
                 self._settings.context,
                 target.number,
                 caller_id=_caller_id(target),
-                variables={"__CTI_ORIGINATE_ID": originate_id},
+                variables=_variables(originate_id, target),
                 timeout_s=self._settings.ring_timeout_s,
                 action_id=action_id,
             )
@@ -183,6 +183,16 @@ class Dialer:
         self._pending[action_id] = (agent, originate_id, number)
         while len(self._pending) > 10_000:
             self._pending.popitem(last=False)
+
+
+def _variables(originate_id: str, target: DialTarget) -> dict[str, str]:
+    """The Originate's channel variables: the id the CTI follows the call by and, for a number
+    with an extension, ``CTI_DIAL_DTMF``, which `cti-outbound` sends once the far end answers
+    (Dial's ``D()`` option; asterisk-config/extensions.conf)."""
+    variables = {"__CTI_ORIGINATE_ID": originate_id}
+    if target.extension:
+        variables["CTI_DIAL_DTMF"] = target.extension
+    return variables
 
 
 def _caller_id(target: DialTarget) -> str:

@@ -20,7 +20,7 @@ import phonenumbers
 
 from cti.config import DialSettings
 from cti.errors import DialRefused, RateLimited
-from cti.numbers import E164_PATTERN, to_e164
+from cti.numbers import E164_PATTERN, EXTENSION_PATTERN, split_extension, to_e164
 
 __all__ = ["DialLimiter", "DialRules", "DialTarget", "display_number"]
 
@@ -29,16 +29,24 @@ _MAX_INPUT = 64
 
 @dataclass(frozen=True, slots=True)
 class DialTarget:
-    """A number the dialplan may receive as ``${EXTEN}``: E.164, or an internal extension."""
+    """A number the dialplan may receive as ``${EXTEN}``: E.164, or an internal extension.
+
+    ``extension`` (digits) is sent as DTMF once the far end answers (``;ext=12``, ``x12``).
+    """
 
     number: str
     internal: bool
+    extension: str | None = None
 
     def __post_init__(self) -> None:
         if not (self.internal and self.number.isdigit()) and not E164_PATTERN.fullmatch(
             self.number
         ):
             raise DialRefused("not a dialable number", details={"reason": "not_a_number"})
+        if self.extension is not None and (
+            self.internal or not EXTENSION_PATTERN.fullmatch(self.extension)
+        ):
+            raise DialRefused("not a dialable extension", details={"reason": "not_a_number"})
 
 
 class DialRules:
@@ -57,11 +65,12 @@ class DialRules:
         text = raw.strip()
         if text.isascii() and text.isdigit() and self._extension.fullmatch(text):
             return DialTarget(text, internal=True)
-        e164 = to_e164(text, self._region)
+        main, extension = split_extension(text)
+        e164 = to_e164(main, self._region)
         if e164 is None:
             raise _refused(f"{text[:_MAX_INPUT]!r} is not a phone number", "not_a_number")
         self._check_prefixes(e164)
-        return DialTarget(e164, internal=False)
+        return DialTarget(e164, internal=False, extension=extension)
 
     def _check_prefixes(self, e164: str) -> None:
         settings = self._settings

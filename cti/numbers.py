@@ -3,11 +3,19 @@
 Pure functions over the ``phonenumbers`` library; no I/O. Caller IDs are attacker-controlled
 (anyone can send any ``From`` header to a SIP trunk), so :func:`to_e164` accepts only a small
 alphabet before it hands anything to the parser and never raises on bad input.
+
+Numbers people type in (a new contact, a linked number) go through :func:`parse_entered`
+instead, which also requires the number to be valid, not just of a possible length: read in
+the default region GB, ``(415) 555-0134`` is a possible but unassigned +44 number, and storing
+it as ``+444155550134`` would match no caller ever. Both accept an extension (``;ext=12``,
+``x12``, ``ext. 12``): :func:`to_e164` drops it (lookups match the main number), and
+:func:`parse_entered` keeps it apart for click-to-dial to send as DTMF once answered.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -15,7 +23,22 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResu
 
 from cti.errors import ValidationFailed
 
-__all__ = ["E164_PATTERN", "dialable_forms", "is_known_region", "to_e164"]
+__all__ = [
+    "BUILT_IN_DEFAULT_REGION",
+    "E164_PATTERN",
+    "EXTENSION_PATTERN",
+    "EnteredNumber",
+    "default_region_warning",
+    "dialable_forms",
+    "is_known_region",
+    "is_valid_e164",
+    "parse_entered",
+    "split_extension",
+    "to_e164",
+]
+
+#: The default region cti.config falls back to when a site sets none (DialSettings and CRM).
+BUILT_IN_DEFAULT_REGION = "GB"
 
 #: Every E.164 string this module returns fullmatches this (ITU-T E.164: at most 15 digits).
 E164_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -27,6 +50,47 @@ _ALLOWED = re.compile(r"\+?[0-9 ()./\-]+")
 _DIGIT = re.compile(r"[0-9]")
 # RFC 3966 tel URI: "tel:" then the number, then ";"-separated parameters (ext, phone-context).
 _TEL_PREFIX = "tel:"
+#: An extension as this module writes it after an E.164 number (RFC 3966 ``;ext=``): DTMF digits.
+EXTENSION_PATTERN = re.compile(r"[0-9]{1,10}")
+# How people and CRMs write an extension after the number: ";ext=12" (RFC 3966), "x12",
+# "x 12", "ext 12", "ext. 12", "extension 12", "#12"; case-insensitive.
+_EXTENSION_SUFFIX = re.compile(
+    r"\s*(?:;\s*ext\s*=|,|\bext(?:ension)?\.?|x|#)\s*(?P<ext>[0-9]{1,10})\s*$", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EnteredNumber:
+    """A number a person typed in: its valid E.164 main number and an extension, if any."""
+
+    e164: str
+    extension: str | None = None
+
+    def __post_init__(self) -> None:
+        if not E164_PATTERN.fullmatch(self.e164):
+            raise ValueError(f"not an E.164 number: {self.e164!r}")
+        if self.extension is not None and not EXTENSION_PATTERN.fullmatch(self.extension):
+            raise ValueError(f"not an extension: {self.extension!r}")
+
+    def __str__(self) -> str:
+        """``+442079460958`` or, with an extension, ``+442079460958;ext=12`` (RFC 3966)."""
+        return self.e164 if self.extension is None else f"{self.e164};ext={self.extension}"
+
+
+def split_extension(raw: str) -> tuple[str, str | None]:
+    """Return ``raw`` without a trailing extension, and the extension's digits (or None)."""
+    text = raw.strip()
+    if text[: len(_TEL_PREFIX)].lower() == _TEL_PREFIX:
+        number, _, params = text[len(_TEL_PREFIX) :].partition(";")
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "ext" and EXTENSION_PATTERN.fullmatch(value.strip()):
+                return number, value.strip()
+        return number, None
+    match = _EXTENSION_SUFFIX.search(text)
+    if match is None or not _DIGIT.search(text[: match.start()]):
+        return text, None
+    return text[: match.start()], match["ext"]
 
 
 def to_e164(raw: str, default_region: str) -> str | None:
@@ -34,10 +98,11 @@ def to_e164(raw: str, default_region: str) -> str | None:
 
     Accepts international (``+44 20 7946 0958``), national (``020 7946 0958``, read in
     ``default_region``), IDD-prefixed (``0044...`` where 00 is the region's international
-    prefix) and RFC 3966 ``tel:`` forms. Anything holding letters or other symbols (vanity
+    prefix) and RFC 3966 ``tel:`` forms, each with an extension (dropped: the main number is
+    what a CRM and a caller id hold). Anything holding letters or other symbols (vanity
     numbers, ``<unknown>``, SQL, markup) gives None, as do numbers of impossible length.
     """
-    text = _strip_tel_uri(raw.strip())
+    text, _ = split_extension(raw[: _MAX_INPUT * 2])
     if len(text) > _MAX_INPUT or not _ALLOWED.fullmatch(text) or not _DIGIT.search(text):
         return None
     return _parse_e164(text, default_region.upper())
@@ -62,6 +127,64 @@ def _parse_e164(text: str, region: str) -> str | None:
         # read back as itself, or a number stored from it would never match again.
         return None
     return e164
+
+
+def parse_entered(raw: str, default_region: str, field: str) -> EnteredNumber:
+    """Return the number a person typed into ``field``; raise ValidationFailed naming it.
+
+    Unlike :func:`to_e164` the number must be valid (assigned in its region's numbering plan,
+    as far as phonenumbers knows), not just of a possible length, so a national number of
+    another country typed without its country code is refused, never stored as a number of
+    ``default_region`` that does not exist.
+    """
+    text, extension = split_extension(raw)
+    e164 = to_e164(text, default_region)
+    if e164 is None:
+        raise ValidationFailed(
+            f"{field}: {raw.strip()[:_MAX_INPUT]!r} is not a phone number",
+            details={"field": field, "reason": "not_a_number"},
+        )
+    if not is_valid_e164(e164):
+        region = default_region.upper()
+        hint = "" if text.lstrip().startswith(("+", "00")) else (
+            f" (read as a number of {region}); if it is another country's, start it with + and"
+            " the country code"
+        )  # fmt: skip
+        raise ValidationFailed(
+            f"{field}: {raw.strip()[:_MAX_INPUT]!r} is not a valid phone number in any"
+            f" country{hint}",
+            details={"field": field, "reason": "invalid_number", "read_as": e164},
+        )
+    return EnteredNumber(e164, extension)
+
+
+def is_valid_e164(e164: str) -> bool:
+    """Return whether ``e164`` is valid for some region (phonenumbers' is_valid_number).
+
+    Use to flag numbers a CRM already holds: they are kept as they are, never rewritten.
+    """
+    if not E164_PATTERN.fullmatch(e164):
+        return False
+    try:
+        return bool(phonenumbers.is_valid_number(phonenumbers.parse(e164, None)))
+    except NumberParseException:
+        return False
+
+
+def default_region_warning(region: str, set_by_site: bool) -> str | None:
+    """Return the warning the daemon logs at start when the site never chose a default region.
+
+    ``set_by_site`` is False when the region came from the built-in default rather than a
+    file or the environment. Numbers typed without a country code are read in this region,
+    so a US site on the built-in ``GB`` would refuse ``(415) 555-0134``: say so, once.
+    """
+    if set_by_site:
+        return None
+    return (
+        f"the default region is the built-in {region.upper()!r}: numbers typed without"
+        " a country code are read as numbers of that country and refused where they are not"
+        " valid there; set the site's region (setup, or the admin console)"
+    )
 
 
 def dialable_forms(e164: str) -> tuple[str, ...]:
@@ -95,10 +218,3 @@ def is_known_region(region: str) -> bool:
     reads only numbers that start with ``+``.
     """
     return region.upper() in phonenumbers.SUPPORTED_REGIONS
-
-
-def _strip_tel_uri(text: str) -> str:
-    """Return the number part of an RFC 3966 ``tel:`` URI, or ``text`` unchanged."""
-    if text[: len(_TEL_PREFIX)].lower() != _TEL_PREFIX:
-        return text
-    return text[len(_TEL_PREFIX) :].split(";", 1)[0]

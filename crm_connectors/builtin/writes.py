@@ -22,7 +22,7 @@ from crm_connectors.builtin.rows import ACCOUNT, CONTACT, RefMaker
 from crm_connectors.builtin.text import clean_text, fitted
 from cti.core.records import CallRecord, CrmMatch, Direction
 from cti.errors import CrmError, NotFound, ValidationFailed
-from cti.numbers import to_e164
+from cti.numbers import parse_entered, to_e164
 
 __all__ = ["create_contact", "dialect_insert", "link_number", "log_call"]
 
@@ -71,7 +71,10 @@ def link_number(
     Raises ValidationFailed when ``number`` is not a phone number, NotFound when the contact
     does not exist. Linking a number the contact already has does nothing.
     """
-    e164 = _required_e164(number, default_region)
+    # A number seen on a call (the caller id): possible is enough, as for lookups.
+    e164 = to_e164(number, default_region)
+    if e164 is None:
+        raise ValidationFailed("not a phone number", details={"number": clean_text(number)[:64]})
     _require(conn, contacts, contact, CONTACT)
     position = conn.execute(
         select(func.count()).where(contact_phones.c.contact_id == contact)
@@ -171,10 +174,11 @@ def dialect_insert(dialect: str) -> Callable[[Table], Any]:
 
 
 def _required_e164(number: str, default_region: str) -> str:
-    e164 = to_e164(number, default_region)
-    if e164 is None:
-        raise ValidationFailed("not a phone number", details={"number": clean_text(number)[:64]})
-    return e164
+    """Return the main number of a typed-in ``number``; refuse one valid in no region.
+
+    The extension (``;ext=12``) is not kept: crm_contact_phones holds E.164 main numbers only.
+    """
+    return parse_entered(clean_text(number)[:64], default_region, "phone").e164
 
 
 def _require(conn: Connection, table: Table, key: int, object_type: str) -> None:

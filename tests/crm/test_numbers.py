@@ -23,6 +23,7 @@ from cti.numbers import E164_PATTERN, dialable_forms, is_known_region, to_e164
         ("  +44 20 7946 0958\t", "GB", "+442079460958"),
         ("tel:+44-20-7946-0958", "GB", "+442079460958"),
         ("TEL:+44-20-7946-0958;ext=12", "GB", "+442079460958"),
+        ("+44 20 7946 0958 ext. 12", "GB", "+442079460958"),  # the main number (issue 13)
         ("tel:020-7946-0958;phone-context=+44", "GB", "+442079460958"),
         ("+1 202-555-0123", "GB", "+12025550123"),
         ("(202) 555-0123", "US", "+12025550123"),
@@ -53,7 +54,6 @@ def test_to_e164_reads_the_forms_people_write(raw: str, region: str, expected: s
         "\x00",
         "٠٢٠٧٩٤٦٠٩٥٨",  # Arabic-Indic digits: refused rather than guessed
         "+999 1234567",
-        "+44 20 7946 0958 ext. 12",
         "9" * 10_000,
         "sip:+442079460958@pbx.example",
         "+0 20 7946 0958",

@@ -87,3 +87,39 @@ async def test_an_originate_asterisk_refused_is_forgotten() -> None:
         await dialer.dial(ALICE, "020 7946 0555")
     dialer.on_originate_response(_response(pbx.sent[0], success=False))
     assert told == []
+
+
+class RecordingPbx(Pbx):
+    """A Pbx that keeps the Originates' exten and variables."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.originates: list[tuple[str, dict[str, str]]] = []
+
+    async def originate(  # type: ignore[override]
+        self, endpoint_channel: str, context: str, exten: str, **kwargs: object
+    ) -> object:
+        variables = kwargs.get("variables") or {}
+        assert isinstance(variables, Mapping)
+        self.originates.append((exten, dict(variables)))
+        return await super().originate(endpoint_channel, context, exten, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "typed", ["020 7946 0555 x12", "+44 20 7946 0555;ext=12", "020 7946 0555 ext. 12"]
+)
+async def test_a_number_with_an_extension_dials_the_main_number_and_sends_the_extension(
+    typed: str,
+) -> None:
+    pbx, told = RecordingPbx(), list[tuple[str, Outgoing]]()
+    await _dialer(pbx, told).dial(ALICE, typed)
+    [(exten, variables)] = pbx.originates
+    assert exten == "+442079460555"
+    assert variables["CTI_DIAL_DTMF"] == "12"  # cti-outbound: Dial(...,D(ww${CTI_DIAL_DTMF}))
+
+
+async def test_a_number_without_an_extension_sends_no_dtmf() -> None:
+    pbx, told = RecordingPbx(), list[tuple[str, Outgoing]]()
+    await _dialer(pbx, told).dial(ALICE, "020 7946 0555")
+    [(_, variables)] = pbx.originates
+    assert "CTI_DIAL_DTMF" not in variables

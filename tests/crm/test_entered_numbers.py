@@ -1,0 +1,98 @@
+"""Numbers people type in: refused when valid in no region, extensions kept apart, flags.
+
+With the default region GB, ``(415) 555-0134`` used to be stored as ``+444155550134`` (a
+possible but unassigned UK number that no US caller ever matches).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_ui.crm_api import _phones
+from crm_connectors.base import NewContact
+from crm_connectors.builtin import BuiltinCrm
+from cti.errors import ValidationFailed
+from cti.numbers import (
+    EnteredNumber,
+    default_region_warning,
+    parse_entered,
+    split_extension,
+    to_e164,
+)
+
+
+def test_a_us_number_typed_nationally_in_a_gb_site_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        parse_entered("(415) 555-0134", "GB", "phone")
+    assert refused.value.status == 422
+    assert refused.value.details["field"] == "phone"
+    assert refused.value.details["reason"] == "invalid_number"
+    assert "country code" in refused.value.message
+
+
+@pytest.mark.parametrize("raw", ["+444155550134", "+44 7700 900123", "x12", "", "Bob"])
+def test_numbers_valid_in_no_region_are_refused(raw: str) -> None:
+    with pytest.raises(ValidationFailed):
+        parse_entered(raw, "GB", "number")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "entered"),
+    [
+        ("(415) 555-0134", "US", EnteredNumber("+14155550134")),
+        ("+1 415 555 0134", "GB", EnteredNumber("+14155550134")),
+        ("020 7946 0958", "GB", EnteredNumber("+442079460958")),
+        ("+44 20 7946 0958;ext=12", "GB", EnteredNumber("+442079460958", "12")),
+        ("020 7946 0958 x12", "GB", EnteredNumber("+442079460958", "12")),
+        ("020 7946 0958 ext. 12", "GB", EnteredNumber("+442079460958", "12")),
+        ("020 7946 0958 Ext 12", "GB", EnteredNumber("+442079460958", "12")),
+        ("tel:+442079460958;ext=12", "GB", EnteredNumber("+442079460958", "12")),
+    ],
+)
+def test_valid_numbers_and_extensions_are_accepted(
+    raw: str, region: str, entered: EnteredNumber
+) -> None:
+    assert parse_entered(raw, region, "phone") == entered
+
+
+def test_an_entered_number_prints_as_an_rfc3966_extension() -> None:
+    assert str(EnteredNumber("+442079460958", "12")) == "+442079460958;ext=12"
+    assert str(EnteredNumber("+442079460958")) == "+442079460958"
+
+
+@pytest.mark.parametrize("raw", ["020 7946 0958 x12", "+442079460958;ext=12", "020 7946 0958"])
+def test_lookups_match_the_main_number(raw: str) -> None:
+    assert to_e164(raw, "GB") == "+442079460958"
+
+
+def test_split_extension_leaves_numbers_without_one_alone() -> None:
+    assert split_extension(" 020 7946 0958 ") == ("020 7946 0958", None)
+    assert split_extension("x12") == ("x12", None)
+
+
+def test_numbers_a_crm_holds_are_shown_as_they_are_and_flagged() -> None:
+    shown = _phones(["+444155550134", "+442079460958", "+442079460958;ext=12"])
+    assert [(p["number"], p["valid"]) for p in shown] == [
+        ("+444155550134", False),
+        ("+442079460958", True),
+        ("+442079460958;ext=12", True),
+    ]
+    assert shown[2]["display"] == "+44 20 7946 0958 ext. 12"
+
+
+def test_the_daemon_warns_when_the_site_never_chose_a_region() -> None:
+    warning = default_region_warning("GB", set_by_site=False)
+    assert warning is not None and "'GB'" in warning
+    assert default_region_warning("GB", set_by_site=True) is None
+    assert default_region_warning("US", set_by_site=True) is None
+
+
+async def test_the_builtin_crm_refuses_to_store_an_invalid_number(crm: BuiltinCrm) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        await crm.create_contact(NewContact("Ursula", "Upton", phones=("(415) 555-0134",)))
+    assert refused.value.details["field"] == "phone"
+    contact = await crm.create_contact(
+        NewContact("Ursula", "Upton", phones=("+1 415 555 0134 x12",))
+    )
+    assert contact.phones == ("+14155550134",)
+    assert (await crm.lookup("+14155550134")).matches
