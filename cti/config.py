@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from crm_connectors.salesforce.config import SalesforceConfig
 from cti.errors import ConfigError
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "LabSettings",
     "OutboxSettings",
     "ProvisioningSettings",
-    "SalesforceSection",
     "Settings",
     "StoreSettings",
     "load_settings",
@@ -145,103 +145,10 @@ class OutboxSettings(_Section):
 
 
 class StoreSettings(_Section):
-    url: str = "sqlite:///var/lib/cti/cti.sqlite3"
+    url: str = "sqlite:////var/lib/cti/cti.sqlite3"  # four slashes: an absolute path
     pool_size: int = Field(default=4, ge=1, le=64)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     outbox: OutboxSettings = OutboxSettings()
-
-
-EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-Seconds = Annotated[float, Field(gt=0)]
-_SECRETS = ("password", "security_token", "session_id", "private_key")
-_AUTH_FIELDS = {
-    "password": {"username", "password_env", "password_file"}
-    | {"security_token_env", "security_token_file"},
-    "jwt": {"username", "consumer_key", "private_key_file", "private_key_env"},
-    "session": {"session_id_env", "session_id_file", "instance_url"},
-}
-_AUTH_NEEDS = {
-    "password": (("username",), ("password_env", "password_file")),
-    "jwt": (("username",), ("consumer_key",), ("private_key_file", "private_key_env")),
-    "session": (("instance_url",), ("session_id_env", "session_id_file")),
-}
-
-
-class SalesforceSection(_Section):
-    """``[crm.salesforce]``: how the Salesforce connector logs in, and its options.
-
-    Secrets are never written here, only where the daemon reads them: ``*_env`` names an
-    environment variable, ``*_file`` a file (docs/salesforce.md, 1.2 and 3). An option left out
-    takes the connector's default (docs/salesforce.md, 4), which also checks each value's form.
-    """
-
-    auth: Literal["password", "jwt", "session"]
-    username: str | None = None
-    password_env: EnvName | None = None
-    password_file: Path | None = None
-    security_token_env: EnvName | None = None
-    security_token_file: Path | None = None
-    consumer_key: str | None = None
-    private_key_file: Path | None = None
-    private_key_env: EnvName | None = None
-    session_id_env: EnvName | None = None
-    session_id_file: Path | None = None
-    instance_url: str | None = None
-    domain: str | None = None
-    api_version: str | None = None
-    default_region: str | None = None  # None: crm.default_region
-    name: str | None = None
-    agent_users: dict[str, str] | None = None
-    default_owner_id: str | None = None
-    call_id_field: str | None = None
-    activity_timezone: str | None = None
-    lookup_objects: tuple[str, ...] | None = None
-    contact_phone_fields: tuple[str, ...] | None = None
-    lead_phone_fields: tuple[str, ...] | None = None
-    https_proxy: str | None = None
-    ca_bundle: Path | None = None
-    connect_to: tuple[str, ...] | None = None  # diagnostic, like curl --connect-to
-    connect_timeout_s: Seconds | None = None
-    read_timeout_s: Seconds | None = None
-    operation_timeout_s: Seconds | None = None
-    max_attempts: Annotated[int, Field(ge=1, le=10)] | None = None
-    backoff_base_s: Seconds | None = None
-    backoff_cap_s: Seconds | None = None
-    max_concurrent_requests: Annotated[int, Field(ge=1, le=64)] | None = None
-    cache_ttl_s: Annotated[float, Field(ge=0)] | None = None
-    cache_size: Annotated[int, Field(ge=1)] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_secret_values(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name in _SECRETS:
-                if name in data:
-                    raise ValueError(
-                        f"{name} is a secret: name where it is, {name}_env or {name}_file"
-                    )
-        return data
-
-    @model_validator(mode="after")
-    def _auth_complete(self) -> Self:
-        given = {name for name in _AUTH_FIELDS[self.auth] if getattr(self, name) is not None}
-        foreign = sorted(
-            name
-            for kind, names in _AUTH_FIELDS.items()
-            if kind != self.auth
-            for name in names - _AUTH_FIELDS[self.auth]
-            if getattr(self, name) is not None
-        )
-        if foreign:
-            raise ValueError(f'{", ".join(foreign)}: not used with auth = "{self.auth}"')
-        for needed in _AUTH_NEEDS[self.auth]:
-            if not given & set(needed):
-                raise ValueError(f'auth = "{self.auth}" needs {" or ".join(needed)}')
-        return self
-
-    def connector_table(self) -> dict[str, object]:
-        """Return the options that are set, as the connector's ``from_config`` reads them."""
-        return dict(self.model_dump(mode="json", exclude_none=True))
 
 
 class CrmSettings(_Section):
@@ -253,7 +160,7 @@ class CrmSettings(_Section):
     builtin_url: str | None = None  # None: the store's database
     default_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "GB"
     lookup_timeout_ms: int = Field(default=300, ge=10, le=30000)
-    salesforce: SalesforceSection | None = None
+    salesforce: SalesforceConfig | None = None  # the connector's own schema of its table
 
     @model_validator(mode="after")
     def _sections_present(self) -> Self:

@@ -18,6 +18,7 @@ import secrets
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -50,8 +51,10 @@ from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
 from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
+from cti.private_files import check_private, create_private_file, ensure_private_dir
 from cti.secretbox import SecretBox
 from cti.services import StoreAuthenticator, StoreRecords, build_directory
+from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
 from cti.store.supervision import trunk_mappings
 from cti.supervision.console import PopCounter, SupervisorConsole
@@ -122,6 +125,18 @@ def _connectors(
     return {name: CONNECTORS[name](crm, crm_url, environ) for name in names}
 
 
+def _check_private_state(settings: Settings) -> None:
+    """Create the state directory 0700; refuse a store or secret that others can read."""
+    ensure_private_dir(settings.state_dir)
+    for name in ("session-secret", "secrets.key"):
+        check_private(settings.state_dir / name, "the secret")
+    for url in (settings.store.url, settings.crm.builtin_url):
+        database = sqlite_path(url) if url else None
+        for path in (database, *(Path(f"{database}{end}") for end in ("-wal", "-shm"))):
+            if database is not None and path is not None:
+                check_private(path, "the store")
+
+
 class _Server(uvicorn.Server):
     """uvicorn, with the daemon's drain run before uvicorn closes connections."""
 
@@ -143,6 +158,7 @@ class Daemon:
         """Build every part; ``environ`` holds the secrets that settings name by variable."""
         self.settings = settings
         self.state_dir = settings.state_dir
+        _check_private_state(settings)
         self.metrics = Metrics()
         self.store = Store.from_settings(settings.store)
         crm_url = settings.crm.builtin_url or settings.store.url
@@ -284,10 +300,8 @@ class Daemon:
         if configured is not None:
             return configured
         path = self.state_dir / "session-secret"
-        if not path.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+        create_private_file(path, secrets.token_urlsafe(48).encode())
+        check_private(path, "the session secret")
         return SecretStr(path.read_text().strip())
 
     def build_app(self, extra_routes: Sequence[BaseRoute] = ()) -> Any:

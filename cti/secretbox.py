@@ -10,12 +10,12 @@ is and sealed at the next start.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from cti.errors import ConfigError, StoreError
+from cti.private_files import check_private, create_private_file
 
 __all__ = ["SecretBox"]
 
@@ -35,11 +35,8 @@ class SecretBox:
     def for_state_dir(cls, state_dir: Path) -> SecretBox:
         """The key in ``state_dir/secrets.key``, made on first use."""
         path = state_dir / "secrets.key"
-        if not path.exists():
-            state_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(Fernet.generate_key())
+        create_private_file(path, Fernet.generate_key())
+        check_private(path, "the secrets key")
         return cls(path.read_bytes().strip())
 
     def seal(self, secret: str) -> str:

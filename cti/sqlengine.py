@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import StaticPool
 
 from cti.errors import ConfigError
+from cti.private_files import touch_private
 
 __all__ = ["WRITE", "Tuning", "create_sql_engine", "error_details", "sqlite_path", "writer"]
 
@@ -120,6 +121,8 @@ def _sqlite_engine(url: URL, tuning: Tuning, pool_size: int, connect_timeout: fl
             pool_timeout=connect_timeout,
             pool_use_lifo=tuning.sqlite_lifo,
         )
+        # Created private before SQLite opens it: its -wal and -shm files take the same mode.
+        touch_private(Path(str(url.database)))
     engine = create_engine(url, **options)
     pragmas = _SQLITE_PRAGMAS + tuning.sqlite_pragmas + (() if in_memory else _FILE_ONLY_PRAGMAS)
     busy_ms = round(connect_timeout * 1000)
