@@ -49,6 +49,7 @@ from cti.core.updates import AgentRang
 from cti.errors import ConfigError, CrmUnavailable, CtiError
 from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
+from cti.numbers import default_region_warning
 from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
 from cti.private_files import check_private, create_private_file, ensure_private_dir
@@ -349,6 +350,12 @@ class Daemon:
     # ---------------------------------------------------------------------------- run
     async def start(self) -> None:
         """Migrate, load, recover, connect; return once everything runs."""
+        crm = self.settings.crm
+        warning = default_region_warning(
+            crm.default_region, "default_region" in crm.model_fields_set
+        )
+        if warning:
+            log.warning("%s", warning)
         await asyncio.to_thread(self.store.upgrade)
         crm_ready = await self._upgrade_crm()
         recovered = await asyncio.to_thread(self.records.recover)
