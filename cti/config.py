@@ -145,7 +145,7 @@ class OutboxSettings(_Section):
 
 
 class StoreSettings(_Section):
-    url: str = "sqlite:////var/lib/cti/cti.sqlite3"  # four slashes: an absolute path
+    url: str = "sqlite:///var/lib/cti/cti.sqlite3"
     pool_size: int = Field(default=4, ge=1, le=64)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     outbox: OutboxSettings = OutboxSettings()

@@ -22,7 +22,7 @@ docs/salesforce.md is the setup guide for a Salesforce administrator and lists e
 
 from __future__ import annotations
 
-from crm_connectors.salesforce.config import from_config, settings_from_config
+from crm_connectors.salesforce.config import SalesforceConfig, from_config, settings_from_config
 from crm_connectors.salesforce.connector import SalesforceCrm
 from crm_connectors.salesforce.failures import Backoff
 from crm_connectors.salesforce.settings import (
@@ -44,6 +44,7 @@ __all__ = [
     "ConnectToAdapter",
     "JwtAuth",
     "PasswordAuth",
+    "SalesforceConfig",
     "SalesforceCrm",
     "SalesforceSettings",
     "Secret",

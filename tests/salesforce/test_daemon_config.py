@@ -21,8 +21,8 @@ from crm_connectors.salesforce import (
     Secret,
     from_config,
 )
-from crm_connectors.salesforce.config import _AUTH_KEYS, _PLAIN
-from cti.config import SalesforceSection, load_settings
+from crm_connectors.salesforce.config import _AUTH_FIELDS, OPTIONS, SalesforceConfig
+from cti.config import CrmSettings, load_settings
 from cti.daemon import _connectors
 from cti.errors import ConfigError, CrmError
 from tests.salesforce.conftest import PASSWORD, TOKEN, USERNAME, Seed
@@ -58,9 +58,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ------------------------------------------------------------------------ the typed section
-def test_the_section_offers_exactly_the_connectors_keys() -> None:
-    connector_keys = {"auth"} | set(_PLAIN) | set().union(*_AUTH_KEYS.values())
-    assert set(SalesforceSection.model_fields) == connector_keys
+def test_the_daemon_types_the_section_with_the_connectors_own_schema() -> None:
+    assert CrmSettings.model_fields["salesforce"].annotation == SalesforceConfig | None
+    login_keys = {"auth"}.union(*_AUTH_FIELDS.values())
+    assert set(SalesforceConfig.model_fields) - login_keys == OPTIONS  # every option, no other
 
 
 async def test_a_toml_section_builds_the_connector(tmp_path: Path, clean_env: None) -> None:
