@@ -78,7 +78,10 @@ def server_config(
         ws_ping_timeout=ping_interval_s,
         ws_per_message_deflate=compress,
         lifespan="off",
-        proxy_headers=False,
+        # X-Forwarded-For is believed only from the proxies the admin names (login throttling
+        # and logs then see the client's address); from anyone else it is ignored.
+        proxy_headers=bool(http.trusted_proxies),
+        forwarded_allow_ips=list(http.trusted_proxies) or None,
         server_header=False,
         log_config=None,  # the daemon configures logging once
         log_level=log_level,

@@ -159,7 +159,15 @@ class TicketBook:
 
 
 class LoginThrottle:
-    """Bound login attempts per client address and failures per username (sliding windows)."""
+    """Slow password guessing down without letting anyone lock a user out.
+
+    Failures count per (username, client address): the first ``user_failures`` in a window are
+    free, then every further attempt of that user from that address waits a delay that doubles
+    with each failure (``base_delay_s``, 2x, 4x, ... up to ``max_delay_s``). Another address, such
+    as the user's own desk, is not slowed, so wrong passwords for ``root`` from anywhere no longer
+    keep ``root`` out. Each address also has a budget of attempts per window (guessing across
+    many usernames). A success clears that user's failures from that address.
+    """
 
     def __init__(
         self,
@@ -168,17 +176,29 @@ class LoginThrottle:
         user_window_s: float,
         ip_attempts: int,
         ip_window_s: float,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = 100_000,
     ) -> None:
-        self._user = _Window(user_failures, user_window_s, max_keys)
+        self._free, self._window = user_failures, user_window_s
+        self._base, self._cap, self._max_keys = base_delay_s, max_delay_s, max_keys
+        self._failures: dict[tuple[str, str], tuple[int, float]] = {}  # -> (count, last at)
         self._ip = _Window(ip_attempts, ip_window_s, max_keys)
+        self._reported: set[tuple[str, str]] = set()
         self._now = clock
+
+    def delay_after(self, failures: int) -> float:
+        """How long the next attempt waits after ``failures`` failures in a row."""
+        if failures < self._free:
+            return 0.0
+        return float(min(self._cap, self._base * 2 ** (failures - self._free)))
 
     def check(self, username: str, address: str) -> None:
         """Raise RateLimited if this attempt must not reach the authenticator; count it."""
         now = self._now()
-        wait = max(self._ip.wait(address, now), self._user.wait(username.casefold(), now))
+        failures, last = self._current((username.casefold(), address), now)
+        wait = max(self._ip.wait(address, now), last + self.delay_after(failures) - now)
         if wait > 0:
             raise RateLimited(
                 "too many login attempts; try again later",
@@ -186,12 +206,40 @@ class LoginThrottle:
             )
         self._ip.add(address, now)
 
-    def record(self, username: str, *, success: bool) -> None:
-        key = username.casefold()
+    def record(self, username: str, address: str, *, success: bool) -> int:
+        """Count the outcome; return the failures in a row of that user from that address."""
+        key, now = (username.casefold(), address), self._now()
+        self._reported.discard(key)
         if success:
-            self._user.clear(key)
-        else:
-            self._user.add(key, self._now())
+            self._failures.pop(key, None)
+            return 0
+        if key not in self._failures and len(self._failures) >= self._max_keys:
+            self._evict(now)
+        failures = self._current(key, now)[0] + 1
+        self._failures[key] = (failures, now)
+        return failures
+
+    def _current(self, key: tuple[str, str], now: float) -> tuple[int, float]:
+        """The failures of ``key`` still counting: they lapse a window after their delay ends."""
+        failures, last = self._failures.get(key, (0, 0.0))
+        if failures and now - last > self._window + self.delay_after(failures):
+            del self._failures[key]
+            return 0, 0.0
+        return failures, last
+
+    def _evict(self, now: float) -> None:
+        stale = [k for k in list(self._failures) if self._current(k, now)[0] == 0]
+        for key in stale or list(self._failures)[: max(1, self._max_keys // 10)]:
+            self._failures.pop(key, None)
+            self._reported.discard(key)
+
+    def first_refusal(self, username: str, address: str) -> bool:
+        """True once per run of refusals of this user from this address (for the audit log)."""
+        key = (username.casefold(), address)
+        if key in self._reported:
+            return False
+        self._reported.add(key)
+        return True
 
 
 class _Window:

@@ -12,7 +12,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -22,11 +23,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from agent_ui.hub import AgentHub
 from agent_ui.policy import AgentMessageHandler, WebPolicy
 from agent_ui.security import (
     OriginPolicy,
@@ -44,15 +46,25 @@ from cti.errors import (
     RateLimited,
     ValidationFailed,
 )
-from cti.hub import AgentHub
-from cti.principal import Action, Authenticator, Principal, require
+from cti.principal import Action, Authenticator, Principal, Role, may, require
 
-__all__ = ["RevalidatedFiles", "RouteAuth", "create_app", "route_auth", "session_cookie_name"]
+__all__ = [
+    "PAGES",
+    "Page",
+    "RevalidatedFiles",
+    "RouteAuth",
+    "create_app",
+    "route_auth",
+    "session_cookie_name",
+]
 
 log = logging.getLogger(__name__)
 
+AuditLog = Callable[[str, dict[str, object]], Awaitable[object]]  # (kind, details)
+
 _NO_STORE = {"cache-control": "no-store"}
-COMMON_STATIC = Path(__file__).parent / "static" / "common"  # JS every page imports
+STATIC_DIR = Path(__file__).resolve().parent / "static"  # common/, agent/, supervisor/, admin/
+PAGES_DIR = Path(__file__).parent / "pages"
 MAX_USERNAME_CHARS = 150
 MAX_PASSWORD_CHARS = 1024  # argon2 hashes anything; this bounds the work one request can cause
 
@@ -60,6 +72,28 @@ MAX_PASSWORD_CHARS = 1024  # argon2 hashes anything; this bounds the work one re
 def session_cookie_name(http: HttpSettings) -> str:
     """``__Host-`` pins the cookie to this host over HTTPS (no Domain, Path=/, Secure)."""
     return "__Host-cti_session" if http.secure_cookies else "cti_session"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One console: its path, its file in ``agent_ui/pages/``, its name in the navigation and
+    the action a signed-in user needs to open it."""
+
+    path: str
+    file: str
+    title: str
+    action: Action
+
+
+PAGES = (
+    Page("/agent", "agent.html", "Agent desktop", Action.READ_SELF),
+    Page("/supervisor", "supervisor.html", "Supervisor console", Action.SUPERVISE_GROUPS),
+    Page("/admin", "admin.html", "PBX admin", Action.ADMINISTER_PBX),
+)
+_HOME = {Role.AGENT: "/agent", Role.SUPERVISOR: "/supervisor", Role.ADMIN: "/admin"}
+_CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+# Loaded by the supervisor's sandboxed (opaque-origin) pop preview as well as by the desktop.
+_CROSS_ORIGIN = {"common/tokens.css", "common/pop.css"}
 
 
 class RevalidatedFiles(StaticFiles):
@@ -74,7 +108,40 @@ class RevalidatedFiles(StaticFiles):
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["cache-control"] = "no-cache"
+        kind = _CONTENT_TYPES.get(Path(full_path).suffix)
+        if kind is not None:
+            response.headers["content-type"] = f"{kind}; charset=utf-8"
+        if Path(full_path).relative_to(STATIC_DIR).as_posix() in _CROSS_ORIGIN:
+            response.headers["cross-origin-resource-policy"] = "cross-origin"
         return response
+
+
+class _Pages:
+    """Every console page, read once; a signed-in user is sent home from a page not theirs."""
+
+    def __init__(self, codec: SessionCodec, cookie: str) -> None:
+        self._codec, self._cookie = codec, cookie
+        self._html = {p.path: (p, (PAGES_DIR / p.file).read_text(encoding="utf-8")) for p in PAGES}
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.home, methods=["GET"]),
+            *(Route(path, self.page, methods=["GET"]) for path in self._html),
+            Mount("/static", app=RevalidatedFiles(directory=STATIC_DIR), name="static"),
+        ]
+
+    async def home(self, request: Request) -> Response:
+        session = self._codec.read(request.cookies.get(self._cookie))
+        home = _HOME[session.principal.role] if session else "/agent"
+        return RedirectResponse(home, status_code=303, headers=_NO_STORE)
+
+    async def page(self, request: Request) -> Response:
+        page, html = self._html[request.url.path]
+        session = self._codec.read(request.cookies.get(self._cookie))
+        if session is not None and not may(session.principal, page.action):
+            home = _HOME[session.principal.role]
+            return RedirectResponse(home, status_code=303, headers=_NO_STORE)
+        return HTMLResponse(html, headers=_NO_STORE)
 
 
 def create_app(
@@ -86,12 +153,14 @@ def create_app(
     on_agent_message: AgentMessageHandler,
     policy: WebPolicy | None = None,
     routes: Sequence[BaseRoute] = (),
+    audit: AuditLog | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """Build the ASGI app; ``routes`` adds pages and APIs that reuse its session and errors.
 
-    ``secret`` signs session cookies (at least 32 bytes; ConfigError otherwise).
+    ``secret`` signs session cookies (at least 32 bytes; ConfigError otherwise). ``audit``
+    records security events (failed and throttled logins) in the audit log.
     """
     policy = policy or WebPolicy()
     origins = OriginPolicy(http.public_origin, http.allowed_origins)
@@ -115,6 +184,7 @@ def create_app(
         policy=policy,
         cookie=cookie,
         http=http,
+        audit=audit,
     )
     socket = AgentSocket(
         hub=hub,
@@ -134,7 +204,7 @@ def create_app(
             Route("/api/me", api.me, methods=["GET"]),
             Route("/api/ws-ticket", api.ws_ticket, methods=["POST"]),
             WebSocketRoute("/ws", socket.endpoint),
-            Mount("/static/common", app=RevalidatedFiles(directory=COMMON_STATIC), name="common"),
+            *_Pages(codec, cookie).routes(),
             *routes,
         ],
         middleware=[
@@ -199,20 +269,42 @@ class _Api:
         policy: WebPolicy,
         cookie: str,
         http: HttpSettings,
+        audit: AuditLog | None = None,
     ) -> None:
         self.authenticator, self.hub, self.codec, self.tickets = authenticator, hub, codec, tickets
         self.throttle, self.origins, self.policy = throttle, origins, policy
         self.cookie, self.secure = cookie, http.secure_cookies
+        self.audit = audit
+
+    async def _audit(self, kind: str, details: dict[str, object]) -> None:
+        """Write a security event to the audit log; a failing log never fails the request."""
+        if self.audit is None:
+            return
+        try:
+            await self.audit(kind, details)
+        except Exception:
+            log.exception("could not write %s to the audit log", kind)
 
     async def login(self, request: Request) -> Response:
         """Check the credentials (JSON or form), start a new session, set its cookie."""
         self.origins.check_post(request.headers)
         username, password = await self._credentials(request)
+        # The peer's address, or the client's as a configured proxy forwarded it (uvicorn's
+        # proxy headers, trusted only from [http] trusted_proxies).
         address = request.client.host if request.client else "unknown"
-        self.throttle.check(username, address)
+        who: dict[str, object] = {"username": username[:64], "address": address}
+        try:
+            self.throttle.check(username, address)
+        except RateLimited:
+            if self.throttle.first_refusal(username, address):
+                log.warning("login of %s from %s throttled", username[:64], address)
+                await self._audit("auth.login.throttled", who)
+            raise
         principal = await run_in_threadpool(self.authenticator.verify, username, password)
-        self.throttle.record(username, success=principal is not None)
+        failures = self.throttle.record(username, address, success=principal is not None)
         if principal is None:
+            log.info("failed login of %s from %s (%d in a row)", username[:64], address, failures)
+            await self._audit("auth.login.failed", {**who, "failures": failures})
             raise AuthenticationRequired("wrong username or password")
         previous = self.codec.read(request.cookies.get(self.cookie))
         if previous is not None:
@@ -324,10 +416,13 @@ def _principal_body(principal: Principal) -> dict[str, object]:
 
 
 def _session_body(session: Session) -> dict[str, object]:
+    principal = session.principal
     return {
-        "user": _principal_body(session.principal),
+        "user": _principal_body(principal),
         "csrf": session.csrf_token,
         "expires_at": session.expires_at,
+        "home": _HOME[principal.role],
+        "pages": [{"path": p.path, "title": p.title} for p in PAGES if may(principal, p.action)],
     }
 
 

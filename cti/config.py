@@ -126,6 +126,9 @@ class HttpSettings(_Section):
     allowed_origins: tuple[str, ...] = ()
     session_secret: SecretStr | None = None
     secure_cookies: bool = False
+    # Addresses or networks of reverse proxies whose X-Forwarded-For is believed (e.g.
+    # ["127.0.0.1", "10.0.0.0/24"]); empty: the peer's address is the client's.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 class OutboxSettings(_Section):
@@ -145,7 +148,7 @@ class OutboxSettings(_Section):
 
 
 class StoreSettings(_Section):
-    url: str = "sqlite:///var/lib/cti/cti.sqlite3"
+    url: str = "sqlite:////var/lib/cti/cti.sqlite3"  # four slashes: an absolute path
     pool_size: int = Field(default=4, ge=1, le=64)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     outbox: OutboxSettings = OutboxSettings()

@@ -321,7 +321,11 @@ class Daemon:
             secret=self._session_secret(),
             on_agent_message=AgentMessages(self.store, self.pops.was_shown),
             routes=routes,
+            audit=self._audit,
         )
+
+    async def _audit(self, kind: str, details: dict[str, object]) -> None:
+        await self.store.aio.run(self.store.record_event, kind, details)
 
     async def _healthz(self, request: Request) -> Response:
         del request

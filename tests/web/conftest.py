@@ -70,6 +70,7 @@ class Running:
     pops: dict[str, list[ActivePop]] = field(default_factory=dict)
     stored: list[tuple[Principal, Notes | Disposition]] = field(default_factory=list)
     refuse_with: CtiError | None = None
+    audited: list[tuple[str, dict[str, object]]] = field(default_factory=list)
 
     @property
     def cookie_name(self) -> str:
@@ -126,6 +127,7 @@ async def serve(
     limits: HubLimits | None = None,
     secure_cookies: bool = False,
     log_level: str = "warning",
+    trusted_proxies: tuple[str, ...] = (),
 ) -> AsyncIterator[Running]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -139,6 +141,7 @@ async def serve(
         public_origin=origin,
         allowed_origins=(f"http://localhost:{port}",),
         secure_cookies=secure_cookies,
+        trusted_proxies=trusted_proxies,
     )
     holder: dict[str, Running] = {}
 
@@ -151,6 +154,9 @@ async def serve(
             raise running.refuse_with
         running.stored.append((principal, message))
 
+    async def audit(kind: str, details: dict[str, object]) -> None:
+        holder["running"].audited.append((kind, details))
+
     hub = AgentHub(active_pops, limits=limits)
     clock = Clock(1000.0)
     app = create_app(
@@ -160,6 +166,7 @@ async def serve(
         secret=SECRET,
         on_agent_message=on_agent_message,
         policy=policy,
+        audit=audit,
         clock=clock,
     )
     running = Running(f"{origin}", f"ws://127.0.0.1:{port}/ws", origin, hub, http, clock)

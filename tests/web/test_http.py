@@ -65,6 +65,10 @@ async def test_wrong_password_and_bad_bodies_are_json_errors(server: Running) ->
     assert (missing.status_code, missing.json()["error"]) == (404, "http.404")
 
 
+BOB_WRONG = {"username": "bob", "password": "x"}
+BOB_RIGHT = {"username": "bob", "password": "bob-pw"}
+
+
 async def test_login_attempts_are_rate_limited_per_username() -> None:
     async with serve(policy=WebPolicy(login_user_failures=3)) as server, server.client() as client:
         for _ in range(3):
@@ -75,6 +79,44 @@ async def test_login_attempts_are_rate_limited_per_username() -> None:
     assert (blocked.status_code, blocked.json()["error"]) == (429, "rate_limited")
     assert int(blocked.headers["retry-after"]) > 0
     assert other.status_code == 200
+
+
+async def test_failures_from_one_address_do_not_lock_the_user_out_elsewhere() -> None:
+    """Wrong passwords for bob from a guesser's address slow that address down, with growing
+    delays, while bob signs in from his desk; forwarded addresses are believed only from the
+    configured proxy (loopback here), and failures and throttling are audited."""
+    guesser, desk = {"x-forwarded-for": "198.51.100.7"}, {"x-forwarded-for": "203.0.113.9"}
+    async with (
+        serve(policy=WebPolicy(login_user_failures=3), trusted_proxies=("127.0.0.1",)) as server,
+        server.client() as client,
+    ):
+        codes = [
+            (await client.post("/login", json=BOB_WRONG, headers=guesser)).status_code
+            for _ in range(4)
+        ]
+        again = await client.post("/login", json=BOB_RIGHT, headers=guesser)
+        from_desk = await client.post("/login", json=BOB_RIGHT, headers=desk)
+        server.clock.now += 1.5  # the first delay (1 s) has passed: one more try, then 2 s
+        late = await client.post("/login", json=BOB_WRONG, headers=guesser)
+        blocked = await client.post("/login", json=BOB_WRONG, headers=guesser)
+    assert codes == [401, 401, 401, 429]
+    assert (again.status_code, from_desk.status_code) == (429, 200)
+    assert (late.status_code, blocked.status_code) == (401, 429)
+    assert int(blocked.headers["retry-after"]) >= 2
+    kinds = [(kind, details["address"]) for kind, details in server.audited]
+    assert kinds.count(("auth.login.failed", "198.51.100.7")) == 4
+    assert kinds.count(("auth.login.throttled", "198.51.100.7")) == 2  # once per run of refusals
+    assert ("auth.login.failed", "203.0.113.9") not in kinds
+
+
+async def test_forwarded_addresses_are_ignored_without_a_trusted_proxy() -> None:
+    async with serve(policy=WebPolicy(login_user_failures=2)) as server, server.client() as client:
+        for spoof in ("198.51.100.1", "198.51.100.2"):
+            reply = await client.post("/login", json=BOB_WRONG, headers={"x-forwarded-for": spoof})
+            assert reply.status_code == 401
+        third = await client.post("/login", json=BOB_WRONG, headers={"x-forwarded-for": "1.2.3.4"})
+    assert third.status_code == 429  # one address (the peer's), whatever the header says
+    assert {details["address"] for _, details in server.audited} == {"127.0.0.1"}
 
 
 async def test_login_attempts_are_rate_limited_per_address() -> None:
