@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
+from cti.core.calls import TrackedCall
 from cti.core.records import CallRecord, Direction, Outcome
-
-if TYPE_CHECKING:
-    from cti.core.tracker import TrackedCall
 
 __all__ = ["build_record", "outcome_of"]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cti.core.calls import TrackedCall
 from cti.core.events import Party
 from cti.core.records import Direction, Outcome
 from cti.core.state import LegState
@@ -72,8 +73,8 @@ _SCALARS = (
 _LISTS = ("attached", "rung", "flags")
 
 
-def encode(call: Any, channels: list[LiveChannel]) -> dict[str, Any]:
-    """Return ``call`` (a :class:`~cti.core.tracker.TrackedCall`) as JSON-ready data."""
+def encode(call: TrackedCall, channels: list[LiveChannel]) -> dict[str, Any]:
+    """Return ``call`` as JSON-ready data."""
     data: dict[str, Any] = {name: getattr(call, name) for name in _SCALARS}
     data.update({name: sorted(getattr(call, name)) for name in ("attached",)})
     data.update({name: list(getattr(call, name)) for name in ("rung", "flags")})

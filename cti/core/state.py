@@ -1,9 +1,11 @@
-"""Every call-state transition, in one table.
+"""Every call-state and leg-state transition, in two tables.
 
-``CALL_TRANSITIONS[state][step]`` is the next state. ``BACK`` means "whatever the call falls back
-to": RINGING while some leg still rings, else QUEUED while the caller waits in a queue, else NEW.
-A step missing from the table is illegal: :func:`next_state` raises and the tracker leaves the
-call as it was (and counts the anomaly), as h11 does with its connection states.
+``CALL_TRANSITIONS[state][step]`` is a call's next state. ``BACK`` means "whatever the call falls
+back to": RINGING while some leg still rings, else QUEUED while the caller waits in a queue, else
+NEW. ``LEG_TRANSITIONS[state][step]`` is the next state of one agent endpoint's leg; a leg is born
+RINGING. A step missing from a table is illegal: :func:`next_state` and :func:`next_leg_state`
+raise :class:`IllegalTransition` and the tracker leaves the call or leg as it was (and counts the
+anomaly), as h11 does with its connection states.
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ from typing import Final
 
 from cti.core.updates import CallState
 
-__all__ = ["BACK", "CALL_TRANSITIONS", "IllegalTransition", "LegState", "Step", "next_state"]
+__all__ = [
+    "BACK",
+    "CALL_TRANSITIONS",
+    "LEG_TRANSITIONS",
+    "IllegalTransition",
+    "LegState",
+    "LegStep",
+    "Step",
+    "next_leg_state",
+    "next_state",
+]
 
 
 class Step(StrEnum):
@@ -32,6 +44,15 @@ class LegState(StrEnum):
     CANCELLED = "cancelled"  # Dial said CANCEL; why (answered elsewhere? abandoned?) comes next
     ANSWERED = "answered"
     DONE = "done"
+
+
+class LegStep(StrEnum):
+    """What happens to one agent endpoint's leg."""
+
+    CANCEL = "cancel"  # DialEnd CANCEL before anyone answered: the reason comes next
+    ANSWER = "answer"  # DialEnd ANSWER, an attended transfer's target, or Up at a resync
+    RING_STOPPED = "ring_stopped"  # it stopped ringing unanswered (no answer, busy, caller gone)
+    HANG_UP = "hang_up"  # the answered agent left: hung up, transferred away, consultation over
 
 
 BACK: Final = "back"
@@ -70,9 +91,26 @@ CALL_TRANSITIONS: Final[dict[CallState, dict[Step, CallState | str]]] = {
     _S.ENDED: {},
 }
 
+_L = LegState
+LEG_TRANSITIONS: Final[dict[LegState, dict[LegStep, LegState]]] = {
+    _L.RINGING: {
+        LegStep.CANCEL: _L.CANCELLED,
+        LegStep.ANSWER: _L.ANSWERED,
+        LegStep.RING_STOPPED: _L.DONE,
+    },
+    _L.CANCELLED: {
+        LegStep.ANSWER: _L.ANSWERED,  # found Up at a resync: answered while AMI was down
+        LegStep.RING_STOPPED: _L.DONE,
+    },
+    _L.ANSWERED: {
+        LegStep.HANG_UP: _L.DONE,
+    },
+    _L.DONE: {},
+}
+
 
 class IllegalTransition(Exception):
-    """A step that the table does not allow from the call's current state."""
+    """A step that the table does not allow from the call's (or leg's) current state."""
 
 
 def next_state(state: CallState, step: Step, *, ringing: bool, queued: bool) -> CallState:
@@ -85,3 +123,11 @@ def next_state(state: CallState, step: Step, *, ringing: bool, queued: bool) -> 
             return CallState.RINGING
         return CallState.QUEUED if queued else CallState.NEW
     return CallState(target)
+
+
+def next_leg_state(state: LegState, step: LegStep) -> LegState:
+    """Return a leg's state after ``step``; raise :class:`IllegalTransition` if not allowed."""
+    target = LEG_TRANSITIONS[state].get(step)
+    if target is None:
+        raise IllegalTransition(f"leg step {step} is not allowed in state {state}")
+    return target
