@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
+from cti.admin.owned_task import OwnedTask
 from cti.errors import CtiError
 from cti.store import Store
 
@@ -24,17 +25,14 @@ class AdminHistory:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], str | None]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask("admin-history")
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._write(), name="admin-history")
+        self._task.start(self._write())
 
     async def close(self) -> None:
         """Stop the writer task, then write every event still queued."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])
-            self._task = None
+        await self._task.stop()
         while not self._queue.empty():
             await self._store_event(*self._queue.get_nowait())
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from cti.admin.history import AdminHistory
 from cti.admin.metrics import AdminMetrics
+from cti.admin.owned_task import OwnedTask
 from cti.admin.servers import ServerRegistry, ServerSpec
 
 __all__ = ["ServerAdmin"]
@@ -27,18 +28,15 @@ class ServerAdmin:
         self._registry = registry
         self._history = history
         self._metrics = metrics
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask("admin-servers")
 
     async def start(self) -> None:
         """Start a source for every stored server, then sample their event rates."""
         await self._registry.start()
-        self._task = asyncio.get_running_loop().create_task(self._sample(), name="admin-servers")
+        self._task.start(self._sample())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])
-            self._task = None
+        await self._task.stop()
 
     def stored(self) -> list[ServerSpec]:
         """The servers an admin added (the config file's are not stored)."""

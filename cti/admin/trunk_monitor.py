@@ -16,6 +16,7 @@ from typing import Any
 from cti.admin.admin_link import AdminLink
 from cti.admin.history import AdminHistory
 from cti.admin.metrics import AdminMetrics
+from cti.admin.owned_task import OwnedTask
 from cti.admin.trunks import TrunkBook, TrunkChange, TrunkState
 from cti.config import ProvisioningSettings
 from cti.core.events import ContactStatusChanged, PbxEvent
@@ -48,16 +49,13 @@ class TrunkMonitor:
         self._metrics = metrics
         self._active_calls = active_calls
         self._book = TrunkBook(is_agent_endpoint)
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask("admin-trunks")
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._poll(), name="admin-trunks")
+        self._task.start(self._poll())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])
-            self._task = None
+        await self._task.stop()
 
     def on_event(self, event: PbxEvent) -> None:
         """The AMI read path: trunk contact status. Never blocks."""
