@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_SOURCE_CHARS",
     "PopRenderer",
     "RenderLimits",
+    "SliceUsed",
 ]
 
 MAX_SOURCE_CHARS = 64 * 1024
@@ -96,6 +98,11 @@ def url(value: object) -> str:
     return text if text.lower().startswith(("https://", "http://")) else ""
 
 
+class SliceUsed(Exception):
+    """A render given a time slice ran past it: not a failure, it must run where it may take
+    its full budget (:mod:`cti.pop.offload`)."""
+
+
 def _template_line(exc: BaseException) -> int | None:
     """The template line the error was raised on (jinja rewrites tracebacks to template lines)."""
     line, tb = None, exc.__traceback__
@@ -133,7 +140,7 @@ class PopRenderer:
         self._compile = lru_cache(maxsize=256)(self._compile_uncached)
         self._names = lru_cache(maxsize=256)(self._names_uncached)
         # A template that ran out of time or steps is not run again for ``quarantine_s``: each
-        # try would hold the event loop for the whole time limit. Its pops use the default.
+        # try would take a worker for the whole time limit. Its pops use the default.
         self._quarantine_s = quarantine_s
         self._clock = clock
         self._quarantined: dict[str, tuple[float, str]] = {}  # source -> (until, why)
@@ -188,20 +195,30 @@ class PopRenderer:
             problem = _failure("syntax", f"the template cannot be compiled: {exc}", None)
         return problem.message, problem.details
 
-    def render(self, source: str, context: dict[str, object]) -> str:
-        """Render ``source`` with ``context``; raise :class:`TemplateError` on any failure."""
+    def render(
+        self, source: str, context: dict[str, object], *, slice_ms: float | None = None
+    ) -> str:
+        """Render ``source`` with ``context``; raise :class:`TemplateError` on any failure.
+
+        With ``slice_ms``, stop the render when it has used that much CPU time and raise
+        :class:`SliceUsed` (the caller runs it again elsewhere with the full time limit).
+        """
         template = self.compile(source)
-        self._check_quarantine(source)
+        self.check_quarantine(source)
+        limits = self.limits
+        if slice_ms is not None and slice_ms < limits.time_ms:
+            limits = replace(limits, time_ms=slice_ms, cpu_clock=True)
         try:
-            with budget_scope(self.limits):
+            with budget_scope(limits):
                 html = template.render(context)
         except jinja2.UndefinedError as exc:
             message = f"undefined name: {exc.message}"
             raise _failure("undefined", message, _template_line(exc)) from exc
         except RenderLimitExceeded as exc:
-            if exc.limit in ("time", "steps") and self._quarantine_s > 0:
-                until = self._clock() + self._quarantine_s
-                self._quarantined[source] = (until, exc.message)
+            if exc.limit == "time" and limits is not self.limits:
+                raise SliceUsed(exc.message) from exc
+            if exc.limit in ("time", "steps"):
+                self.quarantine(source, exc.message)
             raise _failure("limit", exc.message, _template_line(exc)) from exc
         except jinja2.exceptions.SecurityError as exc:
             message = f"not allowed in a template: {exc}"
@@ -221,7 +238,13 @@ class PopRenderer:
             )
         return html
 
-    def _check_quarantine(self, source: str) -> None:
+    def quarantine(self, source: str, why: str) -> None:
+        """Refuse to run ``source`` for the quarantine time: it ran out of time or steps."""
+        if self._quarantine_s > 0:
+            self._quarantined[source] = (self._clock() + self._quarantine_s, why)
+
+    def check_quarantine(self, source: str) -> None:
+        """Raise :class:`TemplateError` if ``source`` is in quarantine."""
         held = self._quarantined.get(source)
         if held is None:
             return

@@ -9,6 +9,10 @@ arrives. ``handle`` runs on the AMI read path: it never blocks, and anything tha
 A pop's card is rendered once per call and template, not once per agent: the card is a pure
 function of the template and the context names it uses, so an agent whose context agrees on
 those names gets the card already made (the other phones of a ring-all).
+
+A card renders on the loop within a slice of a few ms; one that runs past it is rendered in a
+worker process (:mod:`cti.pop.offload`) and its pop goes out when the worker answers, so one
+group's slow template never holds up another group's pops.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from cti.errors import CrmError, TemplateError
 from cti.numbers import to_e164
 from cti.pop.context import LookupState, pop_context
 from cti.pop.directory import Directory, GroupConfig
+from cti.pop.offload import CardRenderer
 from cti.pop.render import DEFAULT_TEMPLATE, PopRenderer
 
 __all__ = ["AgentNotifier", "CallRecords", "PopService"]
@@ -71,6 +76,8 @@ class _Pop:
     sent: bool = False
     active: bool = True
     last: tuple[str, dict[str, object]] | None = None  # html, data as last sent
+    rendering: bool = False  # a worker is rendering its card
+    again: bool = False  # asked for while rendering: render (and send) once more after
 
 
 @dataclass(slots=True)
@@ -109,6 +116,7 @@ class PopService:
         lookup_timeout_s: float,
         lookup_options: LookupOptions | None = None,
         renderer: PopRenderer | None = None,
+        cards: CardRenderer | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_template_failure: Callable[[str, str, str], None] | None = None,
     ) -> None:
@@ -119,7 +127,8 @@ class PopService:
         self._region = default_region
         self._timeout = lookup_timeout_s
         self._options = lookup_options or LookupOptions()
-        self._renderer = renderer or PopRenderer()
+        self._cards = cards or CardRenderer(renderer)
+        self._renderer = self._cards.renderer
         self._clock = clock
         self._calls: dict[str, _Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -163,10 +172,12 @@ class PopService:
     def compile_templates(self, directory: Directory) -> list[tuple[str, str]]:
         """Compile the default and every group's template now, not on the first pop.
 
-        Compiling a template takes ~100 ms, far longer than a pop may wait. Returns the groups
+        Compiling a template takes ~100 ms, far longer than a pop may wait; the render workers
+        start here too (:meth:`CardRenderer.start`). Returns the groups
         whose template does not compile (their pops use the default), with the error.
         """
         self._renderer.compile(DEFAULT_TEMPLATE)
+        self._cards.start()
         broken = []
         for group in directory.groups.values():
             try:
@@ -201,6 +212,7 @@ class PopService:
                 session.task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._cards.close()
 
     # ---------------------------------------------------------------------------- tasks
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
@@ -296,7 +308,37 @@ class PopService:
                 self._send(session, pop, update=False)
 
     def _send(self, session: _Session, pop: _Pop, *, update: bool) -> None:
-        html, data = self._render(session, pop)
+        if pop.rendering:  # a worker is on it: send the newest card once it is done
+            pop.again = True
+            return
+        context, data = self._context(session, pop)
+        html = self._card_now(session, pop, context)
+        if html is None:
+            pop.rendering = True
+            self._spawn(self._send_rendered(session, pop, update), f"render {pop.agent}")
+            return
+        self._emit(session, pop, html, data, update=update)
+
+    async def _send_rendered(self, session: _Session, pop: _Pop, update: bool) -> None:
+        """Send the pop whose card a worker renders; again if it was asked for meanwhile."""
+        try:
+            while True:
+                pop.again = False
+                context, data = self._context(session, pop)
+                html = await self._card_later(session, pop, context)
+                if self._calls.get(session.view.call_id) is not session:
+                    return  # the call ended while the card was made
+                if pop.active:  # not: it stopped ringing (or was dismissed) meanwhile
+                    self._emit(session, pop, html, data, update=update or pop.sent)
+                if not pop.again:
+                    return
+                update = True
+        finally:
+            pop.rendering = False
+
+    def _emit(
+        self, session: _Session, pop: _Pop, html: str, data: dict[str, object], *, update: bool
+    ) -> None:
         pop.last = (html, data)
         if update:
             self._out.pop_update(pop.agent, session.view.call_id, html, data)
@@ -308,7 +350,8 @@ class PopService:
                 self._shown.popitem(last=False)
             self._out.pop(pop.agent, session.view.call_id, html, data)
 
-    def _render(self, session: _Session, pop: _Pop) -> tuple[str, dict[str, object]]:
+    def _context(self, session: _Session, pop: _Pop) -> tuple[dict[str, object], dict[str, object]]:
+        """The template's context for ``pop`` now, and the pop's data (context and more)."""
         context = pop_context(
             session.view,
             session.lookup,
@@ -322,26 +365,50 @@ class PopService:
             "dispositions": list(pop.group.dispositions),
             "trigger": pop.group.trigger,
         }
-        try:
-            return self._card(session, pop.group.template, context), data
-        except TemplateError as exc:
-            self.template_failures.append((pop.group.name, exc.message))
-            if self._on_template_failure is not None:
-                self._on_template_failure(pop.group.name, exc.message, session.view.call_id)
-            log.warning("group %s: pop template failed (%s); default used", pop.group.name, exc)
-            return self._renderer.render(DEFAULT_TEMPLATE, context), data
+        return context, data
 
-    def _card(self, session: _Session, template: str, context: dict[str, object]) -> str:
-        """The card for ``context``: the call's last card of ``template`` if it agrees on
-        every name the template uses (the other agents of a ring-all)."""
-        names = self._renderer.names(template)
-        used = context if names is None else {k: v for k, v in context.items() if k in names}
+    def _card_now(self, session: _Session, pop: _Pop, context: dict[str, object]) -> str | None:
+        """The card for ``context``, made on the loop; None if a worker must make it.
+
+        The call's last card of the template is reused if its context agrees on every name
+        the template uses (the other agents of a ring-all). A template that fails gives the
+        default card, and supervisors are told.
+        """
+        template = pop.group.template
+        used = self._used(template, context)
         made = session.cards.get(template)
         if made is not None and made[0] == used:
             return made[1]
-        html = self._renderer.render(template, context)
-        session.cards[template] = (used, html)
+        try:
+            html = self._cards.render_inline(template, context)
+        except TemplateError as exc:
+            return self._fallback(session, pop, context, exc)
+        if html is not None:
+            session.cards[template] = (used, html)
         return html
+
+    async def _card_later(self, session: _Session, pop: _Pop, context: dict[str, object]) -> str:
+        """The card for ``context``, made by a worker (the template overran its slice)."""
+        template = pop.group.template
+        try:
+            html = await self._cards.render_in_worker(template, context)
+        except TemplateError as exc:
+            return self._fallback(session, pop, context, exc)
+        session.cards[template] = (self._used(template, context), html)
+        return html
+
+    def _used(self, template: str, context: dict[str, object]) -> dict[str, object]:
+        names = self._renderer.names(template)
+        return context if names is None else {k: v for k, v in context.items() if k in names}
+
+    def _fallback(
+        self, session: _Session, pop: _Pop, context: dict[str, object], exc: TemplateError
+    ) -> str:
+        self.template_failures.append((pop.group.name, exc.message))
+        if self._on_template_failure is not None:
+            self._on_template_failure(pop.group.name, exc.message, session.view.call_id)
+        log.warning("group %s: pop template failed (%s); default used", pop.group.name, exc)
+        return self._renderer.render(DEFAULT_TEMPLATE, context)
 
     def _ring_ended(self, update: AgentRingEnded) -> None:
         session = self._calls.get(update.call.call_id)
@@ -397,7 +464,10 @@ class PopService:
         for agent in agents:
             pop = session.pops.get(agent)
             if pop is not None and pop.sent:
-                html, data = self._render(session, pop)
+                context, data = self._context(session, pop)
+                html = self._card_now(session, pop, context)
+                if html is None:
+                    html = await self._card_later(session, pop, context)
                 pop.last = (html, {**data, "notes": notes})
                 self._out.pop_update(agent, session.view.call_id, html, pop.last[1])
 

@@ -19,8 +19,10 @@ class CountingRenderer(PopRenderer):
         super().__init__()
         self.renders: list[str] = []
 
-    def render(self, source: str, context: dict[str, object]) -> str:
-        html = super().render(source, context)
+    def render(
+        self, source: str, context: dict[str, object], *, slice_ms: float | None = None
+    ) -> str:
+        html = super().render(source, context, slice_ms=slice_ms)
         self.renders.append(html)
         return html
 
