@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agent_ui import messages
+from agent_ui.hub import AgentHub, Connection
 from agent_ui.policy import AgentMessageHandler, WebPolicy
 from agent_ui.protocol import CloseCode, Disposition, Incoming, Notes, Ping, Resume, decode
 from agent_ui.security import OriginPolicy
@@ -33,7 +34,6 @@ from cti.errors import (
     PolicyViolation,
     RequestTimedOut,
 )
-from agent_ui.hub import AgentHub, Connection
 from cti.principal import Action, Principal, require
 
 __all__ = ["AgentSocket", "WebSocketSender"]

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from agent_ui import messages
+from agent_ui.hub import AgentHub, Connection, HubLimits
 from agent_ui.messages import ActivePop
 from agent_ui.protocol import CloseCode, Outgoing
 from cti.errors import ValidationFailed
-from agent_ui.hub import AgentHub, Connection, HubLimits
 from cti.principal import Principal, Role
 from tests.hub.fakes import FakeSender
 

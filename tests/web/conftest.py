@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
+from agent_ui.hub import AgentHub, HubLimits
 from agent_ui.messages import ActivePop
 from agent_ui.policy import WebPolicy
 from agent_ui.protocol import Disposition, Notes, Resume, encode_incoming
@@ -25,7 +26,6 @@ from agent_ui.session import SessionCodec
 from agent_ui.web import create_app, session_cookie_name
 from cti.config import HttpSettings
 from cti.errors import CtiError
-from agent_ui.hub import AgentHub, HubLimits
 from cti.principal import Principal, Role
 
 SECRET = SecretStr("test-secret-" + "x" * 40)
