@@ -43,6 +43,7 @@ from cti.store import Store
 from cti.store import supervision as rows
 from cti.store.supervision import TemplateVersion
 from cti.store.values import GroupInfo, GroupSpec
+from cti.store.values import Role as AgentRole
 from cti.supervision.feed import LiveFeed, PopCounter, SupervisorNotifier
 from cti.supervision.live import GroupMonitor
 
@@ -51,6 +52,7 @@ __all__ = ["PopCounter", "SupervisorConsole", "SupervisorNotifier"]
 log = logging.getLogger(__name__)
 
 Refresh = Callable[[], Awaitable[None]]
+_OWNER_ROLES = (AgentRole.SUPERVISOR, AgentRole.ADMIN)  # who may own a group
 
 
 class SupervisorConsole:
@@ -207,7 +209,7 @@ class SupervisorConsole:
         owners = changes.get("supervisors")
         if owners is not None:
             roles = {a.username: a.role for a in await self.store.aio.run(self.store.agents)}
-            wrong = [o for o in owners if roles.get(o) not in (Role.SUPERVISOR, Role.ADMIN)]
+            wrong = [o for o in owners if roles.get(o) not in _OWNER_ROLES]
             if wrong:
                 raise ValidationFailed(
                     "a group's supervisors must be supervisors or admins",

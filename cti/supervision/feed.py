@@ -20,9 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from cti.pop.service import AgentNotifier
-from cti.principal import Role
 from cti.store import Store
-from cti.store.values import GroupInfo
+from cti.store.values import GroupInfo, Role
 from cti.supervision.live import GroupMonitor
 
 __all__ = ["LiveFeed", "PopCounter", "SupervisorNotifier"]
