@@ -12,7 +12,14 @@ from starlette.requests import Request
 
 from cti.errors import PayloadTooLarge, ValidationFailed
 
-__all__ = ["MAX_BODY_BYTES", "optional_text", "query_text", "read_json", "required_text"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "optional_text",
+    "query_text",
+    "read_body",
+    "read_json",
+    "required_text",
+]
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -22,6 +29,18 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise ValidationFailed("send a JSON body", details={"got": kind[:60]})
+    body = await read_body(request, limit)
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationFailed("the body is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ValidationFailed("the body must be a JSON object")
+    return parsed
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Return the raw body; 413 as soon as it (or its declared length) passes ``limit``."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body may hold at most {limit} bytes")
@@ -31,13 +50,7 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
         if size > limit:
             raise PayloadTooLarge(f"the body may hold at most {limit} bytes")
         chunks.append(chunk)
-    try:
-        parsed = json.loads(b"".join(chunks))
-    except (ValueError, RecursionError) as exc:
-        raise ValidationFailed("the body is not JSON") from exc
-    if not isinstance(parsed, dict):
-        raise ValidationFailed("the body must be a JSON object")
-    return parsed
+    return b"".join(chunks)
 
 
 def required_text(fields: dict[str, object], name: str, limit: int) -> str:

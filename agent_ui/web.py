@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from agent_ui.hub import AgentHub
+from agent_ui.json_body import read_body
 from agent_ui.policy import AgentMessageHandler, WebPolicy
 from agent_ui.security import (
     OriginPolicy,
@@ -42,7 +43,6 @@ from cti.config import HttpSettings
 from cti.errors import (
     AuthenticationRequired,
     CtiError,
-    PayloadTooLarge,
     RateLimited,
     ValidationFailed,
 )
@@ -362,7 +362,7 @@ class _Api:
         return session
 
     async def _credentials(self, request: Request) -> tuple[str, str]:
-        body = await _read_body(request, self.policy.max_body_bytes)
+        body = await read_body(request, self.policy.max_body_bytes)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         fields: dict[str, object]
         if kind == "application/json":
@@ -392,19 +392,6 @@ def _field(fields: dict[str, object], name: str, limit: int) -> str:
             f"{name} must be 1 to {limit} characters", details={"field": name, "limit": limit}
         )
     return value
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body may hold at most {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body may hold at most {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _principal_body(principal: Principal) -> dict[str, object]:
