@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -41,6 +42,8 @@ def _start_worker(limits: RenderLimits) -> None:
     """Run in each worker process as it starts: one renderer (and compile cache) per worker."""
     global _worker  # noqa: PLW0603 (one renderer per worker process)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon stops its workers itself
+    # Below the daemon: on a busy host, the loop that delivers every other pop comes first.
+    os.nice(10)
     _worker = PopRenderer(limits, quarantine_s=0)
     warm_up(_worker)
 
@@ -110,6 +113,18 @@ class CardRenderer:
             self._warmed = True
         self._started()
 
+    async def ready(self) -> ProcessPoolExecutor:
+        """Wait until a worker has started (the first time: ~1 s); raise TemplateError if not."""
+        pool = self._started()
+        assert self._warm is not None
+        try:
+            async with asyncio.timeout(30.0):
+                await asyncio.shield(asyncio.wrap_future(self._warm))
+        except (TimeoutError, BrokenProcessPool) as exc:
+            self._replace(pool)
+            raise _failure("runtime", "no render worker could be started") from exc
+        return pool
+
     def render_inline(self, source: str, context: dict[str, object]) -> str | None:
         """The card, rendered now within the slice; None if it must go to a worker
         (:meth:`render_in_worker`). Raise :class:`TemplateError` if the template failed."""
@@ -135,14 +150,7 @@ class CardRenderer:
         """The card, rendered in a worker with the full limits; raise :class:`TemplateError`."""
         self.renderer.compile(source)  # a compile error needs no trip (and is cached here)
         self.renderer.check_quarantine(source)
-        pool = self._started()
-        assert self._warm is not None
-        try:
-            async with asyncio.timeout(30.0):
-                await asyncio.shield(asyncio.wrap_future(self._warm))
-        except (TimeoutError, BrokenProcessPool) as exc:
-            self._replace(pool)
-            raise _failure("runtime", "no render worker could be started") from exc
+        pool = await self.ready()
         deadline_s = self.renderer.limits.time_ms / 1000 + self._grace_s
         try:
             async with asyncio.timeout(deadline_s):
@@ -164,7 +172,8 @@ class CardRenderer:
             if isinstance(extra, float) and extra > self.inline_ms:
                 self._slow[source] = self._clock() + self._slow_for_s  # still slow: keep it here
             return text
-        if overran:
+        if overran:  # out of time or steps there too: it is slow, and quarantined if that is on
+            self._slow[source] = self._clock() + self._slow_for_s
             self.renderer.quarantine(source, overran)
         details = dict(extra) if isinstance(extra, dict) else {}
         raise TemplateError(text, details=details)

@@ -61,6 +61,19 @@ _command("pop", _pop, "Pop latency from the AMI event to the agent's websocket, 
 _command("memory", _memory, "Resident memory per connected agent (1,000 and 5,000 agents).")
 
 
+def _slow_template(quick: bool) -> Report:
+    from sip_tests.bench.slow_template import run_slow_template  # noqa: PLC0415
+
+    return run_slow_template(quick=quick)
+
+
+_command(
+    "slow-template",
+    _slow_template,
+    "Other groups' pop latency while one group's template runs to its limit.",
+)
+
+
 def _ring(quick: bool) -> Report:
     from cti.config import load_settings  # noqa: PLC0415
     from sip_tests.bench.ring import run_ring  # noqa: PLC0415
