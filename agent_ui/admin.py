@@ -1,20 +1,20 @@
-"""The PBX admin console's pages and JSON API, mounted into the web app by the daemon.
+"""The PBX admin console's JSON API, mounted into the web app by the daemon.
 
 Every API route takes the session the web app issued (:func:`agent_ui.web.route_auth`) and
 requires :attr:`Action.ADMINISTER_PBX` (the admin role); state changes also pass the origin and
-CSRF checks. The page is static HTML with one script (no inline code, strict CSP): it fills every
-value in with ``textContent``.
+CSRF checks. The page (``/admin``, served by :mod:`agent_ui.web` with the other consoles) is
+static HTML with ES modules (no inline code, strict CSP): they fill every value in with
+``textContent``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.web import route_auth
@@ -26,16 +26,11 @@ from cti.admin.server_admin import ServerAdmin
 from cti.admin.servers import ServerSpec
 from cti.admin.services import AdminServices
 from cti.admin.trunk_monitor import TrunkMonitor
-from cti.errors import NotFound, PayloadTooLarge, ValidationFailed
+from cti.errors import PayloadTooLarge, ValidationFailed
 from cti.principal import Action, Principal, require
 
 __all__ = ["admin_routes"]
 
-STATIC = Path(__file__).parent / "static"
-_STATIC_FILES = {
-    "admin.js": "text/javascript",
-    "admin.css": "text/css",
-}
 _NO_STORE = {"cache-control": "no-store"}
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _JSON_LIMIT = 4 * 1024 * 1024
@@ -92,17 +87,6 @@ def _writer(request: Request) -> Principal:
     principal = route_auth(request).check_write(request).principal
     require(principal, Action.ADMINISTER_PBX)
     return principal
-
-
-async def _page(request: Request) -> Response:
-    return FileResponse(STATIC / "admin.html", media_type="text/html", headers=_NO_STORE)
-
-
-async def _static(request: Request) -> Response:
-    name = request.path_params["name"]
-    if name not in _STATIC_FILES:
-        raise NotFound("no such file")
-    return FileResponse(STATIC / name, media_type=_STATIC_FILES[name])
 
 
 class _ServerApi:
@@ -277,8 +261,6 @@ def admin_routes(admin: AdminServices) -> list[BaseRoute]:
     agents, config = _ProvisioningApi(admin.provisioning), _ConfigApi(admin.config)
     audit = _AuditApi(admin.history)
     return [
-        Route("/admin", _page, methods=["GET"]),
-        Route("/admin/static/{name}", _static, methods=["GET"]),
         Route("/api/admin/servers", servers.list, methods=["GET"]),
         Route("/api/admin/servers", servers.add, methods=["POST"]),
         Route("/api/admin/servers/{name}", servers.update, methods=["PUT"]),

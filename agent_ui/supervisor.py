@@ -1,4 +1,5 @@
-"""The supervisor console's page and JSON API (mounted through ``create_app(routes=...)``).
+"""The supervisor console's JSON API (mounted through ``create_app(routes=...)``; the page and
+its modules are served by :mod:`agent_ui.web` with the other consoles).
 
 Every route takes the web app's session (:func:`agent_ui.web.route_auth`); state changes also
 pass its origin and CSRF checks. Who may touch which group is decided by
@@ -9,31 +10,21 @@ docs/supervisor.md lists the routes.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json
 from agent_ui.supervisor_console import SupervisorConsole
 from agent_ui.web import route_auth
-from cti.errors import NotFound, ValidationFailed
+from cti.errors import ValidationFailed
 from cti.principal import Principal
 
 __all__ = ["supervisor_routes"]
 
-STATIC = Path(__file__).resolve().parent / "static"
 _NO_STORE = {"cache-control": "no-store"}
-_STATIC_FILES = {
-    "supervisor.js": "text/javascript",
-    "supervisor-api.js": "text/javascript",
-    "supervisor-live.js": "text/javascript",
-    "supervisor-editor.js": "text/javascript",
-    "supervisor.css": "text/css",
-    "supervisor-preview.css": "text/css",
-}
 MAX_BODY = 512 * 1024  # a 64 KiB template, JSON-escaped at worst, and its settings
 
 
@@ -76,18 +67,6 @@ class _Routes:
     @staticmethod
     def writer(request: Request) -> Principal:
         return route_auth(request).check_write(request).principal
-
-    async def page(self, request: Request) -> Response:
-        return FileResponse(STATIC / "supervisor.html", media_type="text/html", headers=_NO_STORE)
-
-    async def static(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in _STATIC_FILES:
-            raise NotFound("no such file")
-        headers = {"cache-control": "no-cache"}
-        if name == "supervisor-preview.css":  # loaded by the sandboxed (opaque origin) preview
-            headers["cross-origin-resource-policy"] = "cross-origin"
-        return FileResponse(STATIC / name, media_type=_STATIC_FILES[name], headers=headers)
 
     # ------------------------------------------------------------------------ groups
     async def overview(self, request: Request) -> Response:
@@ -171,11 +150,9 @@ class _Routes:
 
 
 def supervisor_routes(console: SupervisorConsole) -> list[BaseRoute]:
-    """The page, its files and the JSON API of the supervisor console."""
+    """The JSON API of the supervisor console."""
     r = _Routes(console)
     return [
-        Route("/supervisor", r.page, methods=["GET"]),
-        Route("/supervisor/static/{name}", r.static, methods=["GET"]),
         Route("/api/supervisor", r.overview, methods=["GET"]),
         Route("/api/supervisor/groups", r.create_group, methods=["POST"]),
         Route("/api/supervisor/group", r.update_group, methods=["PUT"]),

@@ -132,8 +132,9 @@ async def test_the_page_has_no_inline_script_and_a_strict_csp(
 ) -> None:
     page = await app_client.get("/admin")
     assert page.status_code == 200
-    assert "<script>" not in page.text and 'src="/admin/static/admin.js"' in page.text
+    assert "<script>" not in page.text and 'src="/static/admin/app.js"' in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    script = (await app_client.get("/admin/static/admin.js")).text
-    assert "innerHTML" not in script and "textContent" in script
-    assert (await app_client.get("/admin/static/../web.py")).status_code == 404
+    script = await app_client.get("/static/admin/imports.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "innerHTML" not in script.text and "textContent" in script.text
+    assert (await app_client.get("/static/../web.py")).status_code == 404

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,14 @@ CHROMIUM_ARGS = [
 ]
 LAPTOP = {"width": 1366, "height": 768}
 ARTIFACTS = repo_root() / "test-artifacts" / "browser"
+DOCS = repo_root() / "docs"
+
+
+def to_docs(shot: Path, name: str) -> None:
+    """Copy a screenshot into docs/ as ``name`` when CTI_DOCS_SCREENSHOTS=1 (the consoles' pictures:
+    docs/agent-desktop.png, docs/supervisor-console.png, docs/admin-console.png)."""
+    if os.environ.get("CTI_DOCS_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, DOCS / name)
 
 
 def seeded(

@@ -36,10 +36,11 @@ async def _admin(browser: Browser, pbx: FakePbx) -> tuple[Page, list[str]]:
 
     page.on("console", console)
     await page.goto(f"{pbx.daemon.origin}/admin")
-    await page.fill("#login input[name=username]", "root")
-    await page.fill("#login input[name=password]", "root-demo")
-    await page.click("#login button[type=submit]")
-    await expect(page.locator("#who")).to_contain_text("root")
+    await page.fill("#login-username", "root")
+    await page.fill("#login-password", "root-demo")
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#me-name")).to_have_attribute("title", "root (admin)")
+    await expect(page.locator("#tabs")).to_be_visible()
     return page, problems
 
 

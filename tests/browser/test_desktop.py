@@ -21,7 +21,7 @@ from crm_connectors.builtin.models import cases
 from sip_tests.lab import DID_SALES, LabHandle, direct_did
 from sip_tests.phone import AutoAnswer
 from sip_tests.sipp import trunk_far_end
-from tests.browser.conftest import ALICE_NUMBER, Desk
+from tests.browser.conftest import ALICE_NUMBER, Desk, to_docs
 from tests.e2e.daemon import DaemonProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -80,7 +80,7 @@ async def test_a_ringing_call_pops_the_contact_with_cases(desk: Desk) -> None:
     await alice.page.locator("#search-results .hit").first.wait_for()
     await alice.page.mouse.move(0, 0)
     await alice.page.wait_for_timeout(1200)  # the call clock shows a second or so
-    await alice.screenshot("agent-desktop.png")
+    to_docs(await alice.screenshot("agent-desktop.png"), "agent-desktop.png")
     alice.assert_clean()
 
 

@@ -37,10 +37,15 @@ class Console:
     page_errors: list[str] = field(default_factory=list)
 
     async def login(self, username: str) -> None:
+        """Sign in on the supervisor console; an admin lands on the admin console and follows
+        the navigation back."""
         await self.page.goto(f"{self.harness.origin}/supervisor")
-        await self.page.fill("#login input[name=username]", username)
-        await self.page.fill("#login input[name=password]", f"pw-{username}")
-        await self.page.click("#login button[type=submit]")
+        await self.page.fill("#login-username", username)
+        await self.page.fill("#login-password", f"pw-{username}")
+        await self.page.click("#login-form button[type=submit]")
+        if username == "root":
+            await expect(self.page).to_have_url(f"{self.harness.origin}/admin")
+            await self.page.click("#pages a:text('Supervisor console')")
         await expect(self.page.locator("#tabs")).to_be_visible()
 
     def preview(self) -> object:

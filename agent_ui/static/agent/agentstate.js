@@ -2,8 +2,8 @@
 // down). Changes go to the daemon, which pauses the agent's phones in their queues; what the
 // PBX then reports comes back as `agent_state` messages and is what this shows.
 
-import { explain, getJson, postJson } from "./api.js";
-import { el, formatDuration, toast } from "./ui.js";
+import { explain, getJson, postJson } from "/static/common/http.js";
+import { el, formatDuration, toast } from "/static/common/dom.js";
 
 export class AgentStateView {
   constructor() {

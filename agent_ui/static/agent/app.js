@@ -1,107 +1,59 @@
 // The agent desktop: sign in, then pops over the websocket, click-to-dial, search, history,
 // notes, disposition and the agent's state. Served by the daemon; no build step.
 
+import { banner, el, toast } from "/static/common/dom.js";
+import { explain, getJson, postJson } from "/static/common/http.js";
+import { Shell } from "/static/common/shell.js";
 import { AgentStateView } from "./agentstate.js";
-import { ApiError, explain, getJson, postJson, setCsrf } from "./api.js";
 import { PopBoard } from "./pops.js";
 import { Sidebar } from "./sidebar.js";
 import { DesktopSocket } from "./socket.js";
-import { banner, el, toast } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const DIAL_COOLDOWN_MS = 1500;
 
 class Desktop {
   constructor() {
+    this.shell = new Shell({
+      app: "desktop",
+      onSignedIn: (body) => this.signedIn(body),
+      onSignedOut: () => this.stop(),
+    });
     this.socket = new DesktopSocket({
       onOpen: (hello) => this.online(hello),
       onMessage: (type, data) => this.message(type, data),
       onDown: () => this.offline(),
-      onSessionEnded: (reason) => this.signedOut(`You were signed out: ${reason}.`),
-      checkSession: () => this.checkSession(),
+      onSessionEnded: (reason) => this.shell.signedOut(`You were signed out: ${reason}.`),
+      checkSession: () => this.shell.checkSession(),
     });
     this.board = new PopBoard($("pops"), $("idle"), this.socket, (card) => this.cardFocused(card));
     this.sidebar = new Sidebar((number) => this.dial(number));
     this.agentState = new AgentStateView();
-    this.user = null;
     document.addEventListener("click", (event) => this.clicked(event));
     document.addEventListener("keydown", (event) => this.key(event));
-    $("login-form").addEventListener("submit", (event) => this.login(event));
-    $("logout").addEventListener("click", () => this.logout());
   }
 
-  async start() {
-    try {
-      this.signedIn(await getJson("/api/me"));
-    } catch (err) {
-      this.showLogin(err instanceof ApiError && err.status === 401 ? "" : explain(err));
-    }
+  start() {
+    this.shell.start();
   }
 
   // -------------------------------------------------------------------------- session
-  showLogin(message) {
-    $("desktop").hidden = true;
-    $("login-view").hidden = false;
-    $("login-error").textContent = message || "";
-    $("login-username").focus();
-  }
-
-  async login(event) {
-    event.preventDefault();
-    const form = event.target;
-    $("login-error").textContent = "";
-    try {
-      const body = await postJson("/login", {
-        username: form.username.value.trim(),
-        password: form.password.value,
-      });
-      form.password.value = "";
-      this.signedIn(body);
-    } catch (err) {
-      $("login-error").textContent = explain(err);
-    }
-  }
-
   signedIn(body) {
-    this.user = body.user;
-    setCsrf(body.csrf);
-    if (body.user.role === "admin") {
-      this.showLogin("This desktop is for agents and supervisors; sign in with an agent account.");
+    const takesCalls = body.user.role !== "admin"; // admins have no phone and no /ws
+    for (const id of ["agent-state", "conn-status", "tools"]) $(id).hidden = !takesCalls;
+    if (!takesCalls) {
+      $("idle-title").textContent = "The agent desktop takes calls for agents and supervisors";
+      $("idle-text").textContent = "Your admin account has no phone here: use the consoles above.";
       return;
     }
-    $("me-name").textContent = body.user.display_name || body.user.username;
-    $("login-view").hidden = true;
-    $("desktop").hidden = false;
     this.socket.start();
     this.loadColleagues();
   }
 
-  async logout() {
-    this.socket.stop();
-    try {
-      await postJson("/logout");
-    } catch (err) {
-      // Signed out locally either way; the cookie expires with the shift.
-    }
-    this.signedOut("");
-  }
-
-  signedOut(message) {
+  stop() {
     this.socket.stop();
     banner(null);
     for (const callId of Array.from(this.board.cards.keys())) this.board.remove(callId);
-    setCsrf("");
-    this.showLogin(message);
-  }
-
-  async checkSession() {
-    try {
-      const body = await getJson("/api/me");
-      setCsrf(body.csrf);
-      return true;
-    } catch (err) {
-      return !(err instanceof ApiError && err.status === 401);
-    }
   }
 
   // -------------------------------------------------------------------------- socket

@@ -1,9 +1,9 @@
 // One pop card: the daemon's rendered pop (sanitized), the call's live state, call controls,
 // notes (autosaved over the websocket) and the disposition.
 
-import { explain, getJson, postJson, withQuery } from "./api.js";
+import { explain, getJson, postJson, withQuery } from "/static/common/http.js";
 import { sanitizedFragment } from "./sanitize.js";
-import { el, formatDuration, toast } from "./ui.js";
+import { el, formatDuration, toast } from "/static/common/dom.js";
 
 const NOTES_DEBOUNCE_MS = 600;
 const STATE_LABELS = {

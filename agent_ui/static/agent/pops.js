@@ -1,7 +1,7 @@
 // The board of pop cards: what the websocket says about calls, applied to the page.
 
 import { PopCard } from "./card.js";
-import { toast } from "./ui.js";
+import { toast } from "/static/common/dom.js";
 
 const DISMISSED = {
   answered_elsewhere: "was answered by a colleague",

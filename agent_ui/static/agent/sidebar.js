@@ -1,8 +1,9 @@
 // The tools beside the calls: dial a number by hand, search the CRM, the history of a caller.
 // Results are JSON data from the daemon, put in the page as text.
 
-import { explain, getJson, postJson, withQuery } from "./api.js";
-import { clear, dialButton, el, formatDuration, formatWhen, toast } from "./ui.js";
+import { explain, getJson, postJson, withQuery } from "/static/common/http.js";
+import { clear, el, formatDuration, formatWhen, toast } from "/static/common/dom.js";
+import { dialButton } from "./ui.js";
 
 const KIND_LABELS = { contact: "Contact", account: "Account", case: "Case" };
 const OUTCOME_LABELS = {

@@ -1,7 +1,7 @@
 // The agent websocket (docs/protocol.md): resume with the last seq and epoch, detect gaps,
 // reconnect by itself with backoff, and say so in the banner while the link is down.
 
-import { banner } from "./ui.js";
+import { banner } from "/static/common/dom.js";
 
 const STREAM = new Set([
   "pop", "pop_update", "pop_dismissed", "call_state", "notes_saved", "disposition_saved",

@@ -1,25 +1,6 @@
-// Small DOM helpers. Every piece of data goes into the page through textContent or an
-// attribute value (el() below); nothing here parses markup.
+// The desktop's own DOM pieces; the shared helpers are in /static/common/dom.js.
 
-/**
- * Create an element. `props`: class, text, attrs (object), on (object of listeners), hidden.
- * Children are nodes or strings (strings become text nodes).
- */
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  if (props.class) node.className = props.class;
-  if (props.text !== undefined && props.text !== null) node.textContent = String(props.text);
-  if (props.hidden) node.hidden = true;
-  for (const [name, value] of Object.entries(props.attrs || {})) {
-    if (value !== undefined && value !== null && value !== false) node.setAttribute(name, String(value));
-  }
-  for (const [event, listener] of Object.entries(props.on || {})) node.addEventListener(event, listener);
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(typeof child === "string" ? document.createTextNode(child) : child);
-  }
-  return node;
-}
+import { el } from "/static/common/dom.js";
 
 /** A click-to-dial button, the same shape the server's pop templates render. */
 export function dialButton(number, display) {
@@ -28,59 +9,4 @@ export function dialButton(number, display) {
     text: display || number,
     attrs: { type: "button", "data-number": number, title: `Call ${number}` },
   });
-}
-
-export function clear(node) {
-  node.replaceChildren();
-}
-
-const pad = (n) => String(n).padStart(2, "0");
-
-/** "2024-05-01 14:03" in the agent's local time, from an ISO 8601 string. */
-export function formatWhen(iso) {
-  const moment = new Date(iso);
-  if (Number.isNaN(moment.getTime())) return "";
-  return `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())} ` +
-    `${pad(moment.getHours())}:${pad(moment.getMinutes())}`;
-}
-
-/** "m:ss" (or "h:mm:ss") from seconds. */
-export function formatDuration(seconds) {
-  const total = Math.max(0, Math.floor(Number(seconds) || 0));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  return h ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
-}
-
-// ------------------------------------------------------------------------------ toasts
-const TOAST_MS = 6000;
-
-/** Show a short message; kind: "info", "ok" or "error". Errors stay until dismissed. */
-export function toast(message, kind = "info") {
-  const box = document.getElementById("toasts");
-  if (!box) return;
-  const close = el("button", { class: "toast-close", text: "×", attrs: { type: "button", "aria-label": "Dismiss" } });
-  const item = el("div", { class: `toast toast-${kind}`, attrs: { role: kind === "error" ? "alert" : "status" } },
-    el("span", { class: "toast-text", text: message }), close);
-  close.addEventListener("click", () => item.remove());
-  box.append(item);
-  while (box.children.length > 4) box.firstElementChild.remove();
-  if (kind !== "error") setTimeout(() => item.remove(), TOAST_MS);
-  else setTimeout(() => item.remove(), TOAST_MS * 3);
-}
-
-// ------------------------------------------------------------------------------ banner
-/** Show (or, with null, hide) the connection banner at the top of the page. */
-export function banner(message, kind = "warn") {
-  const node = document.getElementById("banner");
-  if (!node) return;
-  if (message === null) {
-    node.hidden = true;
-    node.textContent = "";
-    return;
-  }
-  node.className = `banner banner-${kind}`;
-  node.textContent = message;
-  node.hidden = false;
 }

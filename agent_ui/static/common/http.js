@@ -60,3 +60,20 @@ export function explain(err) {
   }
   return err.message;
 }
+
+/** The token the session's state-changing requests carry (for uploads sent without request()). */
+export function csrf() {
+  return csrfToken;
+}
+
+export const getJson = (path) => request("GET", path);
+export const postJson = (path, body = {}) => request("POST", path, { body });
+
+/** Build a path with query parameters, each encoded. */
+export function withQuery(path, params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null) query.set(key, String(value));
+  }
+  return `${path}?${query.toString()}`;
+}

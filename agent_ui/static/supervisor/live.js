@@ -1,7 +1,8 @@
 // The live view of a group: group_state messages over /ws (supervisors), or polling the
 // HTTP API when the socket is down or not allowed (admins). Durations tick in the page.
 
-import { api, clear, duration, el } from "./supervisor-api.js";
+import { clear, el, formatDuration as duration } from "/static/common/dom.js";
+import { request as api } from "/static/common/http.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const POLL_MS = 3000;
@@ -94,13 +95,13 @@ export class LiveView {
       let label = STATE_NAMES[agent.state] || agent.state;
       if (agent.reason && agent.state === "paused") label += ` (${agent.reason})`;
       const span = agent.until ? duration(agent.until - now) + " left" : duration(now - agent.since);
-      agents.append(el("tr", { attrs: { "data-agent": agent.username } }, [
+      agents.append(el("tr", { attrs: { "data-agent": agent.username } },
         el("td", { text: agent.name }),
-        el("td", {}, [el("span", { cls: `state state-${agent.state}`, text: label })]),
+        el("td", {}, el("span", { class: `state state-${agent.state}`, text: label })),
         el("td", { text: agent.since ? span : "" }),
-        el("td", { text: agent.online ? "open" : "closed", cls: agent.online ? "" : "offline" }),
+        el("td", { text: agent.online ? "open" : "closed", class: agent.online ? "" : "offline" }),
         el("td", { text: (agent.phones || []).join(", ") }),
-      ]));
+      ));
     }
 
     const calls = doc.getElementById("calls");
@@ -108,23 +109,23 @@ export class LiveView {
     for (const call of data.calls) {
       const started = call.answered_at || call.started_at;
       const agent = call.agent || (call.ringing || []).join(", ");
-      calls.append(el("tr", { attrs: { "data-call": call.call_id } }, [
+      calls.append(el("tr", { attrs: { "data-call": call.call_id } },
         el("td", { text: call.caller_name ? `${call.caller_name} ${call.caller_number}` : call.caller_number }),
         el("td", { text: agent }),
         el("td", { text: call.state }),
         el("td", { text: [call.queue, call.did].filter(Boolean).join(" / ") }),
         el("td", { text: duration(now - started) }),
-      ]));
+      ));
     }
 
     const waiting = doc.getElementById("waiting");
     clear(waiting);
     for (const caller of data.waiting) {
-      waiting.append(el("tr", {}, [
+      waiting.append(el("tr", {},
         el("td", { text: caller.caller_name ? `${caller.caller_name} ${caller.caller_number}` : caller.caller_number }),
         el("td", { text: caller.queue }),
         el("td", { text: duration(now - caller.since) }),
-      ]));
+      ));
     }
 
     const failures = doc.getElementById("failures");
@@ -133,6 +134,6 @@ export class LiveView {
       const at = new Date(failure.at * 1000).toLocaleTimeString();
       failures.append(el("li", { text: `${at} · call ${failure.call_id}: ${failure.error}` }));
     }
-    if (!data.failures.length) failures.append(el("li", { cls: "note", text: "None." }));
+    if (!data.failures.length) failures.append(el("li", { class: "note", text: "None." }));
   }
 }

@@ -2,8 +2,10 @@
 // the template source with line numbers, a live preview rendered by the daemon (the production
 // renderer) shown in a sandboxed iframe, versions with diff, publish and roll back.
 
-import { ApiError, api, clear, el, when } from "./supervisor-api.js";
+import { clear, el, formatWhen as when } from "/static/common/dom.js";
+import { ApiError, request as api } from "/static/common/http.js";
 
+const $ = (id) => document.getElementById(id);
 const PREVIEW_DELAY_MS = 350;
 const LABELS = {
   contact: "Contact", account: "Account", cases: "Open cases", history: "Past calls",
@@ -19,19 +21,18 @@ export class Editor {
     this.meta = null; // GET /api/supervisor/templates
     this.timer = null;
     this.previewSeq = 0;
-    this.$ = (id) => document.getElementById(id);
-    this.source = this.$("source");
-    this.gutter = this.$("gutter");
+    this.source = $("source");
+    this.gutter = $("gutter");
     this.source.addEventListener("input", () => { this.numberLines(); this.schedulePreview(); });
     this.source.addEventListener("scroll", () => { this.gutter.scrollTop = this.source.scrollTop; });
     this.source.addEventListener("keydown", (event) => this.tab(event));
-    this.$("use-standard").addEventListener("change", () => this.useStandard(this.$("use-standard").checked));
-    this.$("customise").addEventListener("click", () => this.customise());
-    this.$("save").addEventListener("click", () => this.save());
-    this.$("sample").addEventListener("change", () => { this.$("number").value = ""; this.preview(); });
-    this.$("lookup").addEventListener("click", () => this.preview());
+    $("use-standard").addEventListener("change", () => this.useStandard($("use-standard").checked));
+    $("customise").addEventListener("click", () => this.customise());
+    $("save").addEventListener("click", () => this.save());
+    $("sample").addEventListener("change", () => { $("number").value = ""; this.preview(); });
+    $("lookup").addEventListener("click", () => this.preview());
     for (const id of ["history-limit", "case-statuses", "dispositions", "wrapup"]) {
-      this.$(id).addEventListener("input", () => this.schedulePreview());
+      $(id).addEventListener("input", () => this.schedulePreview());
     }
     for (const radio of document.querySelectorAll("input[name=trigger]")) {
       radio.addEventListener("change", () => this.schedulePreview());
@@ -54,24 +55,24 @@ export class Editor {
 
   // ------------------------------------------------------------------ the settings form
   buildPickers(catalogue) {
-    const fields = this.$("fields");
+    const fields = $("fields");
     for (const node of [...fields.querySelectorAll(".object")]) node.remove();
     for (const [object, names] of Object.entries(catalogue.fields)) {
-      const box = el("div", { cls: "object" }, [el("strong", { text: LABELS[object] || object })]);
+      const box = el("div", { class: "object" }, el("strong", { text: LABELS[object] || object }));
       for (const name of names) {
         const input = el("input", { attrs: { type: "checkbox", "data-object": object, "data-field": name } });
         input.addEventListener("change", () => this.schedulePreview());
-        box.append(el("label", {}, [input, document.createTextNode(` ${name.replace("_", " ")}`)]));
+        box.append(el("label", {}, input, ` ${name.replace("_", " ")}`));
       }
       fields.append(box);
     }
-    const layouts = this.$("layouts");
+    const layouts = $("layouts");
     for (const node of [...layouts.querySelectorAll("label")]) node.remove();
     for (const [kind, options] of Object.entries(catalogue.layouts)) {
       const select = el("select", { attrs: { "data-layout": kind } });
       for (const option of options) select.append(el("option", { text: LABELS[option] || option, attrs: { value: option } }));
       select.addEventListener("change", () => this.schedulePreview());
-      layouts.append(el("label", {}, [document.createTextNode(`${LABELS[kind] || kind}: `), select]));
+      layouts.append(el("label", {}, `${LABELS[kind] || kind}`, select));
     }
   }
 
@@ -81,11 +82,11 @@ export class Editor {
       box.checked = (settings.fields[box.dataset.object] || []).includes(box.dataset.field);
     }
     for (const select of document.querySelectorAll("#layouts select")) select.value = settings.layout[select.dataset.layout];
-    this.$("history-limit").value = settings.history_limit;
-    this.$("case-statuses").value = settings.case_statuses.join(", ");
-    this.$("dispositions").value = settings.dispositions.join("\n");
-    this.$("wrapup").value = settings.wrapup_seconds;
-    this.$("use-standard").checked = source === null;
+    $("history-limit").value = settings.history_limit;
+    $("case-statuses").value = settings.case_statuses.join(", ");
+    $("dispositions").value = settings.dispositions.join("\n");
+    $("wrapup").value = settings.wrapup_seconds;
+    $("use-standard").checked = source === null;
     this.source.value = source === null ? this.meta.standard_template : source;
     this.source.disabled = source === null;
     this.numberLines();
@@ -105,15 +106,15 @@ export class Editor {
       trigger: trigger ? trigger.value : "ringing",
       fields,
       layout,
-      history_limit: Number.parseInt(this.$("history-limit").value || "0", 10),
-      case_statuses: lines(this.$("case-statuses").value),
-      dispositions: this.$("dispositions").value.split("\n").map((s) => s.trim()).filter(Boolean),
-      wrapup_seconds: Number.parseInt(this.$("wrapup").value || "0", 10),
+      history_limit: Number.parseInt($("history-limit").value || "0", 10),
+      case_statuses: lines($("case-statuses").value),
+      dispositions: $("dispositions").value.split("\n").map((s) => s.trim()).filter(Boolean),
+      wrapup_seconds: Number.parseInt($("wrapup").value || "0", 10),
     };
   }
 
   draft() {
-    return { source: this.$("use-standard").checked ? null : this.source.value, settings: this.settings() };
+    return { source: $("use-standard").checked ? null : this.source.value, settings: this.settings() };
   }
 
   useStandard(on) {
@@ -124,7 +125,7 @@ export class Editor {
   }
 
   customise() {
-    this.$("use-standard").checked = false;
+    $("use-standard").checked = false;
     this.source.disabled = false;
     if (!this.source.value) this.source.value = this.meta.standard_template;
     this.source.focus();
@@ -146,13 +147,13 @@ export class Editor {
     clear(this.gutter);
     const count = this.source.value.split("\n").length;
     for (let line = 1; line <= count; line += 1) {
-      this.gutter.append(el("span", { text: line, cls: bad.includes(line) ? "bad" : "", attrs: { "data-line": line } }));
+      this.gutter.append(el("span", { text: line, class: bad.includes(line) ? "bad" : "", attrs: { "data-line": line } }));
     }
     this.gutter.scrollTop = this.source.scrollTop;
   }
 
   showProblems(problems) {
-    const list = this.$("problems");
+    const list = $("problems");
     clear(list);
     const lines = [];
     for (const problem of problems || []) {
@@ -171,45 +172,47 @@ export class Editor {
 
   async preview() {
     const seq = ++this.previewSeq;
-    const number = this.$("number").value.trim();
-    const body = { ...this.draft(), sample: this.$("sample").value };
+    const number = $("number").value.trim();
+    const body = { ...this.draft(), sample: $("sample").value };
     if (number) body.number = number;
     let result;
     try {
       result = await api("POST", "/api/supervisor/preview", { query: { group: this.app.group }, body });
     } catch (err) {
       if (seq !== this.previewSeq) return;
-      this.$("preview-note").textContent = err.message;
+      $("preview-note").textContent = err.message;
       if (err instanceof ApiError && err.details && err.details.field) this.showProblems([]);
       return;
     }
     if (seq !== this.previewSeq) return; // a newer preview is on its way
     const note = result.number ? `Caller ${result.number}: ${result.match_count} match` : `Sample: ${result.sample} match`;
     if (result.error) {
-      this.$("preview-note").textContent = `${note}. The template fails; a pop would use the default template.`;
+      $("preview-note").textContent = `${note}. The template fails; a pop would use the default template.`;
       this.showProblems([result.error]);
       this.show("");
       return;
     }
-    this.$("preview-note").textContent = note;
+    $("preview-note").textContent = note;
     this.showProblems([]);
     this.show(result.html);
   }
 
   show(html) {
-    // Server-rendered, escaped HTML in a sandboxed frame: no scripts, an opaque origin.
+    // Server-rendered, escaped HTML in a sandboxed frame: no scripts, an opaque origin. Styled
+    // as the agent desktop shows it: the same tokens and pop style, inside a .card-body.
     const doc = "<!doctype html><html><head><meta charset=\"utf-8\">"
-      + "<link rel=\"stylesheet\" href=\"/supervisor/static/supervisor-preview.css\"></head><body>"
-      + html + "</body></html>";
-    this.$("preview").srcdoc = doc;
+      + "<link rel=\"stylesheet\" href=\"/static/common/tokens.css\">"
+      + "<link rel=\"stylesheet\" href=\"/static/common/pop.css\"></head>"
+      + "<body class=\"preview-body\"><div class=\"card-body\">" + html + "</div></body></html>";
+    $("preview").srcdoc = doc;
   }
 
   // ------------------------------------------------------------------ versions
   async save() {
-    const body = { ...this.draft(), note: this.$("note").value };
+    const body = { ...this.draft(), note: $("note").value };
     try {
       const saved = await api("POST", "/api/supervisor/versions", { query: { group: this.app.group }, body });
-      this.$("note").value = "";
+      $("note").value = "";
       this.showProblems(saved.problems);
       this.app.status(saved.problems.length
         ? `Saved version ${saved.number}; it cannot be published until the problems are fixed.`
@@ -223,14 +226,14 @@ export class Editor {
   async versions() {
     const group = this.app.group;
     this.meta = await api("GET", "/api/supervisor/templates", { query: { group } });
-    const body = this.$("versions");
+    const body = $("versions");
     clear(body);
     const list = this.meta.versions;
     list.forEach((version, index) => {
       const previous = list[index + 1];
-      const actions = el("td", { cls: "actions" });
+      const actions = el("td", { class: "actions" });
       const button = (label, handler, cls = "") => {
-        const b = el("button", { text: label, cls, attrs: { type: "button", "data-version": version.number } });
+        const b = el("button", { text: label, class: `button small ${cls}`, attrs: { type: "button", "data-version": version.number } });
         b.addEventListener("click", handler);
         actions.append(b, document.createTextNode(" "));
       };
@@ -240,16 +243,16 @@ export class Editor {
       if (!version.live && this.meta.live && version.number < this.meta.live) {
         button("Roll back", () => this.rollback(version.number), "rollback");
       }
-      body.append(el("tr", { attrs: { "data-version": version.number } }, [
-        el("td", {}, [document.createTextNode(`${version.number} `), version.live ? el("span", { cls: "badge", text: "live" }) : null]),
+      body.append(el("tr", { attrs: { "data-version": version.number } },
+        el("td", {}, `${version.number} `, version.live ? el("span", { class: "badge", text: "live" }) : null),
         el("td", { text: version.author }),
         el("td", { text: when(version.created_at) }),
-        el("td", { cls: "note", text: version.note + (version.standard ? " (standard template)" : "") }),
+        el("td", { class: "note", text: version.note + (version.standard ? " (standard template)" : "") }),
         el("td", { text: version.published_at ? when(version.published_at) : "" }),
         actions,
-      ]));
+      ));
     });
-    if (!list.length) body.append(el("tr", {}, [el("td", { text: "No versions yet: the group pops with the product's default template.", attrs: { colspan: 6 } })]));
+    if (!list.length) body.append(el("tr", {}, el("td", { text: "No versions yet: the group pops with the product's default template.", attrs: { colspan: 6 } })));
   }
 
   async loadVersion(number) {
@@ -261,11 +264,11 @@ export class Editor {
 
   async diff(from, to) {
     const result = await api("GET", "/api/supervisor/diff", { query: { group: this.app.group, from, to } });
-    const pre = this.$("diff");
+    const pre = $("diff");
     clear(pre);
     for (const line of result.diff.split("\n")) {
       const cls = line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : "";
-      pre.append(el("span", { cls, text: line }), document.createTextNode(cls ? "" : "\n"));
+      pre.append(el("span", { class: cls, text: line }), document.createTextNode(cls ? "" : "\n"));
     }
     pre.hidden = false;
   }

@@ -1,0 +1,62 @@
+// The PBX admin console: servers, trunks, DIDs and groups, bulk provisioning, the Asterisk
+// config and the audit log, one module a tab. Sign-in and navigation are the shared shell's;
+// every value goes in with textContent.
+
+import { status, tabs } from "/static/common/dom.js";
+import { Shell } from "/static/common/shell.js";
+import { loadAudit, loadConfig, wireConfig } from "./config.js";
+import { loadDids, wireDids } from "./dids.js";
+import { wireImports } from "./imports.js";
+import { loadServers, loadTrunks, wireServers } from "./servers.js";
+
+const $ = (id) => document.getElementById(id);
+const LOADERS = { servers: loadServers, trunks: loadTrunks, dids: loadDids, config: loadConfig, audit: loadAudit };
+const POLLED = ["servers", "trunks"];
+const POLL_MS = 3000;
+
+/** Run `work`, showing its error (if any) on the status line. */
+async function guarded(work) {
+  try {
+    status("");
+    await work();
+  } catch (err) {
+    status(err.message, true);
+  }
+}
+
+class AdminApp {
+  constructor() {
+    this.tab = "servers";
+    this.shell = new Shell({
+      app: "console",
+      onSignedIn: (body) => this.enter(body.user),
+      onSignedOut: () => window.location.reload(),
+    });
+    this.show = tabs($("tabs"), (name) => {
+      this.tab = name;
+      if (LOADERS[name]) guarded(LOADERS[name]);
+    });
+    wireServers(guarded);
+    wireDids(guarded);
+    wireImports(guarded);
+    wireConfig(guarded);
+  }
+
+  start() {
+    this.shell.start();
+  }
+
+  enter(user) {
+    if (user.role !== "admin") {
+      status(`${user.display_name} is not an admin: this console is for PBX admins only.`, true);
+      return;
+    }
+    $("tabs").hidden = false;
+    this.show(this.tab);
+    setInterval(() => {
+      if (POLLED.includes(this.tab) && !document.hidden) guarded(LOADERS[this.tab]);
+    }, POLL_MS);
+  }
+}
+
+new AdminApp().start();

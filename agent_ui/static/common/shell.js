@@ -1,0 +1,109 @@
+// The shell every console shares: the sign-in card, the navigation between the consoles the
+// signed-in role may open, the user's name and Sign out. The daemon decides: /login and
+// /api/me answer with the role's home page and the pages it may open (docs/protocol.md), and
+// it sends a signed-in user who opens another role's page home.
+//
+// A page builds one Shell with its hooks and calls start():
+//   onSignedIn(body)  the page's own start, once the session is known (body from /api/me)
+//   onSignedOut()     stop what the page runs (sockets, timers) before the sign-in card shows
+
+import { el } from "/static/common/dom.js";
+import { ApiError, explain, getJson, postJson, setCsrf } from "/static/common/http.js";
+
+const $ = (id) => document.getElementById(id);
+
+export class Shell {
+  constructor({ app, onSignedIn, onSignedOut = () => {} }) {
+    this.app = $(app);
+    this.onSignedIn = onSignedIn;
+    this.onSignedOut = onSignedOut;
+    this.user = null;
+    $("login-form").addEventListener("submit", (event) => this.login(event));
+    $("logout").addEventListener("click", () => this.logout());
+  }
+
+  async start() {
+    try {
+      this.enter(await getJson("/api/me"));
+    } catch (err) {
+      this.showLogin(err instanceof ApiError && err.status === 401 ? "" : explain(err));
+    }
+  }
+
+  showLogin(message) {
+    this.app.hidden = true;
+    $("login-view").hidden = false;
+    $("login-error").textContent = message || "";
+    $("login-username").focus();
+  }
+
+  async login(event) {
+    event.preventDefault();
+    const form = event.target;
+    $("login-error").textContent = "";
+    let body;
+    try {
+      body = await postJson("/login", {
+        username: form.username.value.trim(),
+        password: form.password.value,
+      });
+    } catch (err) {
+      $("login-error").textContent = explain(err);
+      return;
+    }
+    form.password.value = "";
+    if (body.home && body.home !== window.location.pathname) {
+      window.location.assign(body.home); // each role lands on its own console
+      return;
+    }
+    this.enter(body);
+  }
+
+  enter(body) {
+    this.user = body.user;
+    setCsrf(body.csrf);
+    this.renderNav(body.pages || []);
+    $("me-name").textContent = body.user.display_name || body.user.username;
+    $("me-name").title = `${body.user.username} (${body.user.role})`;
+    $("me-role").textContent = body.user.role;
+    $("login-view").hidden = true;
+    this.app.hidden = false;
+    this.onSignedIn(body);
+  }
+
+  renderNav(pages) {
+    const here = window.location.pathname;
+    $("pages").replaceChildren(...pages.map((page) => el("a", {
+      text: page.title,
+      attrs: { href: page.path, "aria-current": page.path === here ? "page" : null },
+    })));
+  }
+
+  async logout() {
+    this.onSignedOut();
+    try {
+      await postJson("/logout");
+    } catch (err) {
+      // Signed out here either way; the cookie expires with the shift.
+    }
+    this.signedOut("");
+  }
+
+  /** Back to the sign-in card, with a message (the session ended elsewhere) or none. */
+  signedOut(message) {
+    this.onSignedOut();
+    setCsrf("");
+    this.user = null;
+    this.showLogin(message);
+  }
+
+  /** Whether the session still holds (true on network errors: the daemon may be restarting). */
+  async checkSession() {
+    try {
+      setCsrf((await getJson("/api/me")).csrf);
+      return true;
+    } catch (err) {
+      return !(err instanceof ApiError && err.status === 401);
+    }
+  }
+}
