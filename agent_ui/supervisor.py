@@ -3,7 +3,7 @@ its modules are served by :mod:`agent_ui.web` with the other consoles).
 
 Every route takes the web app's session (:func:`agent_ui.web.route_auth`); state changes also
 pass its origin and CSRF checks. Who may touch which group is decided by
-:class:`~agent_ui.supervisor_console.SupervisorConsole` (403 for a group the supervisor does
+:class:`~cti.supervision.console.SupervisorConsole` (403 for a group the supervisor does
 not own). Groups are named in the query string (``?group=``): a name may hold any character.
 docs/supervisor.md lists the routes.
 """
@@ -17,10 +17,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json
-from agent_ui.supervisor_console import SupervisorConsole
 from agent_ui.web import route_auth
 from cti.errors import ValidationFailed
 from cti.principal import Principal
+from cti.supervision.console import SupervisorConsole
 
 __all__ = ["supervisor_routes"]
 
