@@ -1,8 +1,8 @@
-"""The agent desktop: its page, static files and APIs, composed from the parts the root hands it.
+"""The agent desktop's APIs, composed from the parts the root hands it.
 
 ``Desktop(...)`` builds click-to-dial (:mod:`agent_ui.dial`), call control
-(:mod:`agent_ui.call_control`), the CRM API (:mod:`agent_ui.crm_api`) and agent states
-(:mod:`cti.agent_state`); the daemon adds :meth:`Desktop.routes` to its app, feeds
+(:mod:`agent_ui.call_control`) and the CRM API (:mod:`agent_ui.crm_api`), and serves the agent
+states (:mod:`cti.agent_state`) the root built; the daemon adds :meth:`Desktop.routes` to its app, feeds
 :meth:`Desktop.on_event` every PBX event with the call updates it caused, and awaits
 :meth:`Desktop.close` when it drains.
 
