@@ -1,10 +1,10 @@
 """The agent desktop's APIs, composed from the parts the root hands it.
 
 ``Desktop(...)`` builds click-to-dial (:mod:`agent_ui.dial`), call control
-(:mod:`agent_ui.call_control`) and the CRM API (:mod:`agent_ui.crm_api`), and serves the agent
-states (:mod:`cti.agent_state`) the root built; the daemon adds :meth:`Desktop.routes` to its app, feeds
-:meth:`Desktop.on_event` every PBX event with the call updates it caused, and awaits
-:meth:`Desktop.close` when it drains.
+(:mod:`agent_ui.call_control`) and the CRM API (:mod:`agent_ui.crm_api`), and serves the
+agent states (:mod:`cti.agent_state`) the root built; the daemon adds :meth:`Desktop.routes`
+to its app, feeds :meth:`Desktop.on_event` every PBX event with the call updates it caused,
+and awaits :meth:`Desktop.close` when it drains.
 
 The page is ``/agent``, served with the other consoles by :mod:`agent_ui.web` (plain HTML in
 ``pages/agent.html``, its code in ``/static/agent/*.js`` as ES modules on ``/static/common/``:
