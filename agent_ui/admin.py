@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.json_body import read_body
 from agent_ui.web import route_auth
 from cti.admin.asterisk_config import AsteriskConfig
 from cti.admin.dids import DidAdmin
@@ -26,7 +27,7 @@ from cti.admin.server_admin import ServerAdmin
 from cti.admin.servers import ServerSpec
 from cti.admin.services import AdminServices
 from cti.admin.trunk_monitor import TrunkMonitor
-from cti.errors import PayloadTooLarge, ValidationFailed
+from cti.errors import ValidationFailed
 from cti.principal import Action, Principal, require
 
 __all__ = ["admin_routes"]
@@ -41,24 +42,8 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=_NO_STORE)
 
 
-async def _read(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"the upload is {int(declared) / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB",
-            details={"bytes": int(declared), "limit": limit},
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the upload is larger than {limit / 1e6:.0f} MB")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await _read(request, _JSON_LIMIT)
+    raw = await read_body(request, _JSON_LIMIT)
     try:
         parsed = json.loads(raw or b"{}")
     except (ValueError, RecursionError) as exc:
@@ -191,7 +176,7 @@ class _ProvisioningApi:
 
     async def upload(self, request: Request) -> Response:
         actor = _writer(request)
-        data = await _read(request, self.provisioning.limits.max_bytes)
+        data = await read_body(request, self.provisioning.limits.max_bytes)
         name = _FILENAME.sub("_", request.query_params.get("filename", "upload"))[:120]
         session = await self.provisioning.upload(data, name, actor.username)
         return _json(session.as_dict(), 201)

@@ -43,14 +43,23 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """Return the raw body; 413 as soon as it (or its declared length) passes ``limit``."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body may hold at most {limit} bytes")
+        raise PayloadTooLarge(
+            f"the body is {_size(int(declared))}; the limit is {_size(limit)}",
+            details={"bytes": int(declared), "limit": limit},
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the body may hold at most {limit} bytes")
+            raise PayloadTooLarge(
+                f"the body is larger than {_size(limit)}", details={"limit": limit}
+            )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1_000_000 else f"{count / 1024:.0f} KiB"
 
 
 def required_text(fields: dict[str, object], name: str, limit: int) -> str:
