@@ -4,10 +4,11 @@ A render is CPU work under the GIL: on the event loop it holds up every other ca
 thread it would too. Most cards take well under a millisecond, so they still render on the
 loop (no process round trip on the common path), but only for a slice of ``inline_ms``: the
 sandbox's step budget stops a render that runs past it (:func:`cti.pop.budget.step`). Such a
-render is run again, from the start, in a worker process with the full limits. If it took
-longer than the slice there too (not a first render paying for loading number metadata, nor a
-pause of the daemon), its template goes straight to the workers for ``slow_for_s``: a slow
-template costs its own group's pops a round trip, and the loop at most one slice.
+render is run again, from the start, in a worker process with the full limits, and its
+template's renders go straight to the workers meanwhile (the other agents of a ring-all). If
+it took longer than the slice there too (not a first render paying for loading number
+metadata, nor a pause of the daemon), they keep going there for ``slow_for_s``: a slow
+template costs its own group's pops a round trip, and the loop one slice.
 
 The workers enforce the same step and time budget; a worker that still has not answered
 ``grace_s`` after the time limit (stuck in a C call the budget cannot interrupt) is killed
@@ -139,17 +140,27 @@ class CardRenderer:
             del self._slow[source]
         try:
             return self.renderer.render(source, context, slice_ms=self.inline_ms)
-        except SliceUsed:
-            return None  # the worker's time for it says whether it is slow
+        except SliceUsed:  # slow until the worker says otherwise (the other pops of a ring-all)
+            self._slow[source] = self._clock() + self._slow_for_s
+            return None
 
     def is_slow(self, source: str) -> bool:
         """Whether ``source`` overran its slice lately (its renders go to the workers)."""
         return self._slow.get(source, 0.0) > self._clock()
 
     async def render_in_worker(self, source: str, context: dict[str, object]) -> str:
-        """The card, rendered in a worker with the full limits; raise :class:`TemplateError`."""
+        """The card, rendered in a worker with the full limits; raise :class:`TemplateError`.
+
+        No pop waits for a worker to start (a second or more): until one is ready (just after
+        start-up, or after a stuck one was replaced) this raises at once and the pop gets
+        the default card.
+        """
         self.renderer.compile(source)  # a compile error needs no trip (and is cached here)
         self.renderer.check_quarantine(source)
+        if self._warm is None or not self._warm.done():
+            self._started()
+            why = f"the template ran past {self.inline_ms:g} ms and no render worker is ready yet"
+            raise _failure("limit", why)
         pool = await self.ready()
         deadline_s = self.renderer.limits.time_ms / 1000 + self._grace_s
         try:
@@ -170,7 +181,9 @@ class CardRenderer:
         status, text, extra, overran = outcome
         if status == "ok":
             if isinstance(extra, float) and extra > self.inline_ms:
-                self._slow[source] = self._clock() + self._slow_for_s  # still slow: keep it here
+                self._slow[source] = self._clock() + self._slow_for_s  # slow: keep it here
+            else:  # fast there: the slice was overrun by a first render or a pause
+                self._slow.pop(source, None)
             return text
         if overran:  # out of time or steps there too: it is slow, and quarantined if that is on
             self._slow[source] = self._clock() + self._slow_for_s
