@@ -261,7 +261,7 @@ def lab_up(settings: LabSettings) -> None:
     )
     click.echo(
         f"lab: AMI {status.ami} (user {settings.ami_username})  SIP {status.sip}  "
-        f"trunk peer {status.trunk}"
+        f"trunk peer {status.trunk}  browser phones {status.websocket}"
     )
 
 
@@ -291,6 +291,7 @@ def lab_status(settings: LabSettings, as_json: bool) -> None:
     state = f"running (pid {status.pid})" if status.running else "stopped"
     click.echo(f"lab {status.instance}: {state}, Asterisk {status.version}")
     click.echo(f"  AMI {status.ami}  SIP {status.sip}  trunk peer {status.trunk}")
+    click.echo(f"  browser phones (SIP over websocket) {status.websocket}")
     if status.active_channels is not None:
         click.echo(f"  active channels: {status.active_channels}")
     click.echo(f"  files: {status.directory}")

@@ -65,6 +65,7 @@ class LabSettings(_Section):
     trunk_port: Port = 5080
     rtp_start: Port = 10000
     rtp_end: Port = 10999
+    http_port: Port = 8088  # Asterisk's HTTP server: the browser phones' websocket (/ws)
     ami_username: str = "cti"
     ami_secret: SecretStr = SecretStr("cti-lab-secret")
     cache_dir: Path = Path("/var/cache/cti-lab")
@@ -112,6 +113,7 @@ class ProvisioningSettings(_Section):
     agent_context: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "agents"
     endpoint_template: str | None = None  # e.g. "agent-endpoint": generated endpoints use it
     aor_template: str | None = None
+    webrtc_template: str | None = None  # e.g. "webrtc-endpoint": generated browser phones use it
     extension_min: int = Field(default=1000, ge=0)
     extension_max: int = Field(default=9999, ge=0)
     trunk_poll_s: float = Field(default=30.0, gt=0)
@@ -129,6 +131,12 @@ class HttpSettings(_Section):
     # Addresses or networks of reverse proxies whose X-Forwarded-For is believed (e.g.
     # ["127.0.0.1", "10.0.0.0/24"]); empty: the peer's address is the client's.
     trusted_proxies: tuple[str, ...] = ()
+    # A session unused this long ends (an agent's open desktop socket counts as use); every
+    # session ends session_max_age_s after login. docs/security.md.
+    session_max_age_s: float = Field(default=12 * 3600.0, gt=0)
+    agent_idle_s: float = Field(default=8 * 3600.0, gt=0)
+    supervisor_idle_s: float = Field(default=30 * 60.0, gt=0)
+    admin_idle_s: float = Field(default=30 * 60.0, gt=0)
 
 
 class OutboxSettings(_Section):

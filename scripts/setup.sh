@@ -16,6 +16,9 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# Front-end libraries come from the npm registry (package.json): Debian's nodejs and npm, unless
+# this machine has a Node.js with npm already (installed otherwise, e.g. from nodejs.org).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: needs root to install: ${missing[*]} (run as root or with sudo)" >&2
@@ -40,4 +43,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ sip_tests/pyproject
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[test]' -e ./sip_tests
   touch "$stamp"
+fi
+
+# Front-end libraries: the exact versions of package-lock.json from the npm registry, bundled as
+# browser modules into agent_ui/static/vendor/ (git-ignored; served by the /static mount). JsSIP
+# (the agent desktop's phone) ships CommonJS only, so esbuild bundles it as an ES module.
+vendor=agent_ui/static/vendor
+if [ ! -f "$vendor/jssip.js" ] || [ package-lock.json -nt "$vendor/jssip.js" ]; then
+  echo "setup: installing front-end libraries (npm ci) and bundling them into $vendor"
+  npm ci --no-audit --no-fund --loglevel=error
+  mkdir -p "$vendor"
+  node_modules/.bin/esbuild node_modules/jssip/lib/JsSIP.js --bundle --format=esm \
+    --platform=browser --minify --legal-comments=eof --log-level=warning \
+    --outfile="$vendor/jssip.js"
 fi

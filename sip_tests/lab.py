@@ -30,6 +30,7 @@ def lab_settings_for(offset: int = 0) -> LabSettings:
         ami_port=25038 + offset,
         sip_port=25060 + offset,
         trunk_port=25080 + offset,
+        http_port=25088 + offset,
         rtp_start=30000 + offset * 10,
         rtp_end=30000 + offset * 10 + 999,
     )

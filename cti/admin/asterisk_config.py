@@ -37,6 +37,7 @@ class AsteriskConfig:
             context=settings.agent_context,
             endpoint_template=settings.endpoint_template,
             aor_template=settings.aor_template,
+            webrtc_template=settings.webrtc_template,
         )
 
     async def preview(self) -> dict[str, Any]:

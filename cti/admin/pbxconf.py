@@ -5,7 +5,8 @@ disk. The files are included by the PBX's own configuration (see asterisk-config
 
 * ``pjsip_cti_agents.conf`` (``#tryinclude`` at the end of pjsip.conf): per agent an endpoint,
   an auth and an AOR named after the extension. The auth carries ``password_digest`` (the MD5
-  of ``extension:realm:secret``, RFC 2617's HA1), never the secret itself.
+  of ``extension:realm:secret``, RFC 2617's HA1), never the secret itself. An agent with a
+  secret also gets a browser phone (WebRTC): endpoint and AOR ``<ext>-webrtc`` on that auth.
 * ``queues_cti_members.conf`` (end of queues.conf): every agent as a member of its groups'
   queues. A queue named ``cti-...`` is the product's own and is defined here; any other queue
   exists in queues.conf and gets the members added with ``[queue](+)``.
@@ -23,6 +24,8 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from cti.core.events import WEBRTC_SUFFIX
 
 __all__ = [
     "AGENTS_FILE",
@@ -74,6 +77,7 @@ class ConfStyle:
     aor_template: str | None = None
     queue_prefix: str = "cti-"
     max_contacts: int = 2
+    webrtc_template: str | None = None  # e.g. the lab's "webrtc-endpoint"
 
 
 def sip_digest(extension: str, realm: str, secret: str) -> str:
@@ -134,7 +138,41 @@ def _agent_objects(agent: ProvisionedAgent, style: ConfStyle) -> list[str]:
     if not style.aor_template:
         aor += [f"max_contacts = {style.max_contacts}", "remove_existing = yes"]
     out += _section(ext, style.aor_template, aor)
+    if agent.sip_digest:
+        out += _browser_phone(agent, name, style)
     return out
+
+
+def _browser_phone(agent: ProvisionedAgent, name: str, style: ConfStyle) -> list[str]:
+    """The agent's browser phone: endpoint ``<ext>-webrtc`` on the desk phone's credentials.
+
+    The dialplan rings ``PJSIP/<ext>&PJSIP/<ext>-webrtc`` (asterisk-config/extensions.conf):
+    desk phone and browser ring together and the first to answer takes the call.
+    """
+    ext = agent.extension
+    web = f"{ext}{WEBRTC_SUFFIX}"
+    endpoint = [
+        "type = endpoint",
+        *(
+            []
+            if style.webrtc_template
+            else [
+                f"context = {style.context}",
+                "disallow = all",
+                "allow = opus,ulaw",
+                "webrtc = yes  ; ICE, AVPF, rtcp-mux, DTLS-SRTP: what browsers require",
+                "dtls_auto_generate_cert = yes",
+                "direct_media = no",
+                "send_connected_line = no",
+                "allow_transfer = yes",
+            ]
+        ),
+        f"auth = {ext}",
+        f"aors = {web}",
+        f'callerid = "{name}" <{ext}>',
+    ]
+    aor = ["type = aor", "max_contacts = 1  ; the tab holding the phone", "remove_existing = yes"]
+    return [*_section(web, style.webrtc_template, endpoint), *_section(web, None, aor)]
 
 
 def _agents_file(agents: Sequence[ProvisionedAgent], style: ConfStyle) -> str:

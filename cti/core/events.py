@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 __all__ = [
+    "WEBRTC_SUFFIX",
     "AgentCalled",
     "AgentCompleted",
     "AgentConnected",
@@ -146,11 +147,18 @@ class Party:
 
 
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(?:;[12])?$")
+#: The agent's browser phone is PJSIP endpoint ``<ext>-webrtc`` (asterisk-config/pjsip.conf): a
+#: second phone of the same agent endpoint, which rings together with the desk phone.
+WEBRTC_SUFFIX = "-webrtc"
 
 
 def endpoint_of(channel_name: str) -> str:
-    """Return the device of a channel name: ``PJSIP/1001-0000002a`` -> ``PJSIP/1001``."""
-    return _CHANNEL_SUFFIX.sub("", channel_name)
+    """Return the device of a channel name: ``PJSIP/1001-0000002a`` -> ``PJSIP/1001``.
+
+    The browser phone's channels (``PJSIP/1001-webrtc-0000002b``) belong to the same device:
+    the call is the agent's whichever of their phones rang or answered.
+    """
+    return _CHANNEL_SUFFIX.sub("", channel_name).removesuffix(WEBRTC_SUFFIX)
 
 
 @_fast_init

@@ -179,7 +179,10 @@ class CallLedger:
         if (server, agent.uniqueid) not in self._by_channel:
             self._attach(call, server, agent)
         endpoint = agent.endpoint
+        twin = any(o.endpoint == endpoint and o.state in UNANSWERED for o in call.legs.values())
         leg = call.legs[agent.uniqueid] = TrackedLeg(endpoint, agent.uniqueid, LegState.RINGING, at)
+        if twin:  # the agent's other phone (desk and browser ring together): rings already
+            return []
         leg.consult = _consulting(call, endpoint)
         own_phone = agent.uniqueid == call.owner_leg  # the agent's phone for click-to-dial
         if call.direction is Direction.OUTBOUND and call.owner_leg and not own_phone:
@@ -207,8 +210,12 @@ class CallLedger:
         self._step(call, Step.ANSWER)
         updates.append(CallAnswered(call.view(), leg.endpoint))
         for other in list(call.legs.values()):
-            if other is not leg and other.state in UNANSWERED:
-                updates += self._leg_done(call, other, RingEndReason.ANSWERED_ELSEWHERE)
+            if other is leg or other.state not in UNANSWERED:
+                continue
+            if other.endpoint == leg.endpoint:  # the agent's other phone: the agent answered
+                self._leg_step(other, LegStep.RING_STOPPED)
+                continue
+            updates += self._leg_done(call, other, RingEndReason.ANSWERED_ELSEWHERE)
         source = call.transfer_from or previous
         if source and source != leg.endpoint:
             call.transferred_from = source
@@ -224,8 +231,19 @@ class CallLedger:
         reason: RingEndReason,
         step: LegStep = LegStep.RING_STOPPED,
     ) -> list[CallUpdate]:
-        """The leg is over (``step``): the desktop stops showing it ring (or consult)."""
+        """The leg is over (``step``): the desktop stops showing it ring (or consult).
+
+        While another phone of the same agent (desk and browser) still rings, the agent's
+        desktop goes on ringing: only the last of their legs to stop says why it stopped.
+        """
         if not self._leg_step(leg, step):
+            return []
+        twins = [
+            other
+            for other in call.legs.values()
+            if other is not leg and other.endpoint == leg.endpoint and other.state in UNANSWERED
+        ]
+        if twins:
             return []
         self._step(call, Step.RING_STOPPED)
         return [AgentRingEnded(call.view(), leg.endpoint, reason)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -26,7 +27,13 @@ from cti.errors import LabError
 from cti.lab.ami_probe import wait_fully_booted
 from cti.lab.provision import AsteriskInstall
 
-__all__ = ["LabInstance", "LabStatus", "render_conf"]
+__all__ = [
+    "LabInstance",
+    "LabStatus",
+    "ice_host_candidates",
+    "machine_addresses",
+    "render_conf",
+]
 
 _CONF_FILES = (
     "manager.conf",
@@ -34,6 +41,7 @@ _CONF_FILES = (
     "extensions.conf",
     "queues.conf",
     "rtp.conf",
+    "http.conf",
     "modules.conf",
     "cdr.conf",
     "logger.conf",
@@ -60,6 +68,7 @@ class LabStatus:
     version: str | None
     ami: str
     sip: str
+    websocket: str
     trunk: str
     active_channels: int | None
     directory: str
@@ -114,6 +123,7 @@ class LabInstance:
             version=self.install.version,
             ami=f"127.0.0.1:{s.ami_port}",
             sip=f"127.0.0.1:{s.sip_port}",
+            websocket=f"ws://127.0.0.1:{s.http_port}/ws",
             trunk=f"{s.trunk_host}:{s.trunk_port}",
             active_channels=channels,
             directory=str(self.directory),
@@ -225,6 +235,8 @@ class LabInstance:
         rewrites = self._rewrites()
         for name in _CONF_FILES:
             text = render_conf((source / name).read_text(), rewrites.get(name, {}))
+            if name == "rtp.conf":
+                text += ice_host_candidates(machine_addresses())
             (self.directory / "etc" / name).write_text(text)
         for extra in source.glob("*_cti_*.conf"):  # generated include files (admin console)
             (self.directory / "etc" / extra.name).write_text(extra.read_text())
@@ -253,6 +265,10 @@ class LabInstance:
             "rtp.conf": {
                 ("general", "rtpstart"): str(s.rtp_start),
                 ("general", "rtpend"): str(s.rtp_end),
+            },
+            "http.conf": {
+                ("general", "bindaddr"): "127.0.0.1",
+                ("general", "bindport"): str(s.http_port),
             },
         }
 
@@ -309,7 +325,11 @@ class LabInstance:
 
     def _check_ports_free(self) -> None:
         s = self.settings
-        probes = [(socket.SOCK_STREAM, s.ami_port, "AMI"), (socket.SOCK_DGRAM, s.sip_port, "SIP")]
+        probes = [
+            (socket.SOCK_STREAM, s.ami_port, "AMI"),
+            (socket.SOCK_DGRAM, s.sip_port, "SIP"),
+            (socket.SOCK_STREAM, s.http_port, "HTTP"),
+        ]
         for kind, port, what in probes:
             with socket.socket(socket.AF_INET, kind) as sock:
                 # As Asterisk binds: a connection of a previous run in TIME-WAIT is no conflict.
@@ -353,6 +373,34 @@ def render_conf(text: str, rewrites: dict[tuple[str, str], str]) -> str:
                 line += match.group(7)
         out.append(line)
     return "".join(out)
+
+
+def machine_addresses() -> list[str]:
+    """Return this machine's IPv4 addresses other than loopback (from ``ip -4 -o addr``)."""
+    try:
+        out = subprocess.run(
+            ["ip", "-4", "-o", "addr", "show"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = re.findall(r"\binet (\d+\.\d+\.\d+\.\d+)/", out)
+    return sorted({a for a in found if not ipaddress.IPv4Address(a).is_loopback})
+
+
+def ice_host_candidates(addresses: list[str]) -> str:
+    """Return rtp.conf lines mapping each of ``addresses`` to 127.0.0.1.
+
+    Asterisk offers the machine's own addresses as ICE host candidates even with RTP bound to
+    loopback (pjsip.conf's bind_rtp_to_media_address); a browser on this machine would then
+    send media where nothing listens. The lines go under ``[ice_host_candidates]``, which
+    rtp.conf ends with (under ``[general]`` Asterisk ignores them without a word).
+    """
+    lines = [f"{address} => 127.0.0.1" for address in addresses]
+    return "".join(f"{line}   ; written by `cti lab up`\n" for line in lines)
 
 
 def _host_path(root: Path, inside: Path) -> Path:

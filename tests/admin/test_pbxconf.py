@@ -23,7 +23,11 @@ GROUPS = [
 ]
 STYLES = {
     "plain": ConfStyle(),
-    "templated": ConfStyle(endpoint_template="agent-endpoint", aor_template="agent-aor"),
+    "templated": ConfStyle(
+        endpoint_template="agent-endpoint",
+        aor_template="agent-aor",
+        webrtc_template="webrtc-endpoint",
+    ),
 }
 
 
