@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.admin import admin_routes
+from agent_ui.site_api import site_routes
 from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
 from agent_ui.hub import AgentHub
@@ -54,6 +55,7 @@ from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
 from cti.private_files import check_private, create_private_file, ensure_private_dir
 from cti.secretbox import SecretBox
+from cti.site.service import SiteAdmin
 from cti.services import StoreAuthenticator, StoreRecords, build_directory
 from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
@@ -233,6 +235,13 @@ class Daemon:
             is_agent_endpoint=self.directory.is_agent_endpoint,
             secrets=SecretBox.for_state_dir(self.state_dir),
         )
+        # The setup wizard (locations, numbers, devices); its changes join the admin history.
+        self.site = SiteAdmin(
+            self.store,
+            SecretBox.for_state_dir(self.state_dir),
+            self.admin.history.record,
+            default_region=settings.crm.default_region,
+        )
         self.accepting = True
         self._drained = False
         self._refresh_task: asyncio.Task[None] | None = None
@@ -310,6 +319,7 @@ class Daemon:
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             *admin_routes(self.admin),
+            *site_routes(self.site),
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),
             *extra_routes,
