@@ -70,7 +70,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         hub=AgentHub(lambda agent: []),
         http=HttpSettings(public_origin=ORIGIN),
         secret=SecretStr("x" * 40),
-        on_agent_message=lambda *a: None,  # type: ignore[arg-type,return-value]
+        on_agent_message=lambda *a: None,  # type: ignore[arg-type]
         routes=site_routes(service),
     )
     transport = httpx.ASGITransport(app=app)
