@@ -190,3 +190,12 @@ async def test_only_admins_write_and_read(site: Site) -> None:
     del site.client.headers["X-CTI-CSRF"]
     assert (await site.client.post("/api/site/locations", json=HQ)).status_code == 403
     assert (await _state(site))["locations"] == []
+
+
+async def test_the_wizard_module_is_served_under_the_strict_csp(site: Site) -> None:
+    page = await site.client.get("/admin")
+    assert page.status_code == 200 and 'data-tab="site"' in page.text and 'id="wizard"' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    script = await site.client.get("/static/admin/wizard.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "innerHTML" not in script.text and "textContent" in script.text

@@ -8,9 +8,11 @@ import { loadAudit, loadConfig, wireConfig } from "./config.js";
 import { loadDids, wireDids } from "./dids.js";
 import { wireImports } from "./imports.js";
 import { loadServers, loadTrunks, wireServers } from "./servers.js";
+import { Wizard } from "./wizard.js";
 
 const $ = (id) => document.getElementById(id);
-const LOADERS = { servers: loadServers, trunks: loadTrunks, dids: loadDids, config: loadConfig, audit: loadAudit };
+const wizard = new Wizard(document.getElementById("wizard"), (tab) => app.show(tab));
+const LOADERS = { site: () => wizard.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, config: loadConfig, audit: loadAudit };
 const POLLED = ["servers", "trunks"];
 const POLL_MS = 3000;
 
@@ -59,4 +61,5 @@ class AdminApp {
   }
 }
 
-new AdminApp().start();
+const app = new AdminApp();
+app.start();
