@@ -174,7 +174,9 @@ def insert_outbox_rows(
     wrapup = wrapup_s or 0
     if wrapup_s is None and record.answered_by:
         group = group_for(conn, did=record.did, queue=record.queue, agent=record.answered_by)
-        wrapup = group.spec.wrapup_seconds if group is not None else 0
+        spec = group.spec if group is not None else None
+        applies = spec is not None and spec.wrapup_applies_to.applies(record.queue)
+        wrapup = spec.wrapup_seconds if spec is not None and applies else 0
     payload = record_to_json(merged)
     inserted = 0
     for connector in connectors:

@@ -23,7 +23,7 @@ from cti.store.models import (
     group_queues,
     group_supervisors,
 )
-from cti.store.values import GroupInfo, GroupSpec, PopTrigger
+from cti.store.values import GroupInfo, GroupSpec, PopTrigger, WrapupScope
 
 __all__ = [
     "agent_group_names",
@@ -93,6 +93,7 @@ def group_infos(conn: Connection, keys: Iterable[int] | None = None) -> list[Gro
                 trigger=PopTrigger(row.pop_trigger),
                 dispositions=tuple(row.dispositions),
                 wrapup_seconds=row.wrapup_seconds,
+                wrapup_applies_to=WrapupScope(row.wrapup_applies_to),
                 template=row.template,
                 members=members[row.id],
                 supervisors=supervisors[row.id],
@@ -152,6 +153,7 @@ def _group_values(spec: GroupSpec) -> dict[str, Any]:
         "pop_trigger": spec.trigger.value,
         "dispositions": list(spec.dispositions),
         "wrapup_seconds": spec.wrapup_seconds,
+        "wrapup_applies_to": spec.wrapup_applies_to.value,
         "template": spec.template,
     }
 

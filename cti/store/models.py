@@ -93,7 +93,10 @@ agent_groups = Table(
     Column("wrapup_seconds", Integer, nullable=False, server_default="0"),
     Column("template", Text),  # NULL: the product's default template
     Column("created_at", UtcDateTime, nullable=False),
+    # which answered calls start wrap-up: queue, all, none (s0006)
+    Column("wrapup_applies_to", String(8), nullable=False, server_default="queue"),
     CheckConstraint("pop_trigger IN ('ringing', 'answered')", name="pop_trigger"),
+    CheckConstraint("wrapup_applies_to IN ('queue', 'all', 'none')", name="wrapup_applies_to"),
     CheckConstraint("wrapup_seconds >= 0", name="wrapup_seconds"),
 )
 

@@ -74,9 +74,10 @@ def create_group(store: Store, spec: GroupSpec, actor: str) -> GroupInfo:
 
 
 def update_group(store: Store, name: str, changes: Mapping[str, Any], actor: str) -> GroupInfo:
-    """Apply ``changes`` (name, members, supervisors, dids, queues) to group ``name`` and log.
+    """Apply ``changes`` (name, members, supervisors, dids, queues, which calls have wrap-up)
+    to group ``name`` and log.
 
-    The rest of the group (its template, trigger, dispositions, wrap-up) stays as it is.
+    The rest of the group (its template, trigger, dispositions, wrap-up length) stays as it is.
     """
     with store.writing("supervision.update_group") as conn:
         key = _group_key(conn, name)
@@ -105,6 +106,7 @@ def _spec_details(spec: GroupSpec) -> dict[str, Any]:
         "supervisors": list(spec.supervisors),
         "dids": list(spec.dids),
         "queues": list(spec.queues),
+        "wrapup_applies_to": str(spec.wrapup_applies_to),
     }
 
 

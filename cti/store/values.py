@@ -26,6 +26,7 @@ __all__ = [
     "OutboxEntry",
     "PopTrigger",
     "Role",
+    "WrapupScope",
     "check_username",
 ]
 
@@ -45,6 +46,32 @@ class PopTrigger(StrEnum):
 
     RINGING = "ringing"
     ANSWERED = "answered"
+
+
+class WrapupScope(StrEnum):
+    """Which answered calls put an agent in wrap-up: queue calls (the default), all, none.
+
+    Queue calls only by default: wrap-up pauses the agent in every queue, so after direct
+    calls (a DID ringing the agent's phone) it would keep queue callers from a free agent.
+    """
+
+    QUEUE = "queue"
+    ALL = "all"
+    NONE = "none"
+
+    def applies(self, queue: str | None) -> bool:
+        """Whether an answered call that came through ``queue`` (None: direct) has wrap-up."""
+        return self is WrapupScope.ALL or (self is WrapupScope.QUEUE and bool(queue))
+
+    @classmethod
+    def parse(cls, value: object) -> WrapupScope:
+        """``value`` as a scope; ValidationFailed naming the field otherwise."""
+        if isinstance(value, str) and value in cls._value2member_map_:
+            return cls(value)
+        raise ValidationFailed(
+            "wrap-up applies to 'queue' calls, 'all' calls or 'none'",
+            details={"field": "wrapup_applies_to"},
+        )
 
 
 def check_username(username: str) -> str:
@@ -102,6 +129,7 @@ class GroupSpec:
     dispositions: tuple[str, ...] = ()
     wrapup_seconds: int = 0
     template: str | None = None  # None: the product's default template
+    wrapup_applies_to: WrapupScope = WrapupScope.QUEUE
     members: tuple[str, ...] = ()
     supervisors: tuple[str, ...] = ()
     dids: tuple[str, ...] = ()
@@ -111,6 +139,7 @@ class GroupSpec:
         if not self.name.strip() or len(self.name) > _GROUP_NAME_MAX:
             raise ValidationFailed(f"a group name is 1 to {_GROUP_NAME_MAX} characters")
         object.__setattr__(self, "trigger", _trigger(self.trigger))
+        object.__setattr__(self, "wrapup_applies_to", WrapupScope.parse(self.wrapup_applies_to))
         if not 0 <= self.wrapup_seconds <= 86400:
             raise ValidationFailed("wrap-up lasts 0 to 86400 seconds")
         bad = [d for d in self.dispositions if not d.strip() or len(d) > _DISPOSITION_MAX]
