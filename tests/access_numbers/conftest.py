@@ -1,0 +1,62 @@
+"""A migrated store on SQLite (and PostgreSQL, marked ``postgres``), an access-number service on
+it with a clock the test moves, and one pool of three lab DIDs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cti.access_numbers.service import AccessNumbers
+from cti.access_numbers.values import AccessNumber, PoolSpec
+from cti.store import Store
+
+DIDS = ("442079461001", "442079461002", "442079461003")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def pool_spec(name: str = "web", dids: tuple[str, ...] = DIDS, **more: object) -> PoolSpec:
+    numbers = tuple(AccessNumber(did, "+" + did) for did in dids)
+    return PoolSpec(name=name, numbers=numbers, **more)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def access_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(access_store_url: str, clock: Clock) -> Iterator[Store]:
+    store = Store(access_store_url, clock=clock)
+    store.upgrade()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def access(store: Store, clock: Clock) -> AsyncIterator[AccessNumbers]:
+    service = AccessNumbers(store, default_region="GB", clock=clock)
+    await service.create_pool(pool_spec(), "admin")
+    await service.refresh()
+    yield service
+    await service.close()
