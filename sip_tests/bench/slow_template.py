@@ -49,7 +49,7 @@ SLOW_TEMPLATE = (
     "{% endfor %}{% endfor %}{% endif %}"
 )
 FAST_DID, SLOW_DID = "442079461001", "442079461002"
-OWNERS = {"PJSIP/1001": ("alice",), "PJSIP/1002": ("bob",)}
+OWNERS: dict[str, tuple[str, ...]] = {"PJSIP/1001": ("alice",), "PJSIP/1002": ("bob",)}
 
 
 class InstantCrm:
