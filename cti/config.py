@@ -119,6 +119,14 @@ class ProvisioningSettings(_Section):
     trunk_poll_s: float = Field(default=30.0, gt=0)
     import_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     import_max_rows: int = Field(default=20_000, ge=1)
+    # Numbers dialled as emergency calls, sent out on ``emergency_trunk`` (a PJSIP endpoint)
+    # with the calling device's location callback number (cti.site); no trunk: not generated.
+    emergency_numbers: tuple[Annotated[str, Field(pattern=r"^[0-9]{2,6}$")], ...] = (
+        "911",
+        "112",
+        "999",
+    )
+    emergency_trunk: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
 
 
 class HttpSettings(_Section):

@@ -242,6 +242,7 @@ class Daemon:
             self.admin.history.record,
             default_region=settings.crm.default_region,
         )
+        self.admin.config.use_site(self.site.pbx_devices)
         self.accepting = True
         self._drained = False
         self._refresh_task: asyncio.Task[None] | None = None

@@ -8,13 +8,21 @@ import asyncio
 import contextlib
 import os
 import tempfile
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cti.admin import records
 from cti.admin.admin_link import AdminLink
 from cti.admin.history import AdminHistory
-from cti.admin.pbxconf import GENERATED_FILES, ConfStyle, diff, generate
+from cti.admin.pbxconf import (
+    GENERATED_FILES,
+    ConfStyle,
+    EmergencyRouting,
+    SiteDevice,
+    diff,
+    generate,
+)
 from cti.config import ProvisioningSettings
 from cti.errors import AmiError, ConfigError
 from cti.store import Store
@@ -39,11 +47,20 @@ class AsteriskConfig:
             aor_template=settings.aor_template,
             webrtc_template=settings.webrtc_template,
         )
+        self._emergency = EmergencyRouting(
+            tuple(settings.emergency_numbers), settings.emergency_trunk
+        )
+        self._site_devices: Callable[[str], Awaitable[Sequence[SiteDevice]]] | None = None
+
+    def use_site(self, devices: Callable[[str], Awaitable[Sequence[SiteDevice]]]) -> None:
+        """Generate the site's devices too (cti.site; given the SIP realm, it returns them)."""
+        self._site_devices = devices
 
     async def preview(self) -> dict[str, Any]:
         agents = await self._store.aio.run(records.provisioned_agents, self._store)
         groups = await self._store.aio.run(records.group_routings, self._store)
-        files = generate(agents, groups, self._style)
+        devices = await self._site_devices(self._style.realm) if self._site_devices else ()
+        files = generate(agents, groups, self._style, devices, self._emergency)
         current = await asyncio.to_thread(self._read_current)
         return {
             "files": files,

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from cti.admin.pbxconf import SiteDevice, sip_digest
 from cti.errors import CtiError, ValidationFailed
 from cti.secretbox import SecretBox
 from cti.site import records
@@ -23,7 +24,7 @@ from cti.site.values import (
     check_number,
     check_step,
 )
-from cti.store import Store
+from cti.store import AgentInfo, Store
 
 __all__ = ["AuditSink", "SiteAdmin", "provision_ha1"]
 
@@ -180,6 +181,23 @@ class SiteAdmin:
         )
         return device, secret
 
+    async def pbx_devices(self, realm: str) -> list[SiteDevice]:
+        """Every device as the config generator writes it (:mod:`cti.admin.pbxconf`)."""
+        store = self._store
+        rows = await store.aio.run(records.devices, store)
+        extensions = {a.username: _extension(a) for a in await store.aio.run(store.agents)}
+        return [
+            SiteDevice(
+                endpoint=d.endpoint,
+                username=d.username,
+                display_name=d.display_name,
+                extension=extensions.get(d.username, ""),
+                sip_digest=sip_digest(d.endpoint, realm, self._box.open(d.sip_secret)),
+                callback=d.callback,
+            )
+            for d in rows
+        ]
+
     async def remove_device(self, mac: str, actor: str) -> None:
         clean = check_mac(mac)
         await self._store.aio.run(records.remove_device, self._store, clean)
@@ -212,3 +230,11 @@ class SiteAdmin:
             },
             "left": left,
         }
+
+
+def _extension(agent: AgentInfo) -> str:
+    for phone in agent.endpoints:
+        tech, _, resource = phone.endpoint.partition("/")
+        if tech.upper() == "PJSIP" and resource.isdigit():
+            return resource
+    return ""
