@@ -29,12 +29,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.admin import admin_routes
-from agent_ui.site_api import site_routes
 from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
 from agent_ui.hub import AgentHub
 from agent_ui.notifier import Notifier
 from agent_ui.server import server_config
+from agent_ui.site_api import site_routes
 from agent_ui.supervisor import supervisor_routes
 from agent_ui.web import create_app
 from crm_connectors.base import CrmConnector, LookupOptions
@@ -55,8 +55,8 @@ from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
 from cti.private_files import check_private, create_private_file, ensure_private_dir
 from cti.secretbox import SecretBox
-from cti.site.service import SiteAdmin
 from cti.services import StoreAuthenticator, StoreRecords, build_directory
+from cti.site.service import SiteAdmin
 from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
 from cti.store.supervision import trunk_mappings
