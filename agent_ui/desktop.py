@@ -93,6 +93,7 @@ class Desktop:
             Route("/api/crm/contacts", self.crm.create_contact, methods=["POST"]),
             Route("/api/agent/state", self._get_state, methods=["GET"]),
             Route("/api/agent/state", self._set_state, methods=["POST"]),
+            Route("/api/agent/wrapup/end", self._end_wrapup, methods=["POST"]),
             Route("/api/agent/colleagues", self._colleagues, methods=["GET"]),
         ]
 
@@ -127,13 +128,34 @@ class Desktop:
         require(session.principal, Action.SET_AGENT_STATE)
         body = await read_json(request)
         wanted, agent = body.get("state"), session.principal.username
-        if wanted == "ready":
+        if wanted == "ready" and self.states.state_of(agent).status is AgentStatus.WRAPUP:
+            state = await self._wrapup_ended(agent, "state")
+        elif wanted == "ready":
             state = await self.states.set_ready(agent)
         elif wanted == "paused":
             state = await self.states.set_paused(agent, str(body.get("reason") or ""))
         else:
             raise ValidationFailed("state is ready or paused", details={"field": "state"})
         return JSONResponse(self._state_body(state), headers=_NO_STORE)
+
+    async def _end_wrapup(self, request: Request) -> Response:
+        """``POST /api/agent/wrapup/end``: end the agent's wrap-up now (409 when not in one)."""
+        session = route_auth(request).check_write(request)
+        require(session.principal, Action.SET_AGENT_STATE)
+        state = await self._wrapup_ended(session.principal.username, "button")
+        return JSONResponse(self._state_body(state), headers=_NO_STORE)
+
+    async def _wrapup_ended(self, agent: str, via: str) -> AgentState:
+        """End ``agent``'s wrap-up early and say so in the audit log (``agent.wrapup_ended``)."""
+        state, left = await self.states.end_wrapup(agent)
+        details = {"agent": agent, "seconds_left": left, "via": via}
+        try:
+            await self._store.aio.run(
+                self._store.record_event, "agent.wrapup_ended", details, agent
+            )
+        except Exception:  # the agent is ready on the PBX already; a failing log never undoes it
+            log.exception("could not write the end of %s's wrap-up to the audit log", agent)
+        return state
 
     async def _colleagues(self, request: Request) -> Response:
         """``GET /api/agent/colleagues``: other agents' names and extensions (transfer targets)."""

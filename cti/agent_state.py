@@ -2,11 +2,20 @@
 
 The PBX is the truth: ready means the agent's phones are unpaused queue members, paused means
 paused with the agent's reason, wrap-up means paused with the reason ``wrap-up`` for the
-group's ``wrapup_seconds`` after an answered call. :class:`AgentStates` sends ``QueuePause``
-through a :class:`QueueControl` port and learns every change back from the PBX's
-``QueueMemberPause`` / ``QueueMemberStatus`` events (:meth:`AgentStates.on_member_changed`),
-whoever made it (the desktop, a supervisor, a phone's feature code, the CLI). Each change in
-what an agent's page should show goes to a listener (the agent hub, as an ``agent_state``).
+group's ``wrapup_seconds`` after an answered call of the kind the group's
+``wrapup_applies_to`` names (queue calls by default; all; none).
+
+Wrap-up never stacks: a call with wrap-up that ends while the agent is in wrap-up (possible
+only for direct calls, with ``all``) restarts the countdown from its own end, so wrap-up
+never lasts longer than the group's length after the last such call and lengths never add
+up; a call without wrap-up (a direct call under ``queue``) leaves a running wrap-up as it is.
+The agent ends wrap-up early with :meth:`AgentStates.end_wrapup` (the desktop's button).
+
+:class:`AgentStates` sends ``QueuePause`` through a :class:`QueueControl` port and learns
+every change back from the PBX's ``QueueMemberPause`` / ``QueueMemberStatus`` events
+(:meth:`AgentStates.on_member_changed`), whoever made it (the desktop, a supervisor, a
+phone's feature code, the CLI). Each change in what an agent's page should show goes to a
+listener (the agent hub, as an ``agent_state``).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from typing import Protocol
 from cti.core.events import QueueMemberChanged
 from cti.core.records import Outcome
 from cti.core.updates import CallEnded
-from cti.errors import ValidationFailed
+from cti.errors import Conflict, ValidationFailed
 from cti.pop.directory import Directory
 
 __all__ = [
@@ -148,6 +157,25 @@ class AgentStates:
         await self._pause_all(agent, paused=True, reason=text)
         return self._set(agent, AgentState(AgentStatus.PAUSED, text, since=self._wall()))
 
+    async def end_wrapup(self, agent: str) -> tuple[AgentState, float]:
+        """End the agent's wrap-up now: ready in every queue; return it and the seconds cut.
+
+        Conflict (409) when the agent is not in wrap-up, so a late click after the timer
+        ran out, or in another tab, changes nothing and says so.
+        """
+        state = self.state_of(agent)
+        if state.status is not AgentStatus.WRAPUP:
+            raise Conflict(
+                "you are not in wrap-up", details={"state": str(state.status), "agent": agent}
+            )
+        left = max(0.0, state.until - self._wall()) if state.until is not None else 0.0
+        return await self.set_ready(agent), round(left, 1)
+
+    def wrapup_of(self, agent: str) -> tuple[float, float | None] | None:
+        """(since, until) of the agent's wrap-up (until None: not started here); None if none."""
+        state = self.state_of(agent)
+        return (state.since, state.until) if state.status is AgentStatus.WRAPUP else None
+
     async def close(self) -> None:
         """Stop wrap-up timers (the PBX keeps those agents paused until they press ready)."""
         timers = list(self._timers.values())
@@ -176,7 +204,11 @@ class AgentStates:
                 self._set(agent, replace(new, since=self._wall()))
 
     def on_call_ended(self, update: CallEnded) -> None:
-        """Start the wrap-up of the agent who had an answered call, if their group has one."""
+        """Start the wrap-up of the agent who answered the call, if their group gives it one.
+
+        The group decides whether the call has wrap-up (:meth:`GroupConfig.wrapup_after`);
+        one that has restarts a running wrap-up from now, one that has not leaves it alone.
+        """
         record = update.record
         if record is None or record.outcome is not Outcome.ANSWERED or not record.answered_by:
             return
@@ -189,8 +221,9 @@ class AgentStates:
                 server=record.server,
                 trunk=record.trunk,
             )
-            if group.wrapup_seconds > 0 and self.state_of(agent).status is not AgentStatus.PAUSED:
-                self._start_wrapup(agent, group.wrapup_seconds)
+            seconds = group.wrapup_after(record.queue)
+            if seconds > 0 and self.state_of(agent).status is not AgentStatus.PAUSED:
+                self._start_wrapup(agent, seconds)
 
     # ---------------------------------------------------------------------------- internals
     def _stale(self, agent: str, event: QueueMemberChanged) -> bool:

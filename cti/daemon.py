@@ -185,6 +185,10 @@ class Daemon:
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
         primary = self.connectors[settings.crm.connectors[0]]
+        commands = {source.name: source.commands for source in self.sources}
+        self.agent_states = AgentStates(
+            AsteriskQueues(list(commands.items())), self.directory, self.notifier.agent_state
+        )
         # The supervisor console: groups, pop templates (publishing refreshes the directory).
         self.supervision = SupervisorConsole(
             store=self.store,
@@ -194,6 +198,7 @@ class Daemon:
             calls=self.tracker.active_calls,
             refresh_directory=self.refresh_directory,
             default_region=settings.crm.default_region,
+            wrapups=self.agent_states.wrapup_of,
         )
         self.pops = PopService(
             primary,
@@ -205,10 +210,6 @@ class Daemon:
             on_template_failure=self.supervision.template_failed,
         )
         self.hub.snapshots_from(self.pops.active_pops)  # a reconnecting tab gets its open pops
-        commands = {source.name: source.commands for source in self.sources}
-        self.agent_states = AgentStates(
-            AsteriskQueues(list(commands.items())), self.directory, self.notifier.agent_state
-        )
         # The agent desktop: page, click-to-dial, call control, CRM API, agent state.
         self.desktop = Desktop(
             dial=settings.dial,

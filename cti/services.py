@@ -60,6 +60,7 @@ def build_directory(
             trigger="answered" if str(spec.trigger) == "answered" else "ringing",
             dispositions=spec.dispositions or GroupConfig(spec.name).dispositions,
             wrapup_seconds=spec.wrapup_seconds,
+            wrapup_applies_to=spec.wrapup_applies_to.value,
         )
         dids.update(dict.fromkeys(spec.dids, spec.name))
         queues.update(dict.fromkeys(spec.queues, spec.name))

@@ -11,9 +11,10 @@ from typing import Literal
 
 from cti.pop.render import DEFAULT_TEMPLATE
 
-__all__ = ["Directory", "DirectoryRef", "GroupConfig"]
+__all__ = ["Directory", "DirectoryRef", "GroupConfig", "WrapupScope"]
 
 Trigger = Literal["ringing", "answered"]
+WrapupScope = Literal["queue", "all", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,18 @@ class GroupConfig:
     trigger: Trigger = "ringing"
     dispositions: tuple[str, ...] = ("Resolved", "Follow-up", "Escalated", "Wrong number")
     wrapup_seconds: int = 0
+    wrapup_applies_to: WrapupScope = "queue"
+
+    def wrapup_after(self, queue: str | None) -> int:
+        """Seconds of wrap-up after an answered call that came through ``queue`` (None: direct).
+
+        Queue calls only by default: wrap-up pauses the agent in every queue, and a group
+        whose agents also take direct calls would otherwise keep its queues without agents.
+        """
+        applies = self.wrapup_applies_to == "all" or (
+            self.wrapup_applies_to == "queue" and bool(queue)
+        )
+        return self.wrapup_seconds if applies else 0
 
 
 DEFAULT_GROUP = GroupConfig(name="default")

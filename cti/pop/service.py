@@ -500,7 +500,7 @@ class PopService:
                     server=record.server,
                     trunk=record.trunk,
                 )
-                wrapup = group.wrapup_seconds
+                wrapup = group.wrapup_after(record.queue)
             self._spawn(self._records.end_call(record, wrapup), f"record {record.call_id}")
 
     def _group(self, view: CallView, agent: str) -> GroupConfig:

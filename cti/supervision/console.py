@@ -42,7 +42,7 @@ from cti.principal import Action, Principal, Role, require
 from cti.store import Store
 from cti.store import supervision as rows
 from cti.store.supervision import TemplateVersion
-from cti.store.values import GroupInfo, GroupSpec
+from cti.store.values import GroupInfo, GroupSpec, WrapupScope
 from cti.store.values import Role as AgentRole
 from cti.supervision.feed import LiveFeed, PopCounter, SupervisorNotifier
 from cti.supervision.live import GroupMonitor
@@ -68,6 +68,7 @@ class SupervisorConsole:
         calls: Callable[[], Sequence[CallView]],
         refresh_directory: Refresh,
         default_region: str,
+        wrapups: Callable[[str], tuple[float, float | None] | None] = lambda user: None,
         lookup_options: LookupOptions | None = None,
         tick_s: float = 0.5,
         heartbeat_s: float = 10.0,
@@ -83,6 +84,7 @@ class SupervisorConsole:
             calls=calls,
             directory=directory,
             online=notifier.is_online,
+            wrapups=wrapups,
             clock=clock,
         )
         self.feed = LiveFeed(
@@ -151,6 +153,7 @@ class SupervisorConsole:
             "trigger": str(spec.trigger),
             "dispositions": list(spec.dispositions),
             "wrapup_seconds": spec.wrapup_seconds,
+            "wrapup_applies_to": str(spec.wrapup_applies_to),
         }
 
     async def create_group(self, principal: Principal, fields: Mapping[str, Any]) -> GroupInfo:
@@ -430,11 +433,12 @@ class SupervisorConsole:
 
 # -------------------------------------------------------------------------------- helpers
 _GROUP_FIELDS = ("name", "members", "supervisors", "dids", "queues")
+_SETTING_FIELDS = ("wrapup_applies_to",)  # the group's own settings (any owner may set them)
 MAX_LIST = 500
 
 
 def _group_fields(fields: Mapping[str, Any], *, require_name: bool) -> dict[str, Any]:
-    unknown = set(fields) - set(_GROUP_FIELDS)
+    unknown = set(fields) - set(_GROUP_FIELDS) - set(_SETTING_FIELDS)
     if unknown:
         raise ValidationFailed("unknown group fields", details={"unknown": sorted(unknown)[:10]})
     changes: dict[str, Any] = {}
@@ -451,6 +455,8 @@ def _group_fields(fields: Mapping[str, Any], *, require_name: bool) -> dict[str,
             if not all(isinstance(v, str) and v.strip() for v in value):
                 raise ValidationFailed(f"{key} holds names", details={"field": key})
             changes[key] = tuple(dict.fromkeys(v.strip() for v in value))
+    if "wrapup_applies_to" in fields:
+        changes["wrapup_applies_to"] = WrapupScope.parse(fields["wrapup_applies_to"])
     return changes
 
 

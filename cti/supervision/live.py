@@ -6,8 +6,9 @@ service (:meth:`template_failed`); it never blocks and does no I/O. :meth:`snaps
 what a supervisor's page shows of one group from that and the tracker's active calls.
 
 Agent state, most important first: on a call, ringing, wrap-up (the PBX says paused with the
-reason ``wrap-up``, or the group's wrap-up time after an answered call), paused (a queue member
-paused on the PBX, with its reason), ready. ``online`` says whether the agent has the desktop
+reason ``wrap-up``, or the agent states say so: they alone know when it ends and which calls
+have it, :mod:`cti.agent_state`, through the ``wrapups`` port), paused (a queue member paused
+on the PBX, with its reason), ready. ``online`` says whether the agent has the desktop
 open (a websocket).
 """
 
@@ -61,15 +62,17 @@ class GroupMonitor:
         calls: Callable[[], Sequence[CallView]],
         directory: Callable[[], Directory],
         online: Callable[[str], bool],
+        wrapups: Callable[[str], tuple[float, float | None] | None] = lambda user: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``wrapups(user)``: (since, until) of the agent's wrap-up, None when not in one."""
         self._calls = calls
+        self._wrapups = wrapups
         self._directory = directory
         self._online = online
         self._clock = clock
         self._members: dict[str, _Member] = {}  # queue member interface -> pause state
         self._queued_at: dict[str, float] = {}  # call id -> when it joined a queue
-        self._wrapup: dict[str, tuple[float, float]] = {}  # endpoint -> (since, until)
         self._pops: dict[tuple[str, str], int] = {}  # (group, UTC day) -> pops sent
         self._failures: dict[str, deque[TemplateFailure]] = {}
         self.version = 0  # bumped on every change a snapshot could show
@@ -83,11 +86,8 @@ class GroupMonitor:
             self.version += 1
             if isinstance(update, CallQueued):
                 self._queued_at.setdefault(update.call.call_id, event.at)
-            elif isinstance(update, CallAnswered):
+            elif isinstance(update, CallAnswered | CallEnded):
                 self._queued_at.pop(update.call.call_id, None)
-            elif isinstance(update, CallEnded):
-                self._queued_at.pop(update.call.call_id, None)
-                self._call_ended(update.call, event.at)
 
     def pop_sent(self, group: str) -> None:
         day = datetime.fromtimestamp(self._clock(), UTC).date().isoformat()
@@ -111,17 +111,6 @@ class GroupMonitor:
         if before is None or (before.paused, before.reason) != (event.paused, reason):
             self._members[event.interface] = _Member(event.paused, reason, event.at)
             self.version += 1
-
-    def _call_ended(self, call: CallView, at: float) -> None:
-        if call.answered_at is None or not call.agent:
-            return
-        directory = self._directory()
-        owners = directory.owners(call.agent)
-        if not owners:
-            return
-        group = directory.group_for(did=call.did, queue=call.queue, agent=owners[0])
-        if group.wrapup_seconds > 0:
-            self._wrapup[call.agent] = (at, at + group.wrapup_seconds)
 
     # ---------------------------------------------------------------------------- reading
     def pops_today(self, group: str) -> int:
@@ -147,9 +136,7 @@ class GroupMonitor:
             "group": group.name,
             "server_time": now,
             "agents": [
-                self._agent(
-                    user, names.get(user, user), sorted(endpoints.get(user, ())), calls, now
-                )
+                self._agent(user, names.get(user, user), sorted(endpoints.get(user, ())), calls)
                 for user in sorted(members)
             ],
             "calls": [_call(c, directory) for c in mine if c.state is not CallState.QUEUED],
@@ -172,17 +159,16 @@ class GroupMonitor:
         }
 
     def _agent(
-        self, user: str, name: str, phones: list[str], calls: list[CallView], now: float
+        self, user: str, name: str, phones: list[str], calls: list[CallView]
     ) -> dict[str, object]:
         state, since, until, reason, call_id = "ready", None, None, "", None
         member = next((self._members[p] for p in phones if p in self._members), None)
         if member is not None and member.paused:
             wrapping = member.reason.lower() == WRAPUP_REASON
             state, since, reason = ("wrapup" if wrapping else "paused"), member.since, member.reason
-        for phone in phones:
-            wrap = self._wrapup.get(phone)
-            if wrap is not None and wrap[1] > now and state == "ready":
-                state, since, until = "wrapup", wrap[0], wrap[1]
+        wrap = self._wrapups(user)
+        if wrap is not None and state in ("ready", "wrapup"):
+            state, since, reason, until = "wrapup", wrap[0], WRAPUP_REASON, wrap[1]
         for call in calls:
             if call.agent in phones and call.answered_at is not None:
                 state, since, call_id, reason = "on_call", call.answered_at, call.call_id, ""

@@ -11,8 +11,8 @@ from cti.agent_state import AgentState, AgentStates, AgentStatus, check_reason
 from cti.core.events import Party, QueueMemberChanged
 from cti.core.records import CallRecord, Direction, Outcome
 from cti.core.updates import CallEnded, CallState, CallView
-from cti.errors import ValidationFailed
-from cti.pop.directory import Directory, GroupConfig
+from cti.errors import Conflict, ValidationFailed
+from cti.pop.directory import Directory, GroupConfig, WrapupScope
 from pbx_adapters.asterisk.frame import AmiFrame
 from pbx_adapters.asterisk.queue_control import queue_member
 
@@ -53,7 +53,10 @@ def member(interface: str, paused: bool, reason: str = "") -> QueueMemberChanged
     )
 
 
-def ended(endpoint: str, outcome: Outcome = Outcome.ANSWERED) -> CallEnded:
+def ended(
+    endpoint: str, outcome: Outcome = Outcome.ANSWERED, queue: str | None = "support"
+) -> CallEnded:
+    """An ended call answered by ``endpoint``; ``queue`` None: a direct call to its DID."""
     now = datetime.now(UTC)
     view = CallView(
         call_id="lab:1.1",
@@ -64,7 +67,7 @@ def ended(endpoint: str, outcome: Outcome = Outcome.ANSWERED) -> CallEnded:
         called_number="442079461003",
         did="442079461003",
         trunk=None,
-        queue=None,
+        queue=queue,
         started_at=0.0,
         answered_at=1.0,
         agent=endpoint,
@@ -83,6 +86,7 @@ def ended(endpoint: str, outcome: Outcome = Outcome.ANSWERED) -> CallEnded:
         caller_number="+442079460001",
         called_number="442079461003",
         answered_by=endpoint if outcome is Outcome.ANSWERED else None,
+        queue=queue,
     )
     return CallEnded(view, record)
 
@@ -204,4 +208,70 @@ async def test_an_event_from_before_a_pause_does_not_undo_it(
     service.on_member_changed(member("PJSIP/1003", True, "wrap-up"))  # confirmed
     service.on_member_changed(member("PJSIP/1003", False))  # now a real change (a supervisor)
     assert service.state_of("carol").status is AgentStatus.READY
+    await service.close()
+
+
+def _service(scope: WrapupScope, seconds: int = 30) -> tuple[AgentStates, Queues]:
+    group = GroupConfig("Support", wrapup_seconds=seconds, wrapup_applies_to=scope)
+    directory = Directory(
+        endpoint_owners={"PJSIP/1003": ("carol",)},
+        groups={"Support": group},
+        agent_groups={"carol": ("Support",)},
+    )
+    queues = Queues()
+    return AgentStates(queues, lambda: directory, lambda a, s: None), queues
+
+
+async def test_direct_calls_have_no_wrap_up_by_default() -> None:
+    service, queues = _service("queue")
+    service.on_call_ended(ended("PJSIP/1003", queue=None))
+    await asyncio.sleep(0)
+    assert service.state_of("carol").status is AgentStatus.UNKNOWN
+    assert queues.pauses == []  # no queue pause: the queue's callers still reach carol
+    service.on_call_ended(ended("PJSIP/1003", queue="support"))
+    await asyncio.sleep(0)
+    assert service.state_of("carol").status is AgentStatus.WRAPUP
+    assert queues.pauses == [("PJSIP/1003", True, "wrap-up")]
+    await service.close()
+
+
+@pytest.mark.parametrize(
+    ("scope", "queue", "wraps"),
+    [("all", None, True), ("all", "support", True), ("none", "support", False)],
+)
+async def test_the_group_says_which_calls_have_wrap_up(
+    scope: WrapupScope, queue: str | None, wraps: bool
+) -> None:
+    service, _ = _service(scope)
+    service.on_call_ended(ended("PJSIP/1003", queue=queue))
+    assert (service.state_of("carol").status is AgentStatus.WRAPUP) is wraps
+    await service.close()
+
+
+async def test_wrap_up_never_stacks() -> None:
+    service, _ = _service("queue", seconds=30)
+    service.on_call_ended(ended("PJSIP/1003"))
+    first = service.state_of("carol")
+    assert first.until is not None and first.until - first.since == 30
+    await asyncio.sleep(0.05)
+    service.on_call_ended(ended("PJSIP/1003", queue=None))  # a direct call: leaves it be
+    assert service.state_of("carol").until == first.until
+    await asyncio.sleep(0.05)
+    service.on_call_ended(ended("PJSIP/1003"))  # a queue call: 30 s from its own end
+    again = service.state_of("carol")
+    assert again.until is not None and again.until - again.since == 30
+    assert 0 < again.until - first.until < 1  # restarted, not 30 + what was left
+    await service.close()
+
+
+async def test_the_agent_ends_wrap_up_early() -> None:
+    service, queues = _service("queue", seconds=30)
+    with pytest.raises(Conflict):
+        await service.end_wrapup("carol")
+    service.on_call_ended(ended("PJSIP/1003"))
+    await asyncio.sleep(0)
+    state, left = await service.end_wrapup("carol")
+    assert state.status is AgentStatus.READY and 29 < left <= 30
+    assert queues.pauses[-1] == ("PJSIP/1003", False, "")
+    assert service.wrapup_of("carol") is None
     await service.close()

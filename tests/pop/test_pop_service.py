@@ -165,17 +165,23 @@ async def test_the_record_waits_for_the_wrap_up_of_the_answering_agents_group(
 ) -> None:
     """The wrap-up comes from the in-memory directory, so the store need not look it up."""
     records = Records()
-    groups = {"vip": GroupConfig("vip", wrapup_seconds=45)}
+    groups = {"vip": GroupConfig("vip", wrapup_seconds=45, wrapup_applies_to="all")}
     pops = service(crm, Notifier(), records, groups=groups, did_groups={"442079461001": "vip"})
     await replay(pops, "direct_answered")
     await replay(service(crm, Notifier(), records), "direct_not_answered")
     assert records.wrapups == [45, 0]  # nobody answered the second: nothing to wait for
+    queue_only = {"vip": GroupConfig("vip", wrapup_seconds=45)}  # the default: queue calls
+    pops = service(crm, Notifier(), records, groups=queue_only, did_groups={"442079461001": "vip"})
+    await replay(pops, "direct_answered")
+    assert records.wrapups == [45, 0, 0]  # a direct call has no wrap-up: nothing to wait for
 
 
 async def test_a_trunks_default_group_pops_calls_whose_did_has_none(crm: BuiltinCrm) -> None:
     """The admin console maps a trunk to a default group; a DID's own group still wins."""
     groups = {
-        "carrier": GroupConfig("carrier", template="<i>via the carrier</i>", wrapup_seconds=20),
+        "carrier": GroupConfig(
+            "carrier", template="<i>via the carrier</i>", wrapup_seconds=20, wrapup_applies_to="all"
+        ),
         "vip": GroupConfig("vip", template="<b>VIP</b>"),
     }
     trunk = {("lab", "lab-trunk"): "carrier"}

@@ -144,6 +144,31 @@ async def test_groups_created_renamed_staffed_and_deleted_with_an_audit_trail(
     await root.aclose()
 
 
+async def test_which_calls_have_wrap_up_is_a_group_setting_owners_and_admins_change(
+    h: Harness,
+) -> None:
+    sam, root = await h.client("sam"), await h.client("root")
+    support = next(g for g in (await sam.get("/api/supervisor")).json()["groups"])
+    assert support["wrapup_applies_to"] == "queue"  # the default: queue calls only
+    group = support["name"]
+    for client, scope in ((sam, "all"), (root, "none")):
+        reply = await client.put(
+            "/api/supervisor/group", params={"group": group}, json={"wrapup_applies_to": scope}
+        )
+        assert reply.status_code == 200, reply.text
+        assert h.directory.groups[group].wrapup_applies_to == scope  # live at once
+    bad = await sam.put(
+        "/api/supervisor/group", params={"group": group}, json={"wrapup_applies_to": "direct"}
+    )
+    assert bad.status_code == 422 and bad.json()["details"] == {"field": "wrapup_applies_to"}
+    assert h.directory.groups[group].wrapup_applies_to == "none"  # nothing half-done
+    updated = next(e for e in h.store.events(kind="supervisor.group.updated"))
+    assert updated.actor == "root"
+    assert updated.details["changes"]["wrapup_applies_to"] == {"from": "all", "to": "none"}
+    await sam.aclose()
+    await root.aclose()
+
+
 async def test_a_supervisor_cannot_reach_into_other_groups(h: Harness) -> None:
     """Sue owns Support only: every write that would take Sales' agents, numbers or queues,
     claim unassigned ones, or add owners is refused, and nothing changes."""

@@ -79,10 +79,12 @@ def test_agent_states_calls_waiting_and_wrap_up() -> None:
         queue_groups={"support": "Support"},
         agent_groups={"carol": ("Support",), "dave": ("Support",), "alice": ("Sales",)},
     )
+    wrapups: dict[str, tuple[float, float | None]] = {}  # what the agent states say
     monitor = GroupMonitor(
         calls=lambda: calls,
         directory=lambda: directory,
         online=lambda user: user == "carol",
+        wrapups=wrapups.get,
         clock=lambda: now[0],
     )
     group = GroupInfo(1, GroupSpec("Support", members=("carol", "dave"), queues=("support",)))
@@ -127,10 +129,12 @@ def test_agent_states_calls_waiting_and_wrap_up() -> None:
     ended = replace(answered, state=CallState.ENDED)
     calls[:] = []
     monitor.observe(replace(event, at=1090.0), [CallEnded(ended, None)])
+    wrapups["carol"] = (1090.0, 1105.0)  # the agent states started her wrap-up
     snap = monitor.snapshot(group, {})
     carol = snap["agents"][0]  # type: ignore[index]
-    assert (carol["state"], carol["until"]) == ("wrapup", 1105.0)  # the group's 15 s
+    assert (carol["state"], carol["since"], carol["until"]) == ("wrapup", 1090.0, 1105.0)
     now[0] = 1106.0
+    del wrapups["carol"]  # over (or ended early by her)
     assert monitor.snapshot(group, {})["agents"][0]["state"] == "ready"  # type: ignore[index]
 
     other = view("lab:2", did="442079460100", queue="sales", ringing=("PJSIP/1001",))

@@ -1,5 +1,6 @@
-// The Group tab: the selected group's members, owners, queues and DIDs; a new group; deleting
-// one; and where calls come from (the DID and trunk maps the admin console keeps).
+// The Group tab: the selected group's members, owners, queues, DIDs and which calls have
+// wrap-up; a new group; deleting one; and where calls come from (the DID and trunk maps the
+// admin console keeps).
 
 import { clear, el } from "/static/common/dom.js";
 import { request as api } from "/static/common/http.js";
@@ -35,6 +36,7 @@ export class GroupTab {
       options(form.elements.supervisors, (a) => a.role === "supervisor", group.supervisors);
       form.elements.queues.value = group.queues.join("\n");
       form.elements.dids.value = group.dids.join("\n");
+      form.elements.wrapup_applies_to.value = group.wrapup_applies_to || "queue";
     }
     const dids = $("did-map");
     clear(dids);
@@ -58,6 +60,7 @@ export class GroupTab {
       supervisors: picked(form.elements.supervisors),
       queues: lines(form.elements.queues.value),
       dids: lines(form.elements.dids.value),
+      wrapup_applies_to: form.elements.wrapup_applies_to.value,
     };
     try {
       const result = await api("PUT", "/api/supervisor/group", { query: { group: this.app.group }, body });
