@@ -28,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.access_admin import access_admin_routes
+from agent_ui.access_api import access_api_routes
 from agent_ui.admin import admin_routes
 from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
@@ -41,6 +43,7 @@ from crm_connectors.base import CrmConnector, LookupOptions
 from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
 from crm_connectors.salesforce import from_config as salesforce_from_config
+from cti.access_numbers.service import AccessNumbers
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
 from cti.config import AmiServerSettings, CrmSettings, Settings
@@ -200,6 +203,12 @@ class Daemon:
             default_region=settings.crm.default_region,
             wrapups=self.agent_states.wrapup_of,
         )
+        # Access numbers: companies' apps reserve DIDs; a matching call's pop carries the request.
+        self.access = AccessNumbers(
+            self.store,
+            default_region=settings.crm.default_region,
+            registry=self.metrics.registry,
+        )
         self.pops = PopService(
             primary,
             self.directory,
@@ -208,6 +217,7 @@ class Daemon:
             default_region=settings.crm.default_region,
             lookup_timeout_s=settings.crm.lookup_timeout_ms / 1000,
             on_template_failure=self.supervision.template_failed,
+            interactions=self.access,
         )
         self.hub.snapshots_from(self.pops.active_pops)  # a reconnecting tab gets its open pops
         # The agent desktop: page, click-to-dial, call control, CRM API, agent state.
@@ -321,6 +331,8 @@ class Daemon:
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             *admin_routes(self.admin),
+            *access_admin_routes(self.access, self.settings.crm.default_region),
+            *access_api_routes(self.access, self.settings.crm.default_region),
             *site_routes(self.site),
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),
@@ -400,6 +412,7 @@ class Daemon:
             await source.start()
         await self.admin.start()
         await self.supervision.start()
+        await self.access.start()
 
     async def _upgrade_crm(self) -> bool:
         """Bring the built-in CRM's schema up to date; False when its database is unreachable.
@@ -440,6 +453,7 @@ class Daemon:
         await self.desktop.close()
         await self.admin.close()
         await self.supervision.close()
+        await self.access.close()
         for source in self.sources:
             await source.close()
         await self.live_calls.close()  # no events any more: save every live call as it stands

@@ -6,6 +6,7 @@ from typing import Literal
 
 from crm_connectors.base import CallHistoryEntry, Case, LookupResult, Match
 from cti.core.updates import CallView
+from cti.pop.interactions import ReservationMatch
 
 __all__ = ["LookupState", "pop_context"]
 
@@ -75,8 +76,13 @@ def pop_context(
     agent: str,
     group: str,
     number: str,
+    reservation: ReservationMatch | None = None,
 ) -> dict[str, object]:
-    """Return the template context for ``agent``'s pop of ``call``."""
+    """Return the template context for ``agent``'s pop of ``call``.
+
+    ``reservation`` is set for a call on an access-number DID: ``reservation`` is then
+    ``matched`` (and ``interaction`` what the customer's app sent) or ``none``.
+    """
     matches = [_match(m) for m in lookup.matches] if lookup else []
     count = "none" if not matches else "one" if len(matches) == 1 else "several"
     return {
@@ -96,4 +102,6 @@ def pop_context(
         "lookup": state,
         "agent": agent,
         "group": group,
+        "reservation": reservation.status if reservation else "",
+        "interaction": reservation.interaction if reservation and reservation.interaction else None,
     }

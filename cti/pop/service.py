@@ -42,6 +42,7 @@ from cti.errors import CrmError, TemplateError
 from cti.numbers import to_e164
 from cti.pop.context import LookupState, pop_context
 from cti.pop.directory import Directory, GroupConfig
+from cti.pop.interactions import InteractionMatcher, ReservationMatch
 from cti.pop.offload import CardRenderer
 from cti.pop.render import DEFAULT_TEMPLATE, PopRenderer
 
@@ -92,6 +93,8 @@ class _Session:
     waiting: list[_Pop] = field(default_factory=list)  # rung, held back for the lookup
     timer: asyncio.TimerHandle | None = None  # sends ``waiting`` at the deadline
     cards: dict[str, tuple[dict[str, object], str]] = field(default_factory=dict)
+    reservation: ReservationMatch | None = None  # the access-number interaction, if a pool DID
+    reservation_checked: bool = False
 
     def stop_waiting(self) -> list[_Pop]:
         """Cancel the deadline; return the pops that were waiting for the lookup."""
@@ -119,6 +122,7 @@ class PopService:
         cards: CardRenderer | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_template_failure: Callable[[str, str, str], None] | None = None,
+        interactions: InteractionMatcher | None = None,
     ) -> None:
         self._crm = crm
         self._directory = directory
@@ -137,6 +141,7 @@ class PopService:
         # (group, error), newest last; each also goes to on_template_failure(group, error, call)
         self.template_failures: deque[tuple[str, str]] = deque(maxlen=200)
         self._on_template_failure = on_template_failure
+        self._interactions = interactions
         self._handlers: dict[type, Callable[[Any], None]] = {
             CallStarted: self._started,
             AgentRang: self._rang,
@@ -359,6 +364,7 @@ class PopService:
             agent=pop.agent,
             group=pop.group.name,
             number=session.number,
+            reservation=self._reservation(session),
         )
         data = {
             **context,
@@ -366,6 +372,18 @@ class PopService:
             "trigger": pop.group.trigger,
         }
         return context, data
+
+    def _reservation(self, session: _Session) -> ReservationMatch | None:
+        """The access-number interaction of the call, matched (once) when its DID is known."""
+        view = session.view
+        if session.reservation_checked or self._interactions is None or not view.did:
+            return session.reservation
+        session.reservation_checked = True
+        if view.direction is Direction.INBOUND:
+            session.reservation = self._interactions.match_call(
+                view.did, session.number or view.caller.number, view.call_id
+            )
+        return session.reservation
 
     def _card_now(self, session: _Session, pop: _Pop, context: dict[str, object]) -> str | None:
         """The card for ``context``, made on the loop; None if a worker must make it.
@@ -500,7 +518,7 @@ class PopService:
                     server=record.server,
                     trunk=record.trunk,
                 )
-                wrapup = group.wrapup_after(record.queue)
+                wrapup = group.wrapup_seconds
             self._spawn(self._records.end_call(record, wrapup), f"record {record.call_id}")
 
     def _group(self, view: CallView, agent: str) -> GroupConfig:
@@ -517,9 +535,14 @@ class PopService:
             return owners[0] if owners else endpoint
 
         matches = session.lookup.crm_matches() if session and session.lookup else ()
+        found = session.reservation if session else None
+        flags = record.flags
+        if found is not None:  # the CRM's record says which app request the call answered
+            flags = (*flags, f"interaction:{found.interaction_id or 'none'}")
         return replace(
             record,
             agents_rung=tuple(name(e) for e in record.agents_rung),
             answered_by=name(record.answered_by) if record.answered_by else None,
             matches=tuple(matches),
+            flags=flags,
         )

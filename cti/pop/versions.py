@@ -56,6 +56,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "account": ("name", "type", "phone"),
     "cases": ("number", "subject", "status", "owner", "origin", "opened_at"),
     "history": ("started_at", "direction", "outcome", "agent", "disposition", "duration", "notes"),
+    # what a company's app sent with an access-number reservation (cti.access_numbers)
+    "interaction": ("who", "intent", "order", "page"),
 }
 # The layouts of the standard template, per match count; the first is the default.
 LAYOUTS: dict[str, tuple[str, ...]] = {
