@@ -27,6 +27,7 @@ _VARIABLE_NAME = re.compile(r"_{0,2}[A-Za-z][A-Za-z0-9_]{0,63}(\([A-Za-z0-9_-]{0
 # manager.c separates Variable values on ',' and strips '"' and '\'.
 _VARIABLE_VALUE_FORBIDDEN = re.compile(r'[,"\\]')
 _MAX_CAUSE = 127  # Q.850 cause codes (AST_CAUSE_*)
+_DTMF = re.compile(r"[0-9*#A-D]")
 
 
 class ActionSender(Protocol):
@@ -161,6 +162,46 @@ class AsteriskCommands:
         if reason:
             headers.append(("Reason", _checked("reason", reason)))
         return await self._single(*headers)
+
+    async def set_variable(self, channel: str, name: str, value: str) -> AmiFrame:
+        """Set dialplan variable ``name`` on ``channel`` (AMI ``Setvar``, write class ``call``)."""
+        _variable(name, value)  # the same checks as Originate's variables
+        return await self._single(
+            ("Action", "Setvar"),
+            ("Channel", _required("channel", channel)),
+            ("Variable", name),
+            ("Value", value),
+        )
+
+    async def play_dtmf(self, channel: str, digit: str, *, receive: bool = False) -> AmiFrame:
+        """Send one DTMF ``digit`` to ``channel``; ``receive`` makes Asterisk act as if the
+        channel's phone had keyed it (ChanSpy's mode keys 4/5/6 are read that way)."""
+        if not isinstance(digit, str) or not _DTMF.fullmatch(digit):
+            raise ValidationFailed("a DTMF digit is one of 0-9, *, #, A-D", details={"digit": digit})
+        headers = [("Action", "PlayDTMF"), ("Channel", _required("channel", channel))]
+        headers.append(("Digit", digit))
+        if receive:
+            headers.append(("Receive", "true"))
+        return await self._single(*headers)
+
+    async def mute_recording(self, channel: str, muted: bool) -> AmiFrame:
+        """Mute (silence) or unmute both directions of ``channel``'s MixMonitor.
+
+        ``MixMonitorMute`` needs write ``call`` (or ``system``); the muted span is written as
+        silence, so the file's length still matches the talk time.
+        """
+        return await self._single(
+            ("Action", "MixMonitorMute"),
+            ("Channel", _required("channel", channel)),
+            ("Direction", "both"),
+            ("State", "1" if muted else "0"),
+        )
+
+    async def stop_recording(self, channel: str) -> AmiFrame:
+        """Stop ``channel``'s MixMonitor (``StopMixMonitor``, write ``call``)."""
+        return await self._single(
+            ("Action", "StopMixMonitor"), ("Channel", _required("channel", channel))
+        )
 
     async def core_show_channels(self) -> list[AmiFrame]:
         """Return one ``CoreShowChannel`` event per live channel (for a resync)."""
