@@ -177,7 +177,9 @@ class AsteriskCommands:
         """Send one DTMF ``digit`` to ``channel``; ``receive`` makes Asterisk act as if the
         channel's phone had keyed it (ChanSpy's mode keys 4/5/6 are read that way)."""
         if not isinstance(digit, str) or not _DTMF.fullmatch(digit):
-            raise ValidationFailed("a DTMF digit is one of 0-9, *, #, A-D", details={"digit": digit})
+            raise ValidationFailed(
+                "a DTMF digit is one of 0-9, *, #, A-D", details={"digit": repr(digit)}
+            )
         headers = [("Action", "PlayDTMF"), ("Channel", _required("channel", channel))]
         headers.append(("Digit", digit))
         if receive:
