@@ -18,6 +18,7 @@ from cti.pop.directory import Directory, GroupConfig
 from cti.pop.render import DEFAULT_TEMPLATE
 from cti.principal import Principal, Role
 from cti.store import Store
+from cti.store.calls import notes_text
 from cti.store.codec import record_from_json, record_to_json
 from cti.store.values import AgentInfo, GroupInfo
 
@@ -102,8 +103,9 @@ class StoreRecords:
         self.written = 0
 
     async def notes_for(self, call_id: str) -> str:
+        """The call's notes so far, as the next agent's pop shows them after a transfer."""
         notes = await self._store.aio.run(self._store.notes_for, call_id)
-        return "\n".join(n.notes for n in notes if n.notes)
+        return notes_text(notes)
 
     async def end_call(self, record: CallRecord, wrapup_s: int | None = None) -> None:
         """Write ``record`` to the outbox (after a short grace for the last notes in flight).

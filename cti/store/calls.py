@@ -31,6 +31,7 @@ __all__ = [
     "insert_outbox_rows",
     "merge_notes",
     "notes_of",
+    "notes_text",
     "upsert_note",
 ]
 
@@ -128,18 +129,11 @@ def notes_of(conn: Connection, call_id: str) -> list[CallNote]:
 def merge_notes(record: CallRecord, notes: Sequence[CallNote]) -> CallRecord:
     """Return ``record`` with the agents' notes and disposition, if any agent wrote any.
 
-    Notes: one author's text as typed; several authors' texts each headed by the author's name,
-    the answering agent first, then in order of saving. Disposition: the answering agent's,
-    else the one picked last.
+    Notes: :func:`notes_text`. Disposition: the answering agent's, else the one picked last.
     """
     if not notes:
         return record
-    ordered = sorted(notes, key=lambda n: (n.username != record.answered_by, n.updated_at))
-    written = [n for n in ordered if n.notes.strip()]
-    if len(written) == 1:
-        text = written[0].notes.strip()
-    else:
-        text = "\n\n".join(f"{n.author or n.username}: {n.notes.strip()}" for n in written)
+    text = notes_text(notes)
     chosen = [n for n in notes if n.disposition is not None]
     own = [n for n in chosen if n.username == record.answered_by]
     if own:
@@ -149,6 +143,21 @@ def merge_notes(record: CallRecord, notes: Sequence[CallNote]) -> CallRecord:
     else:
         disposition = None
     return replace(record, notes=text, disposition=disposition)
+
+
+def notes_text(notes: Sequence[CallNote]) -> str:
+    """The notes of a call as one text, in the order they were written, each with its author.
+
+    One author's text is taken as typed. Several authors (a call transferred from agent to
+    agent) are each headed by the author's name, in time order of their saves (the store's
+    ``updated_at``), never the answering or last agent first: the CRM's reader follows the call
+    as it went. Notes left empty are left out.
+    """
+    ordered = sorted(notes, key=lambda n: (n.updated_at, n.username))
+    written = [n for n in ordered if n.notes.strip()]
+    if len(written) == 1:
+        return written[0].notes.strip()
+    return "\n\n".join(f"{n.author or n.username}: {n.notes.strip()}" for n in written)
 
 
 def insert_outbox_rows(

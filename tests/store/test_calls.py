@@ -9,7 +9,7 @@ import pytest
 
 from cti.errors import ValidationFailed
 from cti.store import CallNote, GroupSpec, Store
-from cti.store.calls import merge_notes
+from cti.store.calls import merge_notes, notes_text
 from tests.store.fakes import START, FakeClock, record
 
 CALL = "lab:1700000000.1"
@@ -31,14 +31,22 @@ def test_one_author_is_taken_as_typed() -> None:
     assert (merged.notes, merged.disposition) == ("Reset the router.", "Resolved")
 
 
-def test_several_authors_are_named_the_answering_agent_first() -> None:
+def test_several_authors_are_named_in_the_order_they_wrote() -> None:
+    """After two transfers (alice -> bob -> carol) the record reads as the call went, even
+    though carol, the last agent, is the one the record says answered."""
     notes = [
-        note("bob", "Took the transfer.", at=1),
-        replace(note("alice", "Caller wants a callback.", at=2), author="Alice Archer"),
-        note("carol", "   ", at=3),  # nothing written: left out
+        note("carol", "Refund approved.", at=9),
+        note("bob", "Took the transfer; billing issue.", at=5),
+        replace(note("alice", "Caller wants a refund.", at=2), author="Alice Agent"),
+        note("dave", "   ", at=3),  # nothing written: left out
     ]
-    merged = merge_notes(record(answered_by="alice"), notes)
-    assert merged.notes == "Alice Archer: Caller wants a callback.\n\nbob: Took the transfer."
+    merged = merge_notes(record(answered_by="carol"), notes)
+    assert merged.notes == (
+        "Alice Agent: Caller wants a refund.\n\n"
+        "bob: Took the transfer; billing issue.\n\n"
+        "carol: Refund approved."
+    )
+    assert notes_text(notes) == merged.notes  # what the next agent's pop shows, too
 
 
 def test_the_answering_agents_disposition_wins() -> None:
