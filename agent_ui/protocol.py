@@ -71,6 +71,7 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013  # the client did not keep up: reconnect and resume
+    TOO_MANY_CONNECTIONS = 4008  # this user has max_sockets_per_user open: do not reconnect
 
 
 @dataclass(frozen=True, slots=True)

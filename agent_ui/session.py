@@ -1,8 +1,9 @@
 """Sessions, websocket tickets and the login throttle: the web app's state about who is who.
 
 A session lives in a signed cookie (itsdangerous, HMAC-SHA256): the principal, a session id, a
-CSRF token and an expiry. Logging out revokes the session id in this process; a restart forgets
-revocations, so sessions are short (a shift) and role changes apply at the next login.
+CSRF token and an expiry. The signature only proves this daemon issued it: whether it may still
+be used (logout, idle timeout, account changes) is checked on the server at every request and
+socket (:mod:`agent_ui.session_guard`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Session:
 
 
 class SessionCodec:
-    """Issue and read session cookies; remember logged-out sessions until they expire."""
+    """Issue and read session cookies (signature and expiry; the registry says the rest)."""
 
     def __init__(
         self,
@@ -54,7 +55,6 @@ class SessionCodec:
         )
         self._max_age = max_age_s
         self._now = wall_clock
-        self._revoked: dict[str, float] = {}  # session id -> its expiry
 
     @property
     def max_age_s(self) -> float:
@@ -79,7 +79,7 @@ class SessionCodec:
         return session, self._serializer.dumps(payload)
 
     def read(self, cookie: str | None) -> Session | None:
-        """Return the session in ``cookie``, or None if absent, forged, expired or logged out."""
+        """Return the session in ``cookie``, or None if absent, forged or expired."""
         if not cookie or len(cookie) > 4096:
             return None
         try:
@@ -95,15 +95,8 @@ class SessionCodec:
         return self.check(session)
 
     def check(self, session: Session) -> Session | None:
-        """Return ``session`` if it is still valid now."""
-        if session.expires_at <= self._now() or session.session_id in self._revoked:
-            return None
-        return session
-
-    def revoke(self, session: Session) -> None:
-        now = self._now()
-        self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
-        self._revoked[session.session_id] = session.expires_at
+        """Return ``session`` if it has not expired."""
+        return session if session.expires_at > self._now() else None
 
 
 class TicketBook:

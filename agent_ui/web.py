@@ -38,6 +38,7 @@ from agent_ui.security import (
     content_security_policy,
 )
 from agent_ui.session import LoginThrottle, Session, SessionCodec, TicketBook
+from agent_ui.session_guard import MemorySessions, SessionGuard, SessionRegistry, request_session
 from agent_ui.ws import AgentSocket
 from cti.config import HttpSettings
 from cti.errors import (
@@ -119,8 +120,7 @@ class RevalidatedFiles(StaticFiles):
 class _Pages:
     """Every console page, read once; a signed-in user is sent home from a page not theirs."""
 
-    def __init__(self, codec: SessionCodec, cookie: str) -> None:
-        self._codec, self._cookie = codec, cookie
+    def __init__(self) -> None:
         self._html = {p.path: (p, (PAGES_DIR / p.file).read_text(encoding="utf-8")) for p in PAGES}
 
     def routes(self) -> list[BaseRoute]:
@@ -131,13 +131,13 @@ class _Pages:
         ]
 
     async def home(self, request: Request) -> Response:
-        session = self._codec.read(request.cookies.get(self._cookie))
+        session = request_session(request)
         home = _HOME[session.principal.role] if session else "/agent"
         return RedirectResponse(home, status_code=303, headers=_NO_STORE)
 
     async def page(self, request: Request) -> Response:
         page, html = self._html[request.url.path]
-        session = self._codec.read(request.cookies.get(self._cookie))
+        session = request_session(request)
         if session is not None and not may(session.principal, page.action):
             home = _HOME[session.principal.role]
             return RedirectResponse(home, status_code=303, headers=_NO_STORE)
@@ -154,13 +154,16 @@ def create_app(
     policy: WebPolicy | None = None,
     routes: Sequence[BaseRoute] = (),
     audit: AuditLog | None = None,
+    sessions: SessionRegistry | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """Build the ASGI app; ``routes`` adds pages and APIs that reuse its session and errors.
 
     ``secret`` signs session cookies (at least 32 bytes; ConfigError otherwise). ``audit``
-    records security events (failed and throttled logins) in the audit log.
+    records security events (failed and throttled logins) in the audit log. ``sessions`` says
+    whether a session may still be used (the store's, across restarts); without one, sessions
+    are kept in this process's memory.
     """
     policy = policy or WebPolicy()
     origins = OriginPolicy(http.public_origin, http.allowed_origins)
@@ -174,6 +177,9 @@ def create_app(
         clock=clock,
     )
     cookie = session_cookie_name(http)
+    guard = SessionGuard(
+        sessions or MemorySessions(wall_clock), codec, cookie, check_every_s=policy.session_check_s
+    )
     api = _Api(
         authenticator=authenticator,
         hub=hub,
@@ -182,16 +188,15 @@ def create_app(
         throttle=throttle,
         origins=origins,
         policy=policy,
-        cookie=cookie,
+        guard=guard,
         http=http,
         audit=audit,
     )
     socket = AgentSocket(
         hub=hub,
-        codec=codec,
+        guard=guard,
         tickets=tickets,
         origins=origins,
-        cookie_name=cookie,
         policy=policy,
         on_agent_message=on_agent_message,
         clock=clock,
@@ -204,7 +209,7 @@ def create_app(
             Route("/api/me", api.me, methods=["GET"]),
             Route("/api/ws-ticket", api.ws_ticket, methods=["POST"]),
             WebSocketRoute("/ws", socket.endpoint),
-            *_Pages(codec, cookie).routes(),
+            *_Pages().routes(),
             *routes,
         ],
         middleware=[
@@ -212,7 +217,8 @@ def create_app(
                 SecurityHeadersMiddleware,
                 csp=content_security_policy(origins.public),
                 hsts=http.secure_cookies,
-            )
+            ),
+            Middleware(guard.middleware),
         ],
         exception_handlers={
             CtiError: _cti_error,
@@ -220,7 +226,8 @@ def create_app(
             Exception: _internal_error,
         },
     )
-    app.state.route_auth = RouteAuth(codec, origins, cookie)
+    app.state.route_auth = RouteAuth(origins)
+    app.state.session_guard = guard
     return app
 
 
@@ -231,12 +238,15 @@ class RouteAuth:
     ``check_write(request)`` (origin and CSRF too) before any state change.
     """
 
-    def __init__(self, codec: SessionCodec, origins: OriginPolicy, cookie: str) -> None:
-        self._codec, self._origins, self._cookie = codec, origins, cookie
+    def __init__(self, origins: OriginPolicy) -> None:
+        self._origins = origins
 
     def session(self, request: Request) -> Session:
-        """Return the request's session; raise AuthenticationRequired without a valid one."""
-        session = self._codec.read(request.cookies.get(self._cookie))
+        """Return the request's session; raise AuthenticationRequired without a valid one.
+
+        The session was checked with the registry as the request came in (SessionGuard).
+        """
+        session = request_session(request)
         if session is None:
             raise AuthenticationRequired("not logged in (or the session expired)")
         return session
@@ -267,13 +277,14 @@ class _Api:
         throttle: LoginThrottle,
         origins: OriginPolicy,
         policy: WebPolicy,
-        cookie: str,
+        guard: SessionGuard,
         http: HttpSettings,
         audit: AuditLog | None = None,
     ) -> None:
         self.authenticator, self.hub, self.codec, self.tickets = authenticator, hub, codec, tickets
         self.throttle, self.origins, self.policy = throttle, origins, policy
-        self.cookie, self.secure = cookie, http.secure_cookies
+        self.guard, self.sessions = guard, guard.registry
+        self.cookie, self.secure = session_cookie_name(http), http.secure_cookies
         self.audit = audit
 
     async def _audit(self, kind: str, details: dict[str, object]) -> None:
@@ -306,10 +317,15 @@ class _Api:
             log.info("failed login of %s from %s (%d in a row)", username[:64], address, failures)
             await self._audit("auth.login.failed", {**who, "failures": failures})
             raise AuthenticationRequired("wrong username or password")
-        previous = self.codec.read(request.cookies.get(self.cookie))
+        previous = request_session(request)
         if previous is not None:
-            self.codec.revoke(previous)
+            await self._end(previous, "logged in again")
         session, value = self.codec.issue(principal)
+        role, idle = str(principal.role), self.policy.idle_s(principal.role)
+        if not await self.sessions.begin(
+            session.session_id, principal.username, role, session.expires_at, idle
+        ):  # the account changed between the password check and now
+            raise AuthenticationRequired("wrong username or password")
         response = JSONResponse(_session_body(session), headers=_NO_STORE)
         response.set_cookie(
             self.cookie,
@@ -326,13 +342,10 @@ class _Api:
     async def logout(self, request: Request) -> Response:
         """End the session (its websockets too) and clear the cookie; harmless when logged out."""
         self.origins.check_post(request.headers)
-        session = self.codec.read(request.cookies.get(self.cookie))
+        session = request_session(request)
         if session is not None:
             check_csrf(request.headers, session.csrf_token)
-            self.codec.revoke(session)
-            self.hub.disconnect(
-                session.principal.username, session_id=session.session_id, reason="logged out"
-            )
+            await self._end(session, "logged out")
         response = Response(status_code=204, headers=_NO_STORE)
         response.delete_cookie(
             self.cookie, path="/", secure=self.secure, httponly=True, samesite=self.policy.same_site
@@ -355,8 +368,16 @@ class _Api:
         body = {"ticket": ticket, "expires_in_s": self.tickets.ttl_s}
         return JSONResponse(body, headers=_NO_STORE)
 
+    async def _end(self, session: Session, reason: str) -> None:
+        """End ``session`` in the registry and close its sockets."""
+        await self.sessions.end(session.session_id, reason)
+        self.guard.close_session(session.session_id, reason)
+        self.hub.disconnect(
+            session.principal.username, session_id=session.session_id, reason=reason
+        )
+
     def _session(self, request: Request) -> Session:
-        session = self.codec.read(request.cookies.get(self.cookie))
+        session = request_session(request)
         if session is None:
             raise AuthenticationRequired("not logged in (or the session expired)")
         return session

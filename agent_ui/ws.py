@@ -1,12 +1,15 @@
 """The agent websocket ``/ws``: admit at the handshake, resume, then pump messages both ways.
 
 Admission happens before ``accept``: an unknown ``Origin`` or a missing session (cookie or
-single-use ``?ticket=``) is refused with HTTP 403, so a cross-site page never gets a socket
-carrying the agent's cookie. After ``accept`` the browser must send ``resume`` within
-``resume_timeout_s``; then the hub queues ``hello`` and the catch-up, and this handler runs the
-connection's writer as a task it owns and reads in its own task (the server's) until either
-ends. The session's expiry is a timer, not a task: thousands of idle connections each hold as
-little as possible (docs/performance.md, memory per agent).
+single-use ``?ticket=``, either checked with the session registry) is refused with HTTP 403, so
+a cross-site page never gets a socket carrying the agent's cookie. After ``accept`` the browser
+must send ``resume`` within ``resume_timeout_s``; a user already holding
+``max_sockets_per_user`` sockets then gets this one closed with 4008. Otherwise the hub queues
+``hello`` and the catch-up, and this handler runs the connection's writer as a task it owns and
+reads in its own task (the server's) until either ends; the socket is closed (1008) as soon as
+its session ends (agent_ui.session_guard). The session's expiry is a timer, not a task:
+thousands of idle connections each hold as little as possible (docs/performance.md, memory per
+agent).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from agent_ui.hub import AgentHub, Connection
 from agent_ui.policy import AgentMessageHandler, WebPolicy
 from agent_ui.protocol import CloseCode, Disposition, Incoming, Notes, Ping, Resume, decode
 from agent_ui.security import OriginPolicy
-from agent_ui.session import Session, SessionCodec, TicketBook
+from agent_ui.session import Session, TicketBook
+from agent_ui.session_guard import SessionGuard, request_session
 from cti.errors import (
     AuthenticationRequired,
     BrowserGone,
@@ -88,23 +92,22 @@ class AgentSocket:
         self,
         *,
         hub: AgentHub,
-        codec: SessionCodec,
+        guard: SessionGuard,
         tickets: TicketBook,
         origins: OriginPolicy,
-        cookie_name: str,
         policy: WebPolicy,
         on_agent_message: AgentMessageHandler,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._hub, self._codec, self._tickets, self._origins = hub, codec, tickets, origins
-        self._cookie_name, self._policy, self._on_message = cookie_name, policy, on_agent_message
+        self._hub, self._guard, self._tickets, self._origins = hub, guard, tickets, origins
+        self._policy, self._on_message = policy, on_agent_message
         self._clock, self._wall_clock = clock, wall_clock
 
     async def endpoint(self, websocket: WebSocket) -> None:
         """Serve one websocket connection from handshake to close."""
         try:
-            session = self._admit(websocket)
+            session = await self._admit(websocket)
         except CtiError as exc:
             await _refuse(websocket, exc)
             return
@@ -120,6 +123,11 @@ class AgentSocket:
             return
         if resume is None:
             return  # the browser left before resuming
+        cap = self._policy.max_sockets_per_user
+        if self._hub.connections_of(session.principal.username) >= cap:
+            problem = PolicyViolation(f"too many open connections ({cap}): close another tab")
+            await _close_quietly(websocket, CloseCode.TOO_MANY_CONNECTIONS, problem)
+            return
         try:
             conn = self._hub.open(
                 session.principal,
@@ -132,17 +140,22 @@ class AgentSocket:
             log.exception("agent %s: could not open a hub connection", session.principal.username)
             await _close_quietly(websocket, CloseCode.INTERNAL_ERROR, None)
             return
-        await self._serve(websocket, conn, session)
+        self._guard.watch(conn)
+        try:
+            await self._serve(websocket, conn, session)
+        finally:
+            self._guard.unwatch(conn)
 
-    def _admit(self, websocket: WebSocket) -> Session:
+    async def _admit(self, websocket: WebSocket) -> Session:
         """Return the session this handshake carries, or raise why it is refused."""
         self._origins.check_websocket(websocket.headers)
         ticket = websocket.query_params.get("ticket")
+        session: Session | None
         if ticket is not None:
             session = self._tickets.redeem(ticket)
-            session = self._codec.check(session) if session is not None else None
+            session = await self._guard.confirm(session) if session is not None else None
         else:
-            session = self._codec.read(websocket.cookies.get(self._cookie_name))
+            session = request_session(websocket)  # checked as the handshake came in
         if session is None:
             raise AuthenticationRequired("log in (session cookie) or get a ticket from the API")
         require(session.principal, Action.RECEIVE_POPS)

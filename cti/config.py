@@ -140,7 +140,7 @@ class HttpSettings(_Section):
     # ["127.0.0.1", "10.0.0.0/24"]); empty: the peer's address is the client's.
     trusted_proxies: tuple[str, ...] = ()
     # A session unused this long ends (an agent's open desktop socket counts as use); every
-    # session ends session_max_age_s after login. docs/security.md.
+    # session ends session_max_age_s after login (docs/protocol.md, section 2).
     session_max_age_s: float = Field(default=12 * 3600.0, gt=0)
     agent_idle_s: float = Field(default=8 * 3600.0, gt=0)
     supervisor_idle_s: float = Field(default=30 * 60.0, gt=0)

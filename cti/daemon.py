@@ -35,6 +35,7 @@ from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
 from agent_ui.hub import AgentHub
 from agent_ui.notifier import Notifier
+from agent_ui.policy import WebPolicy
 from agent_ui.server import server_config
 from agent_ui.site_api import site_routes
 from agent_ui.supervisor import supervisor_routes
@@ -44,9 +45,10 @@ from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
 from crm_connectors.salesforce import from_config as salesforce_from_config
 from cti.access_numbers.service import AccessNumbers
+from cti.accounts.sessions import SessionBook
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
-from cti.config import AmiServerSettings, CrmSettings, Settings
+from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
@@ -71,6 +73,15 @@ from pbx_adapters.asterisk.source import AsteriskSource
 __all__ = ["Daemon"]
 
 log = logging.getLogger(__name__)
+
+
+def _web_policy(http: HttpSettings) -> WebPolicy:
+    return WebPolicy(
+        session_max_age_s=http.session_max_age_s,
+        agent_idle_s=http.agent_idle_s,
+        supervisor_idle_s=http.supervisor_idle_s,
+        admin_idle_s=http.admin_idle_s,
+    )
 
 
 def _ami_settings(server: AmiServerSettings) -> AmiSettings:
@@ -346,6 +357,8 @@ class Daemon:
             on_agent_message=AgentMessages(self.store, self.pops.was_shown),
             routes=routes,
             audit=self._audit,
+            sessions=SessionBook(self.store),
+            policy=_web_policy(self.settings.http),
         )
 
     async def _audit(self, kind: str, details: dict[str, object]) -> None:

@@ -2,11 +2,12 @@
 
 :func:`seed_site` fills a fresh SQLite store with ``agents`` agents (``b0000``, ``b0001``, ...
 on phones ``PJSIP/b0000``, ...) in one transaction, without passwords: benchmark clients carry
-session cookies minted with the site's secret (:meth:`Site.cookie`) instead of logging in,
-which would cost an argon2 hash each. The built-in CRM gets ``contacts`` generated contacts
-(:func:`crm_connectors.builtin.seed_bulk`), so every benchmark caller is somebody.
-:class:`SiteDaemon` runs the real ``cti serve`` on that site in a process of its own
-(:class:`sip_tests.daemon.ServeProcess`, the launcher tests and drills use too).
+session cookies minted with the site's secret and recorded in the store's session book
+(:meth:`Site.cookie`) instead of logging in, which would cost an argon2 hash each. The built-in
+CRM gets ``contacts`` generated contacts (:func:`crm_connectors.builtin.seed_bulk`), so every
+benchmark caller is somebody. :class:`SiteDaemon` runs the real ``cti serve`` on that site in a
+process of its own (:class:`sip_tests.daemon.ServeProcess`, the launcher tests and drills use
+too).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from agent_ui.session import SessionCodec
 from crm_connectors.builtin import seed_bulk
 from crm_connectors.builtin import upgrade as upgrade_crm
 from crm_connectors.builtin.bulk_rows import main_number
+from cti.accounts.sessions import SessionBook
 from cti.config import StoreSettings
 from cti.principal import Principal, Role
 from cti.store import Store
@@ -63,10 +65,18 @@ class Site:
         return main_number(1 + call % self.contacts)
 
     def cookie(self, index: int) -> str:
-        """A session cookie value for agent ``index``, as a login would have set it."""
+        """A session cookie value for agent ``index``, as a login would have set it (and the
+        session recorded in the store, where the daemon checks it)."""
         codec = SessionCodec(SecretStr(self.secret), max_age_s=12 * 3600)
         name = agent_name(index)
-        _, value = codec.issue(Principal(name, f"Bench {name}", Role.AGENT))
+        session, value = codec.issue(Principal(name, f"Bench {name}", Role.AGENT))
+        store = Store.from_settings(StoreSettings(url=self.store_url))
+        try:
+            SessionBook(store).register(
+                session.session_id, name, str(Role.AGENT), session.expires_at, 12 * 3600
+            )
+        finally:
+            store.close()
         return value
 
 

@@ -35,6 +35,7 @@ TABLES = {
     "access_reservations",
     "access_refusals",
     "access_keys",
+    "web_sessions",
 }
 
 

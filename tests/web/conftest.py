@@ -23,6 +23,7 @@ from agent_ui.policy import WebPolicy
 from agent_ui.protocol import Disposition, Notes, Resume, encode_incoming
 from agent_ui.server import server_config
 from agent_ui.session import SessionCodec
+from agent_ui.session_guard import MemorySessions
 from agent_ui.web import create_app, session_cookie_name
 from cti.config import HttpSettings
 from cti.errors import CtiError
@@ -67,6 +68,7 @@ class Running:
     hub: AgentHub
     http: HttpSettings
     clock: Clock
+    sessions: MemorySessions
     pops: dict[str, list[ActivePop]] = field(default_factory=dict)
     stored: list[tuple[Principal, Notes | Disposition]] = field(default_factory=list)
     refuse_with: CtiError | None = None
@@ -159,6 +161,7 @@ async def serve(
 
     hub = AgentHub(active_pops, limits=limits)
     clock = Clock(1000.0)
+    sessions = MemorySessions()
     app = create_app(
         authenticator=MemoryAuthenticator(USERS),
         hub=hub,
@@ -167,9 +170,10 @@ async def serve(
         on_agent_message=on_agent_message,
         policy=policy,
         audit=audit,
+        sessions=sessions,
         clock=clock,
     )
-    running = Running(f"{origin}", f"ws://127.0.0.1:{port}/ws", origin, hub, http, clock)
+    running = Running(f"{origin}", f"ws://127.0.0.1:{port}/ws", origin, hub, http, clock, sessions)
     holder["running"] = running
     server = uvicorn.Server(server_config(app, http, log_level=log_level))
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -192,11 +196,13 @@ async def server() -> AsyncIterator[Running]:
 
 
 @pytest.fixture
-def mint_cookie() -> Callable[[Principal], str]:
-    """Mint a session cookie the way the app does (same secret), without an HTTP login."""
+def mint_cookie(server: Running) -> Callable[[Principal], str]:
+    """Mint a session cookie the way a login does (same secret, session recorded), without HTTP."""
     codec = SessionCodec(SECRET, max_age_s=3600)
 
     def mint(principal: Principal) -> str:
-        return codec.issue(principal)[1]
+        session, value = codec.issue(principal)
+        server.sessions.add(session.session_id, session.expires_at, 3600)
+        return value
 
     return mint

@@ -138,6 +138,10 @@ export class DesktopSocket {
       this.handlers.onSessionEnded(event.reason || "your session ended");
       return;
     }
+    if (event.code === 4008) {  // this user has too many tabs open: another one would be refused too
+      banner(event.reason || "Too many open tabs: close another one and reload this page.", "error");
+      return;
+    }
     const wait = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
     this.attempt += 1;
     const jittered = Math.round(wait * (0.8 + Math.random() * 0.4));
