@@ -10,7 +10,7 @@ session's token in ``X-CTI-CSRF``.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -98,8 +98,9 @@ def check_csrf(headers: Mapping[str, str], expected: str) -> None:
         )
 
 
-def content_security_policy(public_origin: str) -> str:
-    """A CSP with no inline script or style, nothing framing us, sockets only to ourselves."""
+def content_security_policy(public_origin: str, connect: Sequence[str] = ()) -> str:
+    """A CSP with no inline script or style, nothing framing us, sockets only to ourselves
+    and to ``connect`` (the PBX's websocket for the browser phone, ``wss://pbx:8089``)."""
     socket_origin = "ws" + public_origin.removeprefix("http")  # http->ws, https->wss
     return "; ".join(
         [
@@ -107,7 +108,7 @@ def content_security_policy(public_origin: str) -> str:
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
-            f"connect-src 'self' {socket_origin}",
+            " ".join(["connect-src 'self'", socket_origin, *connect]),
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",

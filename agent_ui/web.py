@@ -153,6 +153,7 @@ def create_app(
     on_agent_message: AgentMessageHandler,
     policy: WebPolicy | None = None,
     routes: Sequence[BaseRoute] = (),
+    connect_sources: Sequence[str] = (),
     audit: AuditLog | None = None,
     sessions: SessionRegistry | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -215,7 +216,7 @@ def create_app(
         middleware=[
             Middleware(
                 SecurityHeadersMiddleware,
-                csp=content_security_policy(origins.public),
+                csp=content_security_policy(origins.public, connect_sources),
                 hsts=http.secure_cookies,
             ),
             Middleware(guard.middleware),

@@ -39,6 +39,7 @@ __all__ = [
     "ProvisioningSettings",
     "Settings",
     "StoreSettings",
+    "WebPhoneSettings",
     "load_settings",
     "repo_root",
 ]
@@ -147,6 +148,27 @@ class HttpSettings(_Section):
     admin_idle_s: float = Field(default=30 * 60.0, gt=0)
 
 
+class WebPhoneSettings(_Section):
+    """``[webphone]``: the phone in the agent desktop (WebRTC, SIP over a websocket).
+
+    The signed-in agent's page registers endpoint ``<ext>-webrtc`` (asterisk-config/pjsip.conf)
+    with the desk phone's credentials, which the daemon hands only to that agent
+    (``GET /api/phone/registration``): the HA1 digest the admin console stored for provisioned
+    agents, or, with ``lab_passwords``, the lab's ``lab-<ext>``.
+    """
+
+    ws_url: str | None = None  # e.g. "wss://pbx.example.com:8089/ws"; None: no browser phone
+    sip_domain: str | None = None  # the SIP URIs' host; None: the websocket URL's host
+    lab_passwords: bool = False  # the lab's fixed secrets (lab-<ext>), for agents not provisioned
+
+    @field_validator("ws_url")
+    @classmethod
+    def _websocket_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"wss?://[^\s/]+(/\S*)?", value):
+            raise ValueError("a ws:// or wss:// URL, e.g. wss://pbx.example.com:8089/ws")
+        return value
+
+
 class OutboxSettings(_Section):
     """How the call-record writer retries: capped exponential backoff with jitter."""
 
@@ -238,6 +260,7 @@ class Settings(BaseSettings):
     dial: DialSettings = DialSettings()
     lab: LabSettings = LabSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
+    webphone: WebPhoneSettings = WebPhoneSettings()
     state_dir: Path = Path("/var/lib/cti")  # session secret, records a crash left unwritten
     log_format: Literal["json", "text"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from pydantic import SecretStr
@@ -35,6 +36,7 @@ from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
 from agent_ui.hub import AgentHub
 from agent_ui.notifier import Notifier
+from agent_ui.phone_api import PhoneApi
 from agent_ui.policy import WebPolicy
 from agent_ui.server import server_config
 from agent_ui.site_api import site_routes
@@ -66,6 +68,7 @@ from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
 from cti.store.supervision import trunk_mappings
 from cti.supervision.console import PopCounter, SupervisorConsole
+from cti.webphone import WebPhones
 from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.queue_control import AsteriskQueues
 from pbx_adapters.asterisk.source import AsteriskSource
@@ -82,6 +85,15 @@ def _web_policy(http: HttpSettings) -> WebPolicy:
         supervisor_idle_s=http.supervisor_idle_s,
         admin_idle_s=http.admin_idle_s,
     )
+
+
+def _websocket_origins(settings: Settings) -> tuple[str, ...]:
+    """Where pages may open sockets besides the daemon: the browser phones' websocket."""
+    url = settings.webphone.ws_url
+    if url is None:
+        return ()
+    parts = urlsplit(url)
+    return (f"{parts.scheme}://{parts.netloc}",)
 
 
 def _ami_settings(server: AmiServerSettings) -> AmiSettings:
@@ -244,6 +256,9 @@ class Daemon:
             notifier=self.notifier,
             look_up_again=self.pops.look_up_again,
         )
+        # The phone in the agent desktop: each agent's own browser phone registration.
+        realm = settings.provisioning.sip_realm
+        self.phone = PhoneApi(WebPhones(self.store, settings.webphone, realm))
         # The PBX admin console: servers added at runtime join self.sources.
         self.admin = AdminServices.build(
             settings=settings.provisioning,
@@ -347,6 +362,7 @@ class Daemon:
             *site_routes(self.site),
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),
+            *self.phone.routes(),
             *extra_routes,
         ]
         return create_app(
@@ -356,6 +372,7 @@ class Daemon:
             secret=self._session_secret(),
             on_agent_message=AgentMessages(self.store, self.pops.was_shown),
             routes=routes,
+            connect_sources=_websocket_origins(self.settings),
             audit=self._audit,
             sessions=SessionBook(self.store),
             policy=_web_policy(self.settings.http),

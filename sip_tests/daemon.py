@@ -181,4 +181,7 @@ class DaemonProcess(ServeProcess):
             "CTI_SERVERS": json.dumps([ami_server(self.lab)]),
             "CTI_CRM__LOOKUP_TIMEOUT_MS": "300",
             "CTI_LOG_FORMAT": "json",
+            # The browser phone: the lab's websocket and its agents' lab-<ext> secrets.
+            "CTI_WEBPHONE__WS_URL": self.lab.websocket_url,
+            "CTI_WEBPHONE__LAB_PASSWORDS": "true",
         }

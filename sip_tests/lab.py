@@ -72,6 +72,11 @@ class LabHandle:
         return SipTarget("127.0.0.1", s.sip_port, s.trunk_host, s.trunk_port)
 
     @property
+    def websocket_url(self) -> str:
+        """Where browser phones register: SIP over websocket on Asterisk's HTTP server."""
+        return f"ws://127.0.0.1:{self.settings.http_port}/ws"
+
+    @property
     def registrar(self) -> str:
         return f"127.0.0.1:{self.settings.sip_port}"
 

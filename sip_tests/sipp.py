@@ -222,8 +222,13 @@ def inbound_call(
     *,
     answer_timeout_s: float = 30.0,
     hold_s: float = 5.0,
+    rtp_echo: bool = False,
 ) -> SippProcess:
-    """Place one carrier call to ``did``; abandon if unanswered after ``answer_timeout_s``."""
+    """Place one carrier call to ``did``; abandon if unanswered after ``answer_timeout_s``.
+
+    ``rtp_echo``: send back every RTP packet received (SIPp -rtp_echo), so the agent's phone
+    hears its own audio and packet counts on both sides show media flowing both ways.
+    """
     if not _SIP_USER.fullmatch(caller_num):
         raise SippError(
             f"caller number {caller_num!r} cannot be a SIP URI user part here (see sip_user)"
@@ -237,6 +242,7 @@ def inbound_call(
     args = [
         "-s", did, "-m", "1", "-l", "1",
         "-key", "caller_num", caller_num, "-key", "caller_name", _sip_quoted(caller_name),
+        *(["-rtp_echo"] if rtp_echo else []),
     ]  # fmt: skip
     return _start(
         "inbound_call.xml",

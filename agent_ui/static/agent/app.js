@@ -5,6 +5,7 @@ import { banner, el, toast } from "/static/common/dom.js";
 import { explain, getJson, postJson } from "/static/common/http.js";
 import { Shell } from "/static/common/shell.js";
 import { AgentStateView } from "./agentstate.js";
+import { PhoneView } from "./phone_view.js";
 import { PopBoard } from "./pops.js";
 import { Sidebar } from "./sidebar.js";
 import { DesktopSocket } from "./socket.js";
@@ -29,6 +30,7 @@ class Desktop {
     this.board = new PopBoard($("pops"), $("idle"), this.socket, (card) => this.cardFocused(card));
     this.sidebar = new Sidebar((number) => this.dial(number));
     this.agentState = new AgentStateView();
+    this.phone = new PhoneView($("phone"), $("pops"));
     document.addEventListener("click", (event) => this.clicked(event));
     document.addEventListener("keydown", (event) => this.key(event));
   }
@@ -47,11 +49,13 @@ class Desktop {
       return;
     }
     this.socket.start();
+    this.phone.start();
     this.loadColleagues();
   }
 
   stop() {
     this.socket.stop();
+    this.phone.stop();
     banner(null);
     for (const callId of Array.from(this.board.cards.keys())) this.board.remove(callId);
   }

@@ -1,0 +1,175 @@
+// What the agent sees of the browser phone (phone.js): a panel with its state, the call, a timer,
+// hang up / hold / mute, a keypad (DTMF), transfer, microphone and speaker choice, an input level
+// meter; and Answer / Decline on the ringing pop card, so ringing, the card and the phone are one.
+
+import { el, formatDuration } from "/static/common/dom.js";
+import { Phone } from "./phone.js";
+
+const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+
+export class PhoneView {
+  constructor(root, pops) {
+    this.root = root;
+    this.pops = pops;
+    this.phone = new Phone((event) => this.changed(event));
+    this.audio = el("audio", { attrs: { autoplay: "" } });
+    this.statusLine = el("p", { class: "phone-status", attrs: { id: "phone-status", role: "status" } });
+    this.callLine = el("p", { class: "phone-call", attrs: { id: "phone-call" } });
+    this.timer = el("span", { class: "phone-timer", attrs: { id: "phone-timer" } });
+    this.buttons = {
+      answer: this.button("Answer", "phone-answer", () => this.phone.answer(), "primary"),
+      decline: this.button("Decline", "phone-decline", () => this.phone.decline()),
+      hangup: this.button("Hang up", "phone-hangup", () => this.phone.hangup(), "danger"),
+      hold: this.button("Hold", "phone-hold", () => this.phone.hold(!this.phone.call?.held)),
+      mute: this.button("Mute", "phone-mute", () => this.phone.mute(!this.phone.call?.muted)),
+    };
+    this.keypad = el("div", { class: "keypad", attrs: { id: "phone-keypad" } },
+      ...KEYS.map((k) => el("button", { class: "button small key", text: k,
+        attrs: { type: "button", "data-digit": k }, on: { click: () => this.phone.dtmf(k) } })));
+    this.transferInput = el("input", { attrs: { id: "phone-transfer-to", maxlength: "32", placeholder: "Extension", list: "colleagues" } });
+    this.transferForm = el("form", { class: "inline-form", on: { submit: (e) => { e.preventDefault(); this.phone.transfer(this.transferInput.value.trim()); } } },
+      this.transferInput, el("button", { class: "button", text: "Transfer", attrs: { type: "submit", id: "phone-transfer" } }));
+    this.mic = el("select", { attrs: { id: "phone-mic", title: "Microphone" }, on: { change: () => { this.phone.micId = this.mic.value; this.meter(); } } });
+    this.speaker = el("select", { attrs: { id: "phone-speaker", title: "Speaker" }, on: { change: () => this.audio.setSinkId?.(this.speaker.value) } });
+    this.level = el("meter", { attrs: { id: "phone-level", min: "0", max: "1", value: "0", title: "Microphone level" } });
+    this.controls = el("div", { class: "phone-controls" }, ...Object.values(this.buttons));
+    this.inCall = el("div", { class: "phone-incall", hidden: true }, this.keypad, this.transferForm);
+    root.replaceChildren(this.statusLine, el("div", { class: "phone-line" }, this.callLine, this.timer),
+      this.controls, this.inCall,
+      el("div", { class: "phone-devices" }, this.mic, this.speaker, this.level), this.audio);
+    this.render(null);
+  }
+
+  button(text, id, onClick, kind = "") {
+    return el("button", { class: `button small ${kind}`, text, hidden: true, attrs: { type: "button", id }, on: { click: onClick } });
+  }
+
+  start() {
+    this.phone.start();
+    window.__phone = this.phone; // for diagnostics and the browser tests
+  }
+
+  stop() {
+    this.phone.stop();
+    this.ring(false);
+  }
+
+  changed(event) {
+    if (event.kind === "status") {
+      this.statusLine.textContent = event.message;
+      this.root.dataset.status = event.status;
+      this.root.dataset.problem = event.problem || "";
+      if (event.status === "registered") this.devices();
+    } else if (event.kind === "track") {
+      this.audio.srcObject = event.stream;
+    } else this.render(event.call);
+  }
+
+  render(call) {
+    const ringing = call?.state === "ringing" && call.direction === "in";
+    this.root.dataset.call = call ? call.state : "idle";
+    this.callLine.textContent = call ? `${ringing ? "Ringing: " : ""}${call.peer}${call.held ? " (on hold)" : ""}` : "";
+    const b = this.buttons;
+    b.answer.hidden = b.decline.hidden = !ringing;
+    b.hangup.hidden = !call || ringing;
+    b.hold.hidden = b.mute.hidden = call?.state !== "talking";
+    b.hold.textContent = call?.held ? "Resume" : "Hold";
+    b.mute.textContent = call?.muted ? "Unmute" : "Mute";
+    this.inCall.hidden = call?.state !== "talking";
+    this.ring(ringing);
+    this.cardButtons(ringing);
+    clearInterval(this.tick);
+    this.timer.textContent = "";
+    if (call?.answeredAt) {
+      const show = () => { this.timer.textContent = formatDuration((Date.now() - call.answeredAt) / 1000); };
+      show();
+      this.tick = setInterval(show, 1000);
+    }
+  }
+
+  /** Answer / Decline on the pop cards that ring (the card is the phone). A card may pop
+   * before or after the phone rings, and re-renders: watch the board while ringing. */
+  cardButtons(ringing) {
+    this.watching?.disconnect();
+    for (const old of this.pops.querySelectorAll(".phone-card-actions")) old.remove();
+    if (!ringing) return;
+    this.addCardButtons();
+    this.watching = new MutationObserver(() => this.addCardButtons());
+    this.watching.observe(this.pops, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
+  }
+
+  addCardButtons() {
+    for (const card of this.pops.querySelectorAll("article.card")) {
+      const ringing = Boolean(card.querySelector(".badge-ringing"));
+      const shown = card.querySelector(".phone-card-actions");
+      if (!ringing) shown?.remove();
+      if (!ringing || shown) continue;
+      card.append(el("div", { class: "phone-card-actions" },
+        el("button", { class: "button primary card-answer", text: "Answer", attrs: { type: "button" }, on: { click: () => this.phone.answer() } }),
+        el("button", { class: "button card-decline", text: "Decline", attrs: { type: "button" }, on: { click: () => this.phone.decline() } })));
+    }
+  }
+
+  /** A ringtone made by WebAudio (no file to fetch): 400+450 Hz, 2 s on, 4 s off. */
+  ring(on) {
+    if (!on) {
+      clearInterval(this.ringing);
+      this.ringing = null;
+      return;
+    }
+    if (this.ringing) return;
+    const burst = () => {
+      try {
+        this.tones = this.tones || new AudioContext();
+        const ctx = this.tones;
+        const gain = ctx.createGain();
+        gain.gain.value = 0.1;
+        gain.connect(ctx.destination);
+        for (const f of [400, 450]) {
+          const osc = ctx.createOscillator();
+          osc.frequency.value = f;
+          osc.connect(gain);
+          osc.start();
+          osc.stop(ctx.currentTime + 2);
+        }
+      } catch (err) { /* no audio output: the card still shows the call */ }
+    };
+    burst();
+    this.ringing = setInterval(burst, 6000);
+  }
+
+  async devices() {
+    try {
+      const all = await navigator.mediaDevices.enumerateDevices();
+      const options = (kind) => all.filter((d) => d.kind === kind).map((d, i) =>
+        el("option", { text: d.label || `${kind} ${i + 1}`, attrs: { value: d.deviceId } }));
+      this.mic.replaceChildren(...options("audioinput"));
+      this.speaker.replaceChildren(...options("audiooutput"));
+      this.speaker.hidden = !this.audio.setSinkId;
+      await this.meter();
+    } catch (err) {
+      this.statusLine.textContent += " (devices cannot be listed)";
+    }
+  }
+
+  /** The input level meter: the chosen microphone's loudness, a few times a second. */
+  async meter() {
+    this.meterStream?.getTracks().forEach((t) => t.stop());
+    clearInterval(this.meterTick);
+    try {
+      this.meterStream = await navigator.mediaDevices.getUserMedia({ audio: this.phone.constraints().audio });
+    } catch (err) {
+      this.changed({ kind: "status", status: "problem", problem: "microphone", message: (await import("./phone.js")).PROBLEMS.microphone });
+      return;
+    }
+    const ctx = this.tones = this.tones || new AudioContext();
+    const analyser = ctx.createAnalyser();
+    ctx.createMediaStreamSource(this.meterStream).connect(analyser);
+    const data = new Uint8Array(analyser.fftSize);
+    this.meterTick = setInterval(() => {
+      analyser.getByteTimeDomainData(data);
+      const peak = data.reduce((m, v) => Math.max(m, Math.abs(v - 128)), 0) / 128;
+      this.level.value = peak;
+    }, 200);
+  }
+}
