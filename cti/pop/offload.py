@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 
 from cti.errors import TemplateError
 from cti.pop.budget import RenderLimitExceeded, RenderLimits
@@ -197,7 +198,8 @@ class CardRenderer:
                 self._workers,
                 mp_context=multiprocessing.get_context("spawn"),  # the daemon has threads
                 initializer=_start_worker,
-                initargs=(self.renderer.limits,),
+                # CPU time there too: a worker the host starves is no measure of the template
+                initargs=(replace(self.renderer.limits, cpu_clock=True),),
             )
             self._warm = self._pool.submit(_warm)  # starts one worker now
         return self._pool
