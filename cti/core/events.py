@@ -54,6 +54,7 @@ __all__ = [
     "QueueCallerJoined",
     "QueueCallerLeft",
     "QueueMemberChanged",
+    "QueueMemberRemoved",
     "endpoint_of",
 ]
 
@@ -400,7 +401,10 @@ class OriginateResponded(PbxEvent):
 @_fast_init
 @dataclass(frozen=True, slots=True)
 class QueueMemberChanged(PbxEvent):
-    """A queue member's pause state or device status changed (QueueMemberStatus/Pause/Added)."""
+    """A queue member's pause state or device status changed (QueueMemberStatus/Pause/Added).
+
+    ``added`` is set for QueueMemberAdded: the member joined the queue (an agent logged in).
+    """
 
     queue: str
     interface: str
@@ -409,6 +413,17 @@ class QueueMemberChanged(PbxEvent):
     pause_reason: str
     status: int  # ast_device_state: 1 not in use, 2 in use, 3 busy, 5 unavailable, 6 ringing...
     in_call: bool
+    added: bool = False
+
+
+@_fast_init
+@dataclass(frozen=True, slots=True)
+class QueueMemberRemoved(PbxEvent):
+    """A member left a queue (QueueMemberRemoved: the agent logged out, or an admin removed it)."""
+
+    queue: str
+    interface: str
+    member_name: str
 
 
 @_fast_init

@@ -49,6 +49,7 @@ from cti.core.events import (
     QueueCallerJoined,
     QueueCallerLeft,
     QueueMemberChanged,
+    QueueMemberRemoved,
 )
 from cti.errors import AmiProtocolError
 from pbx_adapters.asterisk.escapes import unescape_c
@@ -355,6 +356,32 @@ def _queue_member(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     )
 
 
+def _queue_member_added(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    """QueueMemberAdded: the member's state, and that it just joined (an agent logged in)."""
+    return QueueMemberChanged(
+        server,
+        at,
+        h.get("Queue", ""),
+        h.get("Interface") or h.get("StateInterface", ""),
+        h.get("MemberName", ""),
+        h.get("Paused", "0") == "1",
+        h.get("PausedReason", ""),
+        int(_number(h.get("Status", "0"), "Status")),
+        h.get("InCall", "0") == "1",
+        True,
+    )
+
+
+def _queue_member_removed(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    return QueueMemberRemoved(
+        queue=h.get("Queue", ""),
+        interface=h.get("Interface") or h.get("StateInterface", ""),
+        member_name=h.get("MemberName", ""),
+        server=server,
+        at=at,
+    )
+
+
 def _contact_status(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     rtt = h.get("RoundtripUsec", "")
     rtt_ms = _number(rtt, "RoundtripUsec") / 1000.0 if rtt and rtt != "N/A" else None
@@ -407,7 +434,8 @@ _BUILDERS: dict[str, Builder] = {
     "OriginateResponse": _originate_response,
     "QueueMemberStatus": _queue_member,
     "QueueMemberPause": _queue_member,
-    "QueueMemberAdded": _queue_member,
+    "QueueMemberAdded": _queue_member_added,
+    "QueueMemberRemoved": _queue_member_removed,
     "ContactStatus": _contact_status,
     "FullyBooted": _fully_booted,
     "Shutdown": _shutdown,

@@ -36,6 +36,7 @@ TABLES = {
     "access_refusals",
     "access_keys",
     "web_sessions",
+    "report_buckets",
 }
 
 
