@@ -1,14 +1,28 @@
-"""What a pop template sees: plain dicts built from the call and the CRM lookup."""
+"""What a pop template sees: plain dicts built from the call and the CRM lookup.
+
+The call's parties are named by role, whatever the direction: ``call.customer`` (``number``,
+``name``) is the outside party, the caller of an inbound call or the callee of an outbound
+one; ``call.agent`` (``endpoint``, ``number``, ``name``) is the agent's side (the top-level
+``agent`` stays the username of the agent whose pop it is, so one card serves every agent
+ringing).
+``call.caller_number`` and ``call.caller_name`` are kept for templates written before, as
+aliases of ``call.customer.number`` and ``call.customer.name`` (:data:`CALL_ALIASES`): on an
+outbound call they used to hold the callee's number and the *agent's* caller-id name.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from crm_connectors.base import CallHistoryEntry, Case, LookupResult, Match
+from cti.core.records import Direction
 from cti.core.updates import CallView
 from cti.pop.interactions import ReservationMatch
 
-__all__ = ["LookupState", "pop_context"]
+__all__ = ["CALL_ALIASES", "LookupState", "pop_context"]
+
+# Old names a template may still use -> the role-named field they stand for.
+CALL_ALIASES = {"caller_number": "customer.number", "caller_name": "customer.name"}
 
 LookupState = Literal["pending", "done", "failed"]
 
@@ -68,6 +82,23 @@ def _match(match: Match) -> dict[str, object]:
     }
 
 
+def _parties(call: CallView, number: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(customer, agent) of ``call``; ``number`` is the customer's, as looked up (E.164).
+
+    Inbound, the caller is the customer and the agent is known by the phone that has the call;
+    outbound (click-to-dial), the caller is the agent's phone and the callee, whose name the
+    PBX does not know, is the customer.
+    """
+    endpoint = call.agent or ""
+    if call.direction is Direction.OUTBOUND:
+        customer = {"number": number, "name": ""}
+        own = {"number": call.caller.number, "name": call.caller.name}
+    else:
+        customer = {"number": number, "name": call.caller.name}
+        own = {"number": endpoint.rpartition("/")[2], "name": ""}
+    return customer, {"endpoint": endpoint, **own}
+
+
 def pop_context(
     call: CallView,
     lookup: LookupResult | None,
@@ -85,13 +116,16 @@ def pop_context(
     """
     matches = [_match(m) for m in lookup.matches] if lookup else []
     count = "none" if not matches else "one" if len(matches) == 1 else "several"
+    customer, agent_party = _parties(call, number)
     return {
         "call": {
             "id": call.call_id,
             "direction": str(call.direction),
             "state": str(call.state),
-            "caller_number": number,
-            "caller_name": call.caller.name,
+            "customer": customer,
+            "agent": agent_party,
+            "caller_number": customer["number"],  # alias (CALL_ALIASES)
+            "caller_name": customer["name"],  # alias (CALL_ALIASES)
             "did": call.did or "",
             "queue": call.queue or "",
             "trunk": call.trunk or "",
