@@ -10,7 +10,9 @@ it took longer than the slice there too (not a first render paying for loading n
 metadata, nor a pause of the daemon), they keep going there for ``slow_for_s``: a slow
 template costs its own group's pops a round trip, and the loop one slice.
 
-The workers enforce the same step and time budget; a worker that still has not answered
+The workers enforce the same step and time budget (in CPU time: a worker the host starves is
+no measure of the template) and never queue a render: with every worker busy, a slow
+template's pop gets the default card at once. A worker that still has not answered
 ``grace_s`` after the time limit (stuck in a C call the budget cannot interrupt) is killed
 with the rest of its pool, and a new pool takes over.
 """
@@ -104,6 +106,7 @@ class CardRenderer:
         self._pool: ProcessPoolExecutor | None = None
         self._warm: Future[None] | None = None
         self._warmed = False
+        self._busy = 0  # renders in the workers now
         self.worker_renders = 0
         self.pools_replaced = 0
 
@@ -162,8 +165,11 @@ class CardRenderer:
             self._started()
             why = f"the template ran past {self.inline_ms:g} ms and no render worker is ready yet"
             raise _failure("limit", why)
+        if self._busy >= self._workers:  # never queued: the deadline is the render's own
+            raise _failure("limit", "the template is slow and the render workers are all busy")
         pool = await self.ready()
         deadline_s = self.renderer.limits.time_ms / 1000 + self._grace_s
+        self._busy += 1
         try:
             async with asyncio.timeout(deadline_s):
                 outcome = await asyncio.wrap_future(pool.submit(_render_in_worker, source, context))
@@ -175,6 +181,8 @@ class CardRenderer:
         except BrokenProcessPool as exc:
             self._replace(pool)
             raise _failure("runtime", "the template's render worker stopped") from exc
+        finally:
+            self._busy -= 1
         self.worker_renders += 1
         return self._result(source, outcome)
 

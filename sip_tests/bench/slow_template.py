@@ -196,7 +196,7 @@ def run_slow_template(*, quick: bool) -> Report:
         floor: list[float] = []
         before: list[float] = []
         now: list[float] = []
-        worker_renders = 0
+        worker_renders = replaced = 0
         # Rounds of each phase in turn, so that the host's other load weighs on all three.
         for _ in range(rounds):
             # The floor: no slow group.
@@ -207,11 +207,13 @@ def run_slow_template(*, quick: bool) -> Report:
             cards = CardRenderer(PopRenderer(quarantine_s=0))
             now += await other_group_latencies(cards, bad)
             worker_renders += cards.worker_renders
+            replaced += cards.pools_replaced
         floor_p99 = summary_ms(floor)["p99_ms"]
         _figures(report, "no slow group", floor, None)
         _figures(report, "slow group, on the loop", before, floor_p99)
         _figures(report, "slow group, now", now, floor_p99)
         report.details["worker_renders"] = worker_renders
+        report.details["pools_replaced"] = replaced
 
     service_log = logging.getLogger("cti.pop.service")
     level = service_log.level
