@@ -58,3 +58,8 @@ class Notifier:
     ) -> None:
         body = {"group": group, "error": error, "call_id": call_id, "at": at}
         self._hub.notify(supervisor, Outgoing("template_failed", body))
+
+    # ------------------------------------------------------- monitoring (cti.monitoring)
+    def monitoring(self, agent: str, data: Mapping[str, object]) -> None:
+        """Tell the agent a supervisor joined, switched mode on or left their call."""
+        self._hub.notify(agent, Outgoing("monitoring", dict(data)))

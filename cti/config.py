@@ -37,6 +37,7 @@ __all__ = [
     "LabSettings",
     "OutboxSettings",
     "ProvisioningSettings",
+    "RecordingSettings",
     "Settings",
     "StoreSettings",
     "WebPhoneSettings",
@@ -246,6 +247,19 @@ class DialSettings(_Section):
         return value
 
 
+class RecordingSettings(_Section):
+    """``[recording]``: where this host reads the call recordings Asterisk writes.
+
+    Asterisk writes ``<id>.wav`` into its monitor spool directory (``astspooldir/monitor``);
+    ``directory`` is that directory as this host sees it (the same path when the daemon runs on
+    the PBX, a shared mount otherwise). The daemon plays files from it and deletes them after
+    their group's retention; a missing or unwritable directory shows in the admin status.
+    """
+
+    directory: Path = Path("/var/spool/asterisk/monitor")
+    sweep_every_s: float = Field(default=3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     """The whole configuration of one ``cti`` process."""
 
@@ -261,6 +275,7 @@ class Settings(BaseSettings):
     lab: LabSettings = LabSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
     webphone: WebPhoneSettings = WebPhoneSettings()
+    recording: RecordingSettings = RecordingSettings()
     state_dir: Path = Path("/var/lib/cti")  # session secret, records a crash left unwritten
     log_format: Literal["json", "text"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -35,9 +35,11 @@ from agent_ui.admin import admin_routes
 from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
 from agent_ui.hub import AgentHub
+from agent_ui.monitoring_api import monitoring_routes
 from agent_ui.notifier import Notifier
 from agent_ui.phone_api import PhoneApi
 from agent_ui.policy import WebPolicy
+from agent_ui.recording_api import recording_routes
 from agent_ui.server import server_config
 from agent_ui.site_api import site_routes
 from agent_ui.supervisor import supervisor_routes
@@ -56,10 +58,12 @@ from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
 from cti.errors import ConfigError, CrmUnavailable, CtiError
 from cti.live_calls import LiveCallJournal
+from cti.monitoring import MonitorService
 from cti.metrics import Metrics
 from cti.numbers import default_region_warning
 from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
+from cti.recording import RecordingService
 from cti.private_files import check_private, create_private_file, ensure_private_dir
 from cti.secretbox import SecretBox
 from cti.services import StoreAuthenticator, StoreRecords, build_directory
@@ -259,6 +263,26 @@ class Daemon:
         # The phone in the agent desktop: each agent's own browser phone registration.
         realm = settings.provisioning.sip_realm
         self.phone = PhoneApi(WebPhones(self.store, settings.webphone, realm))
+        # Recording per group policy, and supervisors' listen / whisper / barge (issue 19).
+        self.recording = RecordingService(
+            store=self.store,
+            calls=self.tracker,
+            servers=commands,
+            directory=self.directory,
+            supervisors_of=self._supervisors_of,
+            audit=self._audit_by,
+            files=settings.recording.directory,
+        )
+        self.monitoring = MonitorService(
+            calls=self.tracker,
+            servers=commands,
+            directory=self.directory,
+            supervisors_of=self._supervisors_of,
+            endpoints_of=self._endpoints_of,
+            tell_agent=self.recording.tell_agent,
+            notifier=self.notifier,
+            audit=self._audit_by,
+        )
         # The PBX admin console: servers added at runtime join self.sources.
         self.admin = AdminServices.build(
             settings=settings.provisioning,
@@ -286,6 +310,17 @@ class Daemon:
         self._crm_task: asyncio.Task[None] | None = None
         self._gc_task: asyncio.Task[None] | None = None
 
+    async def _supervisors_of(self, group: str) -> tuple[str, ...]:
+        info = await self.store.aio.run(self.store.get_group, group)
+        return () if info is None else info.spec.supervisors
+
+    def _endpoints_of(self, username: str) -> list[str]:
+        owners = self.directory.current.endpoint_owners
+        return [endpoint for endpoint, users in owners.items() if username in users]
+
+    async def _audit_by(self, kind: str, details: Mapping[str, object], actor: str) -> None:
+        await self.store.aio.run(self.store.record_event, kind, dict(details), actor)
+
     def _make_source(self, name: str, ami: AmiSettings) -> AsteriskSource:
         """A PBX connection feeding the read path (for servers an admin adds at runtime)."""
         return AsteriskSource(name, ami, self._on_event)
@@ -303,6 +338,8 @@ class Daemon:
                 self.metrics.pop_latency.observe(max(0.0, time.time() - update.at))
         self.desktop.on_event(event, updates)
         self.supervision.observe(event, updates)
+        self.recording.observe(updates)
+        self.monitoring.observe(updates)
         self.metrics.active_calls.set(self.tracker.active_count())
 
     # ---------------------------------------------------------------------------- setup
@@ -363,6 +400,8 @@ class Daemon:
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),
             *self.phone.routes(),
+            *monitoring_routes(self.monitoring),
+            *recording_routes(self.recording),
             *extra_routes,
         ]
         return create_app(
@@ -385,11 +424,13 @@ class Daemon:
         del request
         servers = {s.name: s.connection.ready for s in self.sources}
         healthy = all(servers.values()) and self.accepting
+        recording = self.recording.check_files()  # yellow, not down: calls go on without it
         body = {
             "status": "ok" if healthy else "degraded",
             "ami": servers,
             "active_calls": len(self.tracker.active_calls()),
             "outbox": {"depth": self.writer.stats.depth, "stuck": self.writer.stats.stuck},
+            "recording": {"ok": recording.ok, "reason": recording.reason},
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -442,6 +483,7 @@ class Daemon:
             await source.start()
         await self.admin.start()
         await self.supervision.start()
+        await self.recording.start(self.settings.recording.sweep_every_s)
         await self.access.start()
 
     async def _upgrade_crm(self) -> bool:
@@ -483,6 +525,7 @@ class Daemon:
         await self.desktop.close()
         await self.admin.close()
         await self.supervision.close()
+        await self.recording.close()
         await self.access.close()
         for source in self.sources:
             await source.close()

@@ -1,0 +1,340 @@
+"""Calls recorded per group policy; the agent's pause; who may play a recording; retention.
+
+On the read path (:meth:`RecordingService.observe`, never blocking): when an agent's phone rings
+for a call of a group that records (``always`` or ``demand``), the daemon names the recording on
+that ringing leg (AMI ``Setvar CTI_RECORD_FILE``); the dialplan's ``cti-record`` gosub starts
+MixMonitor on the leg that answers (both parties, one file, only while bridged), so the file's
+length is the talk time. On answer a row is stored; with ``demand`` the recording is muted at
+once until the agent starts it. Pause and resume are AMI ``MixMonitorMute``: the paused span is
+silence in the file and is kept on the row. The PBX work is done by owned tasks, awaited on
+:meth:`close`; a failure is logged and shown as the recording status, the call goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from cti.core.updates import AgentRang, CallAnswered, CallEnded, CallUpdate, CallView
+from cti.errors import Conflict, NotFound, PermissionDenied
+from cti.pop.directory import Directory
+from cti.principal import Principal, Role
+from cti.recording import rows
+from cti.recording.rows import GroupPolicy, Policy, RecordingRow
+from cti.store import Store
+
+__all__ = ["RecordCommands", "RecordingService", "RecordingStatus"]
+
+log = logging.getLogger(__name__)
+
+RECORD_VARIABLE = "CTI_RECORD_FILE"  # read by the cti-record gosub (extensions.conf)
+
+
+class RecordCommands(Protocol):
+    """The AMI actions recording uses (``AsteriskCommands`` implements them)."""
+
+    async def set_variable(self, channel: str, name: str, value: str) -> object: ...
+    async def mute_recording(self, channel: str, muted: bool) -> object: ...
+
+
+class CallLookup(Protocol):
+    def active_calls(self) -> list[CallView]: ...
+    def channels_of(self, call_id: str) -> dict[str, str]: ...
+
+
+Audit = Callable[[str, Mapping[str, object], str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStatus:
+    """What the admin status shows: green, or yellow with the reason."""
+
+    ok: bool
+    reason: str
+
+
+@dataclass(slots=True)
+class _Live:
+    row: RecordingRow
+    channel: str
+    started: float  # epoch seconds
+    paused_since: float | None
+
+
+class RecordingService:
+    """Recording policies, live recordings, playback rights and retention."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        calls: CallLookup,
+        servers: Mapping[str, RecordCommands],
+        directory: Callable[[], Directory],
+        supervisors_of: Callable[[str], Awaitable[tuple[str, ...]]],
+        audit: Audit,
+        files: Path,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``files``: the directory where this host reads what Asterisk writes (its monitor
+        spool directory, or the storage the admin names)."""
+        self._store = store
+        self._calls = calls
+        self._servers = servers
+        self._directory = directory
+        self._supervisors_of = supervisors_of
+        self._audit = audit
+        self.files = files
+        self._clock = clock
+        self._policies: dict[str, GroupPolicy] = {}
+        self._named: dict[tuple[str, str], tuple[str, str]] = {}  # (call, endpoint) -> id, group
+        self._live: dict[str, _Live] = {}  # call id -> its recording
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.status = RecordingStatus(True, "")
+
+    # ---------------------------------------------------------------------------- policies
+    async def start(self, sweep_every_s: float = 3600.0) -> None:
+        self._policies = await self._store.aio.run(self._read, rows.all_policies)
+        self.check_files()
+        self._sweeper = asyncio.create_task(self._sweep_forever(sweep_every_s), name="rec-sweep")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def policy(self, group: str) -> GroupPolicy:
+        return self._policies.get(group, GroupPolicy(group))
+
+    async def tell_agent(self, group: str) -> bool:
+        return self.policy(group).tell_agent
+
+    async def set_policy(
+        self, principal: Principal, group: str, fields: dict[str, Any]
+    ) -> GroupPolicy:
+        """A supervisor of ``group`` sets how it is recorded (403 for anyone else)."""
+        await self._check_supervisor(principal, group)
+        policy = GroupPolicy.parse(group, fields)
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        await self._store.aio.run(self._write, rows.save_policy, policy, now)
+        self._policies[group] = policy
+        await self._audit("recording.policy", policy.as_dict(), principal.username)
+        return policy
+
+    def check_files(self) -> RecordingStatus:
+        """Whether recordings can be read (and the sweeper can delete) where they are kept."""
+        if not self.files.is_dir():
+            self.status = RecordingStatus(False, f"recording directory {self.files} is missing")
+        elif not os.access(self.files, os.R_OK | os.W_OK | os.X_OK):
+            self.status = RecordingStatus(False, f"recording directory {self.files} not writable")
+        else:
+            self.status = RecordingStatus(True, "")
+        return self.status
+
+    # ---------------------------------------------------------------------------- read path
+    def observe(self, updates: Iterable[CallUpdate]) -> None:
+        """Call updates from the AMI read path; PBX and store work goes to owned tasks."""
+        for update in updates:
+            if isinstance(update, AgentRang):
+                self._rang(update)
+            elif isinstance(update, CallAnswered) and update.endpoint is not None:
+                self._answered(update.call, update.endpoint)
+            elif isinstance(update, CallEnded):
+                self._ended(update.call)
+
+    def _rang(self, update: AgentRang) -> None:
+        call = update.call
+        owners = self._directory().owners(update.endpoint)
+        if not owners:
+            return
+        group = self._group(call, owners[0])
+        if self.policy(group).policy is Policy.NEVER:
+            return
+        channel = self._calls.channels_of(call.call_id).get(update.endpoint)
+        server = self._servers.get(call.server)
+        if channel is None or server is None:
+            return
+        key = f"rec-{uuid.uuid4().hex}"
+        self._named[(call.call_id, update.endpoint)] = (key, group)
+        self._spawn(server.set_variable(channel, RECORD_VARIABLE, key), "name the recording")
+
+    def _answered(self, call: CallView, endpoint: str) -> None:
+        named = self._named.pop((call.call_id, endpoint), None)
+        self._named = {k: v for k, v in self._named.items() if k[0] != call.call_id}
+        channel = self._calls.channels_of(call.call_id).get(endpoint)
+        owners = self._directory().owners(endpoint)
+        if named is None or channel is None or not owners:
+            return
+        key, group = named
+        now = self._clock()
+        row = RecordingRow(
+            key, call.call_id, call.server, owners[0], group,
+            datetime.fromtimestamp(now, UTC), None, (), None,
+        )  # fmt: skip
+        live = _Live(row, channel, now, None)
+        self._live[call.call_id] = live
+        self._spawn(self._store.aio.run(self._write, rows.insert_recording, row), "store it")
+        if self.policy(group).policy is Policy.DEMAND:
+            live.paused_since = now
+            self._spawn(self._mute(live, True), "hold it until the agent starts it")
+
+    def _ended(self, call: CallView) -> None:
+        self._named = {k: v for k, v in self._named.items() if k[0] != call.call_id}
+        live = self._live.pop(call.call_id, None)
+        if live is None:
+            return
+        now = self._clock()
+        if live.paused_since is not None:
+            live.row = _closed(live, now)
+        at = datetime.fromtimestamp(now, UTC)
+        self._spawn(self._finish(live.row, at), "close it")
+
+    async def _finish(self, row: RecordingRow, at: datetime) -> None:
+        await self._store.aio.run(self._write, rows.set_pauses, row.id, row.pauses)
+        await self._store.aio.run(self._write, rows.end_recording, row.id, at)
+
+    # ---------------------------------------------------------------------------- the agent
+    async def pause(self, principal: Principal, call_id: str, paused: bool) -> RecordingRow:
+        """The agent on the call pauses (silence, marked) or resumes its recording."""
+        live = self._live.get(call_id)
+        if live is None or live.row.agent != principal.username:
+            raise NotFound(
+                "no recording of a call of yours is running", details={"call_id": call_id[:128]}
+            )
+        if paused == (live.paused_since is not None):
+            raise Conflict(
+                "the recording is already " + ("paused" if paused else "running"),
+                details={"call_id": call_id[:128]},
+            )
+        await self._mute(live, paused)
+        now = self._clock()
+        if paused:
+            live.paused_since = now
+            live.row = replace(
+                live.row, pauses=(*live.row.pauses, (round(now - live.started, 2), None))
+            )
+        else:
+            live.row = _closed(live, now)
+        await self._store.aio.run(self._write, rows.set_pauses, live.row.id, live.row.pauses)
+        kind = "recording.paused" if paused else "recording.resumed"
+        await self._audit(kind, {"recording": live.row.id, "call_id": call_id}, principal.username)
+        return live.row
+
+    async def _mute(self, live: _Live, muted: bool) -> None:
+        server = self._servers.get(live.row.server)
+        if server is None:
+            raise NotFound("the call's PBX is not connected", details={"server": live.row.server})
+        await server.mute_recording(live.channel, muted)
+
+    # ---------------------------------------------------------------------------- playback
+    async def of_call(self, principal: Principal, call_id: str) -> list[RecordingRow]:
+        """The call's recordings the principal may hear (none: an empty list)."""
+        found = await self._store.aio.run(self._read, rows.recordings_of_call, call_id)
+        return [row for row in found if await self._may_hear(principal, row)]
+
+    async def file_for(self, principal: Principal, key: str, *, download: bool) -> Path:
+        """The file of recording ``key`` for a user allowed to hear it; audited."""
+        row = await self._store.aio.run(self._read, rows.get_recording, key[:64])
+        if row is None:
+            raise NotFound("no such recording", details={"recording": key[:64]})
+        if not await self._may_hear(principal, row):
+            raise PermissionDenied(
+                "you may not hear this call's recording", details={"recording": row.id}
+            )
+        path = self.files / f"{row.id}.wav"
+        if row.deleted_at is not None or not path.is_file():
+            reason = "deleted after its retention" if row.deleted_at else "missing on disk"
+            raise NotFound(f"the recording file is {reason}", details={"recording": row.id})
+        kind = "recording.downloaded" if download else "recording.played"
+        await self._audit(kind, {"recording": row.id, "call_id": row.call_id}, principal.username)
+        return path
+
+    async def _may_hear(self, principal: Principal, row: RecordingRow) -> bool:
+        """The agent who took the call, and the supervisors of its group."""
+        if principal.username == row.agent and principal.role is not Role.ADMIN:
+            return True
+        return principal.role is Role.SUPERVISOR and principal.username in (
+            await self._supervisors_of(row.group)
+        )
+
+    # ---------------------------------------------------------------------------- retention
+    async def sweep(self) -> int:
+        """Delete files older than their group's retention; return how many went."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        shortest = min((p.retention_days for p in self._policies.values()), default=90)
+        candidates = await self._store.aio.run(
+            self._read, rows.live_before, now - timedelta(days=min(shortest, 90))
+        )
+        gone = 0
+        for row in candidates:
+            if row.started_at > now - timedelta(days=self.policy(row.group).retention_days):
+                continue
+            (self.files / f"{row.id}.wav").unlink(missing_ok=True)
+            await self._store.aio.run(self._write, rows.mark_deleted, row.id, now)
+            gone += 1
+        return gone
+
+    async def _sweep_forever(self, every_s: float) -> None:
+        while True:
+            try:
+                self.check_files()
+                if gone := await self.sweep():
+                    log.info("retention: %d recordings deleted", gone)
+            except Exception:  # the store may be restarting; the next pass catches up
+                log.exception("the recording sweeper failed")
+            await asyncio.sleep(every_s)
+
+    # ---------------------------------------------------------------------------- helpers
+    async def _check_supervisor(self, principal: Principal, group: str) -> None:
+        if principal.role is not Role.SUPERVISOR or principal.username not in (
+            await self._supervisors_of(group)
+        ):
+            raise PermissionDenied("you do not supervise this group", details={"group": group})
+
+    def _group(self, call: CallView, agent: str) -> str:
+        return (
+            self._directory()
+            .group_for(
+                did=call.did, queue=call.queue, agent=agent, server=call.server, trunk=call.trunk
+            )
+            .name
+        )
+
+    def _spawn(self, work: Coroutine[Any, Any, object], what: str) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception as exc:
+                log.warning("recording: could not %s (%s)", what, exc)
+                self.status = RecordingStatus(False, f"could not {what}: {exc}")
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self._store.reading(fn.__name__) as conn:
+            return fn(conn, *args)
+
+    def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self._store.writing(fn.__name__) as conn:
+            return fn(conn, *args)
+
+
+def _closed(live: _Live, now: float) -> RecordingRow:
+    """The row with its open pause closed at ``now``."""
+    live.paused_since = None
+    pauses = list(live.row.pauses)
+    if pauses and pauses[-1][1] is None:
+        pauses[-1] = (pauses[-1][0], round(now - live.started, 2))
+    return replace(live.row, pauses=tuple(pauses))
