@@ -16,7 +16,7 @@ OLD_TEMPLATE = "<p>{{ call.caller_name }} {{ call.caller_number }}</p>"
 
 
 def pop_call(notifier: Notifier) -> dict[str, Any]:
-    pops = [data for kind, _, _, data in notifier.sent if kind == "pop"]
+    pops: list[dict[str, Any]] = [data for kind, _, _, data in notifier.sent if kind == "pop"]
     assert pops, notifier.sent
     card = pops[0].get("card", pops[0])  # the notifier adds "card"; the service sends the context
     call = card["call"]
@@ -51,7 +51,7 @@ async def test_an_inbound_pop_names_the_caller_customer(crm: BuiltinCrm) -> None
 
 def test_templates_written_with_the_old_names_still_render() -> None:
     assert CALL_ALIASES == {"caller_number": "customer.number", "caller_name": "customer.name"}
-    context = {
+    context: dict[str, object] = {
         "call": {
             "customer": {"number": "+442079460001", "name": "Alice Archer"},
             "caller_number": "+442079460001",
