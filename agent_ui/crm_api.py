@@ -9,6 +9,7 @@ pop cards carry in ``data-ref``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +18,7 @@ from agent_ui.json_body import optional_text, query_text, read_json, required_te
 from agent_ui.web import route_auth
 from crm_connectors.base import CallHistoryEntry, Contact, CrmConnector, NewContact, RecordRef
 from cti.dial_rules import display_number
-from cti.errors import ValidationFailed
+from cti.errors import PermissionDenied, ValidationFailed
 from cti.numbers import is_valid_e164, parse_entered, split_extension, to_e164
 from cti.principal import Action, require
 
@@ -87,17 +88,20 @@ def _contact(contact: Contact) -> dict[str, object]:
 
 
 class CrmApi:
-    """HTTP handlers over the primary CRM connector; ``refresh_pop`` re-runs a call's lookup."""
+    """HTTP handlers over the primary CRM connector; ``refresh_pop`` re-runs a call's lookup,
+    for a call ``was_shown(agent, call_id)`` says the agent had a pop of."""
 
     def __init__(
         self,
         crm: CrmConnector,
         default_region: str,
         refresh_pop: Callable[[str], bool],
+        was_shown: Callable[[str, str], bool],
     ) -> None:
         self._crm = crm
         self._region = default_region
         self._refresh_pop = refresh_pop
+        self._was_shown = was_shown
 
     async def search(self, request: Request) -> Response:
         """``GET /api/crm/search?q=`` -> contacts, accounts and cases with click-to-dial phones."""
@@ -142,13 +146,14 @@ class CrmApi:
         session = route_auth(request).check_write(request)
         require(session.principal, Action.EDIT_CRM)
         body = await read_json(request)
+        call_id = self._own_call(session.principal.username, body)
         # The number of a call (the pop's caller id), so possible is enough, as for lookups.
         number = to_e164(required_text(body, "number", 64), self._region) or ""
         if not number:
             raise ValidationFailed("not a phone number", details={"field": "number"})
         ref = parse_ref(required_text(body, "ref", 300), self._crm.name)
         await self._crm.link_number(number, ref)
-        refreshed = self._refresh(optional_text(body, "call_id", 128))
+        refreshed = self._refresh(call_id)
         return JSONResponse(
             {"ok": True, "number": number, "ref": _ref_text(ref), "refreshed": refreshed},
             headers=_NO_STORE,
@@ -159,6 +164,7 @@ class CrmApi:
         session = route_auth(request).check_write(request)
         require(session.principal, Action.EDIT_CRM)
         body = await read_json(request)
+        call_id = self._own_call(session.principal.username, body)
         phone = optional_text(body, "phone", 64)
         new = NewContact(
             first_name=optional_text(body, "first_name", 80) or "",
@@ -168,12 +174,21 @@ class CrmApi:
             title=optional_text(body, "title", 120),
         )
         contact = await self._crm.create_contact(new)
-        refreshed = self._refresh(optional_text(body, "call_id", 128))
+        refreshed = self._refresh(call_id)
         return JSONResponse(
             {"contact": _contact(contact), "refreshed": refreshed},
             status_code=201,
             headers=_NO_STORE,
         )
+
+    def _own_call(self, agent: str, body: dict[str, Any]) -> str | None:
+        """The body's ``call_id`` if ``agent`` had a pop of that call; 403 before any change."""
+        call_id = optional_text(body, "call_id", 128)
+        if call_id is not None and not self._was_shown(agent, call_id):
+            raise PermissionDenied(
+                "that call was not shown to you", details={"call_id": call_id[:128]}
+            )
+        return call_id
 
     def _refresh(self, call_id: str | None) -> bool:
         return self._refresh_pop(call_id) if call_id else False

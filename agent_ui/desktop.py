@@ -69,6 +69,7 @@ class Desktop:
         directory: Callable[[], Directory],
         notifier: Notifier,
         look_up_again: Callable[[str], bool],
+        was_shown: Callable[[str, str], bool],
     ) -> None:
         self._store = store
         self._calls = calls
@@ -78,7 +79,7 @@ class Desktop:
         self.calls = CallControl(
             calls, commands, self._endpoints_in_directory, rules, dial.transfer_context
         )
-        self.crm = CrmApi(crm, region, look_up_again)
+        self.crm = CrmApi(crm, region, look_up_again, was_shown)
         self.states = states
 
     def routes(self) -> list[BaseRoute]:

@@ -65,6 +65,11 @@ class OriginPolicy:
         self.origins = tuple(origins)
         self.public = self.origins[0]
 
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The host names of the allowed origins (what a request's ``Host`` may name)."""
+        return tuple(dict.fromkeys((urlsplit(o).hostname or "") for o in self.origins))
+
     def allows(self, origin: str | None) -> bool:
         return origin is not None and normalize_origin(origin) in self.origins
 

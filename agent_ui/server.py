@@ -9,6 +9,7 @@ its own writer task (which the hub then closes).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import uvicorn
@@ -21,7 +22,36 @@ from agent_ui.lean_sync import Flag, Inbox
 from agent_ui.protocol import MAX_FRAME_BYTES
 from cti.config import HttpSettings
 
-__all__ = ["LeanWebSocketProtocol", "server_config"]
+__all__ = ["LeanWebSocketProtocol", "TicketRedactor", "server_config"]
+
+_TICKET = re.compile(r"(ticket=)[^&\s\"]+")
+
+
+class TicketRedactor(logging.Filter):
+    """Blank websocket tickets out of uvicorn's log lines (``GET /ws?ticket=...``).
+
+    A ticket is a bearer credential for its 30 s: whoever reads a log line in time could open
+    the agent's socket. uvicorn logs the path with its query (access log, and the websocket's
+    ``[accepted]`` line), so the ticket is replaced by ``ticket=<redacted>`` before any handler
+    formats the record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, str) and "ticket=" in a for a in record.args
+        ):
+            record.args = tuple(
+                _TICKET.sub(r"\1<redacted>", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+def _redact_tickets() -> None:
+    """Install :class:`TicketRedactor` on uvicorn's loggers (once)."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, TicketRedactor) for f in target.filters):
+            target.addFilter(TicketRedactor())
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -68,6 +98,7 @@ def server_config(
     compress: bool = True,
 ) -> uvicorn.Config:
     """Return the uvicorn config that serves ``app`` on ``http.host:http.port``."""
+    _redact_tickets()
     return uvicorn.Config(
         app,
         host=http.host,

@@ -68,6 +68,13 @@ class _Routes:
     def writer(request: Request) -> Principal:
         return route_auth(request).check_write(request).principal
 
+    async def owned_group(self, principal: Principal, request: Request) -> str:
+        """The ``?group=`` named, once ``principal`` is known to supervise it (403 / 404 first:
+        nobody learns what another group's versions would accept)."""
+        name = _group(request)
+        await self.console.group(principal, name)
+        return name
+
     # ------------------------------------------------------------------------ groups
     async def overview(self, request: Request) -> Response:
         return _json(await self.console.overview(self.reader(request)))
@@ -92,34 +99,41 @@ class _Routes:
         return _json(await self.console.templates(self.reader(request), _group(request)))
 
     async def version(self, request: Request) -> Response:
+        principal = self.reader(request)
+        group = await self.owned_group(principal, request)
         number = _number(request.path_params["number"], "number")
-        return _json(await self.console.version(self.reader(request), _group(request), number))
+        return _json(await self.console.version(principal, group, number))
 
     async def save(self, request: Request) -> Response:
         principal = self.writer(request)
+        group = await self.owned_group(principal, request)
         body = await _body(request)
         note = body.get("note", "")
         if not isinstance(note, str):
             raise ValidationFailed("note is text", details={"field": "note"})
         saved = await self.console.save(
-            principal, _group(request), _source(body), body.get("settings", {}), note.strip()
+            principal, group, _source(body), body.get("settings", {}), note.strip()
         )
         return _json(saved, 201)
 
     async def publish(self, request: Request) -> Response:
         principal = self.writer(request)
+        group = await self.owned_group(principal, request)
         number = _number(request.path_params["number"], "number")
-        return _json(await self.console.publish(principal, _group(request), number))
+        return _json(await self.console.publish(principal, group, number))
 
     async def rollback(self, request: Request) -> Response:
         principal = self.writer(request)
+        group = await self.owned_group(principal, request)
         number = _number(request.path_params["number"], "number")
-        return _json(await self.console.rollback(principal, _group(request), number), 201)
+        return _json(await self.console.rollback(principal, group, number), 201)
 
     async def diff(self, request: Request) -> Response:
+        principal = self.reader(request)
+        group = await self.owned_group(principal, request)
         old = _number(request.query_params.get("from", ""), "from")
         new = _number(request.query_params.get("to", ""), "to")
-        text = await self.console.diff(self.reader(request), _group(request), old, new)
+        text = await self.console.diff(principal, group, old, new)
         return _json({"from": old, "to": new, "diff": text})
 
     async def preview(self, request: Request) -> Response:

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -218,6 +219,11 @@ def create_app(
                 SecurityHeadersMiddleware,
                 csp=content_security_policy(origins.public, connect_sources),
                 hsts=http.secure_cookies,
+            ),
+            Middleware(
+                TrustedHostMiddleware,
+                allowed_hosts=[*origins.hosts, *http.trusted_hosts],
+                www_redirect=False,
             ),
             Middleware(guard.middleware),
         ],

@@ -141,6 +141,10 @@ class HttpSettings(_Section):
     # Addresses or networks of reverse proxies whose X-Forwarded-For is believed (e.g.
     # ["127.0.0.1", "10.0.0.0/24"]); empty: the peer's address is the client's.
     trusted_proxies: tuple[str, ...] = ()
+    # Host names requests may carry besides those of public_origin and allowed_origins (e.g.
+    # "127.0.0.1" for a local health probe); any other Host header gets 400, so no redirect
+    # or link is ever built from a host a client chose.
+    trusted_hosts: tuple[str, ...] = ()
     # A session unused this long ends (an agent's open desktop socket counts as use); every
     # session ends session_max_age_s after login (docs/protocol.md, section 2).
     session_max_age_s: float = Field(default=12 * 3600.0, gt=0)

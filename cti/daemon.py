@@ -259,6 +259,7 @@ class Daemon:
             directory=self.directory,
             notifier=self.notifier,
             look_up_again=self.pops.look_up_again,
+            was_shown=self.pops.was_shown,
         )
         # The phone in the agent desktop: each agent's own browser phone registration.
         realm = settings.provisioning.sip_realm

@@ -27,7 +27,7 @@ from cti.admin.sheet import (
 )
 from cti.admin.validate import Rules, plan_import
 from cti.config import ProvisioningSettings
-from cti.errors import Conflict, CtiError, NotFound
+from cti.errors import Conflict, CtiError, NotFound, ValidationFailed
 from cti.store import Store
 
 __all__ = ["Provisioning"]
@@ -87,7 +87,7 @@ class Provisioning:
     ) -> ImportSession:
         """Re-validate an import with cells fixed in the page (row number -> cells)."""
         session = self._imports.get(import_id, actor)
-        fixed = {int(r["row"]): r["cells"] for r in rows if isinstance(r.get("cells"), dict)}
+        fixed = _fixed_rows(rows)
         new_rows = []
         for row in session.sheet.rows:
             cells = fixed.get(row.number)
@@ -173,3 +173,17 @@ class Provisioning:
             await self._refresh()
         except CtiError as exc:
             session.state, session.error = "failed", exc.message
+
+
+def _fixed_rows(rows: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Row number -> cells of an edit; ValidationFailed (422) for anything else, nothing kept."""
+    fixed: dict[int, dict[str, Any]] = {}
+    for index, entry in enumerate(rows):
+        number, cells = entry.get("row"), entry.get("cells")
+        if isinstance(number, bool) or not isinstance(number, int) or not isinstance(cells, dict):
+            raise ValidationFailed(
+                "each edited row is {row: its number, cells: {column: text}}",
+                details={"index": index, "row": str(number)[:20]},
+            )
+        fixed[number] = cells
+    return fixed
