@@ -37,8 +37,13 @@ def ensure_private_dir(path: Path) -> None:
 
 
 def touch_private(path: Path) -> None:
-    """Create an empty ``path`` as 0600 unless it exists (the SQLite store before its engine)."""
-    ensure_private_dir(path.parent)
+    """Create an empty ``path`` as 0600 unless it exists (the SQLite store before its engine).
+
+    A missing directory is left missing: a store path in a directory that does not exist is a
+    mistake SQLite reports (the daemon makes its own state directory first).
+    """
+    if not path.parent.is_dir():
+        return
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:

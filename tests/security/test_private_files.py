@@ -13,6 +13,7 @@ import pytest
 from cti.config import Settings, StoreSettings
 from cti.daemon import Daemon
 from cti.errors import ConfigError
+from cti.private_files import ensure_private_dir
 from cti.secretbox import SecretBox
 from cti.sqlengine import sqlite_path
 from cti.store import Store
@@ -38,6 +39,7 @@ def test_the_default_store_is_an_absolute_path() -> None:
 
 def test_a_new_store_and_its_wal_files_are_private(tmp_path: Path) -> None:
     state = tmp_path / "fresh" / "state"
+    ensure_private_dir(state)  # as the daemon does first
     store = Store.from_settings(StoreSettings(url=f"sqlite:///{state}/cti.sqlite3"))
     store.upgrade()
     store.record_event("test.event", {"x": 1})  # a write: the -wal file exists now
