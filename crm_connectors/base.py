@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from crm_connectors.fields import MAX_NAME, MAX_TITLE, check_email, check_text
 from cti.core.records import CallRecord, CrmMatch, Direction, Outcome
 from cti.errors import ValidationFailed
 from cti.numbers import E164_PATTERN
@@ -266,8 +267,21 @@ class NewContact:
     account: RecordRef | None = None
 
     def __post_init__(self) -> None:
-        if not (self.first_name.strip() or self.last_name.strip()):
-            raise ValidationFailed("a contact needs a first or a last name")
+        """Check every field by its type (crm_connectors.fields): 422 naming the field."""
+        first = check_text(self.first_name, "first_name", MAX_NAME)
+        last = check_text(self.last_name, "last_name", MAX_NAME)
+        if not (first or last):
+            raise ValidationFailed(
+                "a contact needs a first or a last name", details={"field": "last_name"}
+            )
+        object.__setattr__(self, "first_name", first)
+        object.__setattr__(self, "last_name", last)
+        if self.email is not None:
+            object.__setattr__(self, "email", check_email(self.email, "email"))
+        if self.title is not None:
+            object.__setattr__(self, "title", check_text(self.title, "title", MAX_TITLE) or None)
+        for phone in self.phones:
+            check_text(phone, "phone", 64)  # the number itself: the connector reads it
 
 
 class CrmConnector(Protocol):
