@@ -1,11 +1,6 @@
 """The phone in the agent desktop (issue 15): JsSIP in Chromium, with fake media devices,
-registered with the lab Asterisk as the agent's ``<ext>-webrtc`` endpoint.
-
-What loopback WebRTC took here: Chromium flags ``--use-fake-device-for-media-stream``,
-``--use-fake-ui-for-media-stream`` and ``--allow-loopback-in-peer-connection``, a context
-granted ``microphone`` (an explicitly empty permission list breaks ICE: only non-loopback
-candidates are offered), and the lab's rtp.conf ``[ice_host_candidates]`` mapping the machine's
-address to 127.0.0.1 (cti.lab writes it).
+registered with the lab Asterisk as the agent's ``<ext>-webrtc`` endpoint (what loopback WebRTC
+took: tests/browser/webrtc.py).
 """
 
 from __future__ import annotations
@@ -13,73 +8,32 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser
 
 from crm_connectors.builtin import BuiltinCrm
 from sip_tests.lab import LabHandle, direct_did
 from sip_tests.sipp import SippProcess, inbound_call
-from tests.browser.conftest import ALICE_NUMBER, CHROMIUM, CHROMIUM_ARGS, LAPTOP, AgentPage
+from tests.browser.conftest import ALICE_NUMBER
+from tests.browser.webrtc import (
+    agent_tab,
+    contacts,
+    lab_records,
+    launch,
+    phone_state,
+    stats,
+    until,
+)
 from tests.e2e.daemon import DaemonProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.webrtc]
 
-WEBRTC_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
-
 
 @pytest.fixture
 async def webrtc_browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *WEBRTC_ARGS]
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-async def agent_tab(browser: Browser, daemon: DaemonProcess, username: str = "alice") -> AgentPage:
-    context = await browser.new_context(viewport=LAPTOP, permissions=["microphone"])
-    page = await context.new_page()
-    agent = AgentPage(page, daemon.origin)
-    page.on("pageerror", lambda exc: agent.page_errors.append(str(exc)))
-    await agent.login(username)
-    return agent
-
-
-def contacts(lab: LabHandle) -> str:
-    """Asterisk's own list of registered contacts (not what the page believes)."""
-    return lab.instance.cli("pjsip show contacts")
-
-
-async def until(check: object, what: str, within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await asyncio.to_thread(check):  # type: ignore[arg-type]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {within} s: {what}")
-        await asyncio.sleep(0.2)
-
-
-async def phone_state(page: Page, status: str, within_ms: int = 10_000) -> None:
-    await page.locator(f"#phone[data-status='{status}']").wait_for(
-        state="attached", timeout=within_ms
-    )
-
-
-async def lab_records(crm: BuiltinCrm) -> list[Any]:
-    """The CRM's records of this lab's calls from Alice Archer (call ids ``lab:...``)."""
-    return [h for h in await crm.history(ALICE_NUMBER, limit=50) if h.call_id.startswith("lab:")]
-
-
-async def stats(page: Page) -> dict[str, int]:
-    return await page.evaluate("() => window.__phone.stats()")  # type: ignore[no-any-return]
+    async for chromium in launch():
+        yield chromium
 
 
 async def test_browser_phone_registers_answers_on_the_card_with_audio_both_ways(

@@ -49,7 +49,7 @@ class Desktop {
       return;
     }
     this.socket.start();
-    this.phone.start();
+    this.phone.start(body.user.username);
     this.loadColleagues();
   }
 

@@ -44,23 +44,39 @@ export class Phone {
     };
     if (reg.ha1) Object.assign(config, { ha1: reg.ha1, realm: reg.realm });
     else config.password = reg.password;
-    this.ua = new JsSIP.UA(config);
-    this.everConnected = false;
-    this.ua.on("connected", () => { this.everConnected = true; this.status("connecting", "Registering your browser phone…"); });
+    const ua = this.ua = new JsSIP.UA(config);
+    // Events of a UA that stop() let go of (it is unregistering) say nothing any more.
+    const on = (name, handler) => ua.on(name, (e) => { if (this.ua === ua) handler(e); });
+    on("connected", () => this.status("connecting", "Registering your browser phone…"));
     // A refused websocket upgrade (Asterisk without res_http_websocket and
     // res_pjsip_transport_websocket) and a closed port look alike to a page: one message.
-    this.ua.on("disconnected", () => this.status("problem", PROBLEMS.unreachable, "unreachable"));
-    this.ua.on("registered", () => this.status("registered", `Browser phone ready: extension ${reg.extension}`));
-    this.ua.on("registrationFailed", (e) => this.status("problem", PROBLEMS.refused, "refused", e.cause));
-    this.ua.on("newRTCSession", (e) => this.session(e.session, e.originator));
+    on("disconnected", () => this.status("problem", PROBLEMS.unreachable, "unreachable"));
+    on("registered", () => this.status("registered", `Browser phone ready: extension ${reg.extension}`));
+    on("registrationFailed", (e) => this.status("problem", PROBLEMS.refused, "refused", e.cause));
+    on("newRTCSession", (e) => this.session(e.session, e.originator));
     this.status("connecting", "Connecting your browser phone…");
-    this.ua.start();
+    ua.start();
   }
 
+  /** Hang up, unregister and close the websocket; resolves once done (or after 2 s). */
   stop() {
-    if (this.call) this.call.session.terminate();
-    if (this.ua) this.ua.stop();
+    const ua = this.ua;
     this.ua = null;
+    if (this.call && !this.call.session.isEnded()) this.call.session.terminate();
+    this.ended();
+    if (!ua) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      ua.on("disconnected", () => { clearTimeout(timer); resolve(); });
+      ua.stop();
+    });
+  }
+
+  /** What other tabs may know of the current call (no session, no media). */
+  summary() {
+    if (!this.call) return null;
+    const { direction, peer, number, state, held, muted, answeredAt } = this.call;
+    return { direction, peer, number, state, held, muted, answeredAt };
   }
 
   status(status, message, problem = null, cause = null) {

@@ -1,9 +1,13 @@
 // What the agent sees of the browser phone (phone.js): a panel with its state, the call, a timer,
 // hang up / hold / mute, a keypad (DTMF), transfer, microphone and speaker choice, an input level
 // meter; and Answer / Decline on the ringing pop card, so ringing, the card and the phone are one.
+//
+// One tab of the agent holds the phone (phone_tabs.js). The others show what it is doing, relay
+// the buttons pressed in them to it, and offer "Use the phone here"; only the holder rings.
 
 import { el, formatDuration } from "/static/common/dom.js";
 import { Phone } from "./phone.js";
+import { PhoneTabs } from "./phone_tabs.js";
 
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
@@ -12,22 +16,30 @@ export class PhoneView {
     this.root = root;
     this.pops = pops;
     this.phone = new Phone((event) => this.changed(event));
+    this.tabs = new PhoneTabs({
+      hold: () => { this.render(null); this.phone.start(); },
+      release: () => this.phone.stop(),
+      busy: () => Boolean(this.phone.call),
+      remote: (state) => this.remote(state),
+      command: (action, arg) => this.run(action, arg),
+    });
     this.audio = el("audio", { attrs: { autoplay: "" } });
     this.statusLine = el("p", { class: "phone-status", attrs: { id: "phone-status", role: "status" } });
     this.callLine = el("p", { class: "phone-call", attrs: { id: "phone-call" } });
     this.timer = el("span", { class: "phone-timer", attrs: { id: "phone-timer" } });
     this.buttons = {
-      answer: this.button("Answer", "phone-answer", () => this.phone.answer(), "primary"),
-      decline: this.button("Decline", "phone-decline", () => this.phone.decline()),
-      hangup: this.button("Hang up", "phone-hangup", () => this.phone.hangup(), "danger"),
-      hold: this.button("Hold", "phone-hold", () => this.phone.hold(!this.phone.call?.held)),
-      mute: this.button("Mute", "phone-mute", () => this.phone.mute(!this.phone.call?.muted)),
+      answer: this.button("Answer", "phone-answer", () => this.press("answer"), "primary"),
+      decline: this.button("Decline", "phone-decline", () => this.press("decline")),
+      hangup: this.button("Hang up", "phone-hangup", () => this.press("hangup"), "danger"),
+      hold: this.button("Hold", "phone-hold", () => this.press("hold", !this.shown?.held)),
+      mute: this.button("Mute", "phone-mute", () => this.press("mute", !this.shown?.muted)),
+      take: this.button("Use the phone here", "phone-take", () => this.takeOver()),
     };
     this.keypad = el("div", { class: "keypad", attrs: { id: "phone-keypad" } },
       ...KEYS.map((k) => el("button", { class: "button small key", text: k,
-        attrs: { type: "button", "data-digit": k }, on: { click: () => this.phone.dtmf(k) } })));
+        attrs: { type: "button", "data-digit": k }, on: { click: () => this.press("dtmf", k) } })));
     this.transferInput = el("input", { attrs: { id: "phone-transfer-to", maxlength: "32", placeholder: "Extension", list: "colleagues" } });
-    this.transferForm = el("form", { class: "inline-form", on: { submit: (e) => { e.preventDefault(); this.phone.transfer(this.transferInput.value.trim()); } } },
+    this.transferForm = el("form", { class: "inline-form", on: { submit: (e) => { e.preventDefault(); this.press("transfer", this.transferInput.value.trim()); } } },
       this.transferInput, el("button", { class: "button", text: "Transfer", attrs: { type: "submit", id: "phone-transfer" } }));
     this.mic = el("select", { attrs: { id: "phone-mic", title: "Microphone" }, on: { change: () => { this.phone.micId = this.mic.value; this.meter(); } } });
     this.speaker = el("select", { attrs: { id: "phone-speaker", title: "Speaker" }, on: { change: () => this.audio.setSinkId?.(this.speaker.value) } });
@@ -44,28 +56,72 @@ export class PhoneView {
     return el("button", { class: `button small ${kind}`, text, hidden: true, attrs: { type: "button", id }, on: { click: onClick } });
   }
 
-  start() {
-    this.phone.start();
+  /** Start the phone in this tab, or follow it in the tab that holds it. */
+  start(username) {
+    this.tabs.start(username);
     window.__phone = this.phone; // for diagnostics and the browser tests
+    window.__phoneTabs = this.tabs;
+    this.unload = () => this.phone.stop(); // unregister now rather than when the socket drops
+    window.addEventListener("pagehide", this.unload);
   }
 
   stop() {
-    this.phone.stop();
+    this.tabs.stop();
+    window.removeEventListener("pagehide", this.unload);
     this.ring(false);
   }
 
+  /** A button pressed here: the phone's own command, or relayed to the tab holding it. */
+  press(action, arg) {
+    if (this.tabs.holding) this.run(action, arg);
+    else this.tabs.command(action, arg);
+  }
+
+  run(action, arg) {
+    const phone = this.phone;
+    const commands = { answer: () => phone.answer(), decline: () => phone.decline(),
+      hangup: () => phone.hangup(), hold: () => phone.hold(arg), mute: () => phone.mute(arg),
+      dtmf: () => phone.dtmf(arg), transfer: () => phone.transfer(arg) };
+    commands[action]?.();
+  }
+
+  async takeOver() {
+    this.buttons.take.disabled = true;
+    this.statusLine.textContent = "Moving your phone to this tab…";
+    const result = await this.tabs.takeOver();
+    this.buttons.take.disabled = false;
+    if (result === "busy") this.statusLine.textContent = "Your phone is on a call in another tab: take it over when the call ends.";
+  }
+
   changed(event) {
+    if (!this.tabs.holding) return; // a phone letting go (another tab took it over)
     if (event.kind === "status") {
-      this.statusLine.textContent = event.message;
-      this.root.dataset.status = event.status;
-      this.root.dataset.problem = event.problem || "";
+      this.status(event.status, event.message, event.problem);
       if (event.status === "registered") this.devices();
     } else if (event.kind === "track") {
       this.audio.srcObject = event.stream;
+      return;
     } else this.render(event.call);
+    this.tabs.announce({ status: this.root.dataset.status, message: this.statusLine.textContent,
+      call: this.phone.summary() });
+  }
+
+  status(status, message, problem = null) {
+    this.statusLine.textContent = message;
+    this.root.dataset.status = status;
+    this.root.dataset.problem = problem || "";
+    this.buttons.take.hidden = status !== "elsewhere";
+  }
+
+  /** Another tab holds the phone: show its state (null: not known yet) and offer to take it. */
+  remote(state) {
+    const what = state?.status === "registered" ? "" : state?.status === "problem" ? " (with a problem)" : "";
+    this.status("elsewhere", `Your phone is open in another tab${what}. Calls ring there.`);
+    this.render(state?.call || null);
   }
 
   render(call) {
+    this.shown = call;
     const ringing = call?.state === "ringing" && call.direction === "in";
     this.root.dataset.call = call ? call.state : "idle";
     this.callLine.textContent = call ? `${ringing ? "Ringing: " : ""}${call.peer}${call.held ? " (on hold)" : ""}` : "";
@@ -76,7 +132,7 @@ export class PhoneView {
     b.hold.textContent = call?.held ? "Resume" : "Hold";
     b.mute.textContent = call?.muted ? "Unmute" : "Mute";
     this.inCall.hidden = call?.state !== "talking";
-    this.ring(ringing);
+    this.ring(ringing && this.tabs.holding); // one tab rings
     this.cardButtons(ringing);
     clearInterval(this.tick);
     this.timer.textContent = "";
@@ -105,8 +161,8 @@ export class PhoneView {
       if (!ringing) shown?.remove();
       if (!ringing || shown) continue;
       card.append(el("div", { class: "phone-card-actions" },
-        el("button", { class: "button primary card-answer", text: "Answer", attrs: { type: "button" }, on: { click: () => this.phone.answer() } }),
-        el("button", { class: "button card-decline", text: "Decline", attrs: { type: "button" }, on: { click: () => this.phone.decline() } })));
+        el("button", { class: "button primary card-answer", text: "Answer", attrs: { type: "button" }, on: { click: () => this.press("answer") } }),
+        el("button", { class: "button card-decline", text: "Decline", attrs: { type: "button" }, on: { click: () => this.press("decline") } })));
     }
   }
 
