@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -38,6 +39,7 @@ __all__ = [
     "OutboxSettings",
     "ProvisioningSettings",
     "RecordingSettings",
+    "ReportSettings",
     "Settings",
     "StoreSettings",
     "WebPhoneSettings",
@@ -264,6 +266,27 @@ class RecordingSettings(_Section):
     sweep_every_s: float = Field(default=3600.0, gt=0)
 
 
+class ReportSettings(_Section):
+    """``[reports]``: the site's time zone and the thresholds figures are counted with.
+
+    Changes apply to calls counted after them (the buckets hold counts, not calls).
+    """
+
+    time_zone: str = "UTC"  # IANA name: days, weeks and months of reports are the site's
+    short_abandon_s: float = Field(default=5.0, ge=0, le=600)  # abandons under this: apart
+    service_level_s: float = Field(default=20.0, gt=0, le=3600)  # answered within, by default
+    queue_service_level_s: dict[str, float] = {}  # per queue
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("an IANA time zone such as Europe/London") from exc
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration of one ``cti`` process."""
 
@@ -276,6 +299,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     crm: CrmSettings = CrmSettings()
     dial: DialSettings = DialSettings()
+    reports: ReportSettings = ReportSettings()
     lab: LabSettings = LabSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
     webphone: WebPhoneSettings = WebPhoneSettings()

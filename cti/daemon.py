@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from pydantic import SecretStr
@@ -40,6 +41,7 @@ from agent_ui.notifier import Notifier
 from agent_ui.phone_api import PhoneApi
 from agent_ui.policy import WebPolicy
 from agent_ui.recording_api import recording_routes
+from agent_ui.reports_api import report_routes
 from agent_ui.server import server_config
 from agent_ui.site_api import site_routes
 from agent_ui.supervisor import supervisor_routes
@@ -65,6 +67,10 @@ from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
 from cti.recording import RecordingService
 from cti.private_files import check_private, create_private_file, ensure_private_dir
+from cti.reports.buckets import Counting
+from cti.reports.dashboard import Dashboard, Light
+from cti.reports.recorder import FactRecorder
+from cti.reports.service import Reports
 from cti.secretbox import SecretBox
 from cti.services import StoreAuthenticator, StoreRecords, build_directory
 from cti.site.service import SiteAdmin
@@ -211,6 +217,20 @@ class Daemon:
         self.notifier = Notifier(self.hub)  # every frame the services send browsers
         self.tracker = CallTracker(self.directory.is_agent_endpoint)
         self.live_calls = LiveCallJournal(self.store.aio, self.tracker)
+        # Reports: queue and agent facts counted into buckets off the read path (issue 18).
+        site_tz = ZoneInfo(settings.reports.time_zone)
+        self.report_facts = FactRecorder(
+            self.store.aio,
+            Counting(
+                site_tz,
+                settings.reports.short_abandon_s,
+                settings.reports.service_level_s,
+                settings.reports.queue_service_level_s,
+            ),
+            self._agent_name,
+        )
+        self.reports = Reports(self.store.aio, site_tz)
+        self.dashboard = Dashboard(self.store.aio, self.reports, self._lights)
         self.sources = [
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
@@ -333,6 +353,7 @@ class Daemon:
         self.metrics.ami_events.labels(event.server).inc()
         updates = self.tracker.feed(event)
         self.live_calls.observe(updates)
+        self.report_facts.observe(event, updates)
         for update in updates:
             self.pops.handle(update)
             if isinstance(update, AgentRang):
@@ -342,6 +363,26 @@ class Daemon:
         self.recording.observe(updates)
         self.monitoring.observe(updates)
         self.metrics.active_calls.set(self.tracker.active_count())
+
+    def _agent_name(self, endpoint: str) -> str:
+        """Reports count an agent's phone for its owner (the phone itself when it has none)."""
+        owners = self.directory.current.owners(endpoint)
+        return owners[0] if owners else endpoint
+
+    def _lights(self) -> list[Light]:
+        """The admin home page's status bar: each AMI link, each CRM connector, the outbox."""
+        lights = [
+            Light("ami", s.name, "green" if s.connection.ready else "red",
+                  "connected" if s.connection.ready else "not connected")
+            for s in self.sources
+        ]  # fmt: skip
+        stats = self.writer.stats
+        reason = f"{stats.stuck} records failing" if stats.stuck else "delivering"
+        for name in self.connectors:
+            lights.append(Light("crm", name, "yellow" if stats.stuck else "green", reason))
+        waiting = f"{stats.depth} waiting, {stats.stuck} stuck"
+        lights.append(Light("outbox", "outbox", "yellow" if stats.stuck else "green", waiting))
+        return lights
 
     # ---------------------------------------------------------------------------- setup
     async def refresh_directory(self) -> None:
@@ -398,6 +439,7 @@ class Daemon:
             *access_admin_routes(self.access, self.settings.crm.default_region),
             *access_api_routes(self.access, self.settings.crm.default_region),
             *site_routes(self.site),
+            *report_routes(self.reports, self.dashboard),
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),
             *self.phone.routes(),
@@ -480,6 +522,7 @@ class Daemon:
         self._gc_task = asyncio.create_task(self._freeze_connections(), name="gc-policy")
         self.writer.start()
         self.live_calls.start()
+        self.report_facts.start()
         for source in self.sources:
             await source.start()
         await self.admin.start()
@@ -531,6 +574,7 @@ class Daemon:
         for source in self.sources:
             await source.close()
         await self.live_calls.close()  # no events any more: save every live call as it stands
+        await self.report_facts.close()
         for task in (self._refresh_task, self._crm_task, self._gc_task):
             if task is not None:
                 task.cancel()

@@ -70,6 +70,10 @@ class Reports:
     def today(self) -> date:
         return datetime.fromtimestamp(self._clock(), self.site_tz).date()
 
+    def day_request(self, day: date) -> ReportRequest:
+        """The request of one local day of the site, by day, every key."""
+        return ReportRequest("queue", "day", day, day, self.site_tz, None, "d")
+
     async def report(self, principal: Principal, params: Mapping[str, str]) -> dict[str, Any]:
         """The figures of ``params`` (see :func:`parse_request`) that ``principal`` may see."""
         if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
