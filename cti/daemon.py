@@ -60,13 +60,13 @@ from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
 from cti.errors import ConfigError, CrmUnavailable, CtiError
 from cti.live_calls import LiveCallJournal
-from cti.monitoring import MonitorService
 from cti.metrics import Metrics
+from cti.monitoring import MonitorService
 from cti.numbers import default_region_warning
 from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
-from cti.recording import RecordingService
 from cti.private_files import check_private, create_private_file, ensure_private_dir
+from cti.recording import RecordingService
 from cti.reports.buckets import Counting
 from cti.reports.dashboard import Dashboard, Light
 from cti.reports.recorder import FactRecorder
