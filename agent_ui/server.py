@@ -117,4 +117,7 @@ def server_config(
         log_config=None,  # the daemon configures logging once
         log_level=log_level,
         timeout_graceful_shutdown=5,
+        # [http] tls_certfile/tls_keyfile: HTTPS here (phones' files, the consoles) without a proxy.
+        ssl_certfile=str(http.tls_certfile) if http.tls_certfile else None,
+        ssl_keyfile=str(http.tls_keyfile) if http.tls_keyfile else None,
     )

@@ -131,6 +131,15 @@ class ProvisioningSettings(_Section):
         "999",
     )
     emergency_trunk: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    # Desk phones added by MAC fetch /provisioning/<file> (cti.site.phone_server): the SIP
+    # server the file points them at (None: no file is served), the transport, whether plain
+    # HTTP is refused (behind a TLS proxy, or with [http] tls_certfile), and the rate limits.
+    phone_sip_host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.:\[\]-]{1,253}$")] | None = None
+    phone_sip_port: Port = 5060
+    phone_sip_transport: Literal["udp", "tcp", "tls"] = "udp"
+    phone_https_only: bool = False
+    phone_fetches_per_minute: int = Field(default=30, ge=1)
+    phone_failures_per_hour: int = Field(default=10, ge=1)
 
 
 class HttpSettings(_Section):
@@ -153,6 +162,9 @@ class HttpSettings(_Section):
     agent_idle_s: float = Field(default=8 * 3600.0, gt=0)
     supervisor_idle_s: float = Field(default=30 * 60.0, gt=0)
     admin_idle_s: float = Field(default=30 * 60.0, gt=0)
+    # Serve HTTPS directly (PEM files); without them, plain HTTP (e.g. behind a TLS proxy).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
 
 
 class WebPhoneSettings(_Section):

@@ -42,6 +42,7 @@ from agent_ui.phone_api import PhoneApi
 from agent_ui.policy import WebPolicy
 from agent_ui.recording_api import recording_routes
 from agent_ui.reports_api import report_routes
+from agent_ui.phone_files_api import phone_file_routes
 from agent_ui.server import server_config
 from agent_ui.site_api import site_routes
 from agent_ui.supervisor import supervisor_routes
@@ -73,6 +74,7 @@ from cti.reports.recorder import FactRecorder
 from cti.reports.service import Reports
 from cti.secretbox import SecretBox
 from cti.services import StoreAuthenticator, StoreRecords, build_directory
+from cti.site.phone_server import PhoneFileServer, PhoneServerSettings
 from cti.site.service import SiteAdmin
 from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
@@ -325,6 +327,14 @@ class Daemon:
             default_region=settings.crm.default_region,
         )
         self.admin.config.use_site(self.site.pbx_devices)
+        # Desk phones' configuration files, each only to its device (every fetch audited).
+        self.phone_files = PhoneFileServer(
+            self.store,
+            SecretBox.for_state_dir(self.state_dir),
+            self.admin.history.record,
+            PhoneServerSettings.from_settings(settings.provisioning),
+            provision_realm=self.site.provision_realm,
+        )
         self.accepting = True
         self._drained = False
         self._refresh_task: asyncio.Task[None] | None = None
@@ -439,6 +449,7 @@ class Daemon:
             *access_admin_routes(self.access, self.settings.crm.default_region),
             *access_api_routes(self.access, self.settings.crm.default_region),
             *site_routes(self.site),
+            *phone_file_routes(self.phone_files),
             *report_routes(self.reports, self.dashboard),
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),

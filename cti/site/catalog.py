@@ -52,7 +52,7 @@ MODELS: tuple[DeviceModel, ...] = (
         _XML,
     ),
     DeviceModel("snom-d785", "Snom", "D785", "desk", "snom", f"{_HEX}\\.xml", _XML),
-    DeviceModel("fanvil-x6u", "Fanvil", "X6U", "desk", "yealink", f"{_HEX}\\.cfg"),
+    DeviceModel("fanvil-x6u", "Fanvil", "X6U", "desk", "fanvil", f"{_HEX}\\.cfg"),
     DeviceModel("browser", "CTI", "Browser phone", "browser"),
     DeviceModel("mobile", "CTI", "Mobile softphone", "mobile"),
 )

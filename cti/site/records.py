@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from cti.errors import Conflict, NotFound, ValidationFailed
 from cti.site.values import Letter, LocationInput, NumberInput
 from cti.store import Store
-from cti.store.models import agents
+from cti.store.models import agent_endpoints, agents
 from cti.store.site_tables import site_devices, site_locations, site_numbers, site_progress
 
 __all__ = [
@@ -58,6 +58,7 @@ class DeviceRow:
     callback: str
     sip_secret: str  # sealed
     provision_ha1: str
+    extension: str = ""  # the agent's desk phone extension ("" when none)
 
     @property
     def endpoint(self) -> str:
@@ -214,6 +215,7 @@ def _device_query() -> Any:
         site_devices.c.model,
         site_devices.c.sip_secret,
         site_devices.c.provision_ha1,
+        site_devices.c.agent_id,
         agents.c.username,
         agents.c.display_name,
         site_locations.c.name.label("location"),
@@ -221,7 +223,22 @@ def _device_query() -> Any:
     ).select_from(site_devices.join(agents).join(site_locations))
 
 
-def _device(row: Any) -> DeviceRow:
+def _extensions(conn: Connection, agent_id: int | None = None) -> dict[int, str]:
+    """Each agent's (or one's) extension: the digits of its first ``PJSIP/<digits>`` phone."""
+    found: dict[int, str] = {}
+    query = select(agent_endpoints.c.agent_id, agent_endpoints.c.endpoint).order_by(
+        agent_endpoints.c.id
+    )
+    if agent_id is not None:
+        query = query.where(agent_endpoints.c.agent_id == agent_id)
+    for owner, endpoint in conn.execute(query):
+        tech, _, resource = endpoint.partition("/")
+        if tech.upper() == "PJSIP" and resource.isdigit():
+            found.setdefault(owner, resource)
+    return found
+
+
+def _device(row: Any, extensions: dict[int, str]) -> DeviceRow:
     return DeviceRow(
         id=row.id,
         mac=row.mac,
@@ -232,19 +249,22 @@ def _device(row: Any) -> DeviceRow:
         callback=row.callback,
         sip_secret=row.sip_secret,
         provision_ha1=row.provision_ha1,
+        extension=extensions.get(row.agent_id, ""),
     )
 
 
 def devices(store: Store) -> list[DeviceRow]:
     with store.reading("site.devices") as conn:
         rows = conn.execute(_device_query().order_by(site_devices.c.mac)).all()
-    return [_device(r) for r in rows]
+        extensions = _extensions(conn)
+    return [_device(r, extensions) for r in rows]
 
 
 def find_device(store: Store, mac: str) -> DeviceRow | None:
     with store.reading("site.find_device") as conn:
         row = conn.execute(_device_query().where(site_devices.c.mac == mac)).first()
-    return None if row is None else _device(row)
+        extensions = {} if row is None else _extensions(conn, row.agent_id)
+    return None if row is None else _device(row, extensions)
 
 
 def remove_device(store: Store, mac: str) -> None:
