@@ -83,3 +83,12 @@ def _ring(quick: bool) -> Report:
 
 
 _command("ring", _ring, "Pop vs ring on the lab: from the INVITE at the phone to the pop.")
+
+
+def _reports(quick: bool) -> Report:
+    from sip_tests.bench.reports import run_reports  # noqa: PLC0415
+
+    return run_reports(quick=quick)
+
+
+_command("reports", _reports, "Report query time on a store holding a year of buckets.")
