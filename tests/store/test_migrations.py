@@ -37,6 +37,8 @@ TABLES = {
     "access_keys",
     "web_sessions",
     "report_buckets",
+    "recording_policies",
+    "recordings",
 }
 
 
