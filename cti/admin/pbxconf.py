@@ -15,6 +15,11 @@ disk. The files are included by the PBX's own configuration (see asterisk-config
   the emergency trunk with the caller id of the calling device's location: the device endpoint
   sets ``CTI_EMERGENCY_CID`` to its location's callback number (``set_var``); a phone of no
   location presents ``CTI_OUTBOUND_CID``.
+* ``extensions_cti_devices.conf`` (inside ``[globals]`` of extensions.conf): per agent
+  extension ``CTI_DEVICES_<ext>``, the ``&PJSIP/d<mac>`` of each device added by MAC for that
+  agent (empty without): the dialplan's ``Dial(PJSIP/<ext>&PJSIP/<ext>-webrtc${CTI_DEVICES_<ext>})``
+  rings them with the desk phone. Every known extension is written, empty ones too, because a
+  dialplan reload keeps globals no longer in the file (``clearglobalvars = no``).
 * ``extensions_cti_dids.conf`` (inside ``[cti-dids]`` of extensions.conf): each DID of a group
   whose queue is the product's own rings that queue. DIDs of other groups are routed by the
   PBX's own dialplan; the CTI only maps them to the group for pops.
@@ -34,6 +39,7 @@ from cti.core.events import WEBRTC_SUFFIX
 
 __all__ = [
     "AGENTS_FILE",
+    "DEVICES_FILE",
     "DIDS_FILE",
     "EMERGENCY_FILE",
     "GENERATED_FILES",
@@ -52,10 +58,12 @@ AGENTS_FILE = "pjsip_cti_agents.conf"
 QUEUES_FILE = "queues_cti_members.conf"
 DIDS_FILE = "extensions_cti_dids.conf"
 EMERGENCY_FILE = "extensions_cti_emergency.conf"
-GENERATED_FILES = (AGENTS_FILE, QUEUES_FILE, DIDS_FILE, EMERGENCY_FILE)
+DEVICES_FILE = "extensions_cti_devices.conf"
+GENERATED_FILES = (AGENTS_FILE, QUEUES_FILE, DIDS_FILE, EMERGENCY_FILE, DEVICES_FILE)
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\"<>;\\\[\]]")
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_DEVICE_NAME = re.compile(r"d[0-9a-f]{12}")
 _DID = re.compile(r"[0-9]{2,32}")
 _EMERGENCY = re.compile(r"[0-9]{2,6}")
 _E164 = re.compile(r"[+][1-9][0-9]{6,14}")
@@ -272,6 +280,18 @@ def _emergency_file(routing: EmergencyRouting) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _devices_file(agents: Sequence[ProvisionedAgent], devices: Sequence[SiteDevice]) -> str:
+    """``CTI_DEVICES_<ext>``: the agent's devices for the dialplan's Dial, in ``[globals]``."""
+    rings: dict[str, list[str]] = {a.extension: [] for a in agents if a.extension.isdigit()}
+    for device in devices:
+        if device.extension.isdigit() and _DEVICE_NAME.fullmatch(device.endpoint):
+            rings.setdefault(device.extension, []).append(f"&PJSIP/{device.endpoint}")
+    lines = [_WARNING, "; Included in [globals]: the devices that ring with each agent.", ""]
+    for ext in sorted(rings, key=lambda e: (len(e), e)):
+        lines.append(f"CTI_DEVICES_{ext}={''.join(sorted(rings[ext]))}")
+    return "\n".join(lines) + "\n"
+
+
 def _queue_lines(queue: str, own: bool) -> list[str]:
     if not own:
         return [f"[{queue}](+)"]
@@ -345,6 +365,7 @@ def generate(
         QUEUES_FILE: _queues_file(agents, groups, style),
         DIDS_FILE: _dids_file(groups, style),
         EMERGENCY_FILE: _emergency_file(emergency or EmergencyRouting()),
+        DEVICES_FILE: _devices_file(agents, devices),
     }
 
 

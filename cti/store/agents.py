@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from cti.errors import Conflict, NotFound, ValidationFailed
 from cti.store.models import agent_endpoints, agents
+from cti.store.site_tables import site_devices
 from cti.store.text import clean_text
 from cti.store.values import AgentEndpoint, AgentInfo, Role, check_username
 
@@ -154,11 +155,21 @@ def agent_ids(conn: Connection, usernames: Iterable[str]) -> dict[str, int]:
 
 
 def endpoint_owners(conn: Connection) -> dict[str, str]:
-    """Return endpoint -> username for every active agent's phones (for pop targeting)."""
+    """Return endpoint -> username for every active agent's phones (for pop targeting): their
+    own endpoints and the desk phones added for them by MAC (``PJSIP/d<mac>``, cti.site), which
+    ring with the agent's extension."""
     rows = conn.execute(
         select(agent_endpoints.c.endpoint, agents.c.username)
         .join(agents, agents.c.id == agent_endpoints.c.agent_id)
         .where(agents.c.active.is_(True))
         .order_by(agent_endpoints.c.endpoint)
     )
-    return {row.endpoint: row.username for row in rows}
+    owners = {row.endpoint: row.username for row in rows}
+    devices = conn.execute(
+        select(site_devices.c.mac, agents.c.username)
+        .join(agents, agents.c.id == site_devices.c.agent_id)
+        .where(agents.c.active.is_(True))
+    )
+    for mac, username in devices:
+        owners.setdefault(f"PJSIP/d{mac}", username)
+    return owners

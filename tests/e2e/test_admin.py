@@ -30,7 +30,13 @@ TEMPLATE = (
     " via {{ call.trunk }}</div>"
 )
 SCENARIOS = Path(__file__).parent.parent / "admin" / "scenarios"
-GENERATED = ("pjsip_cti_agents.conf", "queues_cti_members.conf", "extensions_cti_dids.conf")
+GENERATED = (
+    "pjsip_cti_agents.conf",
+    "queues_cti_members.conf",
+    "extensions_cti_dids.conf",
+    "extensions_cti_emergency.conf",
+    "extensions_cti_devices.conf",
+)
 
 
 @pytest.fixture(scope="module")
