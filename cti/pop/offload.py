@@ -93,7 +93,7 @@ class CardRenderer:
         inline_ms: float = 5.0,
         workers: int = 2,
         slow_for_s: float = 300.0,
-        grace_s: float = 2.0,
+        grace_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.renderer = renderer or PopRenderer()
