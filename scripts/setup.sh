@@ -47,13 +47,18 @@ fi
 
 # Front-end libraries: the exact versions of package-lock.json from the npm registry, bundled as
 # browser modules into agent_ui/static/vendor/ (git-ignored; served by the /static mount). JsSIP
-# (the agent desktop's phone) ships CommonJS only, so esbuild bundles it as an ES module.
+# (the agent desktop's phone) ships CommonJS only, so esbuild bundles it as an ES module; Chart.js
+# (the admin console's access-number utilisation chart) is bundled with its one dependency.
 vendor=agent_ui/static/vendor
-if [ ! -f "$vendor/jssip.js" ] || [ package-lock.json -nt "$vendor/jssip.js" ]; then
+if [ ! -f "$vendor/jssip.js" ] || [ ! -f "$vendor/chart.js" ] \
+  || [ package-lock.json -nt "$vendor/jssip.js" ] || [ package-lock.json -nt "$vendor/chart.js" ]; then
   echo "setup: installing front-end libraries (npm ci) and bundling them into $vendor"
   npm ci --no-audit --no-fund --loglevel=error
   mkdir -p "$vendor"
   node_modules/.bin/esbuild node_modules/jssip/lib/JsSIP.js --bundle --format=esm \
     --platform=browser --minify --legal-comments=eof --log-level=warning \
     --outfile="$vendor/jssip.js"
+  node_modules/.bin/esbuild node_modules/chart.js/dist/chart.js --bundle --format=esm \
+    --platform=browser --minify --legal-comments=eof --log-level=warning \
+    --outfile="$vendor/chart.js"
 fi

@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from cti.access_numbers.values import AccessNumber, Interaction, Pool, PoolSpec, PoolStatus, Refusal
-from cti.errors import Conflict, NotFound
+from cti.errors import Conflict, NotFound, ValidationFailed
 from cti.store.access_tables import (
     access_numbers,
     access_pools,
     access_refusals,
     access_reservations,
 )
+from cti.store.models import agent_groups, group_dids
 
 __all__ = [
     "consume",
@@ -94,8 +95,29 @@ def _check_numbers_free(conn: Connection, spec: PoolSpec, pool_id: int | None) -
         )
 
 
+def _check_routed(conn: Connection, spec: PoolSpec) -> None:
+    """Refuse DIDs the DID map does not route (a customer would call a number that rings no
+    group) and a group that does not exist."""
+    dids = [n.did for n in spec.numbers]
+    routed = set(conn.execute(select(group_dids.c.did).where(group_dids.c.did.in_(dids))).scalars())
+    unrouted = [did for did in dids if did not in routed]
+    if unrouted:
+        raise ValidationFailed(
+            "map each pool number to a group in the DID map first: " + ", ".join(unrouted[:5]),
+            details={"field": "numbers", "unrouted": unrouted[:10]},
+        )
+    if spec.group is not None:
+        known = conn.execute(
+            select(agent_groups.c.id).where(agent_groups.c.name == spec.group)
+        ).scalar()
+        if known is None:
+            raise ValidationFailed("no such group", details={"field": "group"})
+
+
 def create_pool(conn: Connection, spec: PoolSpec, now: datetime) -> int:
-    """Create a pool; Conflict if the name or one of its DIDs is taken."""
+    """Create a pool; Conflict if the name or one of its DIDs is taken, ValidationFailed if a
+    DID is not in the DID map."""
+    _check_routed(conn, spec)
     _check_numbers_free(conn, spec, None)
     pool_id = int(
         conn.execute(
@@ -125,6 +147,7 @@ def _insert_numbers(conn: Connection, pool_id: int, numbers: tuple[AccessNumber,
 def update_pool(conn: Connection, name: str, spec: PoolSpec) -> None:
     """Change a pool (not its name); numbers removed from it lose their live reservations."""
     row = _pool_row(conn, name, lock=True)
+    _check_routed(conn, spec)
     _check_numbers_free(conn, spec, row.id)
     conn.execute(
         update(access_pools)

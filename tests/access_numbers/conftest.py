@@ -1,5 +1,6 @@
 """A migrated store on SQLite (and PostgreSQL, marked ``postgres``), an access-number service on
-it with a clock the test moves, and one pool of three lab DIDs."""
+it with a clock the test moves, a group the DID map routes the test DIDs to, and one pool of
+three of them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 
 from cti.access_numbers.service import AccessNumbers
 from cti.access_numbers.values import AccessNumber, PoolSpec
-from cti.store import Store
+from cti.store import GroupSpec, Store
 
 DIDS = ("442079461001", "442079461002", "442079461003")
+ROUTED = (*DIDS, *(f"4420794610{n:02d}" for n in range(10, 20)))  # the DID map's "Web" group
 
 
 class Clock:
@@ -49,6 +51,7 @@ def clock() -> Clock:
 def store(access_store_url: str, clock: Clock) -> Iterator[Store]:
     store = Store(access_store_url, clock=clock)
     store.upgrade()
+    store.create_group(GroupSpec(name="Web", dids=ROUTED))
     yield store
     store.close()
 

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from cti.access_numbers.service import AccessNumbers
 from cti.access_numbers.values import AccessNumber, PoolSpec
-from cti.store import Store
+from cti.store import GroupSpec, Store
 from sip_tests.lab import LabHandle, direct_did
 from sip_tests.phone import AutoAnswer
 from sip_tests.sipp import SippProcess, inbound_call
@@ -77,6 +77,7 @@ async def test_a_reserved_number_called_from_the_app_pops_with_its_context(
     clock = Shifted()
     store = Store(daemon.store_url, clock=clock)
     admin = AccessNumbers(store, default_region="GB", clock=clock)
+    store.create_group(GroupSpec(name="App", dids=(did,)))  # pools take DIDs the DID map routes
     await admin.create_pool(
         PoolSpec(name="app", numbers=(AccessNumber(did, "+" + did),), hold_seconds=30), "admin"
     )

@@ -4,6 +4,7 @@
 
 import { status, tabs } from "/static/common/dom.js";
 import { Shell } from "/static/common/shell.js";
+import { loadAccess, wireAccess } from "./access.js";
 import { loadAudit, loadConfig, wireConfig } from "./config.js";
 import { loadDids, wireDids } from "./dids.js";
 import { wireImports } from "./imports.js";
@@ -12,7 +13,7 @@ import { Wizard } from "./wizard.js";
 
 const $ = (id) => document.getElementById(id);
 const wizard = new Wizard(document.getElementById("wizard"), (tab) => app.show(tab));
-const LOADERS = { site: () => wizard.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, config: loadConfig, audit: loadAudit };
+const LOADERS = { site: () => wizard.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
 const POLLED = ["servers", "trunks"];
 const POLL_MS = 3000;
 
@@ -42,6 +43,7 @@ class AdminApp {
     wireDids(guarded);
     wireImports(guarded);
     wireConfig(guarded);
+    wireAccess(guarded);
   }
 
   start() {
