@@ -92,6 +92,7 @@ class CallControl:
     async def hangup_endpoint(self, request: Request) -> Response:
         """``POST /api/calls/hangup`` ``{"call_id"}``."""
         session = route_auth(request).check_write(request)
+        require(session.principal, Action.CONTROL_CALL)  # before the body: 403, not 422
         body = await read_json(request)
         await self.hangup(session.principal, required_text(body, "call_id", 128))
         return JSONResponse({"ok": True}, headers=_NO_STORE)
@@ -99,6 +100,7 @@ class CallControl:
     async def transfer_endpoint(self, request: Request) -> Response:
         """``POST /api/calls/transfer`` ``{"call_id", "target", "kind": "blind"|"attended"}``."""
         session = route_auth(request).check_write(request)
+        require(session.principal, Action.CONTROL_CALL)  # before the body: 403, not 422
         body = await read_json(request)
         kind = body.get("kind", "blind")
         if kind not in ("blind", "attended"):

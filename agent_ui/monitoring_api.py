@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from agent_ui.json_body import read_json, required_text
 from agent_ui.web import route_auth
 from cti.monitoring import Mode, MonitorService
+from cti.principal import Action, require
 
 __all__ = ["monitoring_routes"]
 
@@ -24,6 +25,7 @@ _NO_STORE = {"cache-control": "no-store"}
 def monitoring_routes(service: MonitorService) -> list[BaseRoute]:
     async def start(request: Request) -> Response:
         session = route_auth(request).check_write(request)
+        require(session.principal, Action.SUPERVISE_GROUPS)  # before the body: 403, not 422
         body = await read_json(request)
         mode = Mode.parse(body.get("mode", "listen"))
         joined = await service.start(session.principal, required_text(body, "call_id", 128), mode)
@@ -31,6 +33,7 @@ def monitoring_routes(service: MonitorService) -> list[BaseRoute]:
 
     async def switch(request: Request) -> Response:
         session = route_auth(request).check_write(request)
+        require(session.principal, Action.SUPERVISE_GROUPS)  # before the body: 403, not 422
         body = await read_json(request)
         changed = await service.switch(
             session.principal, request.path_params["id"], Mode.parse(body.get("mode"))
