@@ -44,6 +44,7 @@ from agent_ui.recording_api import recording_routes
 from agent_ui.reports_api import report_routes
 from agent_ui.phone_files_api import phone_file_routes
 from agent_ui.server import server_config
+from agent_ui.signup_api import signup_routes
 from agent_ui.site_api import site_routes
 from agent_ui.supervisor import supervisor_routes
 from agent_ui.web import create_app
@@ -76,6 +77,7 @@ from cti.secretbox import SecretBox
 from cti.services import StoreAuthenticator, StoreRecords, build_directory
 from cti.site.phone_server import PhoneFileServer, PhoneServerSettings
 from cti.site.service import SiteAdmin
+from cti.site.signup import SignupLinks
 from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
 from cti.store.supervision import trunk_mappings
@@ -335,6 +337,15 @@ class Daemon:
             PhoneServerSettings.from_settings(settings.provisioning),
             provision_realm=self.site.provision_realm,
         )
+        # One-time signup links: a password, then the agent's desktop or softphone configured.
+        self.signup = SignupLinks(
+            self.store,
+            SecretBox.for_state_dir(self.state_dir),
+            self.admin.history.record,
+            PhoneServerSettings.from_settings(settings.provisioning),
+            public_origin=settings.http.public_origin,
+            realm=settings.provisioning.sip_realm,
+        )
         self.accepting = True
         self._drained = False
         self._refresh_task: asyncio.Task[None] | None = None
@@ -450,6 +461,7 @@ class Daemon:
             *access_api_routes(self.access, self.settings.crm.default_region),
             *site_routes(self.site),
             *phone_file_routes(self.phone_files),
+            *signup_routes(self.signup, secure_cookies=self.settings.http.secure_cookies),
             *report_routes(self.reports, self.dashboard),
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),

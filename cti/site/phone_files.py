@@ -22,7 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from cti.errors import ValidationFailed
 from cti.site.catalog import DeviceModel
 
-__all__ = ["PhoneAccount", "render_phone_file"]
+__all__ = ["CODECS", "PhoneAccount", "render_linphone", "render_phone_file"]
 
 Transport = Literal["udp", "tcp", "tls"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -88,3 +88,14 @@ def render_phone_file(model: DeviceModel, account: PhoneAccount) -> str:
     xml = model.file_pattern.endswith("xml") or model.media_type.startswith("application/xml")
     name = f"{model.template}.{'xml' if xml else 'cfg'}.j2"
     return (_XML if xml else _CFG).get_template(name).render(asdict(account))
+
+
+def render_linphone(account: PhoneAccount, realm: str) -> str:
+    """Linphone's remote provisioning document (its ``lpconfig`` XML) for ``account``."""
+    codecs = [{"mime": mime, "rate": 8000} for mime, _ in CODECS]
+    values = {**asdict(account), "realm": realm, "codecs": codecs}
+    return _XML.get_template("linphone.xml.j2").render(values)
+
+
+#: The codecs the softphones are given (the lab's and generated endpoints allow ulaw, alaw).
+CODECS: tuple[tuple[str, str], ...] = (("PCMU", "ulaw"), ("PCMA", "alaw"))

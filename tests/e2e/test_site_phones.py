@@ -18,6 +18,7 @@ from sip_tests.phone import AutoAnswer, Phone, PhoneFleet
 from sip_tests.sipp import SippProcess, inbound_call, trunk_far_end
 from tests.e2e.daemon import AgentClient, DaemonProcess
 from tests.site.test_phone_files import parse_account
+from tests.site.test_signup import account_from_linphone
 from tests.site.test_wizard_api import HQ
 
 pytestmark = pytest.mark.e2e
@@ -187,3 +188,38 @@ async def test_another_devices_file_and_a_wrong_secret_are_refused_and_audited(
         events = reply.json()["events"]
     reasons = {(e["details"]["reason"], e["details"]["mac"]) for e in events}
     assert {("other_device", BOB_DESK), ("bad_credentials", BOB_DESK)} <= reasons
+
+
+async def test_a_signup_link_yields_a_linphone_xml_a_pjsua2_account_registers_with(
+    daemon: DaemonProcess, secrets: dict[str, str], fleet: PhoneFleet, lab: LabHandle
+) -> None:
+    async with _admin(daemon) as admin:
+        row = {"model": "mobile", "user": "carol", "location": "HQ"}
+        added = await admin.post("/api/site/devices", json={"devices": [row]})
+        assert added.status_code == 201, added.text
+        applied = await admin.post("/api/admin/config/apply", json={"reload": True})
+        assert applied.json()["reload_error"] is None, applied.text
+        issued = await admin.post(
+            "/api/site/signup-links", json={"users": ["carol"], "valid_for_s": 600}
+        )
+        assert issued.status_code == 201, issued.text
+        (link,) = issued.json()["links"]
+    path = link["url"].removeprefix(daemon.origin)
+    async with httpx.AsyncClient(base_url=daemon.origin) as browser:
+        assert (await browser.get(path)).status_code == 200
+        password = "plum tiger seven lanterns"
+        assert (await browser.post(f"{path}/password", json={"password": password})).is_success
+        xml = await browser.get(f"{path}/device/linphone")
+        assert xml.status_code == 200, xml.text
+        assert (await browser.get(path)).status_code == 410  # spent
+    async with httpx.AsyncClient(base_url=daemon.origin) as other:
+        assert (await other.get(path)).status_code == 410
+    account = account_from_linphone(xml.text)
+    assert account["server"] == f"127.0.0.1:{lab.settings.sip_port}"
+    phone = fleet.phone(account["user"], account["password"], account["server"])
+    try:
+        await asyncio.to_thread(phone.wait_registered, 10)
+    finally:
+        fleet.remove(phone)
+    carol = AgentClient(daemon, "carol", password)
+    await carol.login()  # the password set through the link signs carol in
