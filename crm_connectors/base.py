@@ -6,7 +6,10 @@ about each finished call (:meth:`~CrmConnector.log_call`). The built-in SQL CRM 
 connector implement the same Protocol; nothing here names a table or an SObject.
 
 Every value is a frozen dataclass that validates itself on construction; times are aware UTC;
-phone numbers are E.164 strings (see :mod:`cti.numbers`).
+phone numbers are E.164 strings (see :mod:`cti.numbers`); a contact's phones and a search
+hit's may carry an extension in RFC 3966 form (``+442079460958;ext=12``,
+:data:`cti.numbers.PHONE_PATTERN`): click-to-dial dials the main number and sends the extension
+as DTMF, while lookups match the main number (a caller ID never has an extension).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Protocol
 from crm_connectors.fields import MAX_NAME, MAX_TITLE, check_email, check_text
 from cti.core.records import CallRecord, CrmMatch, Direction, Outcome
 from cti.errors import ValidationFailed
-from cti.numbers import E164_PATTERN
+from cti.numbers import E164_PATTERN, PHONE_PATTERN
 
 __all__ = [
     "DEFAULT_LOOKUP_OPTIONS",
@@ -101,7 +104,7 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """A person. ``phones`` are E.164, the first one the person's main number."""
+    """A person. ``phones`` are E.164, each maybe with ``;ext=``, the first the main number."""
 
     ref: RecordRef
     display_name: str
@@ -113,7 +116,7 @@ class Contact:
     account: Account | None = None
 
     def __post_init__(self) -> None:
-        _check_e164(self.phones)
+        _check_phones(self.phones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,13 +226,16 @@ class LookupResult:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One line of an agent's search results."""
+    """One line of an agent's search results; ``phones`` as in :class:`Contact`."""
 
     kind: SearchKind
     ref: RecordRef
     title: str
     subtitle: str = ""
     phones: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_phones(self.phones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +342,15 @@ def _check_e164(numbers: tuple[str, ...]) -> None:
     for number in numbers:
         if not E164_PATTERN.fullmatch(number):
             raise ValidationFailed("phone numbers must be E.164", details={"number": number[:64]})
+
+
+def _check_phones(numbers: tuple[str, ...]) -> None:
+    for number in numbers:
+        if not PHONE_PATTERN.fullmatch(number):
+            raise ValidationFailed(
+                "phone numbers must be E.164, with an extension as ;ext=digits",
+                details={"number": number[:64]},
+            )
 
 
 def _check_utc(field_name: str, value: datetime) -> None:

@@ -27,12 +27,14 @@ __all__ = [
     "BUILT_IN_DEFAULT_REGION",
     "E164_PATTERN",
     "EXTENSION_PATTERN",
+    "PHONE_PATTERN",
     "EnteredNumber",
     "default_region_warning",
     "dialable_forms",
     "is_known_region",
     "is_valid_e164",
     "parse_entered",
+    "phone_with_extension",
     "split_extension",
     "to_e164",
 ]
@@ -52,6 +54,8 @@ _DIGIT = re.compile(r"[0-9]")
 _TEL_PREFIX = "tel:"
 #: An extension as this module writes it after an E.164 number (RFC 3966 ``;ext=``): DTMF digits.
 EXTENSION_PATTERN = re.compile(r"[0-9]{1,10}")
+#: A phone as a CRM hands it back: E.164, or E.164 and its extension (``+442079460958;ext=12``).
+PHONE_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}(?:;ext=[0-9]{1,10})?")
 # How people and CRMs write an extension after the number: ";ext=12" (RFC 3966), "x12",
 # "x 12", "ext 12", "ext. 12", "extension 12", "#12"; case-insensitive.
 _EXTENSION_SUFFIX = re.compile(
@@ -74,7 +78,16 @@ class EnteredNumber:
 
     def __str__(self) -> str:
         """``+442079460958`` or, with an extension, ``+442079460958;ext=12`` (RFC 3966)."""
-        return self.e164 if self.extension is None else f"{self.e164};ext={self.extension}"
+        return phone_with_extension(self.e164, self.extension)
+
+
+def phone_with_extension(e164: str, extension: str | None) -> str:
+    """Return ``e164`` with ``;ext=<extension>`` after it (RFC 3966), or alone without one.
+
+    The one written form of a number with an extension: CRMs hand phones back in it, pops and
+    search results show it, and click-to-dial (:func:`split_extension`) reads it back.
+    """
+    return e164 if not extension else f"{e164};ext={extension}"
 
 
 def split_extension(raw: str) -> tuple[str, str | None]:

@@ -84,10 +84,12 @@ def lookup_sql(dialect: str) -> str:
         )
         return _array(d, _CALL_KEYS, source)
 
+    # Each phone as cti.numbers.phone_with_extension writes it: "+442079460958;ext=12".
     phones = _array(
         d,
-        ("e164",),
-        "SELECT e164 FROM crm_contact_phones WHERE contact_id = c.id ORDER BY position, id",
+        ("phone",),
+        "SELECT CASE WHEN extension IS NULL THEN e164 ELSE e164 || ';ext=' || extension END "
+        "AS phone FROM crm_contact_phones WHERE contact_id = c.id ORDER BY position, id",
     )
     contact_calls = calls_of(
         CONTACT, "c.id", "IN (SELECT e164 FROM crm_contact_phones WHERE contact_id = c.id)"

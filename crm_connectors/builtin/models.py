@@ -2,7 +2,9 @@
 
 Every table is prefixed ``crm_`` so the CRM can share a database with the daemon's own store;
 the Alembic migrations in :mod:`crm_connectors.builtin.migrations` create exactly this schema
-(a test compares them). Phone numbers are stored as E.164 only; times as UTC.
+(a test compares them). Phone numbers are stored as E.164 only (a contact's phone keeps its
+extension, ``ext. 12``, in a column of its own, so lookups still match the main number); times
+as UTC.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ metadata = MetaData(
 )
 
 E164 = String(16)  # "+" and at most 15 digits
+EXTENSION = String(10)  # DTMF digits sent after the far end answers (cti.numbers.EXTENSION_PATTERN)
 
 
 accounts = Table(
@@ -83,6 +86,7 @@ contact_phones = Table(
     Column("id", Integer, primary_key=True),
     Column("contact_id", ForeignKey(contacts.c.id, ondelete="CASCADE"), nullable=False),
     Column("e164", E164, nullable=False),
+    Column("extension", EXTENSION),  # None for most numbers; never part of the lookup
     Column("label", String(32)),  # mobile, work, home, ...
     Column("position", Integer, nullable=False, server_default="0"),  # 0 is the main number
     UniqueConstraint("e164", "contact_id"),

@@ -35,6 +35,7 @@ from crm_connectors.builtin.models import (
 from crm_connectors.builtin.rows import ACCOUNT, CONTACT, RefMaker, history_entry
 from crm_connectors.builtin.runner import Runner, SqlaRunner
 from cti.errors import NotFound, ValidationFailed
+from cti.numbers import phone_with_extension
 
 __all__ = [
     "MAX_OPEN_STATUSES",
@@ -52,7 +53,7 @@ _hit = contact_phones.alias("hit")
 
 
 def _contact_select(*where: ColumnElement[bool]) -> Select[Any]:
-    """Select contacts with their account, one row per phone, main number first."""
+    """Select contacts with their account, one row per phone (and its extension), main first."""
     return (
         select(
             contacts.c.id,
@@ -66,6 +67,7 @@ def _contact_select(*where: ColumnElement[bool]) -> Select[Any]:
             accounts.c.account_type.label("account_account_type"),
             accounts.c.industry.label("account_industry"),
             _phone.c.e164.label("phone"),
+            _phone.c.extension.label("phone_extension"),
         )
         .select_from(
             contacts.outerjoin(accounts, accounts.c.id == contacts.c.account_id).outerjoin(
@@ -280,7 +282,7 @@ def _contacts(rows: Sequence[Mapping[str, Any]], refs: RefMaker) -> dict[int, Co
             first_rows[key] = row
             phones[key] = []
         if row["phone"] is not None:
-            phones[key].append(row["phone"])
+            phones[key].append(phone_with_extension(row["phone"], row["phone_extension"]))
     return {
         key: refs.contact(row, tuple(phones[key]), refs.account(row, prefix="account_"))
         for key, row in first_rows.items()

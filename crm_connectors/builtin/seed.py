@@ -35,7 +35,7 @@ from crm_connectors.builtin.seed_data import (
     demo_call_record,
 )
 from cti.errors import ValidationFailed
-from cti.numbers import to_e164
+from cti.numbers import split_extension, to_e164
 
 __all__ = ["seed_bulk", "seed_demo"]
 
@@ -163,10 +163,17 @@ def _seed_contact(
     }
     key = _insert_missing(conn, contacts, "external_id", values)
     for position, (raw, label) in enumerate(contact.phones):
-        e164 = to_e164(raw, region)
+        main, extension = split_extension(raw)
+        e164 = to_e164(main, region)
         if e164 is None:
             raise ValidationFailed("a demo number does not parse", details={"number": raw})
-        phone = {"contact_id": key, "e164": e164, "label": label, "position": position}
+        phone = {
+            "contact_id": key,
+            "e164": e164,
+            "extension": extension,
+            "label": label,
+            "position": position,
+        }
         statement = writes.dialect_insert(conn.dialect.name)(contact_phones)
         conn.execute(statement.on_conflict_do_nothing(index_elements=["e164", "contact_id"]), phone)
     return key

@@ -22,7 +22,7 @@ from crm_connectors.builtin.rows import ACCOUNT, CONTACT, RefMaker
 from crm_connectors.builtin.text import clean_text, fitted
 from cti.core.records import CallRecord, CrmMatch, Direction
 from cti.errors import CrmError, NotFound, ValidationFailed
-from cti.numbers import parse_entered, to_e164
+from cti.numbers import EnteredNumber, parse_entered, split_extension, to_e164
 
 __all__ = ["create_contact", "dialect_insert", "link_number", "log_call"]
 
@@ -71,15 +71,23 @@ def link_number(
     Raises ValidationFailed when ``number`` is not a phone number, NotFound when the contact
     does not exist. Linking a number the contact already has does nothing.
     """
-    # A number seen on a call (the caller id): possible is enough, as for lookups.
-    e164 = to_e164(number, default_region)
+    # A number seen on a call (the caller id): possible is enough, as for lookups. One with an
+    # extension (``;ext=12``, handed over by another CRM) keeps it, as create_contact does.
+    main, extension = split_extension(number)
+    e164 = to_e164(main, default_region)
     if e164 is None:
         raise ValidationFailed("not a phone number", details={"number": clean_text(number)[:64]})
     _require(conn, contacts, contact, CONTACT)
     position = conn.execute(
         select(func.count()).where(contact_phones.c.contact_id == contact)
     ).scalar_one()
-    row = {"contact_id": contact, "e164": e164, "label": label, "position": position}
+    row = {
+        "contact_id": contact,
+        "e164": e164,
+        "extension": extension,
+        "label": label,
+        "position": position,
+    }
     statement = dialect_insert(conn.dialect.name)(contact_phones).on_conflict_do_nothing(
         index_elements=[contact_phones.c.e164, contact_phones.c.contact_id]
     )
@@ -93,7 +101,7 @@ def create_contact(
 
     Raises ValidationFailed for a phone that is not a number, NotFound for a missing account.
     """
-    phones = list(dict.fromkeys(_required_e164(raw, default_region) for raw in new.phones))
+    phones = _entered_phones(new.phones, default_region)
     account_id = None
     if new.account is not None:
         account_id = refs.own_id(new.account, ACCOUNT)
@@ -110,8 +118,14 @@ def create_contact(
     contact_id: int = conn.execute(statement, fitted(contacts, values)).scalar_one()
     if phones:
         rows = [
-            {"contact_id": contact_id, "e164": e164, "label": None, "position": position}
-            for position, e164 in enumerate(phones)
+            {
+                "contact_id": contact_id,
+                "e164": phone.e164,
+                "extension": phone.extension,
+                "label": None,
+                "position": position,
+            }
+            for position, phone in enumerate(phones)
         ]
         conn.execute(contact_phones.insert(), rows)
     return contact_id
@@ -173,12 +187,17 @@ def dialect_insert(dialect: str) -> Callable[[Table], Any]:
     raise CrmError("the built-in CRM runs on SQLite or PostgreSQL", details={"dialect": dialect})
 
 
-def _required_e164(number: str, default_region: str) -> str:
-    """Return the main number of a typed-in ``number``; refuse one valid in no region.
+def _entered_phones(raw: tuple[str, ...], default_region: str) -> list[EnteredNumber]:
+    """Return typed-in numbers read (main number and extension), once per main number.
 
-    The extension (``;ext=12``) is not kept: crm_contact_phones holds E.164 main numbers only.
+    Refuses a number valid in no region. The extension (``ext. 12``) is kept in its own column;
+    a contact holds a main number once (the lookup index), so a repeat keeps the first's.
     """
-    return parse_entered(clean_text(number)[:64], default_region, "phone").e164
+    kept: dict[str, EnteredNumber] = {}
+    for number in raw:
+        phone = parse_entered(clean_text(number)[:64], default_region, "phone")
+        kept.setdefault(phone.e164, phone)
+    return list(kept.values())
 
 
 def _require(conn: Connection, table: Table, key: int, object_type: str) -> None:

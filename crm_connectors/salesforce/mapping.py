@@ -29,7 +29,7 @@ from crm_connectors.base import (
 )
 from cti.core.records import CallRecord, Direction, Outcome
 from cti.errors import CrmError
-from cti.numbers import to_e164
+from cti.numbers import phone_with_extension, split_extension, to_e164
 
 __all__ = [
     "Refs",
@@ -153,9 +153,21 @@ class Refs:
 
 
 def phones_of(row: Row, fields: Sequence[str], region: str) -> tuple[str, ...]:
-    """Return the record's phone fields that parse, as E.164, in field order, no repeats."""
-    found = (to_e164(row[f], region) for f in fields if isinstance(row.get(f), str) and row[f])
-    return tuple(dict.fromkeys(number for number in found if number is not None))
+    """Return the record's phone fields that parse, as E.164, in field order, no repeats.
+
+    An extension in the field (``x12``, ``ext. 12``) is kept as ``;ext=12``, as the built-in
+    CRM hands it back; two fields holding one main number give it once.
+    """
+    kept: dict[str, str] = {}
+    for field in fields:
+        raw = row.get(field)
+        if not isinstance(raw, str) or not raw:
+            continue
+        main, extension = split_extension(raw[:128])  # as to_e164 reads it
+        e164 = to_e164(main, region)
+        if e164 is not None:
+            kept.setdefault(e164, phone_with_extension(e164, extension))
+    return tuple(kept.values())
 
 
 def search_hits(records: Sequence[Row], refs: Refs, limit: int) -> list[SearchHit]:

@@ -1,4 +1,4 @@
-"""Numbers people type in: refused when valid in no region, extensions kept apart, flags.
+"""Numbers people type in: refused when valid in no region, extensions kept, flags.
 
 With the default region GB, ``(415) 555-0134`` used to be stored as ``+444155550134`` (a
 possible but unassigned UK number that no US caller ever matches).
@@ -94,5 +94,39 @@ async def test_the_builtin_crm_refuses_to_store_an_invalid_number(crm: BuiltinCr
     contact = await crm.create_contact(
         NewContact("Ursula", "Upton", phones=("+1 415 555 0134 x12",))
     )
-    assert contact.phones == ("+14155550134",)
+    assert contact.phones == ("+14155550134;ext=12",)
     assert (await crm.lookup("+14155550134")).matches
+
+
+async def test_the_builtin_crm_keeps_an_extension_and_matches_the_main_number(
+    crm: BuiltinCrm,
+) -> None:
+    """A contact entered ``+44 20 7946 0958 ext. 12`` reads back with ``;ext=12`` everywhere
+    (the contact, a lookup of the caller ID, search, the one-statement lookup), while a caller
+    ID, which never has an extension, still finds it."""
+    new = NewContact("Ext", "Ension", phones=("+44 20 7946 0958 ext. 12", "020 7946 0959"))
+    contact = await crm.create_contact(new)
+    assert contact.phones == ("+442079460958;ext=12", "+442079460959")
+    found = await crm.lookup("+442079460958")
+    assert found.e164 == "+442079460958"
+    assert [m.contact.phones for m in found.matches if m.contact] == [contact.phones]
+    national = await crm.lookup("020 7946 0958")  # parsed first, then the same statement
+    assert [m.ref for m in national.matches] == [contact.ref]
+    hits = await crm.search("Ext Ension")
+    assert [(hit.ref, hit.phones) for hit in hits] == [(contact.ref, contact.phones)]
+    by_number = await crm.search("+442079460958")
+    assert [hit.ref for hit in by_number] == [contact.ref]
+    assert by_number[0].phones == contact.phones
+    await crm.link_number("+442079460958", contact.ref)  # the caller id: already there
+    again = await crm.lookup("+442079460958")
+    assert [m.contact.phones for m in again.matches if m.contact] == [contact.phones]
+
+
+async def test_an_extension_is_kept_whichever_way_it_is_typed(crm: BuiltinCrm) -> None:
+    typed = ("020 7946 0958;ext=7", "tel:+442079460960;ext=8", "+44 20 7946 0961 x 9")
+    contact = await crm.create_contact(NewContact("Three", "Ways", phones=typed))
+    assert contact.phones == (
+        "+442079460958;ext=7",
+        "+442079460960;ext=8",
+        "+442079460961;ext=9",
+    )

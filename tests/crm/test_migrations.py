@@ -36,7 +36,7 @@ def test_migrating_an_empty_database_gives_the_models_schema(db_url: str) -> Non
         assert tables == {table.name for table in metadata.sorted_tables} | {VERSION_TABLE}
     finally:
         engine.dispose()
-    assert current_revision(db_url) == head_revision() == "0001"
+    assert current_revision(db_url) == head_revision() == "0002"
 
 
 def test_upgrading_again_changes_nothing(db_url: str) -> None:
@@ -78,5 +78,32 @@ def test_downgrading_to_base_removes_only_the_crm_tables(db_url: str) -> None:
             command.downgrade(alembic_config(conn), "base")
         assert set(inspect(engine).get_table_names()) == {"calls", VERSION_TABLE}
         assert current_revision(engine) is None
+    finally:
+        engine.dispose()
+
+
+def test_phones_stored_before_extensions_existed_read_back_without_one(db_url: str) -> None:
+    engine = create_crm_engine(db_url)
+    try:
+        with writer(engine).begin() as conn:
+            command.upgrade(alembic_config(conn), "0001")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO crm_contacts (id, first_name, last_name, created_at) "
+                    "VALUES (1, 'Old', 'Row', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO crm_contact_phones (contact_id, e164, position) "
+                    "VALUES (1, '+442079460958', 0)"
+                )
+            )
+        upgrade(engine)
+        assert schema_differences(engine) == []
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT e164, extension FROM crm_contact_phones")).all()
+        assert [tuple(row) for row in rows] == [("+442079460958", None)]
     finally:
         engine.dispose()

@@ -6,6 +6,7 @@ import pytest
 
 from crm_connectors.base import SearchKind
 from crm_connectors.salesforce import SalesforceCrm
+from crm_connectors.salesforce.mapping import phones_of
 from tests.salesforce.conftest import INSTANCE, Seed
 from tests.salesforce.fake_salesforce import FakeSalesforce
 
@@ -73,3 +74,8 @@ async def test_one_letter_words_are_not_searched(crm: SalesforceCrm, fake: FakeS
     assert await crm.search("\\") == []
     assert await crm.search("a b") == []
     assert fake.rest_requests() == []
+
+
+def test_a_phone_field_with_an_extension_keeps_it() -> None:
+    row = {"Phone": "+44 20 7946 0958 ext. 12", "MobilePhone": "020 7946 0958", "Other": "x"}
+    assert phones_of(row, ("Phone", "MobilePhone", "Other"), "GB") == ("+442079460958;ext=12",)
