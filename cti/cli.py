@@ -160,31 +160,33 @@ def seed(ctx: click.Context) -> None:
 
 @cli.command("demo")
 @click.option("--port", type=int, default=8080, show_default=True, help="HTTP port.")
+@click.option(
+    "--simulated-phones/--no-simulated-phones",
+    default=True,
+    show_default=True,
+    help="Give demo agents not using the browser phone a desk phone that answers by itself.",
+)
+@click.option(
+    "--answer-after",
+    type=click.FloatRange(0.5, 60),
+    default=4.0,
+    show_default=True,
+    help="Seconds a simulated phone rings before it answers.",
+)
 @click.pass_context
 @_friendly
-def demo(ctx: click.Context, port: int) -> None:
+def demo(ctx: click.Context, port: int, simulated_phones: bool, answer_after: float) -> None:
     """Start the lab Asterisk, seed a demo CRM and agents, and run the daemon against them."""
     from cti.demo import seed as seed_demo
+    from cti.demo.run import demo_phones, demo_settings, serve_demo
 
     base = _settings(ctx)
     instance = _lab_instance(base.lab, provision=True)
     started, boot = instance.start()
     click.echo(f"demo: lab Asterisk {'started' if started else 'running'} ({boot:.1f} s)")
-    lab_ = base.lab
-    settings = load_settings(
-        ctx.obj,
-        servers=[
-            {
-                "name": "lab",
-                "port": lab_.ami_port,
-                "username": lab_.ami_username,
-                "secret": lab_.ami_secret.get_secret_value(),
-            }
-        ],
-        http={**base.http.model_dump(), "port": port, "public_origin": f"http://127.0.0.1:{port}"},
-    )
+    settings = demo_settings(ctx.obj, base.lab, port, base)
     agents = seed_demo(settings)
-    click.echo(f"demo: open http://127.0.0.1:{port}/ and log in as one of:")
+    click.echo(f"demo: log in at http://127.0.0.1:{port}/ as one of:")
     for agent in agents:
         phone = (
             f" (phone {agent.endpoint}, SIP password lab-{agent.endpoint[-4:]})"
@@ -192,8 +194,18 @@ def demo(ctx: click.Context, port: int) -> None:
             else ""
         )
         click.echo(f"  {agent.username:6} / {agent.password:12} {agent.role}{phone}")
-    click.echo(f"demo: place a test call with `cti lab call` (SIP at 127.0.0.1:{lab_.sip_port})")
-    _run_daemon(settings)
+    phones = None
+    if simulated_phones:
+        contacts = lambda: instance.cli("pjsip show contacts")  # noqa: E731
+        phones = demo_phones(agents, base.lab, contacts, answer_after_s=answer_after)
+        click.echo(
+            "demo: simulated desk phones for "
+            + ", ".join(p.extension for p in phones.phones)
+            + f" answer after {answer_after:g} s (an agent's browser phone replaces hers);"
+            " --no-simulated-phones turns them off"
+        )
+    click.echo(f"demo: carrier calls: `cti lab call` (SIP at 127.0.0.1:{base.lab.sip_port})")
+    serve_demo(settings, phones, click.echo)
 
 
 # ------------------------------------------------------------------------------------- lab

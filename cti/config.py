@@ -42,6 +42,7 @@ __all__ = [
     "ReportSettings",
     "Settings",
     "StoreSettings",
+    "TestCallSettings",
     "WebPhoneSettings",
     "load_settings",
     "repo_root",
@@ -188,6 +189,26 @@ class WebPhoneSettings(_Section):
         return value
 
 
+class TestCallSettings(_Section):
+    """``[test_calls]``: "Ring me a test call" (agents) and "Simulate a call" (supervisors).
+
+    A test call is an AMI Originate of ``Local/<target>@<context>``: its second half enters the
+    dialplan as a carrier call to a DID (or to the agent's extension) would, and its first half,
+    the caller, runs ``caller_context`` (asterisk-config/extensions.conf: an echo, ended after
+    a time limit). Nothing reaches the trunk.
+    """
+
+    enabled: bool = True
+    context: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")] = "cti-test-call"
+    caller_context: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")] = "cti-test-caller"
+    # Who "Ring me a test call" comes from (a number in your CRM makes a full pop).
+    caller_number: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] = "+447700900123"
+    caller_name: Annotated[str, Field(pattern=r"^[^\x00-\x1f\"\\<>]{0,40}$")] = "Test call"
+    ring_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    max_per_window: int = Field(default=3, ge=1, le=100)  # test calls per user per window
+    window_s: float = Field(default=30.0, gt=0, le=3600)
+
+
 class OutboxSettings(_Section):
     """How the call-record writer retries: capped exponential backoff with jitter."""
 
@@ -315,6 +336,7 @@ class Settings(BaseSettings):
     lab: LabSettings = LabSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
     webphone: WebPhoneSettings = WebPhoneSettings()
+    test_calls: TestCallSettings = TestCallSettings()
     recording: RecordingSettings = RecordingSettings()
     state_dir: Path = Path("/var/lib/cti")  # session secret, records a crash left unwritten
     log_format: Literal["json", "text"] = "text"

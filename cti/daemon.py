@@ -47,6 +47,7 @@ from agent_ui.server import server_config
 from agent_ui.signup_api import signup_routes
 from agent_ui.site_api import site_routes
 from agent_ui.supervisor import supervisor_routes
+from agent_ui.test_calls_api import TestCallApi
 from agent_ui.web import create_app
 from crm_connectors.base import CrmConnector, LookupOptions
 from crm_connectors.builtin import BuiltinCrm
@@ -81,8 +82,10 @@ from cti.site.signup import SignupLinks
 from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
 from cti.store.supervision import trunk_mappings
+from cti.store.values import AgentEndpoint, GroupSpec
 from cti.supervision.console import PopCounter, SupervisorConsole
 from cti.webphone import WebPhones
+from cti.webphone.test_calls import TestCalls
 from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.queue_control import AsteriskQueues
 from pbx_adapters.asterisk.source import AsteriskSource
@@ -288,6 +291,16 @@ class Daemon:
         # The phone in the agent desktop: each agent's own browser phone registration.
         realm = settings.provisioning.sip_realm
         self.phone = PhoneApi(WebPhones(self.store, settings.webphone, realm))
+        # "Ring me a test call" and "Simulate a call": Originates into the PBX (issue 15).
+        self.test_calls = TestCallApi(
+            TestCalls(
+                settings.test_calls,
+                commands,
+                self._agent_endpoints,
+                self._group_spec,
+                default_region=settings.crm.default_region,
+            )
+        )
         # Recording per group policy, and supervisors' listen / whisper / barge (issue 19).
         self.recording = RecordingService(
             store=self.store,
@@ -355,6 +368,14 @@ class Daemon:
     async def _supervisors_of(self, group: str) -> tuple[str, ...]:
         info = await self.store.aio.run(self.store.get_group, group)
         return () if info is None else info.spec.supervisors
+
+    async def _agent_endpoints(self, username: str) -> tuple[AgentEndpoint, ...]:
+        agent = await self.store.aio.run(self.store.get_agent, username)
+        return agent.endpoints if agent is not None and agent.active else ()
+
+    async def _group_spec(self, group: str) -> GroupSpec | None:
+        info = await self.store.aio.run(self.store.get_group, group)
+        return None if info is None else info.spec
 
     def _endpoints_of(self, username: str) -> list[str]:
         owners = self.directory.current.endpoint_owners
@@ -466,6 +487,7 @@ class Daemon:
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),
             *self.phone.routes(),
+            *self.test_calls.routes(),
             *monitoring_routes(self.monitoring),
             *recording_routes(self.recording),
             *extra_routes,

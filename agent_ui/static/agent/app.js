@@ -31,6 +31,7 @@ class Desktop {
     this.sidebar = new Sidebar((number) => this.dial(number));
     this.agentState = new AgentStateView();
     this.phone = new PhoneView($("phone"), $("pops"));
+    $("test-call").addEventListener("click", () => this.testCall());
     document.addEventListener("click", (event) => this.clicked(event));
     document.addEventListener("keydown", (event) => this.key(event));
   }
@@ -42,7 +43,7 @@ class Desktop {
   // -------------------------------------------------------------------------- session
   signedIn(body) {
     const takesCalls = body.user.role !== "admin"; // admins have no phone and no /ws
-    for (const id of ["agent-state", "conn-status", "tools"]) $(id).hidden = !takesCalls;
+    for (const id of ["agent-state", "conn-status", "tools", "test-call"]) $(id).hidden = !takesCalls;
     if (!takesCalls) {
       $("idle-title").textContent = "The agent desktop takes calls for agents and supervisors";
       $("idle-text").textContent = "Your admin account has no phone here: use the consoles above.";
@@ -105,6 +106,20 @@ class Desktop {
       toast(`Calling ${started.display}: pick up your phone when it rings.`, "ok");
     } catch (err) {
       toast(`Not dialled: ${explain(err)}`, "error");
+    }
+  }
+
+  /** "Ring me a test call": the PBX rings this agent's phone(s); the card pops as it rings. */
+  async testCall() {
+    const button = $("test-call");
+    button.disabled = true;
+    try {
+      const started = await postJson("/api/agent/test-call", {});
+      toast(`Test call from ${started.caller_name || started.caller}: your phone rings now.`, "ok");
+    } catch (err) {
+      toast(`No test call: ${explain(err)}`, "error");
+    } finally {
+      setTimeout(() => { button.disabled = false; }, DIAL_COOLDOWN_MS);
     }
   }
 

@@ -44,9 +44,12 @@ export class PhoneView {
     this.mic = el("select", { attrs: { id: "phone-mic", title: "Microphone" }, on: { change: () => { this.phone.micId = this.mic.value; this.meter(); } } });
     this.speaker = el("select", { attrs: { id: "phone-speaker", title: "Speaker" }, on: { change: () => this.audio.setSinkId?.(this.speaker.value) } });
     this.level = el("meter", { attrs: { id: "phone-level", min: "0", max: "1", value: "0", title: "Microphone level" } });
+    this.enabled = el("input", { attrs: { type: "checkbox", id: "phone-enabled", checked: "" }, on: { change: () => this.setEnabled(this.enabled.checked) } });
     this.controls = el("div", { class: "phone-controls" }, ...Object.values(this.buttons));
     this.inCall = el("div", { class: "phone-incall", hidden: true }, this.keypad, this.transferForm);
-    root.replaceChildren(this.statusLine, el("div", { class: "phone-line" }, this.callLine, this.timer),
+    root.replaceChildren(this.statusLine,
+      el("label", { class: "phone-enabled", attrs: { title: "Off: your calls ring your desk phone only (every tab of yours)" } }, this.enabled, " Use the browser phone"),
+      el("div", { class: "phone-line" }, this.callLine, this.timer),
       this.controls, this.inCall,
       el("div", { class: "phone-devices" }, this.mic, this.speaker, this.level), this.audio);
     this.render(null);
@@ -56,19 +59,41 @@ export class PhoneView {
     return el("button", { class: `button small ${kind}`, text, hidden: true, attrs: { type: "button", id }, on: { click: onClick } });
   }
 
-  /** Start the phone in this tab, or follow it in the tab that holds it. */
+  /** Start the phone in this tab, or follow it in the tab that holds it; unless the agent
+   * turned the browser phone off (kept per agent in this browser, for every tab). */
   start(username) {
-    this.tabs.start(username);
+    this.offKey = `cti-phone-off:${username}`;
+    this.username = username;
     window.__phone = this.phone; // for diagnostics and the browser tests
     window.__phoneTabs = this.tabs;
     this.unload = () => this.phone.stop(); // unregister now rather than when the socket drops
     window.addEventListener("pagehide", this.unload);
+    this.storage = (event) => { if (event.key === this.offKey) this.apply(); };
+    window.addEventListener("storage", this.storage); // turned on or off in another tab
+    this.apply();
   }
 
   stop() {
     this.tabs.stop();
     window.removeEventListener("pagehide", this.unload);
+    window.removeEventListener("storage", this.storage);
     this.ring(false);
+  }
+
+  setEnabled(on) {
+    if (on) localStorage.removeItem(this.offKey);
+    else localStorage.setItem(this.offKey, "1");
+    this.apply();
+  }
+
+  apply() {
+    const on = !localStorage.getItem(this.offKey);
+    this.enabled.checked = on;
+    if (on && !this.tabs.channel && !this.tabs.holding) this.tabs.start(this.username);
+    if (on) return;
+    this.tabs.stop();
+    this.render(null);
+    this.status("off", "Browser phone off: your calls ring your desk phone. Pops arrive here as before.");
   }
 
   /** A button pressed here: the phone's own command, or relayed to the tab holding it. */

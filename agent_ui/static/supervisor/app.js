@@ -8,6 +8,7 @@ import { Shell } from "/static/common/shell.js";
 import { Editor } from "./editor.js";
 import { GroupTab } from "./group.js";
 import { LiveView } from "./live.js";
+import { Simulator } from "./simulate.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,6 +25,7 @@ class App {
     this.editor = new Editor(this);
     this.live = new LiveView(this);
     this.groups = new GroupTab(this);
+    this.simulator = new Simulator(this);
     this.showTab = tabs($("tabs"), (name) => this.shown(name));
     $("group").addEventListener("change", () => this.select($("group").value));
   }
@@ -73,6 +75,7 @@ class App {
     this.group = name;
     $("failure-banner").hidden = true;
     this.groups.render();
+    this.simulator.render();
     this.live.render();
     this.live.poll();
     try {
