@@ -258,6 +258,11 @@ class RouteAuth:
             raise AuthenticationRequired("not logged in (or the session expired)")
         return session
 
+    def check_origin(self, request: Request) -> None:
+        """Refuse a cross-site state-changing request that needs no session (the example
+        page's backend): the origin check of :meth:`check_write` alone."""
+        self._origins.check_post(request.headers)
+
     def check_write(self, request: Request) -> Session:
         """Return the session of a state-changing request after its origin and CSRF checks."""
         self._origins.check_post(request.headers)

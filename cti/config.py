@@ -34,6 +34,7 @@ __all__ = [
     "AmiServerSettings",
     "CrmSettings",
     "DialSettings",
+    "ExamplesSettings",
     "HttpSettings",
     "LabSettings",
     "OutboxSettings",
@@ -141,6 +142,20 @@ class ProvisioningSettings(_Section):
     phone_https_only: bool = False
     phone_fetches_per_minute: int = Field(default=30, ge=1)
     phone_failures_per_hour: int = Field(default=10, ge=1)
+
+
+class ExamplesSettings(_Section):
+    """``[examples]``: the example customer page ``/examples/call-us`` (docs/access-numbers.md).
+
+    Its backend, standing in for a company's, calls the access-number API with ``call_us_key``
+    (an API key the admin console issued); without a key the page says it is not set up.
+    ``api_origin`` is where that backend reaches the API (None: the public origin, as a
+    company's backend would).
+    """
+
+    call_us_key: SecretStr | None = None
+    call_us_pool: str | None = None  # None: the key's only pool
+    api_origin: Annotated[str, Field(pattern=r"^https?://[^/\s]+$")] | None = None
 
 
 class HttpSettings(_Section):
@@ -329,6 +344,7 @@ class Settings(BaseSettings):
 
     servers: tuple[AmiServerSettings, ...] = (AmiServerSettings(name="lab"),)
     http: HttpSettings = HttpSettings()
+    examples: ExamplesSettings = ExamplesSettings()
     store: StoreSettings = StoreSettings()
     crm: CrmSettings = CrmSettings()
     dial: DialSettings = DialSettings()

@@ -35,6 +35,7 @@ from agent_ui.access_api import access_api_routes
 from agent_ui.admin import admin_routes
 from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
+from agent_ui.examples import CallUsBackend, call_us_routes
 from agent_ui.hub import AgentHub
 from agent_ui.monitoring_api import monitoring_routes
 from agent_ui.notifier import Notifier
@@ -406,6 +407,12 @@ class Daemon:
         self.monitoring.observe(updates)
         self.metrics.active_calls.set(self.tracker.active_count())
 
+    def _call_us_backend(self) -> CallUsBackend:
+        """The example page's backend: the demo company's, calling our own API (issue 17)."""
+        examples = self.settings.examples
+        origin = examples.api_origin or self.settings.http.public_origin
+        return CallUsBackend(examples.call_us_key, origin, examples.call_us_pool)
+
     def _agent_name(self, endpoint: str) -> str:
         """Reports count an agent's phone for its owner (the phone itself when it has none)."""
         owners = self.directory.current.owners(endpoint)
@@ -480,6 +487,7 @@ class Daemon:
             *admin_routes(self.admin),
             *access_admin_routes(self.access, self.settings.crm.default_region),
             *access_api_routes(self.access, self.settings.crm.default_region),
+            *call_us_routes(self._call_us_backend()),
             *site_routes(self.site),
             *phone_file_routes(self.phone_files),
             *signup_routes(self.signup, secure_cookies=self.settings.http.secure_cookies),
