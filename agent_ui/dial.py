@@ -1,7 +1,8 @@
 """Click-to-dial: ``POST /api/dial`` rings the agent's own phone, then dials the number.
 
 Every check happens before the PBX is asked anything: a same-site request with the session's
-CSRF token (RouteAuth), the role's grant, the dial rules (:mod:`cti.dial_rules`: only E.164 or
+CSRF token (RouteAuth), the role's grant (before the body is read), a well-formed body (422
+naming ``number``), the dial rules (:mod:`cti.dial_rules`: only E.164 or
 an internal extension, no blocked prefix), then the agent's rate limit. Only then one
 AMI ``Originate`` of the agent's *own* endpoint into the click-to-dial context, with
 ``__CTI_ORIGINATE_ID`` set so the call's every channel carries it. The outcome of ringing the
@@ -27,7 +28,7 @@ from agent_ui.web import route_auth
 from cti.config import DialSettings
 from cti.core.events import OriginateResponded
 from cti.dial_rules import DialLimiter, DialRules, DialTarget, display_number
-from cti.errors import AmiConnectionLost, DialRefused
+from cti.errors import AmiConnectionLost, DialRefused, ValidationFailed
 from cti.principal import Action, Principal, require
 from cti.store.values import AgentEndpoint
 
@@ -36,6 +37,8 @@ __all__ = ["DialStarted", "Dialer", "Originator"]
 log = logging.getLogger(__name__)
 
 _NO_STORE = {"cache-control": "no-store"}
+_FIELD: dict[str, object] = {"field": "number"}
+_MAX_NUMBER = 64
 # OriginateResponse ``Reason`` codes (Asterisk's enum ast_control_frame_type subset it reports).
 _REASONS = {0: "the call failed", 1: "your phone hung up", 3: "your phone did not answer"}
 _REASONS |= {5: "your phone is busy", 8: "the network is congested"}
@@ -104,7 +107,7 @@ class Dialer:
     async def dial(self, principal: Principal, raw_number: object) -> DialStarted:
         """Check everything, then originate; raise DialRefused / RateLimited / AmiError."""
         require(principal, Action.DIAL)
-        target = self.rules.check(raw_number)
+        target = self.rules.check(_number_field(raw_number))
         self._limiter.take(principal.username)  # counts what would reach the PBX
         endpoint = await self._own_endpoint(principal.username)
         server = self._server_for(endpoint)
@@ -155,6 +158,7 @@ class Dialer:
     async def endpoint(self, request: Request) -> Response:
         """``POST /api/dial`` ``{"number": "..."}`` -> 202 and the originate id."""
         session = route_auth(request).check_write(request)
+        require(session.principal, Action.DIAL)  # the role before the body
         body = await read_json(request)
         started = await self.dial(session.principal, body.get("number"))
         return JSONResponse(started.as_dict(), status_code=202, headers=_NO_STORE)
@@ -183,6 +187,18 @@ class Dialer:
         self._pending[action_id] = (agent, originate_id, number)
         while len(self._pending) > 10_000:
             self._pending.popitem(last=False)
+
+
+def _number_field(raw: object) -> str:
+    """The body's ``number``: text of 1 to 64 characters, else a 422 naming the field (a
+    malformed request, not a number the dial rules refuse)."""
+    if not isinstance(raw, str):
+        raise ValidationFailed("number is required: the number to dial, as text", details=_FIELD)
+    if not raw.strip() or len(raw) > _MAX_NUMBER:
+        raise ValidationFailed(
+            f"number must be 1 to {_MAX_NUMBER} characters", details=_FIELD | {"limit": 64}
+        )
+    return raw
 
 
 def _variables(originate_id: str, target: DialTarget) -> dict[str, str]:

@@ -6,7 +6,7 @@ answers ``Range`` with 206), so the page's audio element seeks; ``?download=1`` 
 attachment; both are audited. ``GET /api/recordings?call_id=`` lists a call's recordings the
 user may hear (the call history links them); ``POST /api/recordings/pause`` and ``/resume``
 ``{"call_id"}`` are the agent's; ``GET``/``PUT /api/supervisor/recording-policy?group=`` the
-supervisor's.
+supervisors' of the group and the admins'.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from cti.recording import RecordingService
 __all__ = ["recording_routes"]
 
 _NO_STORE = {"cache-control": "no-store"}
+
+
+def _group(request: Request) -> str:
+    return request.query_params.get("group", "")[:64]
 
 
 def recording_routes(service: RecordingService) -> list[BaseRoute]:
@@ -65,14 +69,14 @@ def recording_routes(service: RecordingService) -> list[BaseRoute]:
 
     async def get_policy(request: Request) -> Response:
         session = route_auth(request).session(request)
-        require(session.principal, Action.SUPERVISE_GROUPS)
-        group = request.query_params.get("group", "")[:64]
-        return JSONResponse(service.policy(group).as_dict(), headers=_NO_STORE)
+        policy = await service.policy_for(session.principal, _group(request))
+        return JSONResponse(policy.as_dict(), headers=_NO_STORE)
 
     async def put_policy(request: Request) -> Response:
         session = route_auth(request).check_write(request)
+        group = _group(request)
+        await service.check_reach(session.principal, group)  # the role before the body
         body = await read_json(request)
-        group = request.query_params.get("group", "")[:64]
         policy = await service.set_policy(session.principal, group, dict(body))
         return JSONResponse(policy.as_dict(), headers=_NO_STORE)
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from cti.core.updates import AgentRang, CallAnswered, CallEnded, CallUpdate, CallView
 from cti.errors import Conflict, NotFound, PermissionDenied
 from cti.pop.directory import Directory
-from cti.principal import Principal, Role
+from cti.principal import Action, Principal, Role, require
 from cti.recording import rows
 from cti.recording.rows import GroupPolicy, Policy, RecordingRow
 from cti.store import Store
@@ -116,14 +116,19 @@ class RecordingService:
     def policy(self, group: str) -> GroupPolicy:
         return self._policies.get(group, GroupPolicy(group))
 
+    async def policy_for(self, principal: Principal, group: str) -> GroupPolicy:
+        """The group's policy, for its supervisors and admins (403 for anyone else)."""
+        await self.check_reach(principal, group)
+        return self.policy(group)
+
     async def tell_agent(self, group: str) -> bool:
         return self.policy(group).tell_agent
 
     async def set_policy(
         self, principal: Principal, group: str, fields: dict[str, Any]
     ) -> GroupPolicy:
-        """A supervisor of ``group`` sets how it is recorded (403 for anyone else)."""
-        await self._check_supervisor(principal, group)
+        """A supervisor of ``group`` or an admin sets how it is recorded (403 for anyone else)."""
+        await self.check_reach(principal, group)
         policy = GroupPolicy.parse(group, fields)
         now = datetime.fromtimestamp(self._clock(), UTC)
         await self._store.aio.run(self._write, rows.save_policy, policy, now)
@@ -295,10 +300,14 @@ class RecordingService:
             await asyncio.sleep(every_s)
 
     # ---------------------------------------------------------------------------- helpers
-    async def _check_supervisor(self, principal: Principal, group: str) -> None:
-        if principal.role is not Role.SUPERVISOR or principal.username not in (
-            await self._supervisors_of(group)
-        ):
+    async def check_reach(self, principal: Principal, group: str) -> None:
+        """Raise unless ``principal`` supervises ``group`` or is an admin (who reaches every
+        existing group: 404 for one that does not exist). Routes call it before reading a body."""
+        require(principal, Action.SUPERVISE_GROUPS)
+        if principal.role is Role.ADMIN:
+            if await self._store.aio.run(self._store.get_group, group) is None:
+                raise NotFound("no such group", details={"group": group})
+        elif principal.username not in await self._supervisors_of(group):
             raise PermissionDenied("you do not supervise this group", details={"group": group})
 
     def _group(self, call: CallView, agent: str) -> str:

@@ -152,13 +152,10 @@ ACCESS: dict[tuple[str, str], str] = {
 }
 
 
-# Cells known to be wrong today (issue 19's recording policy, found by this matrix): another
-# group's supervisor reads Sales' policy, and an admin may not set it. Listed so the matrix
-# passes meanwhile and fails once they are fixed (then delete them here).
-KNOWN_HOLES = {
-    ("sue", "GET", "/api/supervisor/recording-policy"),
-    ("root", "PUT", "/api/supervisor/recording-policy"),
-}
+# Cells known to be wrong today, listed so the matrix passes meanwhile and fails once they are
+# fixed (then delete them here). The recording-policy holes it found are fixed
+# (tests/security/test_matrix_findings.py).
+KNOWN_HOLES: set[tuple[str, str, str]] = set()
 
 
 def app_routes(site: Site) -> list[tuple[str, str]]:
