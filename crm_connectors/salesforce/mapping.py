@@ -41,6 +41,7 @@ __all__ = [
     "readable",
     "search_hits",
     "task_body",
+    "task_description",
 ]
 
 Row = Mapping[str, Any]
@@ -265,7 +266,7 @@ def task_body(
         "CallDurationInSeconds": round(record.talk_seconds),
         "CallObject": record.call_id[:_SHORT_MAX],
         "ActivityDate": record.started_at.astimezone(zone).date().isoformat(),
-        "Description": record.notes[:_DESCRIPTION_MAX],
+        "Description": task_description(record),
     }
     if record.disposition:
         body["CallDisposition"] = record.disposition[:_SHORT_MAX]
@@ -276,6 +277,20 @@ def task_body(
     if owner_id is not None:
         body["OwnerId"] = owner_id
     return body
+
+
+def task_description(record: CallRecord) -> str:
+    """The Task's description: the agent's notes, after the access-number interaction the call
+    answered (what the customer's app sent: who, intent, order, page), when there was one.
+
+    The interaction goes first, so a long note is what the field's limit cuts.
+    """
+    said = dict(record.interaction)
+    if "id" not in said:
+        return record.notes[:_DESCRIPTION_MAX]
+    details = "; ".join(f"{k}: {v}" for k, v in record.interaction if k != "id")
+    line = f"Interaction {said['id']} (access number)" + (f": {details}" if details else "")
+    return (line + ("\n\n" + record.notes if record.notes else ""))[:_DESCRIPTION_MAX]
 
 
 def _first_match(

@@ -62,6 +62,9 @@ class CallRecord:
     disposition: str | None = None
     matches: tuple[CrmMatch, ...] = ()
     flags: tuple[str, ...] = field(default=())
+    # The access-number interaction the call answered (docs/access-numbers.md): ("id", ...)
+    # first, then what the app said (who, intent, order, page), as (name, text) pairs.
+    interaction: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def duration_seconds(self) -> float:

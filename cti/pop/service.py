@@ -39,7 +39,7 @@ from cti.core.updates import (
     CallView,
 )
 from cti.errors import CrmError, TemplateError
-from cti.numbers import to_e164
+from cti.numbers import RegionSource, region_source, to_e164
 from cti.pop.context import LookupState, pop_context
 from cti.pop.directory import Directory, GroupConfig
 from cti.pop.interactions import InteractionMatcher, ReservationMatch
@@ -115,7 +115,7 @@ class PopService:
         notifier: AgentNotifier,
         records: CallRecords,
         *,
-        default_region: str,
+        default_region: str | RegionSource,
         lookup_timeout_s: float,
         lookup_options: LookupOptions | None = None,
         renderer: PopRenderer | None = None,
@@ -128,7 +128,7 @@ class PopService:
         self._directory = directory
         self._out = notifier
         self._records = records
-        self._region = default_region
+        self._regions = region_source(default_region)  # read per call: admins may change it
         self._timeout = lookup_timeout_s
         self._options = lookup_options or LookupOptions()
         self._cards = cards or CardRenderer(renderer)
@@ -243,7 +243,7 @@ class PopService:
     def _start_lookup(self, session: _Session, raw_number: str) -> None:
         if session.task is not None or session.state != "pending":
             return
-        session.number = to_e164(raw_number, self._region) or raw_number
+        session.number = to_e164(raw_number, self._regions.default_region()) or raw_number
         session.deadline = self._clock() + self._timeout
         session.task = self._spawn(self._lookup(session), f"lookup {session.view.call_id}")
 
@@ -545,4 +545,16 @@ class PopService:
             answered_by=name(record.answered_by) if record.answered_by else None,
             matches=tuple(matches),
             flags=flags,
+            interaction=_interaction_note(found),
         )
+
+
+_NOTED = ("who", "intent", "order", "page")
+
+
+def _interaction_note(found: ReservationMatch | None) -> tuple[tuple[str, str], ...]:
+    """What the call record tells the CRMs of the interaction the call matched (none: ())."""
+    if found is None or found.interaction_id is None:
+        return ()
+    said = [(key, str(found.interaction.get(key) or "")) for key in _NOTED]
+    return (("id", found.interaction_id), *((k, v) for k, v in said if v))

@@ -45,6 +45,7 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
         "disposition": record.disposition,
         "matches": [[m.system, m.object_type, m.record_id] for m in record.matches],
         "flags": list(record.flags),
+        "interaction": [[name, text] for name, text in record.interaction],
     }
 
 
@@ -87,7 +88,14 @@ def _decode(data: Mapping[str, Any]) -> CallRecord:
         agents_rung=_strings(data["agents_rung"]),
         matches=tuple(_match(item) for item in data["matches"]),
         flags=_strings(data["flags"]),
+        interaction=tuple(_pair(item) for item in data.get("interaction", ())),  # absent: older
     )
+
+
+def _pair(item: object) -> tuple[str, str]:
+    if not isinstance(item, list) or len(item) != 2 or not all(isinstance(v, str) for v in item):
+        raise TypeError("an interaction item is [name, text]")
+    return item[0], item[1]
 
 
 def _time_out(value: datetime) -> str:

@@ -5,8 +5,10 @@ interaction; a call after the reservation expired pops plainly, marked "no reser
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -61,6 +63,19 @@ def crm_flags(daemon: DaemonProcess, call_id: str) -> list[str] | None:
     return list(flags if isinstance(flags, list) else __import__("json").loads(flags))
 
 
+def outbox_payload(daemon: DaemonProcess, call_id: str) -> dict[str, Any]:
+    """The call record as the outbox holds it for the CRM connectors."""
+    engine = create_engine(daemon.store_url)
+    try:
+        with engine.connect() as conn:
+            raw = conn.execute(
+                text("SELECT payload FROM outbox WHERE call_id = :id"), {"id": call_id}
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return dict(raw if isinstance(raw, dict) else json.loads(raw))
+
+
 async def record_flags(daemon: DaemonProcess, call_id: str) -> list[str]:
     for _ in range(100):
         flags = await asyncio.to_thread(crm_flags, daemon, call_id)
@@ -111,6 +126,12 @@ async def test_a_reserved_number_called_from_the_app_pops_with_its_context(
             await ended(alice, pop["call_id"])
         flags = await record_flags(daemon, pop["call_id"])
         assert f"interaction:{reserved['id']}" in flags
+        payload = await asyncio.to_thread(outbox_payload, daemon, pop["call_id"])
+        assert payload["interaction"][:3] == [  # what the Salesforce Task's description names
+            ["id", reserved["id"]],
+            ["who", "Alice <b>Archer</b>"],
+            ["intent", "refund"],
+        ]
         after = await http.get(f"/api/v1/interactions/{reserved['id']}", headers=auth)
         assert after.json()["state"] == "matched"
 
