@@ -19,7 +19,14 @@ from agent_ui.web import route_auth
 from crm_connectors.base import CallHistoryEntry, Contact, CrmConnector, NewContact, RecordRef
 from cti.dial_rules import display_number
 from cti.errors import PermissionDenied, ValidationFailed
-from cti.numbers import is_valid_e164, parse_entered, split_extension, to_e164
+from cti.numbers import (
+    RegionSource,
+    is_valid_e164,
+    parse_entered,
+    region_source,
+    split_extension,
+    to_e164,
+)
 from cti.principal import Action, require
 
 __all__ = ["CrmApi", "parse_ref"]
@@ -94,14 +101,19 @@ class CrmApi:
     def __init__(
         self,
         crm: CrmConnector,
-        default_region: str,
+        default_region: str | RegionSource,
         refresh_pop: Callable[[str], bool],
         was_shown: Callable[[str, str], bool],
     ) -> None:
         self._crm = crm
-        self._region = default_region
+        self._regions = region_source(default_region)
         self._refresh_pop = refresh_pop
         self._was_shown = was_shown
+
+    @property
+    def _region(self) -> str:
+        """The site's region now: an admin's change applies to the next request."""
+        return self._regions.default_region()
 
     async def search(self, request: Request) -> Response:
         """``GET /api/crm/search?q=`` -> contacts, accounts and cases with click-to-dial phones."""

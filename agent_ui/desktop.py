@@ -35,6 +35,7 @@ from cti.core.events import OriginateResponded, PbxEvent, QueueMemberChanged
 from cti.core.updates import CallEnded, CallUpdate
 from cti.dial_rules import DialRules
 from cti.errors import AmiError, ValidationFailed
+from cti.numbers import RegionSource
 from cti.pop.directory import Directory
 from cti.principal import Action, require
 from cti.store import Store
@@ -60,7 +61,7 @@ class Desktop:
         self,
         *,
         dial: DialSettings,
-        region: str,
+        region: str | RegionSource,
         store: Store,
         crm: CrmConnector,
         calls: CallLookup,

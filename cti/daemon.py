@@ -47,6 +47,7 @@ from agent_ui.phone_files_api import phone_file_routes
 from agent_ui.server import server_config
 from agent_ui.signup_api import signup_routes
 from agent_ui.site_api import site_routes
+from agent_ui.site_settings_api import site_settings_routes
 from agent_ui.supervisor import supervisor_routes
 from agent_ui.test_calls_api import TestCallApi
 from agent_ui.web import create_app
@@ -66,7 +67,7 @@ from cti.errors import ConfigError, CrmUnavailable, CtiError
 from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
 from cti.monitoring import MonitorService
-from cti.numbers import default_region_warning
+from cti.numbers import FixedRegion, RegionSource, default_region_warning
 from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
 from cti.private_files import check_private, create_private_file, ensure_private_dir
@@ -80,6 +81,7 @@ from cti.services import StoreAuthenticator, StoreRecords, build_directory
 from cti.site.phone_server import PhoneFileServer, PhoneServerSettings
 from cti.site.service import SiteAdmin
 from cti.site.signup import SignupLinks
+from cti.site_settings import SiteSettings
 from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
 from cti.store.supervision import trunk_mappings
@@ -126,16 +128,20 @@ def _ami_settings(server: AmiServerSettings) -> AmiSettings:
     )
 
 
-ConnectorFactory = Callable[[CrmSettings, str, Mapping[str, str]], CrmConnector]
+ConnectorFactory = Callable[[CrmSettings, str, Mapping[str, str], RegionSource], CrmConnector]
 
 
-def _builtin(crm: CrmSettings, url: str, environ: Mapping[str, str]) -> CrmConnector:
-    del environ  # the built-in CRM's secrets, if any, are in its URL
-    return BuiltinCrm.from_url(url, default_region=crm.default_region)
+def _builtin(
+    crm: CrmSettings, url: str, environ: Mapping[str, str], regions: RegionSource
+) -> CrmConnector:
+    del crm, environ  # the built-in CRM's secrets, if any, are in its URL
+    return BuiltinCrm.from_url(url, default_region=regions)  # the site's region, live
 
 
-def _salesforce(crm: CrmSettings, url: str, environ: Mapping[str, str]) -> CrmConnector:
-    del url
+def _salesforce(
+    crm: CrmSettings, url: str, environ: Mapping[str, str], regions: RegionSource
+) -> CrmConnector:
+    del url, regions  # reads [crm] default_region at start (a stored region: next start)
     if crm.salesforce is None:
         raise ConfigError("connectors names salesforce but [crm.salesforce] is missing")
     table = crm.salesforce.connector_table()
@@ -158,7 +164,10 @@ CONNECTORS: Mapping[str, ConnectorFactory] = MappingProxyType(
 
 
 def _connectors(
-    crm: CrmSettings, crm_url: str, environ: Mapping[str, str]
+    crm: CrmSettings,
+    crm_url: str,
+    environ: Mapping[str, str],
+    regions: RegionSource | None = None,
 ) -> dict[str, CrmConnector]:
     """Build the built-in CRM and every configured connector, by name; secrets come from
     ``environ`` (the process environment, passed in by the CLI) or files."""
@@ -169,7 +178,8 @@ def _connectors(
             f"[crm] connectors: unknown {', '.join(unknown)} (known: {', '.join(CONNECTORS)})",
             details={"connectors": ",".join(crm.connectors)},
         )
-    return {name: CONNECTORS[name](crm, crm_url, environ) for name in names}
+    source = regions or FixedRegion(crm.default_region)
+    return {name: CONNECTORS[name](crm, crm_url, environ, source) for name in names}
 
 
 def _check_private_state(settings: Settings) -> None:
@@ -208,8 +218,14 @@ class Daemon:
         _check_private_state(settings)
         self.metrics = Metrics()
         self.store = Store.from_settings(settings.store)
+        # The site's default region: stored by an admin (or setup), else the file's; every part
+        # reading typed-in numbers asks it each time (issue 13).
+        chosen = "default_region" in settings.crm.model_fields_set
+        self.site_settings = SiteSettings(
+            self.store, settings.crm.default_region, configured_by_site=chosen
+        )
         crm_url = settings.crm.builtin_url or settings.store.url
-        self.connectors = _connectors(settings.crm, crm_url, environ)
+        self.connectors = _connectors(settings.crm, crm_url, environ, self.site_settings)
         self._crm_url = crm_url
         self.directory = DirectoryRef()  # refresh_directory() swaps in a new one
         self.writer = OutboxWriter.from_settings(
@@ -269,7 +285,7 @@ class Daemon:
             self.directory,
             PopCounter(self.notifier, self.supervision.pop_sent),
             self.records,
-            default_region=settings.crm.default_region,
+            default_region=self.site_settings,
             lookup_timeout_s=settings.crm.lookup_timeout_ms / 1000,
             on_template_failure=self.supervision.template_failed,
             interactions=self.access,
@@ -278,7 +294,7 @@ class Daemon:
         # The agent desktop: page, click-to-dial, call control, CRM API, agent state.
         self.desktop = Desktop(
             dial=settings.dial,
-            region=settings.crm.default_region,
+            region=self.site_settings,
             store=self.store,
             crm=primary,
             calls=self.tracker,
@@ -340,7 +356,7 @@ class Daemon:
             self.store,
             SecretBox.for_state_dir(self.state_dir),
             self.admin.history.record,
-            default_region=settings.crm.default_region,
+            default_region=self.site_settings,
         )
         self.admin.config.use_site(self.site.pbx_devices)
         # Desk phones' configuration files, each only to its device (every fetch audited).
@@ -489,6 +505,7 @@ class Daemon:
             *access_api_routes(self.access, self.settings.crm.default_region),
             *call_us_routes(self._call_us_backend()),
             *site_routes(self.site),
+            *site_settings_routes(self.site_settings),
             *phone_file_routes(self.phone_files),
             *signup_routes(self.signup, secure_cookies=self.settings.http.secure_cookies),
             *report_routes(self.reports, self.dashboard),
@@ -545,13 +562,11 @@ class Daemon:
     # ---------------------------------------------------------------------------- run
     async def start(self) -> None:
         """Migrate, load, recover, connect; return once everything runs."""
-        crm = self.settings.crm
-        warning = default_region_warning(
-            crm.default_region, "default_region" in crm.model_fields_set
-        )
+        await asyncio.to_thread(self.store.upgrade)
+        region = await self.site_settings.load()  # a stored region counts as chosen
+        warning = default_region_warning(region.region, region.chosen)
         if warning:
             log.warning("%s", warning)
-        await asyncio.to_thread(self.store.upgrade)
         crm_ready = await self._upgrade_crm()
         recovered = await asyncio.to_thread(self.records.recover)
         if recovered:

@@ -20,7 +20,14 @@ import phonenumbers
 
 from cti.config import DialSettings
 from cti.errors import DialRefused, RateLimited
-from cti.numbers import E164_PATTERN, EXTENSION_PATTERN, split_extension, to_e164
+from cti.numbers import (
+    E164_PATTERN,
+    EXTENSION_PATTERN,
+    RegionSource,
+    region_source,
+    split_extension,
+    to_e164,
+)
 
 __all__ = ["DialLimiter", "DialRules", "DialTarget", "display_number"]
 
@@ -52,11 +59,10 @@ class DialTarget:
 class DialRules:
     """The configured dial rules; :meth:`check` applies them to one request."""
 
-    def __init__(self, settings: DialSettings, default_region: str) -> None:
+    def __init__(self, settings: DialSettings, default_region: str | RegionSource) -> None:
         self._settings = settings
-        self._region = default_region.upper()
+        self._regions = region_source(default_region)  # read per request: admins may change it
         self._extension = re.compile(settings.internal_extension)
-        self._home_code = phonenumbers.country_code_for_region(self._region)
 
     def check(self, raw: object) -> DialTarget:
         """Return the normalized target of ``raw``; raise DialRefused saying which rule refused."""
@@ -66,13 +72,14 @@ class DialRules:
         if text.isascii() and text.isdigit() and self._extension.fullmatch(text):
             return DialTarget(text, internal=True)
         main, extension = split_extension(text)
-        e164 = to_e164(main, self._region)
+        region = self._regions.default_region().upper()
+        e164 = to_e164(main, region)
         if e164 is None:
             raise _refused(f"{text[:_MAX_INPUT]!r} is not a phone number", "not_a_number")
-        self._check_prefixes(e164)
+        self._check_prefixes(e164, phonenumbers.country_code_for_region(region))
         return DialTarget(e164, internal=False, extension=extension)
 
-    def _check_prefixes(self, e164: str) -> None:
+    def _check_prefixes(self, e164: str, home_code: int) -> None:
         settings = self._settings
         blocked = next((p for p in settings.blocked_prefixes if e164.startswith(p)), None)
         if blocked is not None:
@@ -91,7 +98,7 @@ class DialRules:
                 number=e164,
                 allowed=list(settings.allowed_prefixes),
             )
-        if not settings.allow_international and _country_code(e164) != self._home_code:
+        if not settings.allow_international and _country_code(e164) != home_code:
             raise _refused(
                 "international numbers may not be dialled from the desktop",
                 "international",

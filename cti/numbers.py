@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
@@ -29,12 +30,15 @@ __all__ = [
     "EXTENSION_PATTERN",
     "PHONE_PATTERN",
     "EnteredNumber",
+    "FixedRegion",
+    "RegionSource",
     "default_region_warning",
     "dialable_forms",
     "is_known_region",
     "is_valid_e164",
     "parse_entered",
     "phone_with_extension",
+    "region_source",
     "split_extension",
     "to_e164",
 ]
@@ -61,6 +65,33 @@ PHONE_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}(?:;ext=[0-9]{1,10})?")
 _EXTENSION_SUFFIX = re.compile(
     r"\s*(?:;\s*ext\s*=|,|\bext(?:ension)?\.?|x|#)\s*(?P<ext>[0-9]{1,10})\s*$", re.IGNORECASE
 )
+
+
+class RegionSource(Protocol):
+    """Where the site's default region is read each time a number is (an admin may change it).
+
+    The daemon's one source is :class:`cti.site_settings.SiteSettings` (stored setting, else the
+    configuration file's); tests and tools pass a :class:`FixedRegion`.
+    """
+
+    def default_region(self) -> str:
+        """The ISO 3166 region numbers typed without a country code are read in (``GB``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedRegion:
+    """A region that never changes: :class:`RegionSource` for tests, tools and one-off reads."""
+
+    region: str
+
+    def default_region(self) -> str:
+        return self.region
+
+
+def region_source(region: str | RegionSource) -> RegionSource:
+    """Return ``region`` as a :class:`RegionSource` (a plain code becomes a FixedRegion)."""
+    return FixedRegion(region.upper()) if isinstance(region, str) else region
 
 
 @dataclass(frozen=True, slots=True)

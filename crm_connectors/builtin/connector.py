@@ -41,7 +41,7 @@ from crm_connectors.builtin.runner import DriverRunner, PreparedCache, driver_ru
 from crm_connectors.builtin.search import search_records
 from cti.core.records import CallRecord
 from cti.errors import ConfigError, CrmError, CrmTimeout
-from cti.numbers import E164_PATTERN, is_known_region, to_e164
+from cti.numbers import E164_PATTERN, RegionSource, is_known_region, region_source, to_e164
 
 __all__ = ["BuiltinCrm"]
 
@@ -60,14 +60,15 @@ class BuiltinCrm:
     Build it with :meth:`from_url` (it then owns, and on :meth:`close` disposes, its engine) or
     around an engine from :func:`~crm_connectors.builtin.engine.create_crm_engine`. The schema
     must exist: run :func:`crm_connectors.builtin.migrations.upgrade` first.
-    ``default_region`` (ISO 3166, e.g. ``GB``) is how national numbers are read.
+    ``default_region`` (ISO 3166, e.g. ``GB``, or a RegionSource read at each use, so an admin's
+    change applies at once) is how national numbers are read.
     """
 
     def __init__(
         self,
         engine: Engine,
         *,
-        default_region: str,
+        default_region: str | RegionSource,
         name: str = "builtin",
         record_url: str | None = None,
         max_workers: int = 4,
@@ -75,8 +76,11 @@ class BuiltinCrm:
         owns_engine: bool = False,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        if not is_known_region(default_region):
-            raise ConfigError("unknown default region", details={"region": default_region})
+        regions = region_source(default_region)
+        if not is_known_region(regions.default_region()):
+            raise ConfigError(
+                "unknown default region", details={"region": regions.default_region()}
+            )
         if max_workers < 1 or (timeout is not None and timeout <= 0):
             raise ConfigError("max_workers and timeout must be positive")
         shared = isinstance(engine.pool, StaticPool)
@@ -85,7 +89,7 @@ class BuiltinCrm:
         self.name = name
         self._engine = engine
         self._writer = writer(engine)
-        self._region = default_region.upper()
+        self._regions = regions
         self._refs = RefMaker(name, record_url)
         self._timeout = timeout
         self._owns_engine = owns_engine
@@ -101,7 +105,7 @@ class BuiltinCrm:
         cls,
         url: str | URL,
         *,
-        default_region: str,
+        default_region: str | RegionSource,
         name: str = "builtin",
         record_url: str | None = None,
         max_workers: int = 4,
@@ -120,6 +124,10 @@ class BuiltinCrm:
             timeout=timeout,
             owns_engine=True,
         )
+
+    @property
+    def _region(self) -> str:
+        return self._regions.default_region().upper()
 
     async def lookup(
         self, number: str, options: LookupOptions = DEFAULT_LOOKUP_OPTIONS

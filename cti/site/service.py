@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from cti.admin.pbxconf import SiteDevice, sip_digest
 from cti.errors import CtiError, ValidationFailed
+from cti.numbers import RegionSource, region_source
 from cti.secretbox import SecretBox
 from cti.site import records
 from cti.site.catalog import MODELS, model_for
@@ -63,13 +64,17 @@ class SiteAdmin:
         audit: AuditSink,
         *,
         provision_realm: str = "cti-provisioning",
-        default_region: str = "US",
+        default_region: str | RegionSource = "US",
     ) -> None:
         self._store = store
         self._box = secrets_box
         self._audit = audit
         self.provision_realm = provision_realm
-        self._region = default_region
+        self._regions = region_source(default_region)  # read per request: admins may change it
+
+    @property
+    def _region(self) -> str:
+        return self._regions.default_region()
 
     async def state(self) -> dict[str, Any]:
         """Everything the wizard shows, and the step it was left at."""
