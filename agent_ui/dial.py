@@ -26,7 +26,7 @@ from agent_ui.json_body import read_json
 from agent_ui.protocol import Outgoing
 from agent_ui.web import route_auth
 from cti.config import DialSettings
-from cti.core.events import OriginateResponded
+from cti.core.events import WEBRTC_SUFFIX, OriginateResponded
 from cti.dial_rules import DialLimiter, DialRules, DialTarget, display_number
 from cti.errors import AmiConnectionLost, DialRefused, ValidationFailed
 from cti.principal import Action, Principal, require
@@ -104,12 +104,22 @@ class Dialer:
         self._limiter = limiter or DialLimiter(settings.max_per_window, settings.window_s)
         self._pending: OrderedDict[str, tuple[str, str, str]] = OrderedDict()  # action id ->
 
-    async def dial(self, principal: Principal, raw_number: object) -> DialStarted:
-        """Check everything, then originate; raise DialRefused / RateLimited / AmiError."""
+    async def dial(
+        self, principal: Principal, raw_number: object, phone: object = None
+    ) -> DialStarted:
+        """Check everything, then originate; raise DialRefused / RateLimited / AmiError.
+
+        ``phone`` ``"browser"`` rings the agent's browser phone (``<endpoint>-webrtc``, whose
+        page answers it by itself) instead of the desk phone.
+        """
         require(principal, Action.DIAL)
+        if phone not in (None, "desk", "browser"):
+            raise ValidationFailed('phone is "desk" or "browser"', details={"field": "phone"})
         target = self.rules.check(_number_field(raw_number))
         self._limiter.take(principal.username)  # counts what would reach the PBX
         endpoint = await self._own_endpoint(principal.username)
+        if phone == "browser":
+            endpoint = _browser_phone(endpoint)
         server = self._server_for(endpoint)
         originate_id = uuid.uuid4().hex[:20]
         action_id = f"cti-dial-{originate_id}"
@@ -160,7 +170,7 @@ class Dialer:
         session = route_auth(request).check_write(request)
         require(session.principal, Action.DIAL)  # the role before the body
         body = await read_json(request)
-        started = await self.dial(session.principal, body.get("number"))
+        started = await self.dial(session.principal, body.get("number"), body.get("phone"))
         return JSONResponse(started.as_dict(), status_code=202, headers=_NO_STORE)
 
     async def _own_endpoint(self, username: str) -> AgentEndpoint:
@@ -199,6 +209,15 @@ def _number_field(raw: object) -> str:
             f"number must be 1 to {_MAX_NUMBER} characters", details=_FIELD | {"limit": 64}
         )
     return raw
+
+
+def _browser_phone(endpoint: AgentEndpoint) -> AgentEndpoint:
+    """The browser phone of a ``PJSIP/<ext>`` desk phone (asterisk-config/pjsip.conf)."""
+    if not endpoint.endpoint.startswith("PJSIP/"):
+        raise DialRefused(
+            "your phone has no browser phone on this PBX", details={"reason": "no_browser_phone"}
+        )
+    return AgentEndpoint(endpoint.endpoint + WEBRTC_SUFFIX, endpoint.server)
 
 
 def _variables(originate_id: str, target: DialTarget) -> dict[str, str]:
