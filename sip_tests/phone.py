@@ -42,6 +42,7 @@ from sip_tests.phone_call import (
 )
 from sip_tests.phone_line import PhoneLine
 from sip_tests.pjsua_agent import AgentCall, call_op
+from sip_tests.pjsua_audio import CallAudio, finished
 from sip_tests.pjsua_calls import MAX_ACCOUNTS, MAX_CALL_LEGS, CallCustody
 from sip_tests.pjsua_loop import LoopSettings, PjsuaLoop, describe_error
 
@@ -88,6 +89,8 @@ class PhoneFleet:
         self._keys = itertools.count(1)
         self._errors: list[PhoneEvent] = []
         self.custody = CallCustody(self.cond, self.post)  # the Call objects; pjsua2 thread only
+        self.audio = CallAudio()  # tones and recorders of calls; pjsua2 thread only
+        self._carrier_transports: dict[str, int] = {}
 
     def __enter__(self) -> Self:
         self.start()
@@ -135,6 +138,24 @@ class PhoneFleet:
         phone = Phone(self, extension, registrar, answer or Manual())
         self.run(lambda: phone._line.register(password), f"{extension}: register")
         self._phones[extension] = phone
+        return phone
+
+    def carrier(self, number: str, host: str, registrar: str) -> Phone:
+        """Create a carrier line: calls from ``number`` sent from ``host`` (the trunk's address,
+        which the PBX identifies as its carrier) to the PBX at ``registrar``; no registration."""
+        if number in self._phones:
+            return self._phones[number]
+        if len(self._phones) >= MAX_ACCOUNTS:
+            raise PhoneError(f"{number}: a fleet holds at most {MAX_ACCOUNTS} phones")
+
+        def open_line() -> None:
+            if host not in self._carrier_transports:
+                self._carrier_transports[host] = self._loop.add_transport(host)
+            phone._line.open_carrier(host, self._carrier_transports[host])
+
+        phone = Phone(self, number, registrar, Manual())
+        self.run(open_line, f"{number}: open a carrier line on {host}")
+        self._phones[number] = phone
         return phone
 
     def remove(self, phone: Phone, timeout: float = 5.0) -> None:
@@ -232,6 +253,7 @@ class PhoneFleet:
             unregistered = loop.pump(lambda: all(line.unregistered for line in lines), 2.0)
             return ended and unregistered
         finally:  # whatever failed: no pjsua2 object may outlive libDestroy
+            self.audio.drop_all()
             self.custody.drop_all()
             for line in lines:
                 line.drop_account()
@@ -405,6 +427,30 @@ class Phone:
             c.xferReplaces(target, call_op())
 
         self._command(call_with_caller, what, refer)
+
+    # --- audio (see sip_tests.pjsua_audio and sip_tests.tones) -------------------------------
+
+    def play_tone(self, call: PhoneCall, hz: int) -> None:
+        """Send a steady ``hz`` sine into ``call`` from now on (its audio must be ACTIVE)."""
+        audio = self._fleet.audio
+        self._command(call, f"play {hz} Hz", lambda c: audio.play_tone(call.key, c, hz))
+
+    def start_recording(self, call: PhoneCall, path: Path) -> None:
+        """Record what ``call`` receives into the WAV file ``path``."""
+        audio = self._fleet.audio
+        self._command(call, f"record to {path}", lambda c: audio.start_recording(call.key, c, path))
+
+    def stop_recording(self, call: PhoneCall, timeout: float = 2.0) -> Path:
+        """Close the recording of ``call`` (also once the call has ended); wait until its file
+        is complete and return its path."""
+        what = f"{self.extension}: stop recording call #{call.key}"
+        path = self._fleet.run(lambda: self._fleet.audio.stop_recording(call.key), what)
+        deadline = time.monotonic() + timeout
+        while not finished(path):
+            if time.monotonic() > deadline:
+                raise PhoneError(f"{what}: {path} was not closed within {timeout} s")
+            time.sleep(0.01)
+        return path
 
     def _command(self, call: PhoneCall, what: str, act: Callable[[AgentCall], object]) -> None:
         if call.extension != self.extension:

@@ -26,7 +26,13 @@ from sip_tests.phone_call import (
     TransferNotice,
     parse_headers,
 )
-from sip_tests.pjsua_agent import AgentAccount, AgentCall, account_config, call_op
+from sip_tests.pjsua_agent import (
+    AgentAccount,
+    AgentCall,
+    account_config,
+    call_op,
+    carrier_config,
+)
 from sip_tests.pjsua_calls import CallCustody
 from sip_tests.pjsua_loop import describe_error
 
@@ -87,6 +93,16 @@ class PhoneLine:
         )
         self._account = account
         self.note("register", f"REGISTER sip:{self.extension}@{self.registrar}")
+
+    def open_carrier(self, host: str, transport_id: int) -> None:
+        """Create an Account that never registers and sends its calls from ``host``."""
+        account = AgentAccount(self)
+        account.create(carrier_config(self.extension, host, transport_id))
+        self._account = account
+        with self.cond:
+            self.registration = (200, "carrier line: no registration", 0)
+            self.unregistered = True
+        self.note("carrier", f"calls from {self.extension}@{host}")
 
     def place(self, uri: str) -> OutgoingCall:
         """Send an INVITE to `uri` and return the call's record."""

@@ -17,7 +17,14 @@ import pjsua2 as pj
 
 from sip_tests.phone_call import CALL_STATES, StateChange
 
-__all__ = ["AgentAccount", "AgentCall", "PhoneListener", "account_config", "call_op"]
+__all__ = [
+    "AgentAccount",
+    "AgentCall",
+    "PhoneListener",
+    "account_config",
+    "call_op",
+    "carrier_config",
+]
 
 # pjsua_call_media_status
 _MEDIA_STATUS = {
@@ -132,6 +139,23 @@ def account_config(extension: str, password: str, registrar: str, transport_id: 
     cfg.natConfig.sipOutboundUse = 0
     cfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
     cfg.mediaConfig.transportConfig.port = 0  # ephemeral RTP/RTCP pairs
+    return cfg
+
+
+def carrier_config(number: str, host: str, transport_id: int) -> Any:
+    """Build the AccountConfig of a carrier line: no registration, calls sent from ``host``.
+
+    The lab's trunk is identified by its source address (pjsip.conf ``identify``), so calls
+    placed on a transport bound to that address enter the dialplan as the carrier's.
+    """
+    cfg = pj.AccountConfig()
+    cfg.idUri = f"sip:{number}@{host}"
+    cfg.sipConfig.transportId = transport_id
+    cfg.natConfig.contactRewriteUse = 0
+    cfg.natConfig.viaRewriteUse = 0
+    cfg.natConfig.sipOutboundUse = 0
+    cfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    cfg.mediaConfig.transportConfig.port = 0
     return cfg
 
 

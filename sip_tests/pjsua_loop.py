@@ -145,6 +145,13 @@ class PjsuaLoop:
         assert self.on_thread(), "pjsua2 used off its thread"
         return self._endpoint
 
+    def add_transport(self, host: str) -> int:
+        """Create another UDP transport on ``host`` (ephemeral port); return its pjsua2 id."""
+        transport = pj.TransportConfig()
+        transport.boundAddress = host
+        transport.port = 0
+        return int(self.endpoint.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport))
+
     def pump(self, until: Callable[[], bool], timeout: float) -> bool:
         """Handle SIP events and jobs until `until()` holds or `timeout` passes (teardown)."""
         deadline = time.monotonic() + timeout
