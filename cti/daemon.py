@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 
 from agent_ui.access_admin import access_admin_routes
 from agent_ui.access_api import access_api_routes
+from agent_ui.account_api import account_routes
 from agent_ui.admin import admin_routes
 from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
@@ -56,6 +57,7 @@ from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
 from crm_connectors.salesforce import from_config as salesforce_from_config
 from cti.access_numbers.service import AccessNumbers
+from cti.accounts.passwords import PasswordChanges
 from cti.accounts.sessions import SessionBook
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
@@ -515,6 +517,9 @@ class Daemon:
             *self.test_calls.routes(),
             *monitoring_routes(self.monitoring),
             *recording_routes(self.recording),
+            *account_routes(
+                PasswordChanges(self.store), _web_policy(self.settings.http), self._audit
+            ),
             *extra_routes,
         ]
         return create_app(

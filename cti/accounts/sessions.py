@@ -26,7 +26,7 @@ from cti.store import Store
 from cti.store.models import agents
 from cti.store.session_tables import web_sessions
 
-__all__ = ["SessionBook", "session_key"]
+__all__ = ["SessionBook", "password_tag", "session_key"]
 
 _BATCH = 500  # session ids per query when sweeping open sockets
 
@@ -36,7 +36,8 @@ def session_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def _password_tag(password_hash: str | None) -> str:
+def password_tag(password_hash: str | None) -> str:
+    """What a session row keeps of the password hash its user logged in with."""
     return hashlib.sha256((password_hash or "").encode()).hexdigest()
 
 
@@ -49,7 +50,7 @@ def _verdict(row: Row[Any], now: datetime) -> str | None:
         (row.agent_id is None, "account removed"),
         (not row.active, "account disabled"),
         (row.agent_role != row.role, "role changed"),
-        (_password_tag(row.password_hash) != row.password_tag, "password changed"),
+        (password_tag(row.password_hash) != row.password_tag, "password changed"),
     )
     return next((reason for ended, reason in checks if ended), None)
 
@@ -114,7 +115,7 @@ class SessionBook:
                     id=session_key(session_id),
                     username=username,
                     role=role,
-                    password_tag=_password_tag(agent.password_hash),
+                    password_tag=password_tag(agent.password_hash),
                     created_at=now,
                     last_seen_at=now,
                     expires_at=datetime.fromtimestamp(expires_at, UTC),

@@ -197,6 +197,11 @@ class Store:
             key = self._agent_id(conn, username)
             agent_rows.update_agent_row(conn, key, {"password_hash": password_hash})
 
+    def hash_password(self, password: str) -> str:
+        """An argon2 hash of ``password`` with the store's parameters, for a module that writes
+        it in a transaction of its own (:mod:`cti.accounts.passwords`)."""
+        return self._hash(password)
+
     def get_agent(self, username: str) -> AgentInfo | None:
         with self._read("get_agent") as conn:
             found = agent_rows.agent_infos(conn, [username])

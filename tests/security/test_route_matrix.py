@@ -47,6 +47,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/login"): "public",
     ("POST", "/logout"): "public",
     ("GET", "/api/me"): "self",
+    ("POST", "/api/me/password"): "self",
     ("POST", "/api/ws-ticket"): "desk",
     ("GET", "/"): "public",
     ("GET", "/agent"): "public",  # the pages are static; their APIs check

@@ -1,5 +1,5 @@
 // The shell every console shares: the sign-in card, the navigation between the consoles the
-// signed-in role may open, the user's name and Sign out. The daemon decides: /login and
+// signed-in role may open, the user's name, Change password (common/account.js) and Sign out. The daemon decides: /login and
 // /api/me answer with the role's home page and the pages it may open (docs/protocol.md), and
 // it sends a signed-in user who opens another role's page home.
 //
@@ -7,6 +7,7 @@
 //   onSignedIn(body)  the page's own start, once the session is known (body from /api/me)
 //   onSignedOut()     stop what the page runs (sockets, timers) before the sign-in card shows
 
+import { mountAccount } from "/static/common/account.js";
 import { el } from "/static/common/dom.js";
 import { ApiError, explain, getJson, postJson, setCsrf } from "/static/common/http.js";
 
@@ -20,6 +21,7 @@ export class Shell {
     this.user = null;
     $("login-form").addEventListener("submit", (event) => this.login(event));
     $("logout").addEventListener("click", () => this.logout());
+    this.account = mountAccount($("logout"));
   }
 
   async start() {

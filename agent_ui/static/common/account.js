@@ -1,0 +1,89 @@
+// The signed-in user's own account, reachable from the top bar of every console: a
+// "Change password" button opens a modal dialog (the platform's <dialog>: focus moves into it,
+// Tab stays inside, Escape closes it and focus returns to the button). The daemon checks the
+// current password, applies the policy and answers with the field it refused (forms.js marks
+// it); on success every other session of the user has ended and this one goes on.
+
+import { el, toast } from "/static/common/dom.js";
+import { clearInvalid, errorSlot, markInvalid } from "/static/common/forms.js";
+import { explain, postJson } from "/static/common/http.js";
+
+const POLICY = "At least 12 characters, not containing your username, and not a common or easily guessed password.";
+
+function passwordField(label, name, id, autocomplete, extra = {}) {
+  return el("div", { class: "dialog-field" },
+    el("label", { text: label, attrs: { for: id } }),
+    el("input", { attrs: { id, name, type: "password", autocomplete, required: true, maxlength: 1024, ...extra } }),
+    errorSlot(name));
+}
+
+/** The "Change password" dialog, built once; open() shows it. */
+export class PasswordDialog {
+  constructor() {
+    this.error = el("p", { class: "form-error", attrs: { role: "alert" } });
+    this.form = el("form", { class: "dialog-form", attrs: { novalidate: true } },
+      el("h2", { text: "Change password", attrs: { id: "password-title" } }),
+      passwordField("Current password", "current", "password-current", "current-password"),
+      passwordField("New password", "new_password", "password-new", "new-password",
+        { "aria-describedby": "password-policy" }),
+      el("p", { class: "dialog-hint", text: POLICY, attrs: { id: "password-policy" } }),
+      passwordField("Repeat the new password", "confirm", "password-confirm", "new-password"),
+      this.error,
+      el("div", { class: "dialog-actions" },
+        el("button", { class: "button", text: "Cancel", attrs: { type: "button", value: "cancel" },
+          on: { click: () => this.dialog.close() } }),
+        el("button", { class: "button primary", text: "Change password", attrs: { type: "submit" } })));
+    this.form.addEventListener("submit", (event) => this.submit(event));
+    this.dialog = el("dialog", { class: "dialog", attrs: { id: "password-dialog", "aria-labelledby": "password-title" } },
+      this.form);
+    this.dialog.addEventListener("close", () => this.reset());
+    document.body.append(this.dialog);
+  }
+
+  open() {
+    this.reset();
+    this.dialog.showModal();
+    this.form.current.focus();
+  }
+
+  reset() {
+    this.form.reset();
+    clearInvalid(this.form);
+    this.error.textContent = "";
+  }
+
+  async submit(event) {
+    event.preventDefault();
+    const { current, new_password: fresh, confirm } = this.form;
+    clearInvalid(this.form);
+    this.error.textContent = "";
+    if (fresh.value !== confirm.value) {
+      markInvalid(this.form, { message: "The two new passwords differ.", details: { field: "confirm" } });
+      return;
+    }
+    const button = this.form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const body = await postJson("/api/me/password", { current: current.value, new_password: fresh.value });
+      this.dialog.close();
+      const others = body.sessions_ended;
+      toast(others ? `Password changed; signed out of ${others} other session${others === 1 ? "" : "s"}.`
+        : "Password changed.", "ok");
+    } catch (err) {
+      if (err.details && err.details.field) markInvalid(this.form, err);
+      else this.error.textContent = explain(err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
+
+/** Put the account button into the top bar (before Sign out); returns the dialog. */
+export function mountAccount(logoutButton) {
+  const dialog = new PasswordDialog();
+  const button = el("button", { class: "button ghost", text: "Change password",
+    attrs: { type: "button", id: "change-password", "aria-haspopup": "dialog" },
+    on: { click: () => dialog.open() } });
+  logoutButton.before(button);
+  return dialog;
+}
