@@ -7,6 +7,12 @@ writer (:meth:`Connection.run`, a task the websocket handler owns). A connection
 behind (queue full, or one write blocked past ``send_timeout_s``) is closed with 1013 so the
 browser reconnects and resumes; the others, and the caller of ``send``, never wait for it.
 
+With several nodes (docs/scale-out.md) the numbering and the replay that outlive a node are the
+broker's: :meth:`AgentHub.send` hands the frame to the :class:`~cti.cluster.Fanout`, which
+gives it back numbered to every node's hub (:meth:`AgentHub.deliver`); a tab resuming on a node
+whose own buffer lacks what it missed gets it from the broker first (:meth:`AgentHub.catch_up`).
+In one process the fan-out is :class:`~cti.cluster.LocalFanout`: one synchronous call.
+
 Everything here runs on one event loop; call it from that loop's thread only.
 """
 
@@ -24,6 +30,7 @@ from typing import Protocol
 from agent_ui import messages
 from agent_ui.messages import ActivePop, ResumeInfo
 from agent_ui.protocol import CloseCode, Outgoing, encode
+from cti.cluster.fanout import Fanout, LocalFanout, number_frame
 from cti.errors import BrowserGone
 from cti.principal import Principal
 
@@ -256,14 +263,25 @@ class AgentHub:
         limits: HubLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        fanout: Fanout | None = None,
     ) -> None:
-        self.epoch = secrets.token_urlsafe(8)  # seqs restart with the process: so does this
+        # One process: seqs restart with it, so does the epoch. A cluster: the broker's.
+        self._fanout: Fanout = fanout or LocalFanout(secrets.token_urlsafe(8))
+        self._fanout.bind(self)
         self._snapshot_source: SnapshotSource = snapshot_source or (lambda agent: ())
         self._limits = limits or HubLimits()
         self._clock = clock
         self._wall_clock = wall_clock
         self._streams: dict[str, _Stream] = {}
         self._sent = self._queued = self._replays = self._snapshots = self._dropped = 0
+
+    @property
+    def epoch(self) -> str:
+        return self._fanout.epoch
+
+    @property
+    def fanout(self) -> Fanout:
+        return self._fanout
 
     def snapshots_from(self, source: SnapshotSource) -> None:
         """Take the pops open for an agent from ``source`` (the pop service, built after us)."""
@@ -277,17 +295,21 @@ class AgentHub:
         last_seq: int | None,
         epoch: str | None = None,
         session_id: str | None = None,
+        earlier: Sequence[tuple[int, str]] | None = None,
     ) -> Connection:
         """Register a connection that sent ``resume``; queue ``hello`` and its catch-up.
 
         The missed messages are replayed when the buffer still holds all of them (same epoch);
         otherwise a ``snapshot`` of the agent's open pops follows ``hello``. Registration and
         catch-up happen in one synchronous step, so no ``send`` can slip between them.
+        ``earlier`` is what :meth:`catch_up` fetched from the broker's shared replay.
         """
         stream = self._streams.setdefault(principal.username, _Stream())
         self._prune(stream)
         conn = Connection(self, principal, sender, self._limits, session_id)
         missed = self._missed(stream, last_seq) if epoch == self.epoch else None
+        if missed is None and earlier and epoch == self.epoch and last_seq is not None:
+            missed = self._merged(stream, last_seq, earlier)
         if missed is not None:
             assert last_seq is not None
             info = ResumeInfo("replay", self.epoch, last_seq, replayed=len(missed))
@@ -308,11 +330,47 @@ class AgentHub:
     def send(self, agent: str, message: Outgoing) -> int:
         """Number ``message`` for ``agent`` and queue it to all its connections; return the seq.
 
-        Never blocks. A connection whose queue is full is closed (1013) and resumes later.
+        Never blocks. A connection whose queue is full is closed (1013) and resumes later. With
+        a broker the frame is numbered there and queued when it comes back (the seq returned
+        is then 0); an invalid message raises ValidationFailed here, with nothing numbered.
         """
+        return self._fanout.publish(agent, lambda seq: encode(message, seq))
+
+    async def catch_up(
+        self, agent: str, last_seq: int | None, epoch: str | None
+    ) -> list[tuple[int, str]] | None:
+        """Before :meth:`open`: fetch from the shared replay what this node's buffer lacks.
+
+        A tab that moved from another node (or this node started after it was numbered) finds
+        the frames it missed in the broker. Frames newer than this node has seen are delivered
+        at once (in order), so the stream stays whole. None when nothing was needed or found.
+        """
+        if last_seq is None or epoch != self.epoch:
+            return None
+        stream = self._streams.get(agent)
+        if stream is not None and self._missed(stream, last_seq) is not None:
+            return None
+        fetched = await self._fanout.missed(agent, last_seq)
+        for seq, frame in fetched or ():
+            if seq > self.position(agent):
+                self.deliver(agent, seq, frame)
+        return fetched
+
+    # ------------------------------------------------------------ the fan-out's sink (FrameSink)
+    def position(self, agent: str) -> int:
+        stream = self._streams.get(agent)
+        return stream.seq if stream is not None else 0
+
+    def agents_here(self) -> list[str]:
+        return [agent for agent, stream in self._streams.items() if stream.connections]
+
+    def deliver(self, agent: str, seq: int, frame: str) -> None:
+        """Keep frame ``seq`` of ``agent`` for replay and queue it to the agent's connections."""
         stream = self._streams.setdefault(agent, _Stream())
-        seq = stream.seq + 1
-        frame = encode(message, seq)  # may raise ValidationFailed: then nothing changed
+        if seq <= stream.seq:
+            return  # already here (the broker's replay overlapped its live feed)
+        if stream.buffer is not None and seq != stream.seq + 1:
+            stream.buffer, stream.buffered_bytes = None, 0  # a hole: keep the buffer whole
         stream.seq = seq
         if stream.buffer is None:
             stream.buffer = deque()
@@ -321,11 +379,27 @@ class AgentHub:
         self._prune(stream)
         self._sent += 1
         for conn in list(stream.connections):
+            if conn.position >= seq:
+                continue  # it had this one from the broker's replay at open
             if conn._offer(frame, seq):
                 self._queued += 1
             else:
                 self._drop_slow(conn)
-        return seq
+
+    def deliver_live(self, agent: str, frame: str) -> None:
+        """Queue another node's unnumbered frame (seq 0) as :meth:`notify` would have."""
+        stream = self._streams.get(agent)
+        for conn in list(stream.connections) if stream else []:
+            if not conn._offer(number_frame(frame, conn.position), conn.position):
+                self._drop_slow(conn)
+            self._queued += 1
+
+    def restart_epoch(self, epoch: str) -> None:
+        """The broker lost the numbering: forget ours and make every tab resume afresh."""
+        log.warning("the fan-out's numbering restarted (epoch %s): every tab resumes", epoch)
+        self.close_all(CloseCode.TRY_AGAIN_LATER, "numbering restarted: resume")
+        for stream in self._streams.values():
+            stream.seq, stream.buffer, stream.buffered_bytes = 0, None, 0
 
     def notify(self, agent: str, message: Outgoing) -> int:
         """Queue ``message`` to every open connection of ``agent`` without numbering it.
@@ -340,6 +414,7 @@ class AgentHub:
         for conn in connections:
             conn.reply(message)
         self._queued += len(connections)
+        self._fanout.notify(agent, lambda seq: encode(message, seq))  # tabs on other nodes
         return len(connections)
 
     def broadcast(self, message: Outgoing) -> int:
@@ -357,7 +432,15 @@ class AgentHub:
         code: int = CloseCode.POLICY_VIOLATION,
         reason: str = "",
     ) -> int:
-        """Close ``agent``'s connections (only those of ``session_id`` if given); return count."""
+        """Close ``agent``'s connections (only those of ``session_id`` if given) on every node.
+
+        Returns how many this node closed.
+        """
+        self._fanout.disconnect(agent, session_id, code, reason)
+        return self.disconnect_local(agent, session_id, code, reason)
+
+    def disconnect_local(self, agent: str, session_id: str | None, code: int, reason: str) -> int:
+        """Close ``agent``'s connections on this node (only those of ``session_id`` if given)."""
         stream = self._streams.get(agent)
         victims = [
             c
@@ -400,6 +483,17 @@ class AgentHub:
         if not stream.buffer or stream.buffer[0][0] > last_seq + 1:
             return None
         return [frame for seq, _, frame in stream.buffer if seq > last_seq]
+
+    def _merged(
+        self, stream: _Stream, last_seq: int, earlier: Sequence[tuple[int, str]]
+    ) -> list[str] | None:
+        """The frames after ``last_seq`` from the broker's replay and our buffer, if all there."""
+        frames = {seq: frame for seq, frame in earlier if seq > last_seq}
+        frames.update((seq, frame) for seq, _, frame in stream.buffer or () if seq > last_seq)
+        wanted = range(last_seq + 1, stream.seq + 1)
+        if len(frames) < len(wanted) or any(seq not in frames for seq in wanted):
+            return None
+        return [frames[seq] for seq in wanted]
 
     def _prune(self, stream: _Stream) -> None:
         limits, oldest = self._limits, self._clock() - self._limits.replay_seconds

@@ -129,12 +129,17 @@ class AgentSocket:
             await _close_quietly(websocket, CloseCode.TOO_MANY_CONNECTIONS, problem)
             return
         try:
+            # A tab that moved from another node finds what it missed in the broker's replay.
+            earlier = await self._hub.catch_up(
+                session.principal.username, resume.last_seq, resume.epoch
+            )
             conn = self._hub.open(
                 session.principal,
                 WebSocketSender(websocket),
                 last_seq=resume.last_seq,
                 epoch=resume.epoch,
                 session_id=session.session_id,
+                earlier=earlier,
             )
         except Exception:
             log.exception("agent %s: could not open a hub connection", session.principal.username)

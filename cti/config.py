@@ -32,6 +32,7 @@ from cti.errors import ConfigError
 
 __all__ = [
     "AmiServerSettings",
+    "ClusterSettings",
     "CrmSettings",
     "DialSettings",
     "ExamplesSettings",
@@ -335,6 +336,21 @@ class ReportSettings(_Section):
         return value
 
 
+class ClusterSettings(_Section):
+    """Several nodes behind one address (docs/scale-out.md); no broker: one process, as ever."""
+
+    # e.g. redis://127.0.0.1:6379/0 (docs/scale-out.md says why Redis)
+    broker_url: Annotated[str, Field(pattern=r"^rediss?://")] | None = None
+    # None: host name and process id
+    node_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] | None = None
+    # every broker key and channel starts with it (tests run side by side)
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = "cti"
+    lease_ttl_s: float = Field(default=3.0, ge=0.5, le=60)  # an AMI owner's lease; renewed at 1/3
+    replay_messages: int = Field(default=1000, ge=10, le=100_000)  # per agent, kept in the broker
+    replay_seconds: float = Field(default=600.0, gt=0)
+    request_timeout_s: float = Field(default=5.0, gt=0, le=60)  # click-to-dial via the owner
+
+
 class Settings(BaseSettings):
     """The whole configuration of one ``cti`` process."""
 
@@ -354,6 +370,7 @@ class Settings(BaseSettings):
     webphone: WebPhoneSettings = WebPhoneSettings()
     test_calls: TestCallSettings = TestCallSettings()
     recording: RecordingSettings = RecordingSettings()
+    cluster: ClusterSettings = ClusterSettings()
     state_dir: Path = Path("/var/lib/cti")  # session secret, records a crash left unwritten
     log_format: Literal["json", "text"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -13,6 +13,7 @@ __all__ = [
     "AmiError",
     "AmiProtocolError",
     "AuthenticationRequired",
+    "BrokerUnavailable",
     "BrowserGone",
     "BrowserProtocolError",
     "ConfigError",
@@ -32,6 +33,7 @@ __all__ = [
     "MessageTooBig",
     "NotFound",
     "OriginRejected",
+    "OwnerUnreachable",
     "PayloadTooLarge",
     "PermissionDenied",
     "PolicyViolation",
@@ -199,6 +201,20 @@ class StoreUnavailable(StoreError):
     """The daemon's database cannot be reached now; the caller may retry later."""
 
     error_id = "store.unavailable"
+    status = 503
+
+
+class BrokerUnavailable(CtiError):
+    """The cluster's message broker cannot be reached now (docs/scale-out.md); retried."""
+
+    error_id = "cluster.broker_unavailable"
+    status = 503
+
+
+class OwnerUnreachable(CtiError):
+    """No node owns the PBX server a command is for, or its owner did not answer in time."""
+
+    error_id = "cluster.owner_unreachable"
     status = 503
 
 

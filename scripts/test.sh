@@ -21,6 +21,12 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; 
   export PGPASSWORD=cti-test
 fi
 
+# Redis for the multi-node tests: each test runs a redis-server of its own on a free port.
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "test: installing Redis"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
