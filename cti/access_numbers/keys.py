@@ -1,5 +1,5 @@
 """API keys of companies' backends: issued once, kept as a digest, scoped to pools, revocable,
-and a per-key rate limit.
+and a per-key rate limit shared by every daemon process on the store.
 
 A key is ``cti_ak_`` and 32 random bytes (base64url); the store keeps its SHA-256 (a slow hash
 protects guessable passwords, not 256-bit random keys) and its first characters, so an admin can
@@ -10,28 +10,31 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cti.access_numbers.values import ApiKeyInfo
 from cti.errors import NotFound, RateLimited, ValidationFailed
-from cti.store.access_tables import access_keys, access_pools
+from cti.store.access_tables import access_key_windows, access_keys, access_pools
 
 __all__ = [
     "KEY_PREFIX",
-    "RateLimiter",
     "digest_of",
     "find_key",
     "issue_key",
     "keys",
+    "prune_windows",
     "revoke_key",
+    "spend",
 ]
 
 KEY_PREFIX = "cti_ak_"
+_W = access_key_windows
 _MAX_KEY = 128
 
 
@@ -124,27 +127,59 @@ def revoke_key(conn: Connection, key_id: int, now: datetime) -> ApiKeyInfo:
     return _info(row)
 
 
-class RateLimiter:
-    """A token bucket per key in this process: ``per_minute`` requests, refilled evenly.
+def spend(conn: Connection, key_id: int, per_minute: int, now: datetime) -> None:
+    """Count one request of ``key_id`` against its rate; RateLimited (with retry_after_s) when
+    it is past ``per_minute`` over the last minute.
 
-    Each daemon process keeps its own buckets, so N processes behind one address allow up to N
-    times the rate: set the limit per process.
+    The counts are rows of the store (one per key and minute), so every daemon process sharing
+    the store shares the limit. The window slides: the previous minute's count weighs by the
+    part of it still inside the last 60 s. The count is raised first (one atomic upsert, so
+    processes racing each see their own total) and lowered again when refused, so refused
+    requests do not push the wait further.
     """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
-
-    def take(self, key_id: int, per_minute: int) -> None:
-        """Spend one request of ``key_id``; RateLimited (with retry_after_s) when none is left."""
-        now = self._clock()
-        tokens, at = self._buckets.get(key_id, (float(per_minute), now))
-        tokens = min(float(per_minute), tokens + (now - at) * per_minute / 60.0)
-        if tokens < 1.0:
-            self._buckets[key_id] = (tokens, now)
-            wait = (1.0 - tokens) * 60.0 / per_minute
-            raise RateLimited(
-                "too many requests with this API key",
-                details={"retry_after_s": round(wait, 3), "per_minute": per_minute},
+    window = now.replace(second=0, microsecond=0)
+    elapsed = (now - window).total_seconds()
+    current = _increment(conn, key_id, window, 1)
+    previous = (
+        conn.execute(
+            select(_W.c.count).where(
+                _W.c.key_id == key_id, _W.c.window_start == window - timedelta(minutes=1)
             )
-        self._buckets[key_id] = (tokens - 1.0, now)
+        ).scalar()
+        or 0
+    )
+    if previous * (1 - elapsed / 60) + current <= per_minute:
+        return
+    _increment(conn, key_id, window, -1)
+    raise RateLimited(
+        "too many requests with this API key",
+        details={
+            "retry_after_s": round(_wait(previous, current - 1, per_minute, elapsed), 3),
+            "per_minute": per_minute,
+        },
+    )
+
+
+def _increment(conn: Connection, key_id: int, window: datetime, by: int) -> int:
+    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = make(_W).values(key_id=key_id, window_start=window, count=by)
+    statement = statement.on_conflict_do_update(
+        index_elements=[_W.c.key_id, _W.c.window_start], set_={"count": _W.c.count + by}
+    )
+    return int(conn.execute(statement.returning(_W.c.count)).scalar_one())
+
+
+def _wait(previous: int, granted: int, per_minute: int, elapsed: float) -> float:
+    """Seconds until one more request fits: the previous minute's weight shrinks as the window
+    slides; past a full current minute, the next minute's start and the same again."""
+    room = per_minute - 1 - granted
+    if room >= 0 and previous > 0:
+        return max(0.001, 60 * (1 - room / previous) - elapsed)
+    at = 60 * (1 - (per_minute - 1) / granted) if granted > per_minute - 1 else 0.0
+    return (60 - elapsed) + max(0.0, at)
+
+
+def prune_windows(conn: Connection, now: datetime) -> int:
+    """Drop the counts no window reaches any more; return how many."""
+    oldest = now.replace(second=0, microsecond=0) - timedelta(minutes=1)
+    return int(conn.execute(delete(_W).where(_W.c.window_start < oldest)).rowcount)

@@ -23,7 +23,7 @@ from cti.access_numbers import rows
 from cti.access_numbers.errors import KeyRejected, OutOfScope, PoolExhausted
 from cti.access_numbers.index import LiveIndex
 from cti.access_numbers.values import ApiKeyInfo, Interaction, Pool, PoolSpec, PoolStatus, Refusal
-from cti.errors import CtiError, NotFound
+from cti.errors import CtiError, NotFound, RateLimited
 from cti.numbers import to_e164
 from cti.pop.interactions import ReservationMatch
 from cti.store import Store
@@ -107,7 +107,6 @@ class AccessNumbers:
         self._clock = clock
         self._refresh_s, self._sweep_s = refresh_s, sweep_s
         self.index = LiveIndex()
-        self.limiter = key_rows.RateLimiter()
         self.metrics = _Metrics(registry)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -151,6 +150,7 @@ class AccessNumbers:
     async def sweep(self) -> int:
         """Expire reservations past their time; return how many."""
         expired = int(await self._store.aio.run(self._write, rows.expire_due))
+        await self._store.aio.run(self._write, key_rows.prune_windows)
         self.metrics.expired.inc(expired)
         return expired
 
@@ -162,20 +162,27 @@ class AccessNumbers:
     async def authenticate(self, key: str | None, what: str) -> ApiKeyInfo:
         """The active key ``key`` is, after its rate limit; KeyRejected or RateLimited (both
         audited)."""
-        found = await self._store.aio.run(self._find_key, key or "")
+        found, limited = await self._store.aio.run(self._find_key, key or "")
         if found is None:
             await self.audit(None, what, KeyRejected.error_id)
             raise KeyRejected("a valid API key is required (Authorization: Bearer <key>)")
-        try:
-            self.limiter.take(found.id, found.per_minute)
-        except CtiError as exc:
-            await self.audit(found, what, exc.error_id)
-            raise
+        if limited is not None:
+            await self.audit(found, what, limited.error_id)
+            raise limited
         return found
 
-    def _find_key(self, key: str) -> ApiKeyInfo | None:
+    def _find_key(self, key: str) -> tuple[ApiKeyInfo | None, RateLimited | None]:
+        """The key (stamped as used) and, past its rate, the refusal; one transaction."""
+        now = self._clock()
         with self._store.writing("access.find_key") as conn:
-            return key_rows.find_key(conn, key, self._clock())
+            found = key_rows.find_key(conn, key, now)
+            if found is None:
+                return None, None
+            try:
+                key_rows.spend(conn, found.id, found.per_minute, now)
+            except RateLimited as exc:
+                return found, exc
+            return found, None
 
     async def audit(self, key: ApiKeyInfo | None, what: str, outcome: str, **more: Any) -> None:
         """Record one use of the API (who, what, how it ended)."""

@@ -25,6 +25,7 @@ from cti.sqltypes import UtcDateTime
 from cti.store.models import metadata
 
 __all__ = [
+    "access_key_windows",
     "access_keys",
     "access_numbers",
     "access_pools",
@@ -107,4 +108,14 @@ access_keys = Table(
     Column("revoked_at", UtcDateTime),
     Column("last_used_at", UtcDateTime),
     CheckConstraint("per_minute BETWEEN 1 AND 100000", name="per_minute"),
+)
+
+# Each key's requests per minute (window_start: the minute), shared by every daemon process on
+# the store: the rate limit is a sliding window over this minute and the one before it.
+access_key_windows = Table(
+    "access_key_windows",
+    metadata,
+    Column("key_id", Integer, primary_key=True),
+    Column("window_start", UtcDateTime, primary_key=True),
+    Column("count", Integer, nullable=False),
 )

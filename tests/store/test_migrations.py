@@ -35,6 +35,7 @@ TABLES = {
     "access_reservations",
     "access_refusals",
     "access_keys",
+    "access_key_windows",
     "web_sessions",
     "report_buckets",
     "recording_policies",
