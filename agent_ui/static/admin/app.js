@@ -9,11 +9,13 @@ import { loadAudit, loadConfig, wireConfig } from "./config.js";
 import { loadDids, wireDids } from "./dids.js";
 import { wireImports } from "./imports.js";
 import { loadServers, loadTrunks, wireServers } from "./servers.js";
+import { SiteSettingsPanel } from "./site_settings.js";
 import { Wizard } from "./wizard.js";
 
 const $ = (id) => document.getElementById(id);
 const wizard = new Wizard(document.getElementById("wizard"), (tab) => app.show(tab));
-const LOADERS = { site: () => wizard.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
+const region = new SiteSettingsPanel(document.getElementById("site-settings"));
+const LOADERS = { site: () => Promise.all([region.load(), wizard.load()]), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
 const POLLED = ["servers", "trunks"];
 const POLL_MS = 3000;
 
