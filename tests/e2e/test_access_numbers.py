@@ -1,6 +1,7 @@
 """Access numbers on the lab: the API reserves a DID, SIPp calls it from the customer's number,
 the rung agent's pop carries what the app sent, the built-in CRM's record names the
-interaction; a call after the reservation expired pops plainly, marked "no reservation"."""
+interaction; a call after the reservation expired pops plainly, marked "no reservation"; two
+callers holding one shared number each reach their own reservation, whoever calls first."""
 
 from __future__ import annotations
 
@@ -150,5 +151,49 @@ async def test_a_reserved_number_called_from_the_app_pops_with_its_context(
             assert plain["card"]["interaction"] is None
             assert "No reservation" in plain["html"]
             await asyncio.to_thread(call.wait_outcome, "local_hangup", 20)
+    await admin.close()
+    store.close()
+
+
+async def test_two_callers_sharing_one_number_each_reach_their_own_reservation(
+    lab: LabHandle, phones: Phones, daemon: DaemonProcess, sipp_calls: list[SippProcess]
+) -> None:
+    did = direct_did("1002")
+    store = Store(daemon.store_url)
+    admin = AccessNumbers(store, default_region="GB")
+    store.create_group(GroupSpec(name="Shared", dids=(did,)))
+    one = (AccessNumber(did, "+" + did),)
+    await admin.create_pool(PoolSpec(name="shared", numbers=one), "admin")
+    _, key = await admin.issue_key("shop", ["shared"], 60, "admin")
+    await asyncio.sleep(1.5)  # the daemon's index refreshes every second
+    got = phones("1002")
+    got["1002"].set_answer_policy(AutoAnswer(0.3))
+    auth = {"authorization": f"Bearer {key}"}
+    callers = {CUSTOMER: "refund", "+447700900123": "delivery"}
+    async with httpx.AsyncClient(base_url=daemon.origin) as http:
+        made = {}
+        for number, intent in callers.items():
+            body = {
+                "customer": {"phone": number},
+                "caller_number": number,
+                "context": {"intent": intent},
+            }
+            answer = await http.post("/api/v1/interactions", json=body, headers=auth)
+            assert answer.status_code == 201, answer.text
+            made[number] = answer.json()
+        assert {m["number"]["e164"] for m in made.values()} == {"+" + did}  # one number, shared
+        for number in reversed(callers):  # the second reservation's caller calls first
+            async with agent(daemon, "bob") as bob:
+                call = inbound_call(lab.sip, did, number, "Caller", hold_s=0.5)
+                sipp_calls.append(call)
+                await bob.wait_for(lambda m: m["type"] == "pop", within=15)
+                card = pop_of(bob)["card"]
+                assert card["reservation"] == "matched"
+                assert card["interaction"]["id"] == made[number]["id"]
+                assert card["interaction"]["intent"] == callers[number]
+                await asyncio.to_thread(call.wait_outcome, "local_hangup", 20)
+        for number, reserved in made.items():
+            after = await http.get(f"/api/v1/interactions/{reserved['id']}", headers=auth)
+            assert after.json()["state"] == "matched", number
     await admin.close()
     store.close()
