@@ -53,10 +53,12 @@ class TestCallApi:
         return JSONResponse(started.as_dict(), status_code=202, headers=_NO_STORE)
 
     async def simulate(self, request: Request) -> Response:
-        """``{"group": "Sales", "did": null, "caller": {"number": ...} | {"unknown": true}}``."""
+        """``?group=Sales`` (as every supervisor route) and ``{"did": null, "caller":
+        {"number": ...} | {"unknown": true}}``."""
         session = route_auth(request).check_write(request)
+        group = request.query_params.get("group")
         body = await read_json(request)
         started = await self._calls.simulate(
-            session.principal, body.get("group"), body.get("did"), body.get("caller")
+            session.principal, group, body.get("did"), body.get("caller")
         )
         return JSONResponse(started.as_dict(), status_code=202, headers=_NO_STORE)

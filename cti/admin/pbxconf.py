@@ -327,8 +327,8 @@ def _queues_file(
             lines += _queue_lines(queue, own)
             for agent in people:
                 name = _clean(agent.display_name).strip() or agent.username
-                iface = f"PJSIP/{agent.extension}"
-                lines.append(f"member => {iface},0,{name},{iface}")
+                for iface in (f"PJSIP/{agent.extension}", f"PJSIP/{agent.extension}-webrtc"):
+                    lines.append(f"member => {iface},0,{name},{iface}")  # desk and browser
             lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from cti.core.events import QueueMemberChanged
+from cti.core.events import WEBRTC_SUFFIX, QueueMemberChanged
 from cti.errors import AmiActionFailed
 from pbx_adapters.asterisk.commands import AsteriskCommands
 from pbx_adapters.asterisk.frame import AmiFrame
@@ -28,15 +28,23 @@ class AsteriskQueues:
         self._servers = tuple(servers)
 
     async def pause(self, interface: str, paused: bool, reason: str) -> bool:
-        """``QueuePause`` ``interface`` in all its queues on every server; False if in none."""
+        """``QueuePause`` ``interface`` in all its queues on every server; False if in none.
+
+        A ``PJSIP/<ext>`` agent's browser phone (``PJSIP/<ext>-webrtc``) is a queue member of
+        its own (asterisk-config/queues.conf): it is paused and unpaused with the desk phone.
+        """
         known = False
+        interfaces = [interface]
+        if interface.startswith("PJSIP/") and not interface.endswith(WEBRTC_SUFFIX):
+            interfaces.append(interface + WEBRTC_SUFFIX)
         for name, commands in self._servers:
-            try:
-                await commands.queue_pause(interface, paused, reason=reason if paused else "")
-            except AmiActionFailed as exc:  # "Interface not found": not a member on this server
-                log.debug("%s: QueuePause %s refused: %s", name, interface, exc)
-                continue
-            known = True
+            for each in interfaces:
+                try:
+                    await commands.queue_pause(each, paused, reason=reason if paused else "")
+                except AmiActionFailed as exc:  # "Interface not found": not a member there
+                    log.debug("%s: QueuePause %s refused: %s", name, each, exc)
+                    continue
+                known = True
         return known
 
     async def members(self) -> list[QueueMemberChanged]:

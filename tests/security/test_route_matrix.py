@@ -139,6 +139,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/agent/wrapup/end"): "desk",
     ("GET", "/api/agent/colleagues"): "desk",
     ("GET", "/api/phone/registration"): "self",  # one's own browser phone, if any
+    ("POST", "/api/agent/test-call"): "desk",  # rings one's own phone
+    ("POST", "/api/supervisor/simulate-call"): "group",
     ("POST", "/api/monitor"): "supervise",
     ("GET", "/api/monitor"): "self",  # one's own listening sessions (none for an agent)
     ("POST", "/api/monitor/{id}/mode"): "supervise",

@@ -5,6 +5,7 @@ import { banner, el, toast } from "/static/common/dom.js";
 import { explain, getJson, postJson } from "/static/common/http.js";
 import { Shell } from "/static/common/shell.js";
 import { AgentStateView } from "./agentstate.js";
+import { CallRecordingView } from "./recording.js";
 import { PhoneView } from "./phone_view.js";
 import { PopBoard } from "./pops.js";
 import { Sidebar } from "./sidebar.js";
@@ -30,6 +31,7 @@ class Desktop {
     this.board = new PopBoard($("pops"), $("idle"), this.socket, (card) => this.cardFocused(card));
     this.sidebar = new Sidebar((number) => this.dial(number));
     this.agentState = new AgentStateView();
+    this.recording = new CallRecordingView(this.board);
     this.phone = new PhoneView($("phone"), $("pops"));
     $("test-call").addEventListener("click", () => this.testCall());
     document.addEventListener("click", (event) => this.clicked(event));
@@ -82,7 +84,10 @@ class Desktop {
     else if (type === "dial_status") this.dialStatus(data);
     else if (type === "error") {
       if (!this.board.error(data)) toast(data.message, "error");
-    } else this.board.handle(type, data);
+    } else if (!this.recording.handle(type, data)) {
+      this.board.handle(type, data);
+      if (data && data.call_id) this.recording.render(data.call_id); // a re-rendered card keeps its indicator
+    }
   }
 
   // -------------------------------------------------------------------------- dialing
@@ -101,9 +106,12 @@ class Desktop {
   }
 
   async dial(number) {
+    // With the browser phone registered, the call starts there and the page answers it.
+    const browser = this.phone.usesBrowser();
+    if (browser) this.phone.press("expect");
     try {
-      const started = await postJson("/api/dial", { number });
-      toast(`Calling ${started.display}: pick up your phone when it rings.`, "ok");
+      const started = await postJson("/api/dial", browser ? { number, phone: "browser" } : { number });
+      toast(browser ? `Calling ${started.display}…` : `Calling ${started.display}: pick up your phone when it rings.`, "ok");
     } catch (err) {
       toast(`Not dialled: ${explain(err)}`, "error");
     }

@@ -100,6 +100,18 @@ export class Phone {
     session.on("ended", () => this.ended());
     session.on("failed", () => this.ended());
     this.changed();
+    // Click-to-dial rings this phone first (the CTI's Originate, shown as "Dial <number>"):
+    // the agent asked for it a moment ago, so it answers by itself.
+    const dialling = Date.now() < (this.dialUntil || 0) && /^Dial /.test(peer.display_name || "");
+    if (originator === "remote" && dialling) {
+      this.dialUntil = 0;
+      setTimeout(() => this.answer(), 0);
+    }
+  }
+
+  /** The agent clicked to dial with this phone: answer its ring in the next 30 s by itself. */
+  expectDial() {
+    this.dialUntil = Date.now() + 30_000;
   }
 
   media(pc) {

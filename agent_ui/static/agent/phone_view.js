@@ -106,7 +106,8 @@ export class PhoneView {
     const phone = this.phone;
     const commands = { answer: () => phone.answer(), decline: () => phone.decline(),
       hangup: () => phone.hangup(), hold: () => phone.hold(arg), mute: () => phone.mute(arg),
-      dtmf: () => phone.dtmf(arg), transfer: () => phone.transfer(arg) };
+      dtmf: () => phone.dtmf(arg), transfer: () => phone.transfer(arg),
+      expect: () => phone.expectDial() };
     commands[action]?.();
   }
 
@@ -138,8 +139,14 @@ export class PhoneView {
     this.buttons.take.hidden = status !== "elsewhere";
   }
 
+  /** Whether the agent's calls go through the browser phone (registered, in any tab). */
+  usesBrowser() {
+    return this.tabs.holding ? this.root.dataset.status === "registered" : this.remoteStatus === "registered";
+  }
+
   /** Another tab holds the phone: show its state (null: not known yet) and offer to take it. */
   remote(state) {
+    this.remoteStatus = state?.status;
     const what = state?.status === "registered" ? "" : state?.status === "problem" ? " (with a problem)" : "";
     this.status("elsewhere", `Your phone is open in another tab${what}. Calls ring there.`);
     this.render(state?.call || null);

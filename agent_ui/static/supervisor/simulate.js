@@ -61,7 +61,7 @@ export class Simulator {
     button.disabled = true;
     try {
       const started = await api("POST", "/api/supervisor/simulate-call",
-        { body: { group: this.app.group, did: $("simulate-did").value || null, caller } });
+        { query: { group: this.app.group }, body: { did: $("simulate-did").value || null, caller } });
       status(`Calling ${started.target} from ${started.caller_name || started.caller}: watch the calls below.`);
     } catch (err) {
       status(err.message, true);
