@@ -509,7 +509,11 @@ class Daemon:
             *site_routes(self.site),
             *site_settings_routes(self.site_settings),
             *phone_file_routes(self.phone_files),
-            *signup_routes(self.signup, secure_cookies=self.settings.http.secure_cookies),
+            *signup_routes(
+                self.signup,
+                secure_cookies=self.settings.http.secure_cookies,
+                imported_users=self.admin.provisioning.imported_users,
+            ),
             *report_routes(self.reports, self.dashboard),
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),

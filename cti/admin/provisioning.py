@@ -128,6 +128,20 @@ class Provisioning:
                 session.result.secrets.clear()
         return body
 
+    def imported_users(self, import_id: str, actor: str) -> list[str]:
+        """The usernames an applied import created or updated (to issue them signup links)."""
+        session = self._imports.get(import_id, actor)
+        if session.state != "applied":
+            raise Conflict(
+                f"this import is {session.state}; apply it first", details={"field": "import"}
+            )
+        users = [c.username for c in session.plan.changes if c.kind in ("create", "update")]
+        if not users:
+            raise ValidationFailed(
+                "this import created or updated no user", details={"field": "import"}
+            )
+        return users
+
     async def export(self, kind: str) -> bytes:
         rows = await self._store.aio.run(records.export_rows, self._store)
         return write_csv(rows) if kind == "csv" else write_xlsx(rows)

@@ -81,7 +81,9 @@ site_devices = Table(
 )
 
 # One-time signup links. Only the SHA-256 of a token is kept; ``session_hash`` binds it to the
-# browser session that first opened it.
+# browser session that first opened it. ``download_hash`` is the SHA-256 of the short-lived,
+# single-use token a mobile softphone fetches its provisioning document with (asked for by
+# that session; a new one replaces the last).
 signup_tokens = Table(
     "signup_tokens",
     metadata,
@@ -96,7 +98,10 @@ signup_tokens = Table(
     Column("password_set_at", UtcDateTime),
     Column("used_at", UtcDateTime),
     Column("revoked_at", UtcDateTime),
+    Column("download_hash", String(64)),
+    Column("download_expires_at", UtcDateTime),
     Index(None, "agent_id"),
+    Index(None, "download_hash", unique=True),
 )
 
 # Where the setup wizard was left (one row): the console resumes there.

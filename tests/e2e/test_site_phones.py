@@ -206,14 +206,17 @@ async def test_a_signup_link_yields_a_linphone_xml_a_pjsua2_account_registers_wi
         (link,) = issued.json()["links"]
     path = link["url"].removeprefix(daemon.origin)
     async with httpx.AsyncClient(base_url=daemon.origin) as browser:
-        assert (await browser.get(path)).status_code == 200
+        assert (await browser.post(f"{path}/open")).status_code == 200
         password = "plum tiger seven lanterns"
         assert (await browser.post(f"{path}/password", json={"password": password})).is_success
-        xml = await browser.get(f"{path}/device/linphone")
+        offer = await browser.post(f"{path}/device/mobile")
+        assert offer.status_code == 200, offer.text
+    async with httpx.AsyncClient() as softphone:  # as Linphone fetches it: no cookie
+        xml = await softphone.get(offer.json()["urls"]["linphone"])
         assert xml.status_code == 200, xml.text
-        assert (await browser.get(path)).status_code == 410  # spent
+        assert (await softphone.get(offer.json()["urls"]["linphone"])).status_code == 410
     async with httpx.AsyncClient(base_url=daemon.origin) as other:
-        assert (await other.get(path)).status_code == 410
+        assert (await other.post(f"{path}/open")).status_code == 410  # spent
     account = account_from_linphone(xml.text)
     assert account["server"] == f"127.0.0.1:{lab.settings.sip_port}"
     phone = fleet.phone(account["user"], account["password"], account["server"])

@@ -94,6 +94,7 @@ ACCESS: dict[tuple[str, str], str] = {
             ("POST", "/api/site/devices"),
             ("DELETE", "/api/site/devices/{mac}"),
             ("POST", "/api/site/signup-links"),
+            ("GET", "/api/site/signup-links"),
             ("DELETE", "/api/site/signup-links/{id}"),
         )
     },
@@ -108,9 +109,13 @@ ACCESS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/interactions/{id}"): "apikey",
     ("GET", "/provisioning/s/{secret}/{file}"): "device",
     ("GET", "/provisioning/{file}"): "device",
-    ("GET", "/signup/{token}"): "device",  # the link's token is the proof, as a device secret
+    ("GET", "/signup/{token}"): "public",  # the page: static, it changes nothing
+    ("POST", "/signup/{token}/open"): "device",  # the link's token is the proof
+    ("GET", "/signup/{token}/state"): "device",
     ("POST", "/signup/{token}/password"): "device",
-    ("GET", "/signup/{token}/device/{kind}"): "device",
+    ("POST", "/signup/{token}/device/desktop"): "device",
+    ("POST", "/signup/{token}/device/mobile"): "device",
+    ("GET", "/softphone/{download}/{file}"): "device",  # a softphone's download token
     ("GET", "/api/supervisor"): "supervise",
     ("POST", "/api/supervisor/groups"): "supervise",
     ("PUT", "/api/supervisor/group"): "group",

@@ -40,6 +40,11 @@ TABLES = {
     "report_buckets",
     "recording_policies",
     "recordings",
+    "site_locations",
+    "site_numbers",
+    "site_devices",
+    "signup_tokens",
+    "site_progress",
 }
 
 

@@ -9,13 +9,15 @@ import { loadAudit, loadConfig, wireConfig } from "./config.js";
 import { loadDids, wireDids } from "./dids.js";
 import { wireImports } from "./imports.js";
 import { loadServers, loadTrunks, wireServers } from "./servers.js";
+import { SignupPanel } from "./signup_links.js";
 import { SiteSettingsPanel } from "./site_settings.js";
 import { Wizard } from "./wizard.js";
 
 const $ = (id) => document.getElementById(id);
 const wizard = new Wizard(document.getElementById("wizard"), (tab) => app.show(tab));
+const signup = new SignupPanel(document.getElementById("signup-links"));
 const region = new SiteSettingsPanel(document.getElementById("site-settings"));
-const LOADERS = { site: () => Promise.all([region.load(), wizard.load()]), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
+const LOADERS = { site: () => Promise.all([region.load(), wizard.load()]), agents: () => signup.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
 const POLLED = ["servers", "trunks"];
 const POLL_MS = 3000;
 
@@ -43,7 +45,7 @@ class AdminApp {
     });
     wireServers(guarded);
     wireDids(guarded);
-    wireImports(guarded);
+    wireImports(guarded, (id, valid) => signup.issueForImport(id, valid));
     wireConfig(guarded);
     wireAccess(guarded);
   }

@@ -1,8 +1,10 @@
 // Bulk provisioning: upload a workbook or CSV, fix the rows it flags in the grid, re-validate,
-// read the dry run, apply, and show the SIP secrets it generated (once).
+// read the dry run, apply, and show the SIP secrets it generated (once); then, in one click,
+// signup links for every agent the import created or updated.
 
 import { el, row, status } from "/static/common/dom.js";
 import { csrf, request } from "/static/common/http.js";
+import { validityPicker } from "./signup_links.js";
 
 const $ = (id) => document.getElementById(id);
 const api = (method, path, body) => request(method, path, { body });
@@ -11,6 +13,7 @@ const KEYS = ["action", "username", "first_name", "last_name", "email", "extensi
 const APPLY_POLL_MS = 500;
 
 let importId = null;
+let onSignup = () => {};
 
 /** Send the file as it is (an octet stream), with upload progress; resolve with the session. */
 function upload(file) {
@@ -77,6 +80,11 @@ function showResults(data) {
   $("result-counts").textContent =
     `Created ${c.create}, updated ${c.update}, deleted ${c.delete}, ignored ${c.ignore}.`;
   $("secret-rows").replaceChildren(...Object.entries(data.result.secrets || {}).map(([user, secret]) => row(user, secret)));
+  const valid = validityPicker("import-valid");
+  const applied = data.id;
+  $("import-signup").replaceChildren(
+    el("button", { class: "button", text: "Issue signup links to these agents", attrs: { type: "button", id: "import-signup-issue" },
+      on: { click: () => onSignup(applied, valid.value) } }), "valid for", valid);
 }
 
 async function apply() {
@@ -99,7 +107,9 @@ async function apply() {
   showResults(data);
 }
 
-export function wireImports(guarded) {
+/** Wire the Agents tab; `signup(importId, validForS)` issues the applied import's links. */
+export function wireImports(guarded, signup) {
+  onSignup = (id, valid) => guarded(() => signup(id, valid));
   $("upload-form").addEventListener("submit", (event) => guarded(async () => {
     event.preventDefault();
     showImport(await upload(new FormData(event.target).get("file")));

@@ -6,6 +6,7 @@
 
 import { el, row, status } from "/static/common/dom.js";
 import { csrf, request } from "/static/common/http.js";
+import { SignupPanel } from "./signup_links.js";
 
 const STEPS = [
   ["locations", "Locations"],
@@ -177,9 +178,12 @@ export class Wizard {
       await api("POST", `/api/admin/imports/${encodeURIComponent(session.id)}/apply`);
     }, () => this.load());
     const importing = el("button", { class: "button", text: "Import users from the template", attrs: { type: "button" }, on: { click: () => this.showTab("agents") } });
+    const links = el("div", { class: "signup-links", attrs: { id: "wizard-signup-links" } });
+    const panel = new SignupPanel(links);
+    panel.load().catch((err) => status(err.message, true));
     return el("div", { class: "panel" }, el("h2", { text: "Users" }),
       el("p", { class: "note", text: "Add users one by one, or fill in the template and import it (errors are listed and highlighted; fix them in place and re-validate)." }),
-      form, importing);
+      form, importing, links);
   }
 
   devices() {
