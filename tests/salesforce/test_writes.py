@@ -237,7 +237,7 @@ async def test_create_contact(crm: SalesforceCrm, seed: Seed, fake: FakeSalesfor
         first_name="Nia",
         last_name="New",
         phones=("020 7946 0777", "+44 7700 900777"),
-        email="nia@example.test",
+        email="nia@example.com",  # a deliverable-looking domain: writes check e-mail syntax
         account=RecordRef("salesforce", "Account", seed.acme),
     )
 
