@@ -140,11 +140,48 @@ def _run_daemon(settings: Settings) -> None:
 
 
 @cli.command("serve")
+@click.option(
+    "--region",
+    help="The site's default region (ISO 3166, e.g. US), stored as the admin console's site "
+    "setting; asked on a terminal's first run when neither the config nor the store has one.",
+)
 @click.pass_context
 @_friendly
-def serve(ctx: click.Context) -> None:
+def serve(ctx: click.Context, region: str | None) -> None:
     """Run the daemon: AMI sessions, pops over websockets, call records to the CRM."""
-    _run_daemon(_settings(ctx))
+    settings = _settings(ctx)
+    _setup_region(settings, region)
+    _run_daemon(settings)
+
+
+def _setup_region(settings: Settings, region: str | None) -> None:
+    """Setup's one question: the site's default region (stored; see cti.site_settings.setup)."""
+    import sys
+
+    from cti.private_files import ensure_private_dir
+    from cti.site_settings.setup import first_run_region
+    from cti.store import Store
+
+    ask = None
+    if sys.stdin.isatty():
+        ask = lambda question, default: click.prompt(question, default=default)  # noqa: E731
+    ensure_private_dir(settings.state_dir)  # as the daemon does: the store may live there
+    store = Store.from_settings(settings.store)
+    try:
+        store.upgrade()
+        chosen = first_run_region(
+            store,
+            settings.crm.default_region,
+            configured_by_site="default_region" in settings.crm.model_fields_set,
+            given=region,
+            ask=ask,
+        )
+    finally:
+        store.close()
+    if chosen is not None:
+        click.echo(
+            f"setup: the site's default region is {chosen.region} (admin console: Site setup)"
+        )
 
 
 @cli.command("seed")
