@@ -63,3 +63,8 @@ class Notifier:
     def monitoring(self, agent: str, data: Mapping[str, object]) -> None:
         """Tell the agent a supervisor joined, switched mode on or left their call."""
         self._hub.notify(agent, Outgoing("monitoring", dict(data)))
+
+    # ------------------------------------------------------- recording (cti.recording)
+    def recording(self, agent: str, data: Mapping[str, object]) -> None:
+        """Tell the agent their call is recorded, paused, resumed or no longer recorded."""
+        self._hub.notify(agent, Outgoing("recording", dict(data)))

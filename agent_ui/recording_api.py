@@ -4,7 +4,8 @@
 took it, the supervisors of its group) with HTTP range requests (Starlette's ``FileResponse``
 answers ``Range`` with 206), so the page's audio element seeks; ``?download=1`` makes it an
 attachment; both are audited. ``GET /api/recordings?call_id=`` lists a call's recordings the
-user may hear (the call history links them); ``POST /api/recordings/pause`` and ``/resume``
+user may hear (the call history links them), ``?group=`` a supervisor's group's latest 50;
+``POST /api/recordings/pause`` and ``/resume``
 ``{"call_id"}`` are the agent's; ``GET``/``PUT /api/supervisor/recording-policy?group=`` the
 supervisors' of the group and the admins'.
 """
@@ -49,6 +50,10 @@ def recording_routes(service: RecordingService) -> list[BaseRoute]:
 
     async def of_call(request: Request) -> Response:
         session = route_auth(request).session(request)
+        if "group" in request.query_params:  # a supervisor's list of the group's latest
+            group = request.query_params["group"][:64]
+            latest = await service.recent(session.principal, group)
+            return JSONResponse({"recordings": [r.as_dict() for r in latest]}, headers=_NO_STORE)
         call_id = request.query_params.get("call_id", "")
         if not call_id or len(call_id) > 128:
             raise ValidationFailed("call_id is required", details={"field": "call_id"})

@@ -7,12 +7,18 @@ edge reaches it through :mod:`agent_ui.recording_api`.
 """
 
 from cti.recording.rows import GroupPolicy, Policy, RecordingRow
-from cti.recording.service import RecordCommands, RecordingService, RecordingStatus
+from cti.recording.service import (
+    RecordCommands,
+    RecordingNotifier,
+    RecordingService,
+    RecordingStatus,
+)
 
 __all__ = [
     "GroupPolicy",
     "Policy",
     "RecordCommands",
+    "RecordingNotifier",
     "RecordingRow",
     "RecordingService",
     "RecordingStatus",

@@ -152,6 +152,14 @@ def recordings_of_call(conn: Connection, call_id: str) -> list[RecordingRow]:
     return [_row(r) for r in conn.execute(query.order_by(recordings.c.started_at))]
 
 
+def recent_of_group(conn: Connection, group: str, limit: int) -> list[RecordingRow]:
+    """The group's latest recordings (files deleted after retention included), newest first."""
+    query = select(recordings).where(recordings.c.group_name == group)
+    return [
+        _row(r) for r in conn.execute(query.order_by(recordings.c.started_at.desc()).limit(limit))
+    ]
+
+
 def live_before(conn: Connection, before: datetime) -> list[RecordingRow]:
     """Recordings whose file is still there and that started before ``before``."""
     query = select(recordings).where(

@@ -31,7 +31,7 @@ from cti.recording import rows
 from cti.recording.rows import GroupPolicy, Policy, RecordingRow
 from cti.store import Store
 
-__all__ = ["RecordCommands", "RecordingService", "RecordingStatus"]
+__all__ = ["RecordCommands", "RecordingNotifier", "RecordingService", "RecordingStatus"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ class RecordCommands(Protocol):
 class CallLookup(Protocol):
     def active_calls(self) -> list[CallView]: ...
     def channels_of(self, call_id: str) -> dict[str, str]: ...
+
+
+class RecordingNotifier(Protocol):
+    """Tells an agent's desktop that their call is recorded, paused or no longer recorded."""
+
+    def recording(self, agent: str, data: Mapping[str, object]) -> None: ...
 
 
 Audit = Callable[[str, Mapping[str, object], str], Awaitable[None]]
@@ -82,6 +88,7 @@ class RecordingService:
         supervisors_of: Callable[[str], Awaitable[tuple[str, ...]]],
         audit: Audit,
         files: Path,
+        notifier: RecordingNotifier | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``files``: the directory where this host reads what Asterisk writes (its monitor
@@ -93,6 +100,7 @@ class RecordingService:
         self._supervisors_of = supervisors_of
         self._audit = audit
         self.files = files
+        self._notifier = notifier
         self._clock = clock
         self._policies: dict[str, GroupPolicy] = {}
         self._named: dict[tuple[str, str], tuple[str, str]] = {}  # (call, endpoint) -> id, group
@@ -192,6 +200,7 @@ class RecordingService:
         if self.policy(group).policy is Policy.DEMAND:
             live.paused_since = now
             self._spawn(self._mute(live, True), "hold it until the agent starts it")
+        self._tell(live, "started")
 
     def _ended(self, call: CallView) -> None:
         self._named = {k: v for k, v in self._named.items() if k[0] != call.call_id}
@@ -203,6 +212,7 @@ class RecordingService:
             live.row = _closed(live, now)
         at = datetime.fromtimestamp(now, UTC)
         self._spawn(self._finish(live.row, at), "close it")
+        self._tell(live, "ended")
 
     async def _finish(self, row: RecordingRow, at: datetime) -> None:
         await self._store.aio.run(self._write, rows.set_pauses, row.id, row.pauses)
@@ -233,7 +243,21 @@ class RecordingService:
         await self._store.aio.run(self._write, rows.set_pauses, live.row.id, live.row.pauses)
         kind = "recording.paused" if paused else "recording.resumed"
         await self._audit(kind, {"recording": live.row.id, "call_id": call_id}, principal.username)
+        self._tell(live, "paused" if paused else "resumed")
         return live.row
+
+    def _tell(self, live: _Live, event: str) -> None:
+        """Send the agent's desktop the recording's state (the indicator on the call)."""
+        if self._notifier is None:
+            return
+        data = {
+            "event": event,
+            "call_id": live.row.call_id,
+            "recording": live.row.id,
+            "paused": live.paused_since is not None,
+            "policy": str(self.policy(live.row.group).policy),
+        }
+        self._notifier.recording(live.row.agent, data)
 
     async def _mute(self, live: _Live, muted: bool) -> None:
         server = self._servers.get(live.row.server)
@@ -246,6 +270,12 @@ class RecordingService:
         """The call's recordings the principal may hear (none: an empty list)."""
         found = await self._store.aio.run(self._read, rows.recordings_of_call, call_id)
         return [row for row in found if await self._may_hear(principal, row)]
+
+    async def recent(self, principal: Principal, group: str, limit: int = 50) -> list[RecordingRow]:
+        """The group's latest recordings, newest first, for its supervisors and admins (who
+        see the list; playing is for those :meth:`_may_hear` lets)."""
+        await self.check_reach(principal, group)
+        return await self._store.aio.run(self._read, rows.recent_of_group, group, limit)
 
     async def file_for(self, principal: Principal, key: str, *, download: bool) -> Path:
         """The file of recording ``key`` for a user allowed to hear it; audited."""

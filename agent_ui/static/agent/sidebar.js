@@ -4,6 +4,7 @@
 import { explain, getJson, postJson, withQuery } from "/static/common/http.js";
 import { clear, el, formatDuration, formatWhen, toast } from "/static/common/dom.js";
 import { dialButton } from "./ui.js";
+import { recordingsOfCall } from "/static/common/player.js";
 
 const KIND_LABELS = { contact: "Contact", account: "Account", case: "Case" };
 const OUTCOME_LABELS = {
@@ -139,6 +140,7 @@ export class Sidebar {
         call.agent ? el("span", { text: call.agent }) : null,
         call.disposition ? el("span", { class: "tag", text: call.disposition }) : null,
         other && /^\+?[0-9]+$/.test(other) ? dialButton(other, otherDisplay) : null),
-      call.notes ? el("p", { class: "past-notes", text: call.notes }) : null);
+      call.notes ? el("p", { class: "past-notes", text: call.notes }) : null,
+      call.call_id ? recordingsOfCall(call.call_id) : null);
   }
 }

@@ -8,6 +8,7 @@ import { Shell } from "/static/common/shell.js";
 import { Editor } from "./editor.js";
 import { GroupTab } from "./group.js";
 import { LiveView } from "./live.js";
+import { RecordingSettings, RecordingsList } from "./recording.js";
 import { Simulator } from "./simulate.js";
 
 const $ = (id) => document.getElementById(id);
@@ -25,6 +26,8 @@ class App {
     this.editor = new Editor(this);
     this.live = new LiveView(this);
     this.groups = new GroupTab(this);
+    this.recordingSettings = new RecordingSettings(this);
+    this.recordings = new RecordingsList(this);
     this.simulator = new Simulator(this);
     this.showTab = tabs($("tabs"), (name) => this.shown(name));
     $("group").addEventListener("change", () => this.select($("group").value));
@@ -75,6 +78,7 @@ class App {
     this.group = name;
     $("failure-banner").hidden = true;
     this.groups.render();
+    this.recordingSettings.load();
     this.simulator.render();
     this.live.render();
     this.live.poll();
@@ -110,6 +114,7 @@ class App {
 
   async history() {
     if (!this.group) return;
+    this.recordings.load();
     const result = await api("GET", "/api/supervisor/history", { query: { group: this.group } });
     const body = $("events");
     clear(body);

@@ -3,6 +3,7 @@
 
 import { clear, el, formatDuration as duration } from "/static/common/dom.js";
 import { request as api } from "/static/common/http.js";
+import { MonitorPanel } from "./monitor.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const POLL_MS = 3000;
@@ -18,6 +19,8 @@ export class LiveView {
     this.attempt = 0;
     this.pollTimer = null;
     this.reconnectTimer = null;
+    this.callsShown = ""; // the calls the table was built from; durations tick in place
+    this.monitor = new MonitorPanel(document.getElementById("monitor-panel"));
     setInterval(() => this.render(), 1000);
   }
 
@@ -104,19 +107,7 @@ export class LiveView {
       ));
     }
 
-    const calls = doc.getElementById("calls");
-    clear(calls);
-    for (const call of data.calls) {
-      const started = call.answered_at || call.started_at;
-      const agent = call.agent || (call.ringing || []).join(", ");
-      calls.append(el("tr", { attrs: { "data-call": call.call_id } },
-        el("td", { text: call.caller_name ? `${call.caller_name} ${call.caller_number}` : call.caller_number }),
-        el("td", { text: agent }),
-        el("td", { text: call.state }),
-        el("td", { text: [call.queue, call.did].filter(Boolean).join(" / ") }),
-        el("td", { text: duration(now - started) }),
-      ));
-    }
+    this.renderCalls(data.calls, now);
 
     const waiting = doc.getElementById("waiting");
     clear(waiting);
@@ -135,5 +126,31 @@ export class LiveView {
       failures.append(el("li", { text: `${at} · call ${failure.call_id}: ${failure.error}` }));
     }
     if (!data.failures.length) failures.append(el("li", { class: "note", text: "None." }));
+  }
+
+  /** Rebuild the calls table when its calls change (so its buttons stay under the pointer);
+   * otherwise only the durations move. */
+  renderCalls(list, now) {
+    const calls = document.getElementById("calls");
+    const shown = JSON.stringify([list.map((c) => [c.call_id, c.state, c.agent, c.ringing]), this.monitor.session]);
+    if (shown !== this.callsShown) {
+      this.callsShown = shown;
+      clear(calls);
+      for (const call of list) {
+        const agent = call.agent || (call.ringing || []).join(", ");
+        calls.append(el("tr", { attrs: { "data-call": call.call_id } },
+          el("td", { text: call.caller_name ? `${call.caller_name} ${call.caller_number}` : call.caller_number }),
+          el("td", { text: agent }),
+          el("td", { text: call.state }),
+          el("td", { text: [call.queue, call.did].filter(Boolean).join(" / ") }),
+          el("td", { class: "call-duration" }),
+          this.monitor.buttons(call),
+        ));
+      }
+    }
+    list.forEach((call, i) => {
+      const cell = calls.children[i]?.querySelector(".call-duration");
+      if (cell) cell.textContent = duration(now - (call.answered_at || call.started_at));
+    });
   }
 }
