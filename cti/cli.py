@@ -13,6 +13,7 @@ tools simply lacks them; a plug-in that fails to load says so in one line when i
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -135,11 +136,31 @@ def _run_daemon(settings: Settings) -> None:
     from cti.logs import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
+    node_id = click.get_current_context().meta.get(_NODE_ID)
+    if node_id:  # `cti serve --node-id`: this node's name in a cluster (docs/scale-out.md)
+        cluster = settings.cluster.model_copy(update={"node_id": node_id})
+        settings = settings.model_copy(update={"cluster": cluster})
     # The one place the process environment is handed down: secrets named by *_env settings.
     asyncio.run(Daemon(settings, os.environ).serve())
 
 
+_NODE_ID = "cti.node_id"
+
+
+def _keep_node_id(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    del param
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", value):
+        raise click.BadParameter("1-40 letters, digits, '_', '.' or '-'")
+    ctx.meta[_NODE_ID] = value
+
+
 @cli.command("serve")
+@click.option(
+    "--node-id",
+    expose_value=False,
+    callback=_keep_node_id,
+    help="This node's name in a cluster ([cluster] node_id; default host name and pid).",
+)
 @click.option(
     "--region",
     help="The site's default region (ISO 3166, e.g. US), stored as the admin console's site "
@@ -150,21 +171,21 @@ def _run_daemon(settings: Settings) -> None:
 def serve(ctx: click.Context, region: str | None) -> None:
     """Run the daemon: AMI sessions, pops over websockets, call records to the CRM."""
     settings = _settings(ctx)
-    _setup_region(settings, region)
+    ask = None
+    if sys.stdin.isatty():
+        ask = lambda question, default: click.prompt(question, default=default)  # noqa: E731
+    _setup_region(settings, region, ask)
     _run_daemon(settings)
 
 
-def _setup_region(settings: Settings, region: str | None) -> None:
+def _setup_region(
+    settings: Settings, region: str | None, ask: Callable[[str, str], str] | None
+) -> None:
     """Setup's one question: the site's default region (stored; see cti.site_settings.setup)."""
-    import sys
-
     from cti.private_files import ensure_private_dir
     from cti.site_settings.setup import first_run_region
     from cti.store import Store
 
-    ask = None
-    if sys.stdin.isatty():
-        ask = lambda question, default: click.prompt(question, default=default)  # noqa: E731
     ensure_private_dir(settings.state_dir)  # as the daemon does: the store may live there
     store = Store.from_settings(settings.store)
     try:
@@ -216,12 +237,15 @@ def demo(ctx: click.Context, port: int, simulated_phones: bool, answer_after: fl
     """Start the lab Asterisk, seed a demo CRM and agents, and run the daemon against them."""
     from cti.demo import seed as seed_demo
     from cti.demo.run import demo_phones, demo_settings, serve_demo
+    from cti.numbers import BUILT_IN_DEFAULT_REGION as DEMO_REGION
 
     base = _settings(ctx)
     instance = _lab_instance(base.lab, provision=True)
     started, boot = instance.start()
     click.echo(f"demo: lab Asterisk {'started' if started else 'running'} ({boot:.1f} s)")
     settings = demo_settings(ctx.obj, base.lab, port, base)
+    # The demo's contacts and callers are GB numbers: a site that never chose keeps GB.
+    _setup_region(settings, None, lambda question, default: DEMO_REGION)
     agents = seed_demo(settings)
     click.echo(f"demo: log in at http://127.0.0.1:{port}/ as one of:")
     for agent in agents:
