@@ -17,7 +17,7 @@ from cti.config import repo_root
 from cti.lab.record import recording
 from pbx_adapters.asterisk.commands import AsteriskCommands
 from pbx_adapters.asterisk.connection import AmiConnection, AmiSettings
-from sip_tests.lab import DID_SALES, TEST_LAB, LabHandle, direct_did, start_lab
+from sip_tests.lab import DID_SALES, TEST_LAB, LabHandle, direct_did, lab_settings_for, start_lab
 from sip_tests.phone import AutoAnswer, AutoReject, Manual, Phone, PhoneFleet
 from sip_tests.sipp import inbound_call, trunk_far_end
 
@@ -27,6 +27,7 @@ FIXTURES = repo_root() / "tests" / "fixtures" / "ami"
 CALLER = "+442079460001"
 CALLER_NAME = "Ada Lovelace"
 CLICK_NUMBER = "+442079460555"
+DID_SALES_SHORT = "442079460109"  # sales with an 8 s queue timeout
 
 Scenario = Callable[[LabHandle, dict[str, Phone]], None]
 
@@ -69,6 +70,35 @@ def _queue_abandoned(lab: LabHandle, phones: dict[str, Phone]) -> None:
     phones["1001"].wait_ringing(10)
     call.wait_outcome("abandoned", 20)
     call.wait(10)
+
+
+def _queue_timeout(lab: LabHandle, phones: dict[str, Phone]) -> None:
+    """Nobody answers within the queue's 8 s timeout: the caller leaves (EXITWITHTIMEOUT)."""
+    phones["1001"].set_answer_policy(Manual())
+    phones["1002"].set_answer_policy(Manual())
+    call = inbound_call(lab.sip, DID_SALES_SHORT, CALLER, CALLER_NAME, answer_timeout_s=30.0)
+    phones["1001"].wait_ringing(10)
+    call.wait(40)
+
+
+def _queue_login_pause_logout(lab: LabHandle, phones: dict[str, Phone]) -> None:
+    """An agent logs in to a queue, pauses with a reason, resumes and logs out (AMI QueueAdd,
+    QueuePause, QueueRemove: what a phone's login key or the desktop does)."""
+    member = {"Queue": "sales", "Interface": "PJSIP/1005"}
+    named = {"MemberName": "Agent 1005", "StateInterface": "PJSIP/1005"}
+    steps: tuple[dict[str, str], ...] = (
+        {"Action": "QueueAdd", **member, **named},
+        {"Action": "QueuePause", **member, "Paused": "true", "Reason": "Training"},
+        {"Action": "QueuePause", **member, "Paused": "false"},
+        {"Action": "QueueRemove", **member},
+    )  # fmt: skip
+    for step in steps:
+
+        async def send(commands: AsteriskCommands, action: dict[str, str] = step) -> object:
+            return await commands.send(action)
+
+        asyncio.run(_ami(lab, send))
+        time.sleep(1.0)
 
 
 def _blind_transfer(lab: LabHandle, phones: dict[str, Phone]) -> None:
@@ -171,6 +201,8 @@ SCENARIOS: dict[str, Scenario] = {
     "busy": _busy,
     "queue_ringall_second_answers": _queue_ringall_second_answers,
     "queue_abandoned": _queue_abandoned,
+    "queue_timeout": _queue_timeout,
+    "queue_login_pause_logout": _queue_login_pause_logout,
     "blind_transfer": _blind_transfer,
     "attended_transfer": _attended_transfer,
     "desktop_attended_transfer": _desktop_attended_transfer,
@@ -189,12 +221,15 @@ async def _record_one(lab: LabHandle, phones: dict[str, Phone], name: str, out: 
     return recorder.frames_written
 
 
-def record(names: list[str], out: Path = FIXTURES) -> dict[str, int]:
-    """Record ``names`` (all scenarios if empty); return events written per scenario."""
+def record(names: list[str], out: Path = FIXTURES, lab_offset: int = 0) -> dict[str, int]:
+    """Record ``names`` (all scenarios if empty); return events written per scenario.
+
+    ``lab_offset``: the test lab instance to use (as CTI_TEST_LAB_OFFSET gives the tests).
+    """
     unknown = sorted(set(names) - SCENARIOS.keys())
     if unknown:
         raise SystemExit(f"unknown scenarios {unknown}; known: {sorted(SCENARIOS)}")
-    lab = start_lab(TEST_LAB)
+    lab = start_lab(lab_settings_for(lab_offset) if lab_offset else TEST_LAB)
     counts: dict[str, int] = {}
     with PhoneFleet() as fleet:
         phones = {
@@ -213,8 +248,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help=f"scenarios (default all): {', '.join(SCENARIOS)}")
     parser.add_argument("--out", type=Path, default=FIXTURES)
+    parser.add_argument("--lab-offset", type=int, default=0, help="the test lab instance's offset")
     args = parser.parse_args()
-    record(args.names, args.out)
+    record(args.names, args.out, args.lab_offset)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,10 @@ class LabInstance:
         """Asterisk's own CDR (cdr_csv): ground truth for counting calls."""
         return self.directory / "log" / "cdr-csv" / "Master.csv"
 
+    def queue_log_file(self) -> Path:
+        """app_queue's own log (logger.conf ``queue_log``): ground truth for queue figures."""
+        return self.directory / "log" / "queue_log"
+
     # ---------------------------------------------------------------------------- commands
     def start(self) -> tuple[bool, float]:
         """Start Asterisk unless it runs already; return (started, seconds until fully booted)."""

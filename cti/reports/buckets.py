@@ -159,7 +159,11 @@ class Deltas:
 
     def _call(self, call: CallDone) -> None:
         at = call.started_at
-        if call.agent and call.answered:
+        if call.handled:  # every agent who answered a leg of it
+            for agent, talk in call.handled:
+                self.add(at, "agent", agent, "calls", 1)
+                self.add(at, "agent", agent, "talk", talk)
+        elif call.agent and call.answered:  # an outbound call: the agent placed it
             self.add(at, "agent", call.agent, "calls", 1)
             self.add(at, "agent", call.agent, "talk", call.talk_s)
         if call.outbound:

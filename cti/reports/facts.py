@@ -8,14 +8,20 @@ queue caller and per queue member and returns finished facts:
   a leave alone does not say how the visit ended: an ``AgentComplete`` closes it as answered
   (with the talk time), a ``QueueCallerAbandon`` marks it abandoned (position and wait as
   Asterisk counted them), and the caller's hangup or next queue closes any other visit as
-  ``exited``: it left on the queue's timeout (or an exit key, or an empty queue).
+  ``exited``: it left on the queue's timeout (or an exit key, or an empty queue). Asterisk 22
+  sends ``QueueCallerAbandon`` on the queue's timeout too (app_queue's ``record_abandoned``,
+  while its queue_log says EXITWITHTIMEOUT): only a caller who hung up (``HangupRequest``
+  first, for the CANCEL or BYE) abandoned; the others left on the timeout, with that wait.
 - :class:`RingNoAnswer`: a member rang for a queue caller and did not answer (AgentRingNoAnswer).
 - :class:`Transfer`: an agent transferred a call (BlindTransfer, AttendedTransfer).
 - :class:`Span`: a stretch of time an agent spent logged in (QueueMemberAdded to
   QueueMemberRemoved from their last queue) or paused (with the reason; ``wrap-up`` is the
   agent-state service's wrap-up), closed when it ends.
 - :class:`CallDone`: a call record (direction, DID, trunk, who answered, talk time), for the
-  DID, trunk and outbound figures, and the direct calls of agents.
+  DID, trunk and outbound figures, and the agents' calls: every agent who answered a leg of
+  it (``CallAnswered``: a transferred call counts for the agent who took it first and the one
+  it went to, as Asterisk's CDR has a row for each), each with the talk from their answer to
+  the next agent's (or the end).
 
 Agents are named by ``agent_name(endpoint)`` (the directory's owner of a phone), so a queue
 member ``PJSIP/1001`` and a record's ``answered_by`` count for the same person.
@@ -34,6 +40,7 @@ from cti.core.events import (
     AttendedTransferred,
     BlindTransferred,
     ChannelHungUp,
+    HangupRequested,
     PbxEvent,
     QueueCallerAbandoned,
     QueueCallerJoined,
@@ -42,6 +49,7 @@ from cti.core.events import (
     endpoint_of,
 )
 from cti.core.records import CallRecord, Direction
+from cti.core.updates import CallAnswered, CallEnded, CallUpdate
 
 __all__ = [
     "CallDone",
@@ -110,6 +118,7 @@ class CallDone:
     trunk: str | None
     queue: str | None
     talk_s: float
+    handled: tuple[tuple[str, float], ...] = ()  # (agent, talk seconds) per answered agent leg
 
 
 Fact = QueueVisit | RingNoAnswer | Transfer | Span | CallDone
@@ -123,6 +132,8 @@ class _Visit:
     did: str | None
     trunk: str | None
     abandoned_wait: float | None = None
+    caller_left: bool = False  # the caller hung up (HangupRequest) while in the queue
+    timed_out: bool = False  # QueueCallerAbandon without the caller hanging up: the timeout
     agent: str | None = None
     wait_s: float = 0.0
     left_at: float | None = None
@@ -144,6 +155,7 @@ class FactTracker:
         self._visits: dict[str, _Visit] = {}  # caller's uniqueid -> its open queue visit
         self._members: dict[str, _Member] = {}  # agent name -> their queue membership
         self._last_queue: dict[str, str] = {}  # agent -> queue of the last call they completed
+        self._legs: dict[str, list[tuple[str, float]]] = {}  # call id -> (agent, answered at)
         self._handlers: dict[type[PbxEvent], Callable[[Any], list[Fact]]] = {
             QueueCallerJoined: self._joined,
             QueueCallerAbandoned: self._abandoned,
@@ -151,6 +163,7 @@ class FactTracker:
             AgentCompleted: self._completed,
             AgentRingNoAnswer: self._ring_no_answer,
             ChannelHungUp: lambda e: self._close(e.channel.uniqueid, e.at),
+            HangupRequested: self._caller_left,
             BlindTransferred: lambda e: self._transfer(e.transferer.name, e.at),
             AttendedTransferred: lambda e: self._transfer(e.orig_transferer.name, e.at),
             QueueMemberChanged: self._member_changed,
@@ -165,9 +178,28 @@ class FactTracker:
         handler = self._handlers.get(type(event))
         return handler(event) if handler is not None else []
 
-    def record(self, record: CallRecord) -> list[Fact]:
-        """Return the fact of a finished call's record."""
+    def call_update(self, update: CallUpdate, at: float) -> list[Fact]:
+        """Note an agent answering a leg of a call; return the fact of a finished call."""
+        if isinstance(update, CallAnswered) and update.endpoint is not None:
+            agent = self._agent_name(update.endpoint)
+            legs = self._legs.setdefault(update.call.call_id, [])
+            if not legs or legs[-1][0] != agent:
+                legs.append((agent, at))
+        elif isinstance(update, CallEnded):
+            legs = self._legs.pop(update.call.call_id, [])
+            if update.record is not None:
+                return self.record(update.record, legs)
+        return []
+
+    def record(self, record: CallRecord, legs: list[tuple[str, float]] | None = None) -> list[Fact]:
+        """Return the fact of a finished call's record (``legs``: who answered it, when)."""
         agent = self._agent_name(record.answered_by) if record.answered_by else None
+        legs = legs or []
+        ends = [at for _, at in legs[1:]] + [record.ended_at.timestamp()]
+        handled = tuple(
+            (who, round(max(0.0, until - since), 3))
+            for (who, since), until in zip(legs, ends[: len(legs)], strict=True)
+        )
         return [
             CallDone(
                 started_at=record.started_at.timestamp(),
@@ -178,6 +210,7 @@ class FactTracker:
                 trunk=record.trunk,
                 queue=record.queue,
                 talk_s=record.talk_seconds,
+                handled=handled,
             )
         ]
 
@@ -208,10 +241,17 @@ class FactTracker:
         )
         return facts
 
+    def _caller_left(self, event: HangupRequested) -> list[Fact]:
+        visit = self._visits.get(event.channel.uniqueid)
+        if visit is not None:
+            visit.caller_left = True
+        return []
+
     def _abandoned(self, event: QueueCallerAbandoned) -> list[Fact]:
         visit = self._visits.get(event.channel.uniqueid)
         if visit is not None:
             visit.abandoned_wait = event.hold_seconds
+            visit.timed_out = not visit.caller_left
         return []
 
     def _connected(self, event: AgentConnected) -> list[Fact]:
@@ -253,7 +293,8 @@ class FactTracker:
         if visit.agent is not None:  # connected, hung up before AgentComplete came: answered
             outcome, wait = "answered", visit.wait_s
         elif visit.abandoned_wait is not None:
-            outcome, wait = "abandoned", visit.abandoned_wait
+            outcome = "exited" if visit.timed_out else "abandoned"
+            wait = visit.abandoned_wait
         else:
             outcome, wait = "exited", max(0.0, at - visit.joined_at)
         return [

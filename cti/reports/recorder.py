@@ -21,7 +21,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from cti.core.events import PbxEvent
-from cti.core.updates import CallEnded, CallUpdate
+from cti.core.updates import CallUpdate
 from cti.errors import CtiError
 from cti.reports.buckets import Counting, Deltas
 from cti.reports.facts import FactTracker
@@ -68,8 +68,7 @@ class FactRecorder:
         """Count what ``event`` and its call updates decide (never blocks)."""
         facts = self._facts.feed(event)
         for update in updates:
-            if isinstance(update, CallEnded) and update.record is not None:
-                facts += self._facts.record(update.record)
+            facts += self._facts.call_update(update, event.at)
         if facts:
             self._pending.count(facts)
 

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from cti.core.events import QueueMemberChanged, QueueMemberRemoved
+from cti.core.tracker import CallTracker
 from cti.core.updates import CallEnded
 from cti.reports.buckets import Counting, Deltas, day_start
-from cti.reports.facts import FactTracker, QueueVisit, RingNoAnswer, Span
+from cti.reports.facts import CallDone, FactTracker, QueueVisit, RingNoAnswer, Span
 from pbx_adapters.asterisk.normalize import Normalizer
-from tests.transcript import events_of, frames, updates_of
+from tests.transcript import events_of, frames, is_agent, updates_of
 
 NAMES = {"PJSIP/1001": "alice", "PJSIP/1002": "bob"}
 
@@ -133,3 +134,62 @@ def test_normalizer_reads_member_added_and_removed() -> None:
     )  # fmt: skip
     assert isinstance(added, QueueMemberChanged) and added.added
     assert removed == QueueMemberRemoved("lab", 6.0, "sales", "PJSIP/1001", "Alice")
+
+
+def test_a_caller_sent_on_by_the_queue_timeout_left_on_timeout_not_abandoned() -> None:
+    """Asterisk 22 sends QueueCallerAbandon on the queue's timeout too (queue_log says
+    EXITWITHTIMEOUT); no HangupRequest came first, so the caller did not abandon."""
+    facts = facts_of("queue_timeout")
+    visits = [f for f in facts if isinstance(f, QueueVisit)]
+    assert [(v.queue, v.outcome, v.wait_s, v.agent) for v in visits] == [
+        ("sales", "exited", 8.0, None)
+    ]
+    rna = sorted(f.agent for f in facts if isinstance(f, RingNoAnswer))
+    assert rna == ["alice", "bob"]  # the timeout cut both rings short: Asterisk logs them
+
+
+def test_login_pause_with_a_reason_and_logout_from_a_recorded_session() -> None:
+    events = events_of(frames("queue_login_pause_logout"))
+    tracker = FactTracker(lambda endpoint: {"PJSIP/1005": "erin"}.get(endpoint, endpoint))
+    facts = [fact for event in events for fact in tracker.feed(event)]
+    spans = [f for f in facts if isinstance(f, Span)]
+    assert [(s.kind, s.agent, s.reason, s.queue) for s in spans] == [
+        ("pause", "erin", "Training", None),
+        ("login", "erin", "", None),
+    ]
+    pause, login = spans
+    assert 0.9 < pause.end - pause.start < 1.2  # the recorded scenario paused for 1 s
+    assert 2.9 < login.end - login.start < 3.2  # and was logged in for 3 s
+    assert login.start < pause.start < pause.end < login.end
+    assert tracker.checkpoint(login.end + 10) == []  # logged out: nothing left open
+
+
+def _call_facts(name: str) -> list[object]:
+    """The facts of a transcript's events and call updates, as the recorder feeds them."""
+    tracker, calls = FactTracker(agent_name), CallTracker(is_agent)
+    facts: list[object] = []
+    for event in events_of(frames(name)):
+        facts += tracker.feed(event)
+        for update in calls.feed(event):
+            facts += tracker.call_update(update, event.at)
+    return facts
+
+
+def test_a_transferred_call_counts_for_each_agent_who_answered_it_with_their_talk() -> None:
+    """Asterisk's CDR has a row for the agent who answered and one for the colleague the
+    caller went to: both handled the call, each for their part of the talk."""
+    for name in ("blind_transfer", "attended_transfer"):
+        [done] = [f for f in _call_facts(name) if isinstance(f, CallDone)]
+        assert [agent for agent, _ in done.handled] == ["alice", "bob"], name
+        assert done.agent == "bob"  # the record names the last one
+        alice_talk, bob_talk = (talk for _, talk in done.handled)
+        assert alice_talk > 0.5 and bob_talk > 3.0, (name, done.handled)
+        deltas = Deltas(Counting(tz=ZoneInfo("UTC")))
+        deltas.count([done])
+        calls = {k[3]: v for k, v in deltas.sums.items() if k[0] == "d" and k[4] == "calls"}
+        assert calls == {"alice": 1.0, "bob": 1.0}, name
+
+
+def test_an_outbound_call_counts_for_the_agent_who_placed_it() -> None:
+    [done] = [f for f in _call_facts("click_to_dial") if isinstance(f, CallDone)]
+    assert (done.outbound, done.handled, done.agent) == (True, (), "alice")
