@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import secrets
 import signal
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -52,6 +54,9 @@ from agent_ui.site_settings_api import site_settings_routes
 from agent_ui.supervisor import supervisor_routes
 from agent_ui.test_calls_api import TestCallApi
 from agent_ui.web import create_app
+from broker_adapters.redis import BrokerKeys, RedisFanout, connect
+from broker_adapters.redis.lease import RedisLeases
+from broker_adapters.redis.requests import RedisRequests
 from crm_connectors.base import CrmConnector, LookupOptions
 from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
@@ -61,6 +66,7 @@ from cti.accounts.passwords import PasswordChanges
 from cti.accounts.sessions import SessionBook
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
+from cti.cluster.node import ClusterNode
 from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
@@ -91,6 +97,7 @@ from cti.store.values import AgentEndpoint, GroupSpec
 from cti.supervision.console import PopCounter, SupervisorConsole
 from cti.webphone import WebPhones
 from cti.webphone.test_calls import TestCalls
+from pbx_adapters.asterisk.commands import AsteriskCommands
 from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.queue_control import AsteriskQueues
 from pbx_adapters.asterisk.source import AsteriskSource
@@ -196,6 +203,30 @@ def _check_private_state(settings: Settings) -> None:
                 check_private(path, "the store")
 
 
+def _cluster_node(settings: Settings) -> ClusterNode | None:
+    """This node's part of a cluster when ``[cluster] broker_url`` is set (docs/scale-out.md)."""
+    cluster = settings.cluster
+    if cluster.broker_url is None:
+        return None
+    node = cluster.node_id or f"{socket.gethostname()}-{os.getpid()}"
+    client, keys = connect(cluster.broker_url), BrokerKeys(cluster.prefix)
+    return ClusterNode(
+        node,
+        fanout=RedisFanout(
+            client,
+            keys,
+            node,
+            replay_messages=cluster.replay_messages,
+            replay_seconds=cluster.replay_seconds,
+        ),
+        leases=RedisLeases(client, keys),
+        requests=RedisRequests(client, keys, node),
+        servers=[server.name for server in settings.servers],
+        lease_ttl_s=cluster.lease_ttl_s,
+        request_timeout_s=cluster.request_timeout_s,
+    )
+
+
 class _Server(uvicorn.Server):
     """uvicorn, with the daemon's drain run before uvicorn closes connections."""
 
@@ -239,7 +270,8 @@ class Daemon:
             self.writer.poke,
             self.state_dir / "unwritten-records.jsonl",
         )
-        self.hub = AgentHub()
+        self.cluster = _cluster_node(settings)  # None: one process, no broker (the default)
+        self.hub = AgentHub(fanout=self.cluster.fanout if self.cluster else None)
         self.notifier = Notifier(self.hub)  # every frame the services send browsers
         self.tracker = CallTracker(self.directory.is_agent_endpoint)
         self.live_calls = LiveCallJournal(self.store.aio, self.tracker)
@@ -262,6 +294,8 @@ class Daemon:
         ]
         primary = self.connectors[settings.crm.connectors[0]]
         commands = {source.name: source.commands for source in self.sources}
+        if self.cluster is not None:  # any node's commands reach the server's owning node
+            commands = {name: self._owned_commands(name) for name in commands}
         self.agent_states = AgentStates(
             AsteriskQueues(list(commands.items())), self.directory, self.notifier.agent_state
         )
@@ -406,6 +440,29 @@ class Daemon:
     def _make_source(self, name: str, ami: AmiSettings) -> AsteriskSource:
         """A PBX connection feeding the read path (for servers an admin adds at runtime)."""
         return AsteriskSource(name, ami, self._on_event)
+
+    # ---------------------------------------------------------------------------- cluster
+    def _source_named(self, name: str) -> AsteriskSource:
+        return next(source for source in self.sources if source.name == name)
+
+    def _owned_commands(self, server: str) -> AsteriskCommands:
+        assert self.cluster is not None
+        return AsteriskCommands(
+            self.cluster.actions(server, lambda: self._source_named(server).connection)
+        )
+
+    async def _gain_server(self, server: str) -> None:
+        """This node took the AMI lease of ``server``: its saved live calls, then its session."""
+        for update in await self.live_calls.restore([server]):
+            self.pops.handle(update)
+        await self._source_named(server).start()  # its first resync settles the restored calls
+
+    async def _lose_server(self, server: str) -> None:
+        """Another node owns ``server`` now: close our session; a fresh one waits for a lease."""
+        old = self._source_named(server)
+        await old.close()
+        spec = next(s for s in self.settings.servers if s.name == server)
+        self.sources[self.sources.index(old)] = self._make_source(server, _ami_settings(spec))
 
     # ---------------------------------------------------------------------------- events
     def _on_event(self, event: PbxEvent) -> None:
@@ -554,6 +611,11 @@ class Daemon:
             "outbox": {"depth": self.writer.stats.depth, "stuck": self.writer.stats.stuck},
             "recording": {"ok": recording.ok, "reason": recording.reason},
         }
+        if self.cluster is not None:  # a node answers for the servers it owns
+            body["cluster"] = status = await self.cluster.status()
+            owned = {name: ok for name, ok in servers.items() if self.cluster.owns(name)}
+            body["ami"], healthy = owned, all(owned.values()) and self.accepting
+            body["status"] = "ok" if healthy and status["broker"] == "ok" else "degraded"
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def _metrics(self, request: Request) -> Response:
@@ -589,7 +651,7 @@ class Daemon:
         # any PBX connection opens; each server's first resync closes those that ended meanwhile.
         servers = {source.name for source in self.sources}  # and those an admin added:
         servers |= {spec.name for spec in await asyncio.to_thread(self.admin.servers.stored)}
-        for update in await self.live_calls.restore(servers):
+        for update in await self.live_calls.restore(servers if self.cluster is None else ()):
             self.pops.handle(update)
         self.metrics.active_calls.set(self.tracker.active_count())
         # Start-up objects (templates, SQLAlchemy, the directory) live as long as the process:
@@ -600,7 +662,9 @@ class Daemon:
         self.writer.start()
         self.live_calls.start()
         self.report_facts.start()
-        for source in self.sources:
+        if self.cluster is not None:  # each server's session opens on the node owning it
+            await self.cluster.start(self._gain_server, self._lose_server)
+        for source in self.sources if self.cluster is None else ():
             await source.start()
         await self.admin.start()
         await self.supervision.start()
@@ -651,6 +715,8 @@ class Daemon:
         for source in self.sources:
             await source.close()
         await self.live_calls.close()  # no events any more: save every live call as it stands
+        if self.cluster is not None:  # saved: the next owner restores them from the store
+            await self.cluster.close()
         await self.report_facts.close()
         for task in (self._refresh_task, self._crm_task, self._gc_task):
             if task is not None:

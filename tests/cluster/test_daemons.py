@@ -1,0 +1,64 @@
+"""Two ``Daemon`` nodes on one store and one Redis: the root wires the cluster (issue 21).
+
+No PBX here (the AMI port is closed): what is checked is the wiring: one node owns the server's
+lease and says so on /healthz, both see each other, a frame made on one reaches the other's hub,
+and a node that shuts down hands the server over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from agent_ui import messages
+from broker_adapters.redis.server import RedisServer, free_port
+from cti.config import AmiServerSettings, ClusterSettings, Settings, StoreSettings
+from cti.daemon import Daemon
+
+
+def node_settings(workdir: Path, broker: str, node: str) -> Settings:
+    return Settings(
+        state_dir=workdir / node,
+        store=StoreSettings(url=f"sqlite:///{workdir}/cti.sqlite3"),
+        servers=(AmiServerSettings(name="lab", port=free_port()),),
+        cluster=ClusterSettings(broker_url=broker, node_id=node, prefix="d", lease_ttl_s=1.0),
+    )
+
+
+async def healthz(daemon: Daemon) -> dict:
+    app = daemon.build_app()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as client:
+        return (await client.get("/healthz")).json()
+
+
+async def test_two_nodes_share_the_server_and_the_frames(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (tmp_path / "a").mkdir(mode=0o700)
+    (tmp_path / "b").mkdir(mode=0o700)
+    a = Daemon(node_settings(tmp_path, redis_server.url, "a"))
+    await a.start()
+    b = Daemon(node_settings(tmp_path, redis_server.url, "b"))
+    await b.start()
+    try:
+        assert a.cluster is not None and b.cluster is not None
+        assert a.cluster.owns("lab") and not b.cluster.owns("lab")
+        assert a.hub.epoch == b.hub.epoch
+        a.hub.send("alice", messages.pop("c1", "<p>x</p>", {"call_id": "c1"}))
+        async with asyncio.timeout(5):
+            while b.hub.position("alice") != 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        body = await healthz(b)
+        assert body["cluster"]["node"] == "b"
+        assert body["cluster"]["owners"] == {"lab": "a"}
+        assert set(body["cluster"]["nodes"]) == {"a", "b"}
+        await a.close()
+        assert b.cluster.ownership is not None
+        await b.cluster.ownership.round()  # its next round: the released lease is free
+        assert b.cluster.owns("lab")
+    finally:
+        await b.close()
+        await a.close()
