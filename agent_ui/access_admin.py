@@ -18,7 +18,7 @@ from agent_ui.web import route_auth
 from cti.access_numbers.service import AccessNumbers
 from cti.access_numbers.values import DEFAULT_HOLD_S, AccessNumber, PoolSpec
 from cti.errors import ValidationFailed
-from cti.numbers import to_e164
+from cti.numbers import RegionSource, region_source, to_e164
 from cti.principal import Action, Principal, require
 
 __all__ = ["access_admin_routes"]
@@ -87,8 +87,8 @@ def _spec(body: dict[str, object], region: str, name: str | None = None) -> Pool
 
 
 class _AccessAdminApi:
-    def __init__(self, access: AccessNumbers, region: str) -> None:
-        self.access, self.region = access, region
+    def __init__(self, access: AccessNumbers, region: str | RegionSource) -> None:
+        self.access, self._regions = access, region_source(region)  # admins may change it
 
     async def pools(self, request: Request) -> Response:
         _reader(request)
@@ -96,14 +96,16 @@ class _AccessAdminApi:
 
     async def create_pool(self, request: Request) -> Response:
         actor = _writer(request)
-        await self.access.create_pool(_spec(await read_json(request), self.region), actor.username)
+        await self.access.create_pool(
+            _spec(await read_json(request), self._regions.default_region()), actor.username
+        )
         await self.access.refresh()
         return _json({"ok": True}, 201)
 
     async def update_pool(self, request: Request) -> Response:
         actor = _writer(request)
         name = request.path_params["name"]
-        spec = _spec(await read_json(request), self.region, name)
+        spec = _spec(await read_json(request), self._regions.default_region(), name)
         await self.access.update_pool(name, spec, actor.username)
         await self.access.refresh()
         return _json({"ok": True})
@@ -146,7 +148,9 @@ class _AccessAdminApi:
         )
 
 
-def access_admin_routes(access: AccessNumbers, default_region: str) -> list[BaseRoute]:
+def access_admin_routes(
+    access: AccessNumbers, default_region: str | RegionSource
+) -> list[BaseRoute]:
     """The admin console's access-number routes, for ``create_app(routes=...)``."""
     api = _AccessAdminApi(access, default_region)
     base = "/api/admin/access"

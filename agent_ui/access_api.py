@@ -27,7 +27,7 @@ from agent_ui.json_body import read_body
 from cti.access_numbers.service import AccessNumbers, ReservationRequest
 from cti.access_numbers.values import Interaction
 from cti.errors import CtiError, ValidationFailed
-from cti.numbers import to_e164
+from cti.numbers import RegionSource, region_source, to_e164
 
 __all__ = ["MAX_CONTEXT_BYTES", "access_api_routes", "openapi_document"]
 
@@ -162,8 +162,8 @@ def _error(exc: CtiError) -> Response:
 
 
 class _InteractionApi:
-    def __init__(self, access: AccessNumbers, region: str) -> None:
-        self.access, self.region = access, region
+    def __init__(self, access: AccessNumbers, region: str | RegionSource) -> None:
+        self.access, self._regions = access, region_source(region)  # admins may change it
 
     async def _key(self, request: Request, what: str) -> Any:
         header = request.headers.get("authorization", "")
@@ -176,7 +176,9 @@ class _InteractionApi:
         try:
             key = await self._key(request, "reserve")
             try:
-                wanted = _request(await read_body(request, _BODY_LIMIT), self.region)
+                wanted = _request(
+                    await read_body(request, _BODY_LIMIT), self._regions.default_region()
+                )
             except ValidationFailed as exc:
                 await self.access.audit(
                     key, "reserve", exc.error_id, field=exc.details.get("field")
@@ -288,7 +290,7 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-def access_api_routes(access: AccessNumbers, default_region: str) -> list[BaseRoute]:
+def access_api_routes(access: AccessNumbers, default_region: str | RegionSource) -> list[BaseRoute]:
     """The company-backend API routes, for ``create_app(routes=...)``."""
     api = _InteractionApi(access, default_region)
     return [

@@ -12,6 +12,7 @@ HTTP server stops. Nothing is fire-and-forget: every task belongs to a part that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -71,7 +72,7 @@ from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
-from cti.errors import ConfigError, CrmUnavailable, CtiError
+from cti.errors import ConfigError, CrmUnavailable, CtiError, StoreError
 from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
 from cti.monitoring import MonitorService
@@ -150,11 +151,12 @@ def _builtin(
 def _salesforce(
     crm: CrmSettings, url: str, environ: Mapping[str, str], regions: RegionSource
 ) -> CrmConnector:
-    del url, regions  # reads [crm] default_region at start (a stored region: next start)
+    del url
     if crm.salesforce is None:
         raise ConfigError("connectors names salesforce but [crm.salesforce] is missing")
     table = crm.salesforce.connector_table()
-    table.setdefault("default_region", crm.default_region)
+    # Read once: a region an admin stores reaches Salesforce at the daemon's next start.
+    table.setdefault("default_region", regions.default_region())
     try:
         return salesforce_from_config(table, environ=environ)
     except ConfigError as exc:  # the CLI prints the message only: name what is wrong in it
@@ -189,6 +191,16 @@ def _connectors(
         )
     source = regions or FixedRegion(crm.default_region)
     return {name: CONNECTORS[name](crm, crm_url, environ, source) for name in names}
+
+
+def _site_settings(store: Store, crm: CrmSettings) -> SiteSettings:
+    """The site's settings, with the region stored so far for what reads it once (Salesforce);
+    :meth:`Daemon.start` loads it again once the store is migrated."""
+    chosen = "default_region" in crm.model_fields_set
+    site = SiteSettings(store, crm.default_region, configured_by_site=chosen)
+    with contextlib.suppress(StoreError):  # a store not migrated yet holds none
+        site.load_sync()
+    return site
 
 
 def _check_private_state(settings: Settings) -> None:
@@ -253,10 +265,7 @@ class Daemon:
         self.store = Store.from_settings(settings.store)
         # The site's default region: stored by an admin (or setup), else the file's; every part
         # reading typed-in numbers asks it each time (issue 13).
-        chosen = "default_region" in settings.crm.model_fields_set
-        self.site_settings = SiteSettings(
-            self.store, settings.crm.default_region, configured_by_site=chosen
-        )
+        self.site_settings = _site_settings(self.store, settings.crm)
         crm_url = settings.crm.builtin_url or settings.store.url
         self.connectors = _connectors(settings.crm, crm_url, environ, self.site_settings)
         self._crm_url = crm_url
@@ -307,13 +316,13 @@ class Daemon:
             directory=self.directory,
             calls=self.tracker.active_calls,
             refresh_directory=self.refresh_directory,
-            default_region=settings.crm.default_region,
+            default_region=self.site_settings,
             wrapups=self.agent_states.wrapup_of,
         )
         # Access numbers: companies' apps reserve DIDs; a matching call's pop carries the request.
         self.access = AccessNumbers(
             self.store,
-            default_region=settings.crm.default_region,
+            default_region=self.site_settings,
             registry=self.metrics.registry,
         )
         self.pops = PopService(
@@ -351,7 +360,7 @@ class Daemon:
                 commands,
                 self._agent_endpoints,
                 self._group_spec,
-                default_region=settings.crm.default_region,
+                default_region=self.site_settings,
             )
         )
         # Recording per group policy, and supervisors' listen / whisper / barge (issue 19).
@@ -560,8 +569,8 @@ class Daemon:
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             *admin_routes(self.admin),
-            *access_admin_routes(self.access, self.settings.crm.default_region),
-            *access_api_routes(self.access, self.settings.crm.default_region),
+            *access_admin_routes(self.access, self.site_settings),
+            *access_api_routes(self.access, self.site_settings),
             *call_us_routes(self._call_us_backend()),
             *site_routes(self.site),
             *site_settings_routes(self.site_settings),

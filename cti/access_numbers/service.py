@@ -24,7 +24,7 @@ from cti.access_numbers.errors import KeyRejected, OutOfScope, PoolExhausted
 from cti.access_numbers.index import LiveIndex
 from cti.access_numbers.values import ApiKeyInfo, Interaction, Pool, PoolSpec, PoolStatus, Refusal
 from cti.errors import CtiError, NotFound, RateLimited
-from cti.numbers import to_e164
+from cti.numbers import RegionSource, region_source, to_e164
 from cti.pop.interactions import ReservationMatch
 from cti.store import Store
 from cti.store.audit import append_event
@@ -96,14 +96,14 @@ class AccessNumbers:
         self,
         store: Store,
         *,
-        default_region: str,
+        default_region: str | RegionSource,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = _utc_now,
         refresh_s: float = 1.0,
         sweep_s: float = 5.0,
     ) -> None:
         self._store = store
-        self._region = default_region
+        self._regions = region_source(default_region)  # read at each use: admins may change it
         self._clock = clock
         self._refresh_s, self._sweep_s = refresh_s, sweep_s
         self.index = LiveIndex()
@@ -263,7 +263,7 @@ class AccessNumbers:
         if did not in self.index.pool_dids:
             return None
         now = self._clock()
-        found = self.index.match(did, to_e164(caller, self._region), now)
+        found = self.index.match(did, to_e164(caller, self._regions.default_region()), now)
         if found is None:
             return ReservationMatch("none")
         self.metrics.matched.labels(found.pool).inc()

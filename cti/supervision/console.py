@@ -23,7 +23,7 @@ from crm_connectors.base import CrmConnector, LookupOptions
 from cti.core.events import PbxEvent
 from cti.core.updates import CallUpdate, CallView
 from cti.errors import CrmError, NotFound, PermissionDenied, TemplateError, ValidationFailed
-from cti.numbers import to_e164
+from cti.numbers import RegionSource, region_source, to_e164
 from cti.pop.directory import Directory
 from cti.pop.render import PopRenderer
 from cti.pop.versions import (
@@ -67,7 +67,7 @@ class SupervisorConsole:
         directory: Callable[[], Directory],
         calls: Callable[[], Sequence[CallView]],
         refresh_directory: Refresh,
-        default_region: str,
+        default_region: str | RegionSource,
         wrapups: Callable[[str], tuple[float, float | None] | None] = lambda user: None,
         lookup_options: LookupOptions | None = None,
         tick_s: float = 0.5,
@@ -77,7 +77,7 @@ class SupervisorConsole:
     ) -> None:
         self.store, self.crm = store, crm
         self._refresh_directory = refresh_directory
-        self._region = default_region
+        self._regions = region_source(default_region)  # read at each use: admins may change it
         self._options = lookup_options or LookupOptions()
         self.renderer = PopRenderer(quarantine_s=0)  # the production limits; always really run
         monitor = GroupMonitor(
@@ -385,7 +385,7 @@ class SupervisorConsole:
         if number is None:
             kind = sample if sample in SAMPLE_KINDS else "one"
             return sample_context(kind, group=group), {"sample": kind}
-        e164 = to_e164(number, self._region)
+        e164 = to_e164(number, self._regions.default_region())
         if e164 is None:
             raise ValidationFailed("that is not a phone number", details={"field": "number"})
         try:

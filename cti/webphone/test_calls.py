@@ -23,7 +23,7 @@ from typing import Protocol
 from cti.config import TestCallSettings
 from cti.dial_rules import DialLimiter
 from cti.errors import CtiError, NotFound, PermissionDenied, ValidationFailed
-from cti.numbers import to_e164
+from cti.numbers import RegionSource, region_source, to_e164
 from cti.principal import Action, Principal, Role, require
 from cti.store.values import AgentEndpoint, GroupSpec
 
@@ -98,14 +98,14 @@ class TestCalls:
         endpoints_of: EndpointsOf,
         group_of: GroupOf,
         *,
-        default_region: str,
+        default_region: str | RegionSource,
         limiter: DialLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._servers = dict(servers)
         self._endpoints_of = endpoints_of
         self._group_of = group_of
-        self._region = default_region
+        self._regions = region_source(default_region)  # read at each use: admins may change it
         self._limiter = limiter or DialLimiter(settings.max_per_window, settings.window_s)
 
     async def ring_me(self, principal: Principal) -> TestCallStarted:
@@ -172,7 +172,11 @@ class TestCalls:
         if caller.get("unknown") is True:
             return f"+447700900{secrets.randbelow(1000):03d}", ""  # Ofcom's drama range
         raw, name = caller.get("number"), caller.get("name", "")
-        number = to_e164(raw, self._region) if isinstance(raw, str) and len(raw) <= 40 else None
+        number = (
+            to_e164(raw, self._regions.default_region())
+            if isinstance(raw, str) and len(raw) <= 40
+            else None
+        )
         if number is None:
             raise ValidationFailed(
                 "the caller's number is not a phone number", details={"field": "caller.number"}
