@@ -11,6 +11,8 @@ import pytest
 from agent_ui.crm_api import _phones
 from crm_connectors.base import NewContact
 from crm_connectors.builtin import BuiltinCrm
+from cti.config import DialSettings
+from cti.dial_rules import DialRules
 from cti.errors import ValidationFailed
 from cti.numbers import (
     EnteredNumber,
@@ -19,6 +21,7 @@ from cti.numbers import (
     split_extension,
     to_e164,
 )
+from cti.pop.render import dial
 
 
 def test_a_us_number_typed_nationally_in_a_gb_site_is_refused_naming_the_field() -> None:
@@ -130,3 +133,14 @@ async def test_an_extension_is_kept_whichever_way_it_is_typed(crm: BuiltinCrm) -
         "+442079460960;ext=8",
         "+442079460961;ext=9",
     )
+
+
+async def test_a_kept_extension_is_click_to_dial_of_the_main_number_then_dtmf(
+    crm: BuiltinCrm,
+) -> None:
+    contact = await crm.create_contact(NewContact("Ext", "Dial", phones=("020 7946 0958 x12",)))
+    [phone] = contact.phones
+    button = str(dial(phone))  # as the pop card shows it
+    assert 'data-number="+442079460958;ext=12"' in button
+    target = DialRules(DialSettings(), "GB").check(phone)  # what the click sends back
+    assert (target.number, target.extension) == ("+442079460958", "12")
