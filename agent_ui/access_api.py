@@ -165,6 +165,11 @@ class _InteractionApi:
     def __init__(self, access: AccessNumbers, region: str | RegionSource) -> None:
         self.access, self._regions = access, region_source(region)  # admins may change it
 
+    @property
+    def region(self) -> str:
+        """The site's default region now: an admin's change applies to the next request."""
+        return self._regions.default_region()
+
     async def _key(self, request: Request, what: str) -> Any:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
