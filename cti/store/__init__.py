@@ -15,8 +15,9 @@ Typical wiring in the composition root::
 from __future__ import annotations
 
 from cti.store import access_tables as _access_tables  # noqa: F401  (its tables on the metadata)
-from cti.store import session_tables as _session_tables  # noqa: F401  (its table on the metadata)
+from cti.store import recording_tables as _recording_tables  # noqa: F401  (its tables on the metadata)
 from cti.store import report_tables as _report_tables  # noqa: F401  (its tables on the metadata)
+from cti.store import session_tables as _session_tables  # noqa: F401  (its table on the metadata)
 from cti.store import site_tables as _site_tables  # noqa: F401  (its tables on the metadata)
 from cti.store.aio import AsyncStore
 from cti.store.codec import record_from_json, record_to_json
