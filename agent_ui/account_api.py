@@ -1,4 +1,9 @@
-"""The signed-in user's own account: ``POST /api/me/password`` changes their password.
+"""The signed-in user's own account: their password and their second factor.
+
+``POST /api/me/password`` changes the password. ``GET /api/me/totp`` says whether two-step
+sign-in is on; ``POST /api/me/totp`` starts enrolment (the otpauth URI and its QR code, for
+supervisors and admins), ``POST /api/me/totp/confirm`` ``{"code"}`` turns it on; an admin's
+``DELETE /api/admin/agents/{username}/totp`` resets a user's (a lost phone).
 
 A write (origin and CSRF checked), for any role. Wrong current passwords are throttled per
 (username, client address) exactly as logins are (:class:`agent_ui.session.LoginThrottle`: a few
@@ -19,6 +24,7 @@ from agent_ui.policy import WebPolicy
 from agent_ui.session import LoginThrottle
 from agent_ui.web import AuditLog, route_auth
 from cti.accounts.passwords import PasswordChanges, WrongPassword
+from cti.accounts.totp import TOTP_ROLES, TotpFactors
 from cti.errors import RateLimited, ValidationFailed
 from cti.principal import Action, require
 
@@ -70,7 +76,39 @@ class _PasswordRoute:
         return JSONResponse({"sessions_ended": ended}, headers=_NO_STORE)
 
 
-def account_routes(changes: PasswordChanges, policy: WebPolicy, audit: AuditLog) -> list[BaseRoute]:
+class _TotpRoutes:
+    def __init__(self, factors: TotpFactors) -> None:
+        self._factors = factors
+
+    async def status(self, request: Request) -> Response:
+        principal = route_auth(request).session(request).principal
+        body = {
+            "enabled": await self._factors.enabled(principal.username),
+            "available": principal.role in TOTP_ROLES,
+        }
+        return JSONResponse(body, headers=_NO_STORE)
+
+    async def begin(self, request: Request) -> Response:
+        principal = route_auth(request).check_write(request).principal
+        enrolment = await self._factors.begin(principal)
+        return JSONResponse(enrolment.as_dict(), headers=_NO_STORE)
+
+    async def confirm(self, request: Request) -> Response:
+        principal = route_auth(request).check_write(request).principal
+        body = await read_json(request)
+        await self._factors.confirm(principal, body.get("code"))
+        return JSONResponse({"enabled": True}, headers=_NO_STORE)
+
+    async def reset(self, request: Request) -> Response:
+        admin = route_auth(request).check_write(request).principal
+        require(admin, Action.ADMINISTER_PBX)
+        await self._factors.reset(admin, request.path_params["username"][:64])
+        return Response(status_code=204, headers=_NO_STORE)
+
+
+def account_routes(
+    changes: PasswordChanges, factors: TotpFactors, policy: WebPolicy, audit: AuditLog
+) -> list[BaseRoute]:
     """The routes of the user's own account; ``policy`` sets the throttle as the login's."""
     throttle = LoginThrottle(
         user_failures=policy.login_user_failures,
@@ -79,4 +117,11 @@ def account_routes(changes: PasswordChanges, policy: WebPolicy, audit: AuditLog)
         ip_window_s=policy.login_ip_window_s,
     )
     password = _PasswordRoute(changes, throttle, audit)
-    return [Route("/api/me/password", password.change, methods=["POST"])]
+    totp = _TotpRoutes(factors)
+    return [
+        Route("/api/me/password", password.change, methods=["POST"]),
+        Route("/api/me/totp", totp.status, methods=["GET"]),
+        Route("/api/me/totp", totp.begin, methods=["POST"]),
+        Route("/api/me/totp/confirm", totp.confirm, methods=["POST"]),
+        Route("/api/admin/agents/{username}/totp", totp.reset, methods=["DELETE"]),
+    ]

@@ -15,8 +15,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qs
 
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from agent_ui.hub import AgentHub
-from agent_ui.json_body import read_body
+from agent_ui.json_body import read_body, read_json
 from agent_ui.policy import AgentMessageHandler, WebPolicy
 from agent_ui.security import (
     OriginPolicy,
@@ -55,6 +57,7 @@ __all__ = [
     "Page",
     "RevalidatedFiles",
     "RouteAuth",
+    "SecondFactor",
     "create_app",
     "route_auth",
     "session_cookie_name",
@@ -69,6 +72,17 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"  # common/, agent/, supe
 PAGES_DIR = Path(__file__).parent / "pages"
 MAX_USERNAME_CHARS = 150
 MAX_PASSWORD_CHARS = 1024  # argon2 hashes anything; this bounds the work one request can cause
+SECOND_STEP_S = 180  # how long the password step stands waiting for the code
+
+
+class SecondFactor(Protocol):
+    """A second step at login after the password (TOTP: :class:`cti.accounts.totp.TotpFactors`).
+
+    ``check`` spends a right code (it is not accepted twice)."""
+
+    async def enabled(self, username: str) -> bool: ...
+
+    async def check(self, username: str, code: object) -> bool: ...
 
 
 def session_cookie_name(http: HttpSettings) -> str:
@@ -157,6 +171,7 @@ def create_app(
     connect_sources: Sequence[str] = (),
     audit: AuditLog | None = None,
     sessions: SessionRegistry | None = None,
+    second_factor: SecondFactor | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
 ) -> Starlette:
@@ -165,18 +180,22 @@ def create_app(
     ``secret`` signs session cookies (at least 32 bytes; ConfigError otherwise). ``audit``
     records security events (failed and throttled logins) in the audit log. ``sessions`` says
     whether a session may still be used (the store's, across restarts); without one, sessions
-    are kept in this process's memory.
+    are kept in this process's memory. With ``second_factor``, a user it names gives a code
+    after the password (``POST /login/totp`` with the short-lived signed token /login returned).
     """
     policy = policy or WebPolicy()
     origins = OriginPolicy(http.public_origin, http.allowed_origins)
     codec = SessionCodec(secret, max_age_s=policy.session_max_age_s, wall_clock=wall_clock)
     tickets = TicketBook(ttl_s=policy.ticket_ttl_s, clock=clock)
-    throttle = LoginThrottle(
-        user_failures=policy.login_user_failures,
-        user_window_s=policy.login_user_window_s,
-        ip_attempts=policy.login_ip_attempts,
-        ip_window_s=policy.login_ip_window_s,
-        clock=clock,
+    throttle, code_throttle = (
+        LoginThrottle(
+            user_failures=policy.login_user_failures,
+            user_window_s=policy.login_user_window_s,
+            ip_attempts=policy.login_ip_attempts,
+            ip_window_s=policy.login_ip_window_s,
+            clock=clock,
+        )
+        for _ in range(2)
     )
     cookie = session_cookie_name(http)
     guard = SessionGuard(
@@ -194,6 +213,8 @@ def create_app(
         http=http,
         audit=audit,
     )
+    api.second_factor, api.code_throttle = second_factor, code_throttle
+    api.second_step = URLSafeTimedSerializer(secret.get_secret_value(), salt="cti.login.second")
     socket = AgentSocket(
         hub=hub,
         guard=guard,
@@ -207,6 +228,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/login", api.login, methods=["POST"]),
+            Route("/login/totp", api.login_code, methods=["POST"]),
             Route("/logout", api.logout, methods=["POST"]),
             Route("/api/me", api.me, methods=["GET"]),
             Route("/api/ws-ticket", api.ws_ticket, methods=["POST"]),
@@ -233,9 +255,12 @@ def create_app(
             Exception: _internal_error,
         },
     )
-    app.state.route_auth = RouteAuth(origins)
+    app.state.route_auth = RouteAuth(origins, api.sign_in)
     app.state.session_guard = guard
     return app
+
+
+SignIn = Callable[[Request, Principal, Response | None], Awaitable[Response]]
 
 
 class RouteAuth:
@@ -245,8 +270,10 @@ class RouteAuth:
     ``check_write(request)`` (origin and CSRF too) before any state change.
     """
 
-    def __init__(self, origins: OriginPolicy) -> None:
+    def __init__(self, origins: OriginPolicy, sign_in: SignIn) -> None:
         self._origins = origins
+        self.sign_in = sign_in  # a route that proved who someone is (single sign-on) starts
+        # their session: sign_in(request, principal, response) sets the cookie on ``response``
 
     def session(self, request: Request) -> Session:
         """Return the request's session; raise AuthenticationRequired without a valid one.
@@ -298,6 +325,9 @@ class _Api:
         self.guard, self.sessions = guard, guard.registry
         self.cookie, self.secure = session_cookie_name(http), http.secure_cookies
         self.audit = audit
+        self.second_factor: SecondFactor | None = None
+        self.code_throttle = throttle
+        self.second_step = URLSafeTimedSerializer("unset", salt="cti.login.second")
 
     async def _audit(self, kind: str, details: dict[str, object]) -> None:
         """Write a security event to the audit log; a failing log never fails the request."""
@@ -329,6 +359,49 @@ class _Api:
             log.info("failed login of %s from %s (%d in a row)", username[:64], address, failures)
             await self._audit("auth.login.failed", {**who, "failures": failures})
             raise AuthenticationRequired("wrong username or password")
+        if self.second_factor is not None and await self.second_factor.enabled(username):
+            step = [principal.username, principal.display_name, str(principal.role)]
+            body = {"second_factor": "totp", "token": self.second_step.dumps(step)}
+            return JSONResponse(body | {"expires_in_s": SECOND_STEP_S}, headers=_NO_STORE)
+        response = await self.sign_in(request, principal, None)
+        log.info("user %s logged in from %s", principal.username, address)
+        return response
+
+    async def login_code(self, request: Request) -> Response:
+        """The second step: ``{"token", "code"}``; the code throttled per user and address."""
+        self.origins.check_post(request.headers)
+        body = await read_json(request, self.policy.max_body_bytes)
+        try:
+            token = str(body.get("token", ""))[:512]
+            username, name, role = self.second_step.loads(token, max_age=SECOND_STEP_S)
+        except (BadSignature, TypeError, ValueError) as exc:
+            raise AuthenticationRequired(
+                "the sign-in took too long; enter your password again"
+            ) from exc
+        address = request.client.host if request.client else "unknown"
+        who: dict[str, object] = {"username": username, "address": address}
+        try:
+            self.code_throttle.check(username, address)
+        except RateLimited:
+            if self.code_throttle.first_refusal(username, address):
+                await self._audit("auth.totp.throttled", who)
+            raise
+        ok = self.second_factor is not None and await self.second_factor.check(
+            username, body.get("code")
+        )
+        failures = self.code_throttle.record(username, address, success=ok)
+        if not ok:
+            await self._audit("auth.totp.failed", {**who, "failures": failures})
+            raise AuthenticationRequired("that code is not right", details={"field": "code"})
+        response = await self.sign_in(request, Principal(username, name, Role(role)), None)
+        log.info("user %s logged in from %s with a second factor", username, address)
+        return response
+
+    async def sign_in(
+        self, request: Request, principal: Principal, response: Response | None
+    ) -> Response:
+        """Start ``principal``'s session (ending the request's previous one) and set its cookie
+        on ``response`` (by default the session's JSON, as /login answers)."""
         previous = request_session(request)
         if previous is not None:
             await self._end(previous, "logged in again")
@@ -338,7 +411,8 @@ class _Api:
             session.session_id, principal.username, role, session.expires_at, idle
         ):  # the account changed between the password check and now
             raise AuthenticationRequired("wrong username or password")
-        response = JSONResponse(_session_body(session), headers=_NO_STORE)
+        if response is None:
+            response = JSONResponse(_session_body(session), headers=_NO_STORE)
         response.set_cookie(
             self.cookie,
             value,
@@ -348,7 +422,6 @@ class _Api:
             httponly=True,
             samesite=self.policy.same_site,
         )
-        log.info("user %s logged in from %s", principal.username, address)
         return response
 
     async def logout(self, request: Request) -> Response:

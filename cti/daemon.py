@@ -65,6 +65,7 @@ from crm_connectors.salesforce import from_config as salesforce_from_config
 from cti.access_numbers.service import AccessNumbers
 from cti.accounts.passwords import PasswordChanges
 from cti.accounts.sessions import SessionBook
+from cti.accounts.totp import TotpFactors
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
 from cti.cluster.node import ClusterNode
@@ -363,6 +364,8 @@ class Daemon:
                 default_region=self.site_settings,
             )
         )
+        # Supervisors' and admins' optional second factor at login (issue 14).
+        self.totp = TotpFactors(self.store, SecretBox.for_state_dir(self.state_dir))
         # Recording per group policy, and supervisors' listen / whisper / barge (issue 19).
         self.recording = RecordingService(
             store=self.store,
@@ -588,7 +591,7 @@ class Daemon:
             *monitoring_routes(self.monitoring),
             *recording_routes(self.recording),
             *account_routes(
-                PasswordChanges(self.store), _web_policy(self.settings.http), self._audit
+                PasswordChanges(self.store), self.totp, _web_policy(self.settings.http), self._audit
             ),
             *extra_routes,
         ]
@@ -602,6 +605,7 @@ class Daemon:
             connect_sources=_websocket_origins(self.settings),
             audit=self._audit,
             sessions=SessionBook(self.store),
+            second_factor=self.totp,
             policy=_web_policy(self.settings.http),
         )
 

@@ -1,4 +1,4 @@
-"""The web sessions table (:mod:`cti.accounts`), on the store's one MetaData (imported by
+"""The web sessions and TOTP tables (:mod:`cti.accounts`), on the store's one MetaData (imported by
 :mod:`cti.store`), so the migrations (s0009) and the schema test see it.
 
 A session row is keyed by a hash of the cookie's session id: reading the table gives no cookie.
@@ -9,12 +9,12 @@ path (admin console, import, script) changed the account.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table
 
 from cti.sqltypes import UtcDateTime
-from cti.store.models import metadata
+from cti.store.models import agents, metadata
 
-__all__ = ["web_sessions"]
+__all__ = ["totp_secrets", "web_sessions"]
 
 web_sessions = Table(
     "web_sessions",
@@ -31,4 +31,18 @@ web_sessions = Table(
     Column("end_reason", String(40)),
     Index(None, "username"),
     Index(None, "expires_at"),
+)
+
+# A user's TOTP second factor (RFC 6238; cti.accounts.totp), migration s0015. The secret is
+# sealed (cti.secretbox): a dump of the database gives no codes. ``confirmed_at`` NULL: an
+# enrolment begun and not yet proven with a code (it asks nothing at login). ``last_step``: the
+# time step of the last code accepted, so a code is used once (RFC 6238, section 5.2).
+totp_secrets = Table(
+    "totp_secrets",
+    metadata,
+    Column("agent_id", ForeignKey(agents.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("secret", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("confirmed_at", UtcDateTime),
+    Column("last_step", Integer, nullable=False, server_default="0"),
 )

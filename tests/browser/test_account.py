@@ -3,14 +3,17 @@
 The daemon is the in-process one of tests/security/site.py (no PBX needed). Alice signs in on
 the agent desktop, opens "Change password" from the top bar with the keyboard, is told which
 field the policy refused, then changes it: her other session ends, this tab goes on, and the
-new password is the one that signs in.
+new password is the one that signs in. Sam (a supervisor) turns two-step sign-in on from the
+QR dialog, then signs in with his password and a code.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pyotp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -86,4 +89,46 @@ async def test_change_password_from_the_shell_by_keyboard(browser: Browser, site
     await page.reload()
     await expect(page.locator("#me-role")).to_have_text("agent")
     await site.login("alice", NEW)
+    assert problems == [], problems
+
+
+async def test_two_step_sign_in_enrolment_and_login(browser: Browser, site: Site) -> None:
+    site.daemon.store.create_agent("sam", password=PASSWORD, role=Role.SUPERVISOR)
+    context = await browser.new_context(viewport=LAPTOP)
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    await page.goto(f"{site.url}/supervisor")
+    await page.fill("#login-username", "sam")
+    await page.fill("#login-password", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#me-role")).to_have_text("supervisor")
+
+    # Enrol: the QR code and the key by hand; a code from the key turns it on.
+    await page.locator("#two-step").click()
+    dialog = page.locator("#totp-dialog")
+    await expect(dialog.locator("img.qr")).to_be_visible()
+    hint = await dialog.locator(".dialog-hint").text_content()
+    totp = pyotp.TOTP((hint or "").rsplit(" ", 1)[-1])
+    await page.locator("#totp-code").fill("000000")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#totp-code")).to_have_attribute("aria-invalid", "true")
+    await page.locator("#totp-code").fill(totp.now())
+    await page.keyboard.press("Enter")
+    await expect(dialog).to_contain_text("Two-step sign-in is on")
+    await page.keyboard.press("Escape")
+
+    # Sign out and in again: the password, then the code, then the console.
+    await page.click("#logout")
+    await page.fill("#login-username", "sam")
+    await page.fill("#login-password", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    code = page.locator("#login-code")
+    await expect(code).to_be_focused()
+    await code.fill("111111")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#login-code-error")).to_contain_text("not right")
+    await code.fill(totp.at(int(time.time()) + 30))  # the enrolment's code is spent
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#me-role")).to_have_text("supervisor")
     assert problems == [], problems

@@ -48,6 +48,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/logout"): "public",
     ("GET", "/api/me"): "self",
     ("POST", "/api/me/password"): "self",
+    ("GET", "/api/me/totp"): "self",
+    ("POST", "/api/me/totp"): "supervise",  # two-step sign-in: supervisors and admins
+    ("POST", "/api/me/totp/confirm"): "self",
+    ("POST", "/login/totp"): "public",
+    ("DELETE", "/api/admin/agents/{username}/totp"): "admin",
     ("POST", "/api/ws-ticket"): "desk",
     ("GET", "/"): "public",
     ("GET", "/agent"): "public",  # the pages are static; their APIs check
@@ -233,7 +238,7 @@ async def test_each_visitor_reaches_exactly_what_their_role_allows(
     for (method, path), kind, visitor in (
         (*entry, v) for entry in sorted(ACCESS.items()) for v in VISITORS
     ):
-        if path in ("/login", "/logout"):
+        if path in ("/login", "/logout", "/login/totp"):
             continue  # they change the visitor's own session; covered in test_sessions
         body: dict[str, object] | None = None if method in ("GET", "DELETE") else {}
         reply = await clients[visitor].request(method, _url(method, path), json=body)

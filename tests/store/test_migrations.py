@@ -37,6 +37,7 @@ TABLES = {
     "access_keys",
     "access_key_windows",
     "web_sessions",
+    "totp_secrets",
     "report_buckets",
     "recording_policies",
     "recordings",

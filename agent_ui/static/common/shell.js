@@ -54,6 +54,45 @@ export class Shell {
       return;
     }
     form.password.value = "";
+    if (body.second_factor === "totp") {
+      this.askCode(body.token); // two-step sign-in: the code from the user's app
+      return;
+    }
+    this.signedIn(body);
+  }
+
+  /** The second step of signing in: the 6-digit code, sent with the password step's token. */
+  askCode(token) {
+    const input = el("input", { attrs: { id: "login-code", name: "code", inputmode: "numeric",
+      autocomplete: "one-time-code", pattern: "[0-9 ]*", maxlength: 7, required: true } });
+    const error = el("p", { class: "form-error", attrs: { id: "login-code-error", role: "alert" } });
+    const codeForm = el("form", { class: "login-card", attrs: { id: "login-code-form" } },
+      el("h1", { text: "Two-step sign-in" }),
+      el("label", { text: "Code from your authenticator app", attrs: { for: "login-code" } }),
+      input, error,
+      el("button", { class: "button primary", text: "Sign in", attrs: { type: "submit" } }));
+    codeForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const body = await postJson("/login/totp", { token, code: input.value.trim() });
+        codeForm.remove();
+        $("login-form").hidden = false;
+        this.signedIn(body);
+      } catch (err) {
+        error.textContent = explain(err);
+        if (err instanceof ApiError && err.status === 401 && !err.details.field) {
+          codeForm.remove(); // the step timed out: back to the password
+          $("login-form").hidden = false;
+          this.showLogin(explain(err));
+        }
+      }
+    });
+    $("login-form").hidden = true;
+    $("login-form").after(codeForm);
+    input.focus();
+  }
+
+  signedIn(body) {
     if (body.home && body.home !== window.location.pathname) {
       window.location.assign(body.home); // each role lands on its own console
       return;
@@ -68,6 +107,7 @@ export class Shell {
     $("me-name").textContent = body.user.display_name || body.user.username;
     $("me-name").title = `${body.user.username} (${body.user.role})`;
     $("me-role").textContent = body.user.role;
+    this.account.forUser(body.user);
     $("login-view").hidden = true;
     this.app.hidden = false;
     this.onSignedIn(body);
