@@ -25,7 +25,7 @@ from cti.site.values import (
     check_number,
     check_step,
 )
-from cti.store import AgentInfo, Store
+from cti.store import AgentInfo, Role, Store
 
 __all__ = ["AuditSink", "SiteAdmin", "provision_ha1"]
 
@@ -223,7 +223,12 @@ class SiteAdmin:
                 left.append(f"+{n['number']} is being ported (due {n['due_date']})")
             elif n["status"] == "failed":
                 left.append(f"the port of +{n['number']} failed: {n['reason']}")
-        people = [a.username for a in agents if a.username not in with_device]
+        # Admins (and deactivated users) take no calls: only they need no device.
+        people = [
+            a.username
+            for a in agents
+            if a.role != Role.ADMIN and a.active and a.username not in with_device
+        ]
         if people:
             left.append(f"{len(people)} users have no device: {', '.join(people[:20])}")
         return {

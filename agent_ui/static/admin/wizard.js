@@ -165,8 +165,9 @@ export class Wizard {
       el("button", { class: "button", text: "Add user", attrs: { type: "submit" } }));
     submitting(form, async (data) => {
       // One user is a one-row import: the same validation as the template's rows.
-      const cols = ["action", "username", "first_name", "last_name", "email", "extension", "role"];
-      const values = ["create", ...cols.slice(1, -1).map((c) => String(data.get(c) || "")), "agent"];
+      const typed = ["username", "first_name", "last_name", "email", "extension"].map((c) => String(data.get(c) || ""));
+      const cols = ["action", "username", "first_name", "last_name", "email", "extension", "endpoint_secret", "groups", "role", "salesforce_user"];
+      const values = ["create", ...typed, "generate", "", "agent", ""];
       const csv = `${cols.join(",")}\n${values.map((v) => `"${v.replaceAll('"', '""')}"`).join(",")}\n`;
       const reply = await fetch("/api/admin/imports?filename=user.csv", {
         method: "POST", body: csv, credentials: "same-origin",
