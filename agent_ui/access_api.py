@@ -178,18 +178,21 @@ class _InteractionApi:
         )
 
     async def create(self, request: Request) -> Response:
+        """One transaction for the key, its rate and the reservation (the service's
+        ``reserve_request``); the body is read and checked first, but a bad one is refused
+        only after the key and its rate, so 401 and 429 come before 413 and 422."""
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
         try:
-            key = await self._key(request, "reserve")
-            try:
-                wanted = _request(
-                    await read_body(request, _BODY_LIMIT), self._regions.default_region()
-                )
-            except ValidationFailed as exc:
-                await self.access.audit(
-                    key, "reserve", exc.error_id, field=exc.details.get("field")
-                )
-                raise
-            found = await self.access.reserve(key, wanted)
+            wanted: ReservationRequest | CtiError = _request(
+                await read_body(request, _BODY_LIMIT), self._regions.default_region()
+            )
+        except CtiError as exc:  # 422, or 413 past the body's limit
+            wanted = exc
+        try:
+            found = await self.access.reserve_request(
+                key.strip() if scheme.lower() == "bearer" else None, wanted
+            )
         except CtiError as exc:
             return _error(exc)
         return JSONResponse(interaction_body(found), status_code=201, headers=_NO_STORE)

@@ -103,16 +103,16 @@ def keys(conn: Connection) -> list[ApiKeyInfo]:
 
 
 def find_key(conn: Connection, key: str, now: datetime) -> ApiKeyInfo | None:
-    """The active key ``key`` is (stamping its last use), or None."""
+    """The active key ``key`` is (stamping its last use, in the same statement), or None."""
     if not key.startswith(KEY_PREFIX) or len(key) > _MAX_KEY:
         return None
     row = conn.execute(
-        select(access_keys).where(access_keys.c.digest == digest_of(key), access_keys.c.active)
+        update(access_keys)
+        .where(access_keys.c.digest == digest_of(key), access_keys.c.active)
+        .values(last_used_at=now)
+        .returning(*access_keys.c)
     ).first()
-    if row is None:
-        return None
-    conn.execute(update(access_keys).where(access_keys.c.id == row.id).values(last_used_at=now))
-    return _info(row)
+    return None if row is None else _info(row)
 
 
 def revoke_key(conn: Connection, key_id: int, now: datetime) -> ApiKeyInfo:

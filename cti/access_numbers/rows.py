@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, case, delete, false, func, insert, select, update
 
 from cti.access_numbers.values import AccessNumber, Interaction, Pool, PoolSpec, PoolStatus, Refusal
 from cti.errors import Conflict, NotFound, ValidationFailed
@@ -35,6 +35,7 @@ __all__ = [
     "expire_due",
     "get_interaction",
     "live_interactions",
+    "lock_pool",
     "pool_status",
     "pools",
     "reserve",
@@ -75,6 +76,12 @@ def _pool_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]:
     if row is None:
         raise NotFound("no such pool", details={"field": "pool", "pool": name[:64]})
     return row
+
+
+def lock_pool(conn: Connection, name: str) -> Row[Any]:
+    """The pool's row, locked for this transaction (reservations from one pool take turns);
+    NotFound naming the pool."""
+    return _pool_row(conn, name, lock=True)
 
 
 def _check_numbers_free(conn: Connection, spec: PoolSpec, pool_id: int | None) -> None:
@@ -213,14 +220,16 @@ def reserve(
     context: dict[str, Any],
     key_id: int | None,
     now: datetime,
+    locked: Row[Any] | None = None,
 ) -> Interaction | Refusal:
     """Reserve a number of ``pool_name`` for one interaction, or say when to try again.
 
     A DID may carry several live reservations only when their caller numbers differ; a
     reservation without a caller number holds its DID alone. Free numbers go first, least
     recently used first; a caller-specific request may then share a DID held for other callers.
+    ``locked`` is the pool's row if the caller already locked it (:func:`lock_pool`).
     """
-    pool = _pool_row(conn, pool_name, lock=True)
+    pool = locked if locked is not None else lock_pool(conn, pool_name)
     _expire_pool(conn, pool.id, now)
     chosen = _choose(conn, pool.id, caller)
     if chosen is None and pool.policy == "take_oldest":
@@ -276,26 +285,38 @@ def reserve(
 
 
 def _choose(conn: Connection, pool_id: int, caller: str | None) -> tuple[str, str] | None:
-    """The DID to reserve (and its E.164), or None when the rules leave none."""
-    holds: dict[str, set[str | None]] = defaultdict(set)
-    for row in conn.execute(
-        select(_R.c.did, _R.c.caller).where(_R.c.pool_id == pool_id, _R.c.state == "live")
-    ):
-        holds[row.did].add(row.caller)
+    """The DID to reserve (and its E.164), or None when the rules leave none.
+
+    One query gives each number of the pool with its live holds counted (all, by known callers,
+    by this caller): a DID's live holds have distinct callers (the unique ``hold``), so the
+    count is the number of callers sharing it, and fewer known callers than holds means one
+    holds it alone. The pool's numbers come back, not its live reservations.
+    """
+    live = _R.c.state == "live"
+    mine = _R.c.caller == caller if caller is not None else false()
     numbers = conn.execute(
-        select(access_numbers.c.did, access_numbers.c.e164)
+        select(
+            access_numbers.c.did,
+            access_numbers.c.e164,
+            func.count(_R.c.id).label("holds"),
+            func.count(_R.c.caller).label("known"),
+            func.count(case((mine, 1))).label("mine"),
+        )
+        .select_from(access_numbers)
+        .outerjoin(_R, and_(_R.c.did == access_numbers.c.did, _R.c.pool_id == pool_id, live))
         .where(access_numbers.c.pool_id == pool_id)
+        .group_by(access_numbers.c.did, access_numbers.c.e164, access_numbers.c.last_used_at)
         .order_by(access_numbers.c.last_used_at.asc().nulls_first(), access_numbers.c.did)
     ).all()
     for row in numbers:  # free numbers first, least recently used first
-        if not holds.get(row.did):
+        if row.holds == 0:
             return row.did, row.e164
     if caller is None:
         return None
     shareable = [  # then numbers held only for other, known callers: the least held first
-        (len(holds[row.did]), position, row.did, row.e164)
+        (row.holds, position, row.did, row.e164)
         for position, row in enumerate(numbers)
-        if None not in holds[row.did] and caller not in holds[row.did]
+        if row.known == row.holds and row.mine == 0
     ]
     return min(shareable)[2:] if shareable else None
 

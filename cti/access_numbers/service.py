@@ -22,6 +22,7 @@ from cti.access_numbers import keys as key_rows
 from cti.access_numbers import rows
 from cti.access_numbers.errors import KeyRejected, OutOfScope, PoolExhausted
 from cti.access_numbers.index import LiveIndex
+from cti.access_numbers.request_path import handle_reservation, pool_of, scope_refusal
 from cti.access_numbers.values import ApiKeyInfo, Interaction, Pool, PoolSpec, PoolStatus, Refusal
 from cti.errors import CtiError, NotFound, RateLimited
 from cti.numbers import RegionSource, region_source, to_e164
@@ -189,25 +190,42 @@ class AccessNumbers:
         details = {"key": key.prefix if key else None, "what": what, "outcome": outcome, **more}
         await self._store.aio.run(self._store.record_event, "access.api", details)
 
-    async def reserve(self, key: ApiKeyInfo, request: ReservationRequest) -> Interaction:
-        """Reserve a number for ``request``; OutOfScope, NotFound or PoolExhausted (503)."""
-        pool = request.pool or (key.pools[0] if len(key.pools) == 1 else None)
-        if pool is None or pool not in key.pools:
-            await self.audit(key, "reserve", OutOfScope.error_id, pool=pool)
-            raise OutOfScope(
-                "this key may not reserve from that pool" if pool else "name the pool",
-                details={"field": "pool", "pools": list(key.pools)},
-            )
-        result = await self._store.aio.run(self._reserve, key, pool, request)
-        if isinstance(result, Refusal):
-            self.metrics.exhausted.labels(pool).inc()
+    async def reserve_request(
+        self, key: str | None, wanted: ReservationRequest | CtiError
+    ) -> Interaction:
+        """Serve one ``POST /api/v1/interactions`` in one store transaction (the key, its rate,
+        the scope, the reservation, the audit: :mod:`~cti.access_numbers.request_path`);
+        ``wanted`` is the validated body or the error reading it raised (413, 422). Raises what
+        the API answers: KeyRejected, RateLimited, that error, OutOfScope, NotFound or
+        PoolExhausted."""
+        _, outcome = await self._store.aio.run(self._request, key or "", wanted)
+        return self._granted(outcome)
+
+    def _request(self, key: str, wanted: ReservationRequest | CtiError) -> Any:
+        now = self._clock()
+        with self._store.writing("access.reserve") as conn:
+            return handle_reservation(conn, key, wanted, now)
+
+    def _granted(self, outcome: Interaction | Refusal | CtiError) -> Interaction:
+        if isinstance(outcome, CtiError):
+            raise outcome
+        if isinstance(outcome, Refusal):
+            self.metrics.exhausted.labels(outcome.pool).inc()
             raise PoolExhausted(
                 "every number of the pool is reserved; try again later",
-                details={"pool": pool, "retry_after_s": result.retry_after_s},
+                details={"pool": outcome.pool, "retry_after_s": outcome.retry_after_s},
             )
-        self.metrics.reserved.labels(pool).inc()
-        self.index.add(result)
-        return result
+        self.metrics.reserved.labels(outcome.pool).inc()
+        self.index.add(outcome)
+        return outcome
+
+    async def reserve(self, key: ApiKeyInfo, request: ReservationRequest) -> Interaction:
+        """Reserve for a key already authenticated; OutOfScope, NotFound or PoolExhausted."""
+        pool = pool_of(key, request.pool)
+        if pool is None or pool not in key.pools:
+            await self.audit(key, "reserve", OutOfScope.error_id, pool=pool)
+            raise scope_refusal(key, pool)
+        return self._granted(await self._store.aio.run(self._reserve, key, pool, request))
 
     def _reserve(
         self, key: ApiKeyInfo, pool: str, request: ReservationRequest

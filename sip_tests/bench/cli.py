@@ -92,3 +92,16 @@ def _reports(quick: bool) -> Report:
 
 
 _command("reports", _reports, "Report query time on a store holding a year of buckets.")
+
+
+def _access(quick: bool) -> Report:
+    from sip_tests.bench.access import run_access  # noqa: PLC0415
+
+    return run_access(quick=quick)
+
+
+_command(
+    "access",
+    _access,
+    "Access-number reservations/s and latency, service and HTTP daemon, SQLite and PostgreSQL.",
+)
