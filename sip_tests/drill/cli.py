@@ -198,3 +198,33 @@ def pbx_restart(
         run_pbx_restart(lab_offset, where, calls=calls, rate_per_s=rate, reconnect=policy)
     )
     _print(result.report(quick=calls < 50), {})
+
+
+@drill.command("cluster")
+@click.option("--calls", type=int, default=50, show_default=True)
+@click.option("--agents", type=int, default=10, show_default=True, help="Spread over 3 nodes.")
+@click.option("--rate", type=float, default=2.0, show_default=True, help="Calls per second.")
+@click.option("--hold", type=float, default=8.0, show_default=True, help="Seconds per call.")
+@_lab_options
+def cluster(
+    *, calls: int, agents: int, rate: float, hold: float, lab_offset: int, workdir: Path | None
+) -> None:
+    """Drill 7: three nodes; the AMI owner killed (-9), then the broker restarted, mid-calls."""
+    from sip_tests.drill.cluster_failover import run_cluster_failover  # noqa: PLC0415
+    from sip_tests.drill.cluster_lab import scratch_database  # noqa: PLC0415
+
+    where = _workdir(workdir, "cluster")
+    click.echo(
+        f"drill cluster: {calls} calls at {rate}/s held {hold} s, {agents} agents on 3 nodes, "
+        f"lab offset {lab_offset}, a private redis-server and PostgreSQL database, in {where}"
+    )
+    with scratch_database() as store_url:
+        result = asyncio.run(
+            run_cluster_failover(
+                lab_offset, where, store_url, calls=calls, agents=agents, rate_per_s=rate,
+                hold_s=hold,
+            )
+        )  # fmt: skip
+    _print(result.report(quick=calls < 50), {})
+    if not result.ok:
+        raise SystemExit(1)
