@@ -82,6 +82,7 @@ def _history(entry: CallHistoryEntry) -> dict[str, object]:
         "duration_seconds": entry.duration_seconds,
         "disposition": entry.disposition or "",
         "notes": entry.notes,
+        "recordings": list(entry.recordings),
     }
 
 

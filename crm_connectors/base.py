@@ -149,6 +149,7 @@ class CallHistoryEntry:
     duration_seconds: float = 0.0
     disposition: str | None = None
     notes: str = ""
+    recordings: tuple[str, ...] = ()  # links that play the call's recordings (cti.recording)
 
     def __post_init__(self) -> None:
         _check_utc("started_at", self.started_at)

@@ -33,6 +33,7 @@ _CALL_KEYS = (
     "duration_seconds",
     "disposition",
     "notes",
+    "recordings",
 )
 _ACCOUNT_KEYS = ("id", "name", "phone_e164", "account_type", "industry")
 

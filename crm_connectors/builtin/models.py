@@ -139,6 +139,7 @@ calls = Table(
     Column("notes", Text, nullable=False, server_default=""),
     Column("disposition", String(255)),
     Column("flags", JSON, nullable=False),
+    Column("recordings", JSON, nullable=False, server_default="[]"),  # links (r0003)
     Column("logged_at", UtcDateTime, nullable=False),
     Index(None, "external_e164", "started_at"),
 )

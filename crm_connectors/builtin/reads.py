@@ -135,6 +135,7 @@ _HISTORY_COLUMNS = (
     calls.c.duration_seconds,
     calls.c.disposition,
     calls.c.notes,
+    calls.c.recordings,
 )
 _LINKED = calls.c.id.in_(
     select(call_matches.c.call_pk).where(

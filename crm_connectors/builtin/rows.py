@@ -6,6 +6,7 @@ keys, written as decimal strings in every :class:`RecordRef`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +117,18 @@ def history_entry(row: Mapping[str, Any]) -> CallHistoryEntry:
         duration_seconds=max(0.0, row["duration_seconds"]),
         disposition=row["disposition"],
         notes=row["notes"],
+        recordings=_links(row["recordings"]),
     )
+
+
+def _links(value: object) -> tuple[str, ...]:
+    """crm_calls.recordings: a list, or its JSON text inside the one-statement lookup's JSON
+    (SQLite's json_array embeds a JSON column as a string)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(link) for link in value)
 
 
 def display_name(first: str, last: str, email: str | None, phones: tuple[str, ...]) -> str:

@@ -160,6 +160,7 @@ def _call_values(record: CallRecord, default_region: str, now: datetime) -> dict
         "notes": record.notes,
         "disposition": record.disposition,
         "flags": [clean_text(flag) for flag in record.flags],
+        "recordings": [clean_text(link) for link in record.recordings],
         "logged_at": now,
     }
 

@@ -90,6 +90,7 @@ class SalesforceConfig(BaseModel):
     agent_users: dict[str, str] | None = None
     default_owner_id: str | None = None
     call_id_field: str | None = None
+    recording_field: str | None = None
     activity_timezone: str | None = None
     lookup_objects: tuple[str, ...] | None = None
     contact_phone_fields: tuple[str, ...] | None = None

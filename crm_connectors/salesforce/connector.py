@@ -175,6 +175,7 @@ class SalesforceCrm:
             region=settings.default_region,
             owner_id=settings.agent_users.get(record.answered_by or "", settings.default_owner_id),
             zone=self._zone,
+            recording_field=settings.recording_field,
         )
         field = settings.call_id_field
         unit: Unit[str]

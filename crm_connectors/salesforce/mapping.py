@@ -250,11 +250,14 @@ def task_body(
     region: str,
     owner_id: str | None,
     zone: ZoneInfo,
+    recording_field: str | None = None,
 ) -> dict[str, object]:
     """Return the fields of the Task that logs ``record`` (without any external id field).
 
     WhoId is the first Contact or Lead the call was matched to, WhatId the first Account;
-    Salesforce refuses a WhatId next to a Lead, so a lead's Task has none.
+    Salesforce refuses a WhatId next to a Lead, so a lead's Task has none. With
+    ``recording_field`` (a URL field, at most 255 characters) the call's first recording link
+    goes there too; every link is in the description either way.
     """
     who = _first_match(record, system, ("contact", "lead"))
     what = _first_match(record, system, ("account",))
@@ -276,21 +279,28 @@ def task_body(
         body["WhatId"] = what[1]
     if owner_id is not None:
         body["OwnerId"] = owner_id
+    if recording_field is not None and record.recordings and len(record.recordings[0]) <= 255:
+        body[recording_field] = record.recordings[0]  # a longer link: the description only
     return body
 
 
 def task_description(record: CallRecord) -> str:
     """The Task's description: the agent's notes, after the access-number interaction the call
-    answered (what the customer's app sent: who, intent, order, page), when there was one.
+    answered (what the customer's app sent: who, intent, order, page), when there was one, and
+    a ``Recording: <link>`` line per recording of the call (the link plays it to a signed-in
+    user allowed to hear the call).
 
-    The interaction goes first, so a long note is what the field's limit cuts.
+    The interaction and the links go first, so a long note is what the field's limit cuts.
     """
+    lines = [f"Recording: {link}" for link in record.recordings]
     said = dict(record.interaction)
-    if "id" not in said:
-        return record.notes[:_DESCRIPTION_MAX]
-    details = "; ".join(f"{k}: {v}" for k, v in record.interaction if k != "id")
-    line = f"Interaction {said['id']} (access number)" + (f": {details}" if details else "")
-    return (line + ("\n\n" + record.notes if record.notes else ""))[:_DESCRIPTION_MAX]
+    if "id" in said:
+        details = "; ".join(f"{k}: {v}" for k, v in record.interaction if k != "id")
+        line = f"Interaction {said['id']} (access number)"
+        lines.insert(0, f"{line}: {details}" if details else line)
+    head = "\n".join(lines)
+    text = f"{head}\n\n{record.notes}" if head and record.notes else head or record.notes
+    return text[:_DESCRIPTION_MAX]
 
 
 def _first_match(

@@ -218,6 +218,7 @@ class SalesforceSettings:
     agent_users: Mapping[str, str] = field(default_factory=dict, hash=False)
     default_owner_id: str | None = None  # owner when the agent is unmapped; None: API user
     call_id_field: str | None = None  # e.g. "CTI_Call_Id__c": an External ID on Activity
+    recording_field: str | None = None  # e.g. "CTI_Recording__c": a URL field on Activity
     activity_timezone: str = "UTC"  # the zone whose calendar date becomes ActivityDate
     lookup_objects: tuple[str, ...] = _LOOKUP_OBJECTS
     contact_phone_fields: tuple[str, ...] = ("Phone", "MobilePhone", "HomePhone", "OtherPhone")
@@ -277,8 +278,7 @@ class SalesforceSettings:
         if not self.name:
             raise ConfigError("the connector needs a name")
         names = (*self.contact_phone_fields, *self.lead_phone_fields)
-        if self.call_id_field is not None:
-            names += (self.call_id_field,)
+        names += tuple(f for f in (self.call_id_field, self.recording_field) if f is not None)
         for api_name in names:
             if not _API_NAME.fullmatch(api_name):
                 raise ConfigError("not a Salesforce field name", details={"field": api_name})

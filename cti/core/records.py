@@ -65,6 +65,9 @@ class CallRecord:
     # The access-number interaction the call answered (docs/access-numbers.md): ("id", ...)
     # first, then what the app said (who, intent, order, page), as (name, text) pairs.
     interaction: tuple[tuple[str, str], ...] = field(default=())
+    # Links to the call's recordings (cti.recording), one per recorded agent leg, in the order
+    # they started: absolute URLs that play the file to a signed-in user allowed to hear it.
+    recordings: tuple[str, ...] = field(default=())
 
     @property
     def duration_seconds(self) -> float:

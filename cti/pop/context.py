@@ -51,6 +51,7 @@ def _history(entry: CallHistoryEntry) -> dict[str, object]:
         "duration": entry.duration_seconds,
         "disposition": entry.disposition or "",
         "notes": entry.notes,
+        "recordings": list(entry.recordings),
     }
 
 

@@ -138,6 +138,7 @@ class PopService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.pops_sent = 0
         self._shown: OrderedDict[tuple[str, str], None] = OrderedDict()  # (agent, call id)
+        self._recording_links: Callable[[str], tuple[str, ...]] = lambda call_id: ()
         # (group, error), newest last; each also goes to on_template_failure(group, error, call)
         self.template_failures: deque[tuple[str, str]] = deque(maxlen=200)
         self._on_template_failure = on_template_failure
@@ -160,6 +161,11 @@ class PopService:
         handler = self._handlers.get(type(update))
         if handler is not None:
             handler(update)
+
+    def recordings_from(self, links: Callable[[str], tuple[str, ...]]) -> None:
+        """Take the links to a call's recordings (``RecordingService.links_of``) into its
+        record as it ends (the root wires it; the recording service is built after this one)."""
+        self._recording_links = links
 
     def handle_all(self, updates: list[CallUpdate]) -> None:
         for update in updates:
@@ -546,6 +552,7 @@ class PopService:
             matches=tuple(matches),
             flags=flags,
             interaction=_interaction_note(found),
+            recordings=self._recording_links(record.call_id),
         )
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ __all__ = ["RecordCommands", "RecordingNotifier", "RecordingService", "Recording
 log = logging.getLogger(__name__)
 
 RECORD_VARIABLE = "CTI_RECORD_FILE"  # read by the cti-record gosub (extensions.conf)
+_KEEP_ENDED = 1000  # calls whose recording ids stay known after they end (their records)
 
 
 class RecordCommands(Protocol):
@@ -89,10 +91,12 @@ class RecordingService:
         audit: Audit,
         files: Path,
         notifier: RecordingNotifier | None = None,
+        link_base: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``files``: the directory where this host reads what Asterisk writes (its monitor
-        spool directory, or the storage the admin names)."""
+        spool directory, or the storage the admin names); ``link_base``: the public origin the
+        call record's links start with (``https://cti.example.com``)."""
         self._store = store
         self._calls = calls
         self._servers = servers
@@ -105,6 +109,8 @@ class RecordingService:
         self._policies: dict[str, GroupPolicy] = {}
         self._named: dict[tuple[str, str], tuple[str, str]] = {}  # (call, endpoint) -> id, group
         self._live: dict[str, _Live] = {}  # call id -> its recording
+        self._link_base = link_base.rstrip("/")
+        self._of_call: OrderedDict[str, list[str]] = OrderedDict()  # call id -> recording ids
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.status = RecordingStatus(True, "")
@@ -154,6 +160,12 @@ class RecordingService:
             self.status = RecordingStatus(True, "")
         return self.status
 
+    def links_of(self, call_id: str) -> tuple[str, ...]:
+        """Links to the call's recordings, for its call record (asked as the call ends): each
+        plays the file to a signed-in user allowed to hear the call (:meth:`file_for`)."""
+        keys = self._of_call.get(call_id, ())
+        return tuple(f"{self._link_base}/api/recordings/{key}" for key in keys)
+
     # ---------------------------------------------------------------------------- read path
     def observe(self, updates: Iterable[CallUpdate]) -> None:
         """Call updates from the AMI read path; PBX and store work goes to owned tasks."""
@@ -196,6 +208,9 @@ class RecordingService:
         )  # fmt: skip
         live = _Live(row, channel, now, None)
         self._live[call.call_id] = live
+        self._of_call.setdefault(call.call_id, []).append(key)
+        while len(self._of_call) > _KEEP_ENDED + len(self._live):
+            self._of_call.popitem(last=False)
         self._spawn(self._store.aio.run(self._write, rows.insert_recording, row), "store it")
         if self.policy(group).policy is Policy.DEMAND:
             live.paused_since = now

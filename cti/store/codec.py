@@ -46,6 +46,7 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
         "matches": [[m.system, m.object_type, m.record_id] for m in record.matches],
         "flags": list(record.flags),
         "interaction": [[name, text] for name, text in record.interaction],
+        "recordings": list(record.recordings),
     }
 
 
@@ -89,6 +90,7 @@ def _decode(data: Mapping[str, Any]) -> CallRecord:
         matches=tuple(_match(item) for item in data["matches"]),
         flags=_strings(data["flags"]),
         interaction=tuple(_pair(item) for item in data.get("interaction", ())),  # absent: older
+        recordings=_strings(data.get("recordings", [])),  # absent: written before recordings
     )
 
 

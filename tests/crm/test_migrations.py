@@ -36,7 +36,7 @@ def test_migrating_an_empty_database_gives_the_models_schema(db_url: str) -> Non
         assert tables == {table.name for table in metadata.sorted_tables} | {VERSION_TABLE}
     finally:
         engine.dispose()
-    assert current_revision(db_url) == head_revision() == "0002"
+    assert current_revision(db_url) == head_revision() == "0003"
 
 
 def test_upgrading_again_changes_nothing(db_url: str) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import wave
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
 
 from sip_tests.lab import LabHandle, direct_did
@@ -138,3 +140,26 @@ async def test_an_always_recorded_call_leaves_its_file_with_the_pause_marked(
         assert (await sam.get(recording["url"])).status_code == 200
     kinds = await asyncio.to_thread(lambda: events_of(daemon, "recording."))
     assert "recording.paused" in kinds and "recording.played" in kinds
+
+    # The call record the CRM got links the recording; the link plays it to alice, not to sue.
+    async with console(daemon, "alice") as desk:
+        entry = await crm_history_entry(desk, call_id)
+        [link] = entry["recordings"]
+        assert link == f"{daemon.origin}/api/recordings/{recording['id']}"
+        played = await desk.get(link)
+        assert played.status_code == 200 and played.headers["content-type"] == "audio/wav"
+        assert played.content == path.read_bytes()
+    async with console(daemon, "sue") as sue:
+        assert (await sue.get(link)).status_code == 403
+
+
+async def crm_history_entry(desk: httpx.AsyncClient, call_id: str) -> dict[str, Any]:
+    """The built-in CRM's history entry of ``call_id`` once the outbox delivered its record."""
+    for _ in range(100):
+        reply = await desk.get("/api/crm/history", params={"number": ALICE_NUMBER})
+        assert reply.status_code == 200, reply.text
+        found = [c for c in reply.json()["calls"] if c["call_id"] == call_id]
+        if found:
+            return dict(found[0])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the CRM never got the record of {call_id}")

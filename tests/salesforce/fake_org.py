@@ -107,6 +107,7 @@ class FakeOrg:
         self.api_version = api_version
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in FIELDS}
         self.external_ids: dict[str, set[str]] = {"Task": set()}
+        self.url_fields: dict[str, set[str]] = {"Task": set()}
         self._lock = threading.RLock()
         self._serial = itertools.count(1)
         self._cases = itertools.count(1001)
@@ -131,6 +132,11 @@ class FakeOrg:
         """Create a custom Text field marked External ID and Unique (the setup step)."""
         with self._lock:
             self.external_ids.setdefault(object_name, set()).add(field_name)
+
+    def add_url_field(self, object_name: str, field_name: str) -> None:
+        """Create a custom URL field (at most 255 characters), as an admin would."""
+        with self._lock:
+            self.url_fields.setdefault(object_name, set()).add(field_name)
 
     def tasks(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -315,8 +321,11 @@ class FakeOrg:
         return matches[0] if matches else None
 
     def _validate(self, object_name: str, body: dict[str, Any], *, creating: bool) -> None:
-        allowed = FIELDS[object_name] | self.external_ids.get(object_name, set())
-        for name in body:
+        urls = self.url_fields.get(object_name, set())
+        allowed = FIELDS[object_name] | self.external_ids.get(object_name, set()) | urls
+        for name, value in body.items():
+            if name in urls and len(str(value or "")) > 255:
+                raise OrgError(400, "STRING_TOO_LONG", f"{name}: data value too large", [name])
             if name not in allowed or name in ("Id", "CreatedDate", "IsClosed", "Name"):
                 raise OrgError(
                     400,

@@ -1,0 +1,106 @@
+"""A RecordingService on a migrated SQLite store, fed by the call tracker over recorded lab
+transcripts, with a fake PBX and notifier that keep what they are handed (no mocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cti.core.tracker import CallTracker
+from cti.core.updates import CallUpdate
+from cti.pop.directory import Directory, GroupConfig
+from cti.recording import RecordingService
+from cti.store import Store
+from cti.store.migrations import upgrade
+from pbx_adapters.asterisk.normalize import Normalizer
+from tests.transcript import frames, is_agent
+
+__all__ = ["DIRECTORY", "FakePbx", "Harness", "Told", "harness"]
+
+DIRECTORY = Directory(
+    endpoint_owners={"PJSIP/1001": ("alice",), "PJSIP/1002": ("bob",)},
+    groups={"Sales": GroupConfig("Sales"), "Support": GroupConfig("Support")},
+    agent_groups={"alice": ("Sales",), "bob": ("Sales",)},
+    queue_groups={"sales": "Sales", "support": "Support"},
+)
+
+
+class FakePbx:
+    """The AMI actions recording sends, kept in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[object, ...]] = []
+
+    async def set_variable(self, channel: str, name: str, value: str) -> object:
+        self.sent.append(("setvar", channel, name, value))
+        return None
+
+    async def mute_recording(self, channel: str, muted: bool) -> object:
+        self.sent.append(("mute", channel, muted))
+        return None
+
+
+class Told:
+    """The agent desktop's side of RecordingNotifier: the frames' data, per agent."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, dict[str, object]]] = []
+
+    def recording(self, agent: str, data: Mapping[str, object]) -> None:
+        self.got.append((agent, dict(data)))
+
+
+@dataclass
+class Harness:
+    service: RecordingService
+    store: Store
+    tracker: CallTracker
+    pbx: FakePbx
+    told: Told
+    audited: list[tuple[str, dict[str, object], str]] = field(default_factory=list)
+
+    def replay(self, name: str, *also: Callable[[CallUpdate], None]) -> list[CallUpdate]:
+        """Feed transcript ``name`` event by event, as the daemon's read path does (the
+        tracker, then ``also`` (e.g. the pop service), then the recording service)."""
+        normalizer, seen = Normalizer("lab"), []
+        for frame in frames(name):
+            event = normalizer.event(frame, 0.0)
+            if event is None:
+                continue
+            updates = self.tracker.feed(event)
+            for handle in also:
+                for update in updates:
+                    handle(update)
+            self.service.observe(updates)
+            seen += updates
+        return seen
+
+
+def harness(tmp_path: Path, *, supervisors: tuple[str, ...] = ("sam",)) -> Harness:
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    upgrade(url)
+    store = Store(url)
+    tracker, pbx, told = CallTracker(is_agent), FakePbx(), Told()
+    files = tmp_path / "monitor"
+    files.mkdir(exist_ok=True)
+    audited: list[tuple[str, dict[str, object], str]] = []
+
+    async def audit(kind: str, data: Mapping[str, object], who: str) -> None:
+        audited.append((kind, dict(data), who))
+
+    async def supervisors_of(group: str) -> tuple[str, ...]:
+        return supervisors if group == "Sales" else ()
+
+    service = RecordingService(
+        store=store,
+        calls=tracker,
+        servers={"lab": pbx},
+        directory=lambda: DIRECTORY,
+        supervisors_of=supervisors_of,
+        audit=audit,
+        files=files,
+        notifier=told,
+        link_base="https://cti.example.com/",
+    )
+    return Harness(service, store, tracker, pbx, told, audited)
