@@ -375,10 +375,7 @@ class Daemon:
             supervisors_of=self._supervisors_of,
             audit=self._audit_by,
             files=settings.recording.directory,
-            notifier=self.notifier,
-            link_base=settings.http.public_origin,
         )
-        self.pops.recordings_from(self.recording.links_of)  # the record's recording links
         self.monitoring = MonitorService(
             calls=self.tracker,
             servers=commands,
@@ -473,9 +470,14 @@ class Daemon:
         await self._source_named(server).start()  # its first resync settles the restored calls
 
     async def _lose_server(self, server: str) -> None:
-        """Another node owns ``server`` now: close our session; a fresh one waits for a lease."""
+        """Another node owns ``server`` now: close our session, drop its calls (that node
+        restores them from the store and records them); a fresh session waits for a lease."""
         old = self._source_named(server)
         await old.close()
+        gone = self.tracker.forget_server(server)
+        self.live_calls.forget(gone)
+        self.pops.forget(gone)
+        self.metrics.active_calls.set(self.tracker.active_count())
         spec = next(s for s in self.settings.servers if s.name == server)
         self.sources[self.sources.index(old)] = self._make_source(server, _ami_settings(spec))
 

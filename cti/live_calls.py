@@ -116,6 +116,15 @@ class LiveCallJournal:
             )
         return updates
 
+    def forget(self, call_ids: Iterable[str]) -> None:
+        """Stop saving these calls (another node owns their server now); their rows stay,
+        for that node to restore and end."""
+        for call_id in call_ids:
+            self._dirty.discard(call_id)
+            self._saved.pop(call_id, None)
+            self._gone.discard(call_id)
+        self._sweeping.clear()
+
     # ---------------------------------------------------------------------------- saving
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="live-calls")

@@ -100,6 +100,22 @@ class CallLedger:
         call_id = self._by_channel.get((server, uniqueid))
         return self._calls[call_id].view() if call_id in self._calls else None
 
+    def forget_server(self, server: str) -> list[str]:
+        """Drop every call of ``server`` without ending it; return their ids.
+
+        For a cluster node that lost the server's AMI lease: another node tracks these calls
+        now (from the snapshots in the store) and writes their records; here they would only
+        go stale. No update is returned, so nothing is popped, saved or recorded.
+        """
+        gone = [call_id for call_id, call in self._calls.items() if call.server == server]
+        for call_id in gone:
+            if self._calls.pop(call_id).merged_into is not None:
+                self._merged -= 1
+        for index in (self._by_channel, self._endpoints, self._names):
+            for key in [key for key in index if key[0] == server]:
+                del index[key]
+        return gone
+
     # ---------------------------------------------------------------------------- index
     def _call_for(self, server: str, channel: ev.Channel) -> TrackedCall | None:
         call_id = self._by_channel.get((server, channel.uniqueid))

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -138,7 +138,6 @@ class PopService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.pops_sent = 0
         self._shown: OrderedDict[tuple[str, str], None] = OrderedDict()  # (agent, call id)
-        self._recording_links: Callable[[str], tuple[str, ...]] = lambda call_id: ()
         # (group, error), newest last; each also goes to on_template_failure(group, error, call)
         self.template_failures: deque[tuple[str, str]] = deque(maxlen=200)
         self._on_template_failure = on_template_failure
@@ -162,10 +161,16 @@ class PopService:
         if handler is not None:
             handler(update)
 
-    def recordings_from(self, links: Callable[[str], tuple[str, ...]]) -> None:
-        """Take the links to a call's recordings (``RecordingService.links_of``) into its
-        record as it ends (the root wires it; the recording service is built after this one)."""
-        self._recording_links = links
+    def forget(self, call_ids: Iterable[str]) -> None:
+        """Drop these calls' pops without a word to anyone: another node owns their server
+        now and tells the agents what happens next (a lost AMI lease, issue 21)."""
+        for call_id in call_ids:
+            session = self._calls.pop(call_id, None)
+            if session is None:
+                continue
+            session.stop_waiting()
+            if session.task is not None and not session.task.done():
+                session.task.cancel()
 
     def handle_all(self, updates: list[CallUpdate]) -> None:
         for update in updates:
@@ -552,7 +557,6 @@ class PopService:
             matches=tuple(matches),
             flags=flags,
             interaction=_interaction_note(found),
-            recordings=self._recording_links(record.call_id),
         )
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import httpx
 
 from agent_ui import messages
+from broker_adapters.redis import BrokerKeys, connect
 from broker_adapters.redis.server import RedisServer, free_port
 from cti.config import AmiServerSettings, ClusterSettings, Settings, StoreSettings
 from cti.daemon import Daemon
+from tests.transcript import events_of, frames
 
 
 def node_settings(workdir: Path, broker: str, node: str) -> Settings:
@@ -59,6 +61,39 @@ async def test_two_nodes_share_the_server_and_the_frames(
         assert b.cluster.ownership is not None
         await b.cluster.ownership.round()  # its next round: the released lease is free
         assert b.cluster.owns("lab")
+    finally:
+        await b.close()
+        await a.close()
+
+
+async def test_a_node_that_loses_the_lease_drops_the_servers_calls(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Its calls go to the new owner (restored from the store); the old node keeps none, so it
+    neither pops, saves nor records them again (issue 21)."""
+    (tmp_path / "a").mkdir(mode=0o700)
+    (tmp_path / "b").mkdir(mode=0o700)
+    a = Daemon(node_settings(tmp_path, redis_server.url, "a"))
+    await a.start()
+    b = Daemon(node_settings(tmp_path, redis_server.url, "b"))
+    await b.start()
+    try:
+        assert a.cluster is not None and b.cluster is not None
+        assert a.cluster.ownership is not None and b.cluster.ownership is not None
+        events = events_of(frames("direct_answered"))
+        for event in events[: len(events) // 2]:  # a call is up on a, the owner
+            a._on_event(event)
+        live = a.tracker.call_ids()
+        assert live
+        assert await a.live_calls.save()
+        keys = BrokerKeys("d")
+        async with connect(redis_server.url) as broker:  # the lease expires under a
+            await broker.delete(keys.lease("lab"))
+        await b.cluster.ownership.round()  # b takes it and restores the call
+        assert b.cluster.owns("lab") and b.tracker.call_ids() == live
+        await a.cluster.ownership.round()  # a's renewal fails: it lets the server go
+        assert not a.cluster.owns("lab")
+        assert a.tracker.call_ids() == [] and a.pops.active_pops("alice") == []
     finally:
         await b.close()
         await a.close()
