@@ -27,6 +27,7 @@ __all__ = [
     "figures",
     "parse_request",
     "period_label",
+    "periods",
 ]
 
 DIMENSIONS = ("queue", "group", "agent", "did", "trunk")
@@ -146,6 +147,42 @@ def period_label(start: int, by: str, tz: ZoneInfo) -> str:
     return day.isoformat()
 
 
+def periods(request: ReportRequest) -> list[tuple[int, int, str]]:
+    """The report's periods as (first bucket start, end, label), in order.
+
+    Built from the buckets the request reads (quarter hours, or the site's local days), each
+    labelled by :func:`period_label` and merged while the label stays, so a period follows the
+    time zone's own edges (DST days, half-hour zones) without SQL knowing the zone. At most
+    31 x 96 quarters or 3 x 366 days are walked.
+    """
+    out: list[tuple[int, int, str]] = []
+    for start, end in _buckets(request):
+        label = period_label(start, request.by, request.tz)
+        if out and out[-1][2] == label and out[-1][1] == start:
+            out[-1] = (out[-1][0], end, label)
+        else:
+            out.append((start, end, label))
+    return out
+
+
+def _buckets(request: ReportRequest) -> Iterable[tuple[int, int]]:
+    first, end = request.start, request.end
+    if request.span == "q":
+        quarter = 900
+        edge = first - first % quarter
+        while edge < end:
+            yield edge, edge + quarter
+            edge += quarter
+        return
+    day = request.first
+    while day <= request.last:
+        after = day + timedelta(days=1)
+        lo = datetime(day.year, day.month, day.day, tzinfo=request.tz)
+        hi = datetime(after.year, after.month, after.day, tzinfo=request.tz)
+        yield int(lo.timestamp()), int(hi.timestamp())
+        day = after
+
+
 Sums = dict[str, float]
 
 
@@ -199,27 +236,32 @@ def figures(dim: str, raw: Sums) -> dict[str, float | None]:
 
 
 def roll_up(
-    request: ReportRequest,
-    rows: Iterable[tuple[int, str, str, float]],
+    rows: Iterable[tuple[str, str, str, float]],
     key_of: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[dict[tuple[str, str], Sums], dict[str, Sums]]:
-    """Sum bucket rows into (period, key) and per-key totals.
+    """Sum (period label, stored key, metric, value) rows into cells and per-key totals.
 
     ``key_of`` maps a stored key to the report keys it counts for (a queue to its groups).
     """
     cells: dict[tuple[str, str], Sums] = {}
     totals: dict[str, Sums] = {}
-    labels: dict[int, str] = {}
-    for start, stored, metric, value in rows:
-        label = labels.get(start)
-        if label is None:
-            label = labels[start] = period_label(start, request.by, request.tz)
+    for label, stored, metric, value in rows:
+        biggest = metric.endswith("_max")
         for key in key_of.get(stored, ()) if key_of is not None else (stored,):
-            for target in (cells.setdefault((label, key), {}), totals.setdefault(key, {})):
-                if metric.endswith("_max"):
-                    target[metric] = max(target.get(metric, value), value)
+            cell = cells.get((label, key))
+            if cell is None:
+                cell = cells[(label, key)] = {}
+            total = totals.get(key)
+            if total is None:
+                total = totals[key] = {}
+            for target in (cell, total):
+                old = target.get(metric)
+                if old is None:
+                    target[metric] = value
+                elif biggest:
+                    target[metric] = max(old, value)
                 else:
-                    target[metric] = target.get(metric, 0.0) + value
+                    target[metric] = old + value
     return cells, totals
 
 

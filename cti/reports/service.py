@@ -23,10 +23,11 @@ from cti.reports.query import (
     UnknownKey,
     figures,
     parse_request,
+    periods,
     roll_up,
 )
 from cti.reports.recorder import ReportStore
-from cti.reports.rows import bucket_rows
+from cti.reports.rows import period_rows
 from cti.store.aio import AsyncStore
 from cti.store.values import GroupInfo
 
@@ -113,15 +114,10 @@ class Reports:
         elif wanted is not None and admin is False:
             stored = [s for key in wanted for s in allowed.get(key, ())]
         with store.reading("reports.read") as conn:
-            rows = bucket_rows(
-                conn,
-                span=request.span,
-                dim=stored_dim,
-                start=request.start,
-                end=request.end,
-                keys=stored,
+            rows = period_rows(
+                conn, span=request.span, dim=stored_dim, periods=periods(request), keys=stored
             )
-        cells, totals = roll_up(request, rows, key_of)
+        cells, totals = roll_up(rows, key_of)
         if keys is not None and admin:
             missing = [k for k in keys if k not in everything and k not in totals]
             if missing:

@@ -14,9 +14,10 @@ import pytest
 from cti.core.tracker import CallTracker
 from cti.errors import CtiError, PermissionDenied, ValidationFailed
 from cti.principal import Principal, Role
-from cti.reports.buckets import Counting
+from cti.reports.buckets import Counting, Deltas
 from cti.reports.query import RangeTooLong, UnknownKey, UnknownTimeZone
 from cti.reports.recorder import FactRecorder
+from cti.reports.rows import add_deltas
 from cti.reports.service import OutOfScope, Reports, report_csv
 from cti.store import GroupSpec, Store
 from tests.transcript import events_of, frames, is_agent
@@ -126,3 +127,37 @@ async def test_scope_and_bad_input(store: Store) -> None:
 def test_errors_carry_status_and_id() -> None:
     for exc, status in ((OutOfScope("x"), 403), (UnknownKey("x"), 404), (RangeTooLong("x"), 422)):
         assert isinstance(exc, CtiError) and exc.status == status
+
+
+async def test_every_period_sums_its_buckets_by_hour_week_and_month(store: Store) -> None:
+    """Quarter hours add up to their hour, days to their week (Monday) and month, in the site's
+    time zone across a DST change, the longest wait kept as the largest (SQLite and PostgreSQL:
+    weeks and months are summed by the database)."""
+    tz = ZoneInfo("Europe/London")
+    deltas = Deltas(Counting(tz))
+    # 2026-10-24 (Sat) to 2026-11-02 (Mon); British Summer Time ends on Sunday 2026-10-25.
+    for day in range(24, 34):
+        month, mday = (10, day) if day <= 31 else (11, day - 31)
+        for minute in (5, 20, 35, 50):  # four quarters of the 9 o'clock hour, 2 calls each
+            at = datetime(2026, month, mday, 9, minute, tzinfo=tz).timestamp()
+            deltas.add(at, "queue", "sales", "offered", 2)
+            deltas.add(at, "queue", "sales", "wait_max", minute)
+    with store.writing("test") as conn:
+        add_deltas(conn, deltas)
+    admin = Principal("root", "root", Role.ADMIN)
+    reports = Reports(
+        store.aio, tz, clock=lambda: datetime(2026, 11, 2, 12, tzinfo=UTC).timestamp()
+    )
+    span = {"dim": "queue", "keys": "sales", "from": "2026-10-24", "to": "2026-11-02"}
+    by_hour = await reports.report(admin, {**span, "by": "hour"})
+    assert {r["period"][11:] for r in by_hour["rows"]} == {"09:00"}
+    assert [(r["offered"], r["longest_wait_s"]) for r in by_hour["rows"]] == [(8, 50)] * 10
+    by_week = await reports.report(admin, {**span, "by": "week"})
+    assert [(r["period"], r["offered"]) for r in by_week["rows"]] == [
+        ("2026-10-19", 16), ("2026-10-26", 56), ("2026-11-02", 8),
+    ]  # fmt: skip
+    by_month = await reports.report(admin, {**span, "by": "month"})
+    assert [(r["period"], r["offered"], r["longest_wait_s"]) for r in by_month["rows"]] == [
+        ("2026-10-01", 64, 50), ("2026-11-01", 16, 50),
+    ]  # fmt: skip
+    assert by_month["totals"][0]["offered"] == by_week["totals"][0]["offered"] == 80
