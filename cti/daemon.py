@@ -632,8 +632,10 @@ class Daemon:
         if self.cluster is not None:  # a node answers for the servers it owns
             body["cluster"] = status = await self.cluster.status()
             owned = {name: ok for name, ok in servers.items() if self.cluster.owns(name)}
-            body["ami"], healthy = owned, all(owned.values()) and self.accepting
-            body["status"] = "ok" if healthy and status["broker"] == "ok" else "degraded"
+            # A node cut off from the broker can deliver nothing made elsewhere: out of the
+            # load balancer's rotation (503) until it is back.
+            healthy = all(owned.values()) and self.accepting and status["broker"] == "ok"
+            body["ami"], body["status"] = owned, "ok" if healthy else "degraded"
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def _metrics(self, request: Request) -> Response:

@@ -97,3 +97,32 @@ async def test_a_node_that_loses_the_lease_drops_the_servers_calls(
     finally:
         await b.close()
         await a.close()
+
+
+async def test_healthz_is_503_while_the_broker_is_unreachable(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A load balancer takes a node cut off from the broker out of rotation, and back."""
+    (tmp_path / "a").mkdir(mode=0o700)
+    (tmp_path / "b").mkdir(mode=0o700)
+    b = Daemon(node_settings(tmp_path, redis_server.url, "b"))
+    await b.start()  # b owns the server (whose AMI is down): a answers for none
+    a = Daemon(node_settings(tmp_path, redis_server.url, "a"))
+    await a.start()
+    try:
+        app = a.build_app()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as c:
+            reply = await c.get("/healthz")
+            assert reply.status_code == 200 and reply.json()["cluster"]["broker"] == "ok"
+            redis_server.stop()
+            reply = await c.get("/healthz")
+            assert reply.status_code == 503
+            assert reply.json()["cluster"]["broker"].startswith("unreachable")
+            assert reply.json()["status"] == "degraded"
+            redis_server.start()
+            reply = await c.get("/healthz")
+            assert reply.status_code == 200 and reply.json()["cluster"]["broker"] == "ok"
+    finally:
+        await a.close()
+        await b.close()
