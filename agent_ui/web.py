@@ -260,7 +260,7 @@ def create_app(
     return app
 
 
-SignIn = Callable[[Request, Principal, Response | None], Awaitable[Response]]
+SignIn = Callable[[Request, Principal, Response | None], Awaitable[tuple[Session, Response]]]
 
 
 class RouteAuth:
@@ -363,7 +363,7 @@ class _Api:
             step = [principal.username, principal.display_name, str(principal.role)]
             body = {"second_factor": "totp", "token": self.second_step.dumps(step)}
             return JSONResponse(body | {"expires_in_s": SECOND_STEP_S}, headers=_NO_STORE)
-        response = await self.sign_in(request, principal, None)
+        _, response = await self.sign_in(request, principal, None)
         log.info("user %s logged in from %s", principal.username, address)
         return response
 
@@ -393,13 +393,13 @@ class _Api:
         if not ok:
             await self._audit("auth.totp.failed", {**who, "failures": failures})
             raise AuthenticationRequired("that code is not right", details={"field": "code"})
-        response = await self.sign_in(request, Principal(username, name, Role(role)), None)
+        _, response = await self.sign_in(request, Principal(username, name, Role(role)), None)
         log.info("user %s logged in from %s with a second factor", username, address)
         return response
 
     async def sign_in(
         self, request: Request, principal: Principal, response: Response | None
-    ) -> Response:
+    ) -> tuple[Session, Response]:
         """Start ``principal``'s session (ending the request's previous one) and set its cookie
         on ``response`` (by default the session's JSON, as /login answers)."""
         previous = request_session(request)
@@ -422,7 +422,7 @@ class _Api:
             httponly=True,
             samesite=self.policy.same_site,
         )
-        return response
+        return session, response
 
     async def logout(self, request: Request) -> Response:
         """End the session (its websockets too) and clear the cookie; harmless when logged out."""

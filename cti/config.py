@@ -351,6 +351,25 @@ class ClusterSettings(_Section):
     request_timeout_s: float = Field(default=5.0, gt=0, le=60)  # click-to-dial via the owner
 
 
+class OidcSettings(_Section):
+    """Single sign-on through an OpenID Connect provider (cti.accounts.oidc); off without an
+    issuer. The client secret comes from ``CTI_OIDC__CLIENT_SECRET`` or ``client_secret_file``."""
+
+    issuer: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    client_id: str = ""
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    scopes: tuple[str, ...] = ("openid", "profile", "groups")
+    username_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    roles: dict[str, Literal["agent", "supervisor", "admin"]] = {}  # provider group -> role
+    button_label: str = "Sign in with single sign-on"
+    # A signed-in user is checked at the provider (userinfo, else a token refresh) at most this
+    # often: a user disabled there loses access at their first request after it.
+    revalidate_s: float = Field(default=60.0, ge=0, le=3600)
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+
 class Settings(BaseSettings):
     """The whole configuration of one ``cti`` process."""
 
@@ -371,6 +390,7 @@ class Settings(BaseSettings):
     test_calls: TestCallSettings = TestCallSettings()
     recording: RecordingSettings = RecordingSettings()
     cluster: ClusterSettings = ClusterSettings()
+    oidc: OidcSettings = OidcSettings()
     state_dir: Path = Path("/var/lib/cti")  # session secret, records a crash left unwritten
     log_format: Literal["json", "text"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -43,6 +43,7 @@ from agent_ui.examples import CallUsBackend, call_us_routes
 from agent_ui.hub import AgentHub
 from agent_ui.monitoring_api import monitoring_routes
 from agent_ui.notifier import Notifier
+from agent_ui.oidc_api import oidc_routes
 from agent_ui.phone_api import PhoneApi
 from agent_ui.policy import WebPolicy
 from agent_ui.recording_api import recording_routes
@@ -63,6 +64,7 @@ from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
 from crm_connectors.salesforce import from_config as salesforce_from_config
 from cti.access_numbers.service import AccessNumbers
+from cti.accounts.oidc import OidcLogin, OidcSessions
 from cti.accounts.passwords import PasswordChanges
 from cti.accounts.sessions import SessionBook
 from cti.accounts.totp import TotpFactors
@@ -107,6 +109,14 @@ from pbx_adapters.asterisk.source import AsteriskSource
 __all__ = ["Daemon"]
 
 log = logging.getLogger(__name__)
+
+
+def _oidc_login(settings: Settings, store: Store, state_dir: Path) -> OidcLogin | None:
+    """Single sign-on, when [oidc] names a provider."""
+    if settings.oidc.issuer is None:
+        return None
+    callback = settings.http.public_origin.rstrip("/") + "/login/oidc/callback"
+    return OidcLogin(settings.oidc, store, SecretBox.for_state_dir(state_dir), callback)
 
 
 def _web_policy(http: HttpSettings) -> WebPolicy:
@@ -365,7 +375,11 @@ class Daemon:
             )
         )
         # Supervisors' and admins' optional second factor at login (issue 14).
-        self.totp = TotpFactors(self.store, SecretBox.for_state_dir(self.state_dir))
+        # and single sign-on through an OpenID Connect provider, when [oidc] names one.
+        self.totp, self.oidc = (
+            TotpFactors(self.store, SecretBox.for_state_dir(self.state_dir)),
+            _oidc_login(settings, self.store, self.state_dir),
+        )
         # Recording per group policy, and supervisors' listen / whisper / barge (issue 19).
         self.recording = RecordingService(
             store=self.store,
@@ -598,8 +612,14 @@ class Daemon:
             *account_routes(
                 PasswordChanges(self.store), self.totp, _web_policy(self.settings.http), self._audit
             ),
+            *oidc_routes(
+                self.oidc,
+                self.settings.oidc.button_label,
+                secure_cookies=self.settings.http.secure_cookies,
+            ),
             *extra_routes,
         ]
+        sessions = SessionBook(self.store)
         return create_app(
             authenticator=StoreAuthenticator(self.store),
             hub=self.hub,
@@ -609,7 +629,7 @@ class Daemon:
             routes=routes,
             connect_sources=_websocket_origins(self.settings),
             audit=self._audit,
-            sessions=SessionBook(self.store),
+            sessions=sessions if self.oidc is None else OidcSessions(sessions, self.oidc),
             second_factor=self.totp,
             policy=_web_policy(self.settings.http),
         )

@@ -9,12 +9,12 @@ path (admin console, import, script) changed the account.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 
 from cti.sqltypes import UtcDateTime
 from cti.store.models import agents, metadata
 
-__all__ = ["totp_secrets", "web_sessions"]
+__all__ = ["oidc_links", "oidc_sessions", "totp_secrets", "web_sessions"]
 
 web_sessions = Table(
     "web_sessions",
@@ -45,4 +45,29 @@ totp_secrets = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("confirmed_at", UtcDateTime),
     Column("last_step", Integer, nullable=False, server_default="0"),
+)
+
+# Users who sign in through the OpenID Connect provider (cti.accounts.oidc), migration s0017:
+# which provider account each is (issuer, subject), so a provider user never takes over a local
+# account of the same name; and per web session, the provider's tokens (sealed) and when the
+# user was last found still valid there.
+oidc_links = Table(
+    "oidc_links",
+    metadata,
+    Column("agent_id", ForeignKey(agents.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("issuer", String(255), nullable=False),
+    Column("subject", String(255), nullable=False),
+    UniqueConstraint("issuer", "subject"),
+)
+
+oidc_sessions = Table(
+    "oidc_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the web session's key (sha256 of its id)
+    Column("username", String(64), nullable=False),
+    Column("access_token", Text, nullable=False),  # sealed
+    Column("refresh_token", Text),  # sealed
+    Column("checked_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),  # the web session's; swept after it
+    Index(None, "expires_at"),
 )

@@ -26,7 +26,7 @@ from websockets.typing import Origin
 from agent_ui.protocol import Resume, encode_incoming
 from agent_ui.server import server_config
 from agent_ui.web import session_cookie_name
-from cti.config import HttpSettings, Settings, StoreSettings
+from cti.config import HttpSettings, OidcSettings, Settings, StoreSettings
 from cti.daemon import Daemon
 
 PASSWORD = "a-long-enough-password"
@@ -85,23 +85,28 @@ async def close_code(ws: ClientConnection, within_s: float = 10.0) -> int | None
         return closed.rcvd.code if closed.rcvd else None
 
 
-def site_settings(workdir: Path, port: int, **http: Any) -> Settings:
+def site_settings(
+    workdir: Path, port: int, oidc: OidcSettings | None = None, **http: Any
+) -> Settings:
     origin = f"http://127.0.0.1:{port}"
     return Settings(
         state_dir=workdir / "state",
         store=StoreSettings(url=f"sqlite:///{workdir}/state/cti.sqlite3"),
         http=HttpSettings(host="127.0.0.1", port=port, public_origin=origin, **http),
+        oidc=oidc or OidcSettings(),
     )
 
 
 @asynccontextmanager
-async def running_site(workdir: Path, **http: Any) -> AsyncIterator[Site]:
+async def running_site(
+    workdir: Path, oidc: OidcSettings | None = None, **http: Any
+) -> AsyncIterator[Site]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    settings = site_settings(workdir, port, **http)  # its AMI server is not there: no PBX
+    settings = site_settings(workdir, port, oidc, **http)  # its AMI server is not there: no PBX
     try:
         daemon = Daemon(settings)
     except BaseException:

@@ -38,6 +38,8 @@ TABLES = {
     "access_key_windows",
     "web_sessions",
     "totp_secrets",
+    "oidc_links",
+    "oidc_sessions",
     "report_buckets",
     "recording_policies",
     "recordings",

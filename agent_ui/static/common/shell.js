@@ -22,6 +22,7 @@ export class Shell {
     $("login-form").addEventListener("submit", (event) => this.login(event));
     $("logout").addEventListener("click", () => this.logout());
     this.account = mountAccount($("logout"));
+    this.offerSso();
   }
 
   async start() {
@@ -30,6 +31,19 @@ export class Shell {
     } catch (err) {
       this.showLogin(err instanceof ApiError && err.status === 401 ? "" : explain(err));
     }
+  }
+
+  /** A "Sign in with single sign-on" button on the sign-in card, when the daemon has a provider. */
+  async offerSso() {
+    let options;
+    try {
+      options = await getJson("/login/oidc/options");
+    } catch (err) {
+      return; // no single sign-on (or the daemon is away): the password card alone
+    }
+    if (!options.enabled || $("login-sso")) return;
+    $("login-form").append(el("a", { class: "button", text: options.label,
+      attrs: { id: "login-sso", href: "/login/oidc" } }));
   }
 
   showLogin(message) {
