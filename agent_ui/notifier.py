@@ -2,7 +2,8 @@
 
 :class:`Notifier` implements the ports the services own: ``cti.pop.service.AgentNotifier``
 (pops and call states), ``cti.supervision.feed.SupervisorNotifier`` (supervisors' live views),
-``cti.agent_state.StateListener`` (an agent's ready/paused/wrap-up state) and the dialer's
+``cti.agent_state.StateListener`` (an agent's ready/paused/wrap-up state),
+``cti.missed_calls.MissedCallNotifier`` (the missed-calls badge) and the dialer's
 outcome of a click-to-dial. Each method builds
 its frame with :mod:`agent_ui.messages` and queues it; none blocks (the hub queues and returns).
 """
@@ -63,6 +64,11 @@ class Notifier:
     def monitoring(self, agent: str, data: Mapping[str, object]) -> None:
         """Tell the agent a supervisor joined, switched mode on or left their call."""
         self._hub.notify(agent, Outgoing("monitoring", dict(data)))
+
+    # ------------------------------------------------------- missed calls (cti.missed_calls)
+    def missed_calls(self, agent: str, data: Mapping[str, object]) -> None:
+        """Tell every tab of the agent that their missed-calls list changed (its badge)."""
+        self._hub.notify(agent, Outgoing("missed_calls", dict(data)))
 
     # ------------------------------------------------------- recording (cti.recording)
     def recording(self, agent: str, data: Mapping[str, object]) -> None:

@@ -41,6 +41,7 @@ from agent_ui.agent_messages import AgentMessages
 from agent_ui.desktop import Desktop
 from agent_ui.examples import CallUsBackend, call_us_routes
 from agent_ui.hub import AgentHub
+from agent_ui.missed_calls_api import missed_call_routes
 from agent_ui.monitoring_api import monitoring_routes
 from agent_ui.notifier import Notifier
 from agent_ui.oidc_api import oidc_routes
@@ -78,6 +79,7 @@ from cti.core.updates import AgentRang
 from cti.errors import ConfigError, CrmUnavailable, CtiError, StoreError
 from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
+from cti.missed_calls import MissedCalls
 from cti.monitoring import MonitorService
 from cti.numbers import FixedRegion, RegionSource, default_region_warning
 from cti.pop.directory import DirectoryRef
@@ -295,6 +297,8 @@ class Daemon:
         self.notifier = Notifier(self.hub)  # every frame the services send browsers
         self.tracker = CallTracker(self.directory.is_agent_endpoint)
         self.live_calls = LiveCallJournal(self.store.aio, self.tracker)
+        # Each agent's missed calls, picked from the updates and written off the read path.
+        self.missed_calls = MissedCalls(self.store, self._owners_of, self.notifier)
         # Reports: queue and agent facts counted into buckets off the read path (issue 18).
         site_tz = ZoneInfo(settings.reports.time_zone)
         self.report_facts = FactRecorder(
@@ -502,6 +506,7 @@ class Daemon:
         self.metrics.ami_events.labels(event.server).inc()
         updates = self.tracker.feed(event)
         self.live_calls.observe(updates)
+        self.missed_calls.observe(updates)
         self.report_facts.observe(event, updates)
         for update in updates:
             self.pops.handle(update)
@@ -523,6 +528,10 @@ class Daemon:
         """Reports count an agent's phone for its owner (the phone itself when it has none)."""
         owners = self.directory.current.owners(endpoint)
         return owners[0] if owners else endpoint
+
+    def _owners_of(self, endpoint: str) -> tuple[str, ...]:
+        """The agents whose phone ``endpoint`` is, in the directory of the moment."""
+        return self.directory.current.owners(endpoint)
 
     def _lights(self) -> list[Light]:
         """The admin home page's status bar: each AMI link, each CRM connector, the outbox."""
@@ -606,6 +615,7 @@ class Daemon:
             *supervisor_routes(self.supervision),
             *self.desktop.routes(),
             *self.phone.routes(),
+            *missed_call_routes(self.missed_calls),
             *self.test_calls.routes(),
             *monitoring_routes(self.monitoring),
             *recording_routes(self.recording),
@@ -701,6 +711,7 @@ class Daemon:
         self._gc_task = asyncio.create_task(self._freeze_connections(), name="gc-policy")
         self.writer.start()
         self.live_calls.start()
+        self.missed_calls.start()
         self.report_facts.start()
         if self.cluster is not None:  # each server's session opens on the node owning it
             await self.cluster.start(self._gain_server, self._lose_server)
@@ -758,6 +769,7 @@ class Daemon:
         if self.cluster is not None:  # saved: the next owner restores them from the store
             await self.cluster.close()
         await self.report_facts.close()
+        await self.missed_calls.close()
         for task in (self._refresh_task, self._crm_task, self._gc_task):
             if task is not None:
                 task.cancel()

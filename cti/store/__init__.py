@@ -15,6 +15,7 @@ Typical wiring in the composition root::
 from __future__ import annotations
 
 from cti.store import access_tables as _access_tables  # noqa: F401  (its tables on the metadata)
+from cti.store import missed_call_tables as _missed_call_tables  # noqa: F401  (its table on the metadata)
 from cti.store import recording_tables as _recording_tables  # noqa: F401  (its tables on the metadata)
 from cti.store import report_tables as _report_tables  # noqa: F401  (its tables on the metadata)
 from cti.store import session_tables as _session_tables  # noqa: F401  (its table on the metadata)

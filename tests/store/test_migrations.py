@@ -43,6 +43,7 @@ TABLES = {
     "report_buckets",
     "recording_policies",
     "recordings",
+    "missed_calls",
     "site_locations",
     "site_numbers",
     "site_devices",

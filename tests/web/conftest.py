@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
+from starlette.routing import BaseRoute
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
@@ -130,6 +131,7 @@ async def serve(
     secure_cookies: bool = False,
     log_level: str = "warning",
     trusted_proxies: tuple[str, ...] = (),
+    routes: Sequence[BaseRoute] = (),
 ) -> AsyncIterator[Running]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -172,6 +174,7 @@ async def serve(
         audit=audit,
         sessions=sessions,
         clock=clock,
+        routes=routes,
     )
     running = Running(f"{origin}", f"ws://127.0.0.1:{port}/ws", origin, hub, http, clock, sessions)
     holder["running"] = running

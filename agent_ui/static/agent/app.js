@@ -5,6 +5,7 @@ import { banner, el, toast } from "/static/common/dom.js";
 import { explain, getJson, postJson } from "/static/common/http.js";
 import { Shell } from "/static/common/shell.js";
 import { AgentStateView } from "./agentstate.js";
+import { MissedCallsView } from "./missed.js";
 import { CallRecordingView } from "./recording.js";
 import { PhoneView } from "./phone_view.js";
 import { PopBoard } from "./pops.js";
@@ -33,6 +34,7 @@ class Desktop {
     this.agentState = new AgentStateView();
     this.recording = new CallRecordingView(this.board);
     this.phone = new PhoneView($("phone"), $("pops"));
+    this.missed = new MissedCallsView((number) => this.dial(number));
     $("test-call").addEventListener("click", () => this.testCall());
     document.addEventListener("click", (event) => this.clicked(event));
     document.addEventListener("keydown", (event) => this.key(event));
@@ -53,12 +55,14 @@ class Desktop {
     }
     this.socket.start();
     this.phone.start(body.user.username);
+    this.missed.load();
     this.loadColleagues();
   }
 
   stop() {
     this.socket.stop();
     this.phone.stop();
+    this.missed.clear();
     banner(null);
     for (const callId of Array.from(this.board.cards.keys())) this.board.remove(callId);
   }
@@ -72,6 +76,7 @@ class Desktop {
     this.agentState.setServerTime(hello.server_time);
     this.agentState.load();
     this.board.resendAll();
+    this.missed.load(); // what was missed while the socket was down
   }
 
   offline() {
@@ -82,6 +87,7 @@ class Desktop {
   message(type, data) {
     if (type === "agent_state") this.agentState.show(data);
     else if (type === "dial_status") this.dialStatus(data);
+    else if (this.missed.handle(type, data)) return;
     else if (type === "error") {
       if (!this.board.error(data)) toast(data.message, "error");
     } else if (!this.recording.handle(type, data)) {
