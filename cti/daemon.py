@@ -95,6 +95,7 @@ from cti.services import StoreAuthenticator, StoreRecords, build_directory
 from cti.site.phone_server import PhoneFileServer, PhoneServerSettings
 from cti.site.service import SiteAdmin
 from cti.site.signup import SignupLinks
+from cti.site.workbook import SiteWorkbook
 from cti.site_settings import SiteSettings
 from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
@@ -424,7 +425,7 @@ class Daemon:
             self.admin.history.record,
             default_region=self.site_settings,
         )
-        self.admin.config.use_site(self.site.pbx_devices)
+        self.admin.use_site(self.site.pbx_devices, SiteWorkbook(self.site, self.store))
         # Desk phones' configuration files, each only to its device (every fetch audited).
         self.phone_files = PhoneFileServer(
             self.store,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from cti.admin.records import ApplyResult
 from cti.admin.sheet import Sheet, SheetRow
+from cti.admin.site_sheets import SiteApply
 from cti.admin.validate import ImportPlan
 from cti.errors import NotFound
 
@@ -39,10 +40,12 @@ class ImportSession:
     error: str | None = None
     secrets_shown: bool = False
     history: list[str] = field(default_factory=list)
+    site_apply: SiteApply | None = None  # the site sheets' part of the apply
 
     def as_dict(self, *, with_secrets: bool = False) -> dict[str, Any]:
         plan = self.plan
-        bad_rows = {e.row for e in plan.errors}
+        bad_rows = {e.row for e in plan.errors if e.sheet == "agents"}
+        bad_site = {(e.sheet, e.row) for e in plan.errors if e.sheet != "agents"}
         rows = [r for r in self.sheet.rows if r.number in bad_rows] or self.sheet.rows
         body: dict[str, Any] = {
             "id": self.id,
@@ -57,6 +60,10 @@ class ImportSession:
             "counts": plan.counts(),
             "changes": [c.as_dict() for c in plan.changes if c.kind != "ignore"][:_SHOWN_ROWS],
             "cells": [_row(r) for r in rows[:_SHOWN_ROWS]],
+            "site_cells": {
+                name: [_row(r) for r in site_rows if (name, r.number) in bad_site]
+                for name, site_rows in self.sheet.extra.items()
+            },
             "error": self.error,
         }
         if self.result is not None:
@@ -75,11 +82,19 @@ class ImportBook:
         self._sessions: dict[str, ImportSession] = {}
         self._clock = clock
 
-    def add(self, owner: str, sheet: Sheet, plan: ImportPlan, validate_ms: float) -> ImportSession:
+    def add(
+        self,
+        owner: str,
+        sheet: Sheet,
+        plan: ImportPlan,
+        validate_ms: float,
+        site_apply: SiteApply | None = None,
+    ) -> ImportSession:
         self._expire()
         session = ImportSession(
             secrets.token_urlsafe(12), owner, sheet, plan, self._clock(), validate_ms
         )
+        session.site_apply = site_apply
         self._sessions[session.id] = session
         return session
 

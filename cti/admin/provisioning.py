@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from cti.admin import records
@@ -25,7 +25,9 @@ from cti.admin.sheet import (
     write_csv,
     write_xlsx,
 )
-from cti.admin.validate import Rules, plan_import
+from cti.admin.site_columns import SITE_SHEETS
+from cti.admin.site_sheets import SiteApply, SiteSheets, no_site
+from cti.admin.validate import ImportPlan, Rules, plan_import
 from cti.config import ProvisioningSettings
 from cti.errors import Conflict, CtiError, NotFound, ValidationFailed
 from cti.store import Store
@@ -34,6 +36,7 @@ __all__ = ["Provisioning"]
 
 log = logging.getLogger(__name__)
 
+SITE_KEYS = {name: tuple(c.key for c in columns) for name, columns in SITE_SHEETS.items()}
 # The cells an edit in the page may set (besides those the uploaded sheet has).
 _KEYS = frozenset(
     (
@@ -66,10 +69,15 @@ class Provisioning:
         self._history = history
         self._refresh = refresh_directory
         self._imports = ImportBook()
+        self._site: SiteSheets | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.limits = SheetLimits(
             max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows
         )
+
+    def use_site(self, site: SiteSheets) -> None:
+        """Check and apply the workbook's locations and devices sheets with ``site``."""
+        self._site = site
 
     async def close(self) -> None:
         """Cancel imports still being applied (their rows so far stay written)."""
@@ -88,17 +96,16 @@ class Provisioning:
         """Re-validate an import with cells fixed in the page (row number -> cells)."""
         session = self._imports.get(import_id, actor)
         fixed = _fixed_rows(rows)
-        new_rows = []
-        for row in session.sheet.rows:
-            cells = fixed.get(row.number)
-            if cells is None:
-                new_rows.append(row)
-                continue
-            clean = {
-                k: str(v).strip()[:1000] for k, v in cells.items() if k in row.cells or k in _KEYS
-            }
-            new_rows.append(SheetRow(row.number, clean))
-        sheet = Sheet(session.sheet.filename, session.sheet.kind, session.sheet.columns, new_rows)
+        sheet = Sheet(
+            session.sheet.filename,
+            session.sheet.kind,
+            session.sheet.columns,
+            _apply_fixes(session.sheet.rows, fixed.get("agents", {}), _KEYS),
+            {
+                name: _apply_fixes(site_rows, fixed.get(name, {}), frozenset(SITE_KEYS[name]))
+                for name, site_rows in session.sheet.extra.items()
+            },
+        )
         return await self._validate(sheet, actor)
 
     async def apply(self, import_id: str, actor: str) -> ImportSession:
@@ -165,9 +172,18 @@ class Provisioning:
         rules = Rules(self._settings.extension_min, self._settings.extension_max, actor)
         started = time.perf_counter()
         plan = await asyncio.to_thread(plan_import, sheet, existing, rules)
+        site_apply: SiteApply | None = None
+        if any(sheet.extra.values()):
+            users = _users_after(existing.agents, sheet.rows)
+            if self._site is None:
+                site_errors, site_apply = no_site(sheet.extra), None
+            else:
+                site_errors, site_apply = await self._site.check(sheet.extra, users)
+            if site_errors:  # all or nothing: no change is planned while any sheet is wrong
+                plan = ImportPlan(plan.errors + tuple(site_errors), ())
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.info("validated %d rows in %.1f ms", len(sheet.rows), elapsed_ms)
-        return self._imports.add(actor, sheet, plan, elapsed_ms)
+        return self._imports.add(actor, sheet, plan, elapsed_ms, site_apply)
 
     async def _apply(self, session: ImportSession, actor: str) -> None:
         def progress(done: int) -> None:
@@ -182,6 +198,7 @@ class Provisioning:
                 actor=actor,
                 filename=session.sheet.filename,
                 progress=progress,
+                also=session.site_apply,
             )
             session.state = "applied"
             await self._refresh()
@@ -189,15 +206,48 @@ class Provisioning:
             session.state, session.error = "failed", exc.message
 
 
-def _fixed_rows(rows: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """Row number -> cells of an edit; ValidationFailed (422) for anything else, nothing kept."""
-    fixed: dict[int, dict[str, Any]] = {}
+def _fixed_rows(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
+    """Sheet -> row number -> cells of an edit (``sheet`` defaults to agents);
+    ValidationFailed (422) for anything else, nothing kept."""
+    fixed: dict[str, dict[int, dict[str, Any]]] = {}
     for index, entry in enumerate(rows):
         number, cells = entry.get("row"), entry.get("cells")
-        if isinstance(number, bool) or not isinstance(number, int) or not isinstance(cells, dict):
+        sheet = entry.get("sheet", "agents")
+        if (
+            isinstance(number, bool)
+            or not isinstance(number, int)
+            or not isinstance(cells, dict)
+            or sheet not in ("agents", *SITE_KEYS)
+        ):
             raise ValidationFailed(
-                "each edited row is {row: its number, cells: {column: text}}",
+                "each edited row is {row: its number, cells: {column: text}, sheet?}",
                 details={"index": index, "row": str(number)[:20]},
             )
-        fixed[number] = cells
+        fixed.setdefault(sheet, {})[number] = cells
     return fixed
+
+
+def _apply_fixes(
+    rows: Sequence[SheetRow], fixed: dict[int, dict[str, Any]], keys: frozenset[str]
+) -> list[SheetRow]:
+    out = []
+    for row in rows:
+        cells = fixed.get(row.number)
+        if cells is None:
+            out.append(row)
+            continue
+        clean = {k: str(v).strip()[:1000] for k, v in cells.items() if k in row.cells or k in keys}
+        out.append(SheetRow(row.number, clean))
+    return out
+
+
+def _users_after(existing: Mapping[str, Any], rows: Sequence[SheetRow]) -> frozenset[str]:
+    """Who exists once the agents sheet is applied (for the devices sheet's users)."""
+    users = set(existing)
+    for row in rows:
+        name, action = row.cells.get("username", ""), row.cells.get("action", "").lower()
+        if action == "delete":
+            users.discard(name)
+        elif name:
+            users.add(name)
+    return frozenset(users)

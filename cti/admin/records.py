@@ -231,8 +231,10 @@ def apply_plan(
     actor: str,
     filename: str,
     progress: Callable[[int], None] = lambda done: None,
+    also: Callable[[Connection], tuple[dict[str, int], dict[str, str]]] | None = None,
 ) -> ApplyResult:
-    """Apply a plan without errors in one transaction, with an ``admin.import`` event."""
+    """Apply a plan without errors in one transaction, with an ``admin.import`` event;
+    ``also`` (the workbook's site sheets) runs in the same transaction, after the agents."""
     if not plan.ok:
         raise Conflict("the import still has errors", details={"errors": len(plan.errors)})
     with store.writing("admin.import") as conn:
@@ -247,6 +249,10 @@ def apply_plan(
             if done % 200 == 0:
                 progress(done)
         counts = plan.counts()
+        if also is not None:
+            more, shown = also(conn)
+            counts |= more
+            applier.secrets.update(shown)
         listed = {
             kind: [c.username for c in plan.changes if c.kind == kind][:_LISTED_MAX]
             for kind in ("create", "update", "delete")

@@ -20,9 +20,11 @@ from cti.admin.asterisk_config import AsteriskConfig
 from cti.admin.dids import DidAdmin
 from cti.admin.history import AdminHistory
 from cti.admin.metrics import AdminMetrics
+from cti.admin.pbxconf import SiteDevice
 from cti.admin.provisioning import Provisioning
 from cti.admin.server_admin import ServerAdmin
 from cti.admin.servers import ServerRegistry, SourceFactory
+from cti.admin.site_sheets import SiteSheets
 from cti.admin.trunk_monitor import TrunkMonitor
 from cti.config import AmiServerSettings, ProvisioningSettings
 from cti.core.events import PbxEvent
@@ -93,6 +95,14 @@ class AdminServices:
             history=history,
             link=link,
         )
+
+    def use_site(
+        self, devices: Callable[[str], Awaitable[Sequence[SiteDevice]]], sheets: SiteSheets
+    ) -> None:
+        """Hand the site's devices to the config generator and its workbook sheets to bulk
+        provisioning (the site service is built after these)."""
+        self.config.use_site(devices)
+        self.provisioning.use_site(sheets)
 
     async def start(self) -> None:
         self.history.start()

@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Literal
 from xml.parsers import expat
 
@@ -23,6 +24,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 
 from cti.admin.columns import COLUMNS, HEADER_ALIASES, column_titles
+from cti.admin.site_columns import SITE_EXAMPLES, SITE_SHEETS, site_aliases
 from cti.errors import PayloadTooLarge, ValidationFailed
 
 __all__ = [
@@ -78,6 +80,8 @@ class Sheet:
     kind: Literal["csv", "xlsx"]
     columns: list[str | None]
     rows: list[SheetRow] = field(default_factory=list)
+    # The workbook's site sheets ("locations", "devices"; SITE_SHEETS), when it has them.
+    extra: dict[str, list[SheetRow]] = field(default_factory=dict)
 
     @property
     def missing_columns(self) -> list[str]:
@@ -230,23 +234,51 @@ def _read_xlsx(data: bytes, filename: str, limits: SheetLimits) -> Sheet:
         ) from exc
     try:
         names = book.sheetnames
-        sheet = book["agents"] if "agents" in names else book[names[0]]
-        rows = sheet.iter_rows()
-        sheet_out: Sheet | None = None
-        for index, row in enumerate(rows, start=1):
-            cells = [(_cell_text(c.value), c.data_type == "f") for c in row[: limits.max_columns]]
-            if sheet_out is None:
-                if not any(text for text, _ in cells):
-                    continue  # blank rows above the header
-                sheet_out = Sheet(filename, "xlsx", _header([t for t, _ in cells]))
-                header_row = index
-                continue
-            _add_row(sheet_out, index - header_row + 1, cells, limits)
+        agents = (
+            "agents"
+            if "agents" in names
+            else next((n for n in names if n not in SITE_SHEETS), None)
+        )
+        sheet_out = Sheet(filename, "xlsx", [c.key for c in COLUMNS])  # none: no agent rows
+        if agents is not None:
+            found = _read_table(book[agents], filename, _header, limits)
+            if found is None:
+                raise UploadRejected("the workbook's agents sheet is empty")
+            sheet_out = found
+        for name in SITE_SHEETS:
+            if name in names:
+                aliases = site_aliases(name)
+                table = _read_table(
+                    book[name], filename, partial(_site_header, aliases=aliases), limits
+                )
+                sheet_out.extra[name] = [] if table is None else table.rows
     finally:
         book.close()
-    if sheet_out is None:
-        raise UploadRejected("the workbook's first sheet is empty")
     return sheet_out
+
+
+def _read_table(sheet: Any, filename: str, header: Any, limits: SheetLimits) -> Sheet | None:
+    """One worksheet's header (the first row with text) and rows; None if it has no header."""
+    out: Sheet | None = None
+    header_row = 1
+    for index, row in enumerate(sheet.iter_rows(), start=1):
+        cells = [(_cell_text(c.value), c.data_type == "f") for c in row[: limits.max_columns]]
+        if out is None:
+            if not any(text for text, _ in cells):
+                continue  # blank rows above the header
+            out = Sheet(filename, "xlsx", header([t for t, _ in cells]))
+            header_row = index
+            continue
+        _add_row(out, index - header_row + 1, cells, limits)
+    return out
+
+
+def _site_header(titles: Sequence[str], aliases: dict[str, str]) -> list[str | None]:
+    keys: list[str | None] = []
+    for title in titles:
+        key = aliases.get("".join(ch for ch in title.strip().lower() if ch.isalnum()))
+        keys.append(key if key not in keys else None)
+    return keys
 
 
 def _cell_text(value: Any) -> str:
@@ -330,27 +362,40 @@ _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _HEADER_FILL = PatternFill("solid", fgColor="305496")
 
 
-def write_xlsx(rows: Iterable[Mapping[str, str]]) -> bytes:
-    """Return an .xlsx with the provisioning columns and ``rows`` (keys as in COLUMNS)."""
+def _write_table(sheet: Any, columns: Sequence[Any], rows: Iterable[Mapping[str, str]]) -> None:
+    sheet.append([c.title for c in columns])
+    for cell in sheet[1]:
+        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
+    for row in rows:
+        sheet.append([neutralize(row.get(c.key, "")) for c in columns])
+    for row_cells in sheet.iter_rows(min_row=2):
+        for cell in row_cells:
+            cell.data_type = "s"  # text, never a formula, whatever it starts with
+    for index, column in enumerate(columns):
+        sheet.column_dimensions[chr(ord("A") + index)].width = max(12, len(column.title) + 4)
+    sheet.freeze_panes = "A2"
+
+
+def write_xlsx(
+    rows: Iterable[Mapping[str, str]],
+    site: Mapping[str, Iterable[Mapping[str, str]]] | None = None,
+) -> bytes:
+    """Return an .xlsx with the provisioning columns and ``rows`` (keys as in COLUMNS), and
+    the ``locations`` and ``devices`` sheets with the rows ``site`` gives them."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = "agents"
-    sheet.append(column_titles())
-    for cell in sheet[1]:
-        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
-    for row in rows:
-        sheet.append([neutralize(row.get(c.key, "")) for c in COLUMNS])
-    for row_cells in sheet.iter_rows(min_row=2):
-        for cell in row_cells:
-            cell.data_type = "s"  # text, never a formula, whatever it starts with
-    for index, column in enumerate(COLUMNS):
-        sheet.column_dimensions[chr(ord("A") + index)].width = max(12, len(column.title) + 4)
-    sheet.freeze_panes = "A2"
+    _write_table(sheet, COLUMNS, rows)
+    for name, columns in SITE_SHEETS.items():
+        _write_table(book.create_sheet(name), columns, (site or {}).get(name, ()))
     help_sheet = book.create_sheet("help")
-    help_sheet.append(["column", "what to put there"])
+    help_sheet.append(["sheet", "column", "what to put there"])
     for column in COLUMNS:
-        help_sheet.append([column.title, column.help])
+        help_sheet.append(["agents", column.title, column.help])
+    for name, columns in SITE_SHEETS.items():
+        for column in columns:
+            help_sheet.append([name, column.title, column.help])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -380,4 +425,4 @@ def template_xlsx() -> bytes:
         "role": "agent",
         "salesforce_user": "",
     }
-    return write_xlsx([example])
+    return write_xlsx([example], {k: [v] for k, v in SITE_EXAMPLES.items()})

@@ -74,12 +74,16 @@ class Existing:
 @dataclass(frozen=True, slots=True)
 class CellError:
     row: int
-    column: str  # a column key (COLUMNS)
+    column: str  # a column key (COLUMNS, or the site sheet's)
     reason: str
+    sheet: str = "agents"  # or a site sheet: "locations", "devices"
 
     def as_dict(self) -> dict[str, object]:
-        title = _TITLES.get(self.column, self.column)
-        return {"row": self.row, "column": self.column, "title": title, "reason": self.reason}
+        title = _TITLES.get(self.column, self.column) if self.sheet == "agents" else self.column
+        body: dict[str, object] = {"row": self.row, "column": self.column, "title": title}
+        body["reason"] = self.reason
+        body["sheet"] = self.sheet
+        return body
 
 
 @dataclass(frozen=True, slots=True)

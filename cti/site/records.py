@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -26,6 +27,8 @@ __all__ = [
     "add_numbers",
     "devices",
     "find_device",
+    "insert_devices",
+    "insert_location",
     "locations",
     "numbers",
     "progress",
@@ -75,17 +78,22 @@ def _location_id(conn: Connection, name: str, field: str) -> int:
 
 def add_location(store: Store, value: LocationInput) -> int:
     with store.writing("site.add_location") as conn:
-        taken = select(site_locations.c.id).where(site_locations.c.name == value.name)
-        if conn.execute(taken).first() is not None:
-            raise Conflict("name: a location of that name exists", details={"field": "name"})
-        statement = insert(site_locations).values(
-            name=value.name,
-            address=value.address,
-            emergency=value.emergency,
-            callback=value.callback,
-            created_at=store.clock(),
-        )
-        return int(conn.execute(statement.returning(site_locations.c.id)).scalar_one())
+        return insert_location(conn, value, store.clock())
+
+
+def insert_location(conn: Connection, value: LocationInput, now: datetime) -> int:
+    """Add a location in the caller's transaction (Conflict if its name is taken)."""
+    taken = select(site_locations.c.id).where(site_locations.c.name == value.name)
+    if conn.execute(taken).first() is not None:
+        raise Conflict("name: a location of that name exists", details={"field": "name"})
+    statement = insert(site_locations).values(
+        name=value.name,
+        address=value.address,
+        emergency=value.emergency,
+        callback=value.callback,
+        created_at=now,
+    )
+    return int(conn.execute(statement.returning(site_locations.c.id)).scalar_one())
 
 
 def locations(store: Store) -> list[dict[str, Any]]:
@@ -182,30 +190,35 @@ def add_devices(store: Store, values: Sequence[NewDevice]) -> None:
     """Add devices in one transaction (their MACs and users were checked by the caller; the
     unique MAC is checked again here against a concurrent add)."""
     with store.writing("site.add_devices") as conn:
-        for index, value in enumerate(values):
-            there = select(site_devices.c.id).where(site_devices.c.mac == value.mac)
-            if conn.execute(there).first() is not None:
-                raise Conflict(
-                    "mac: that device is already added",
-                    details={"field": "mac", "row": index, "mac": value.mac},
-                )
-            agent = conn.execute(select(agents.c.id).where(agents.c.username == value.username))
-            agent_id = agent.scalar()
-            if agent_id is None:
-                raise ValidationFailed(
-                    f"user: no user {value.username!r}", details={"field": "user", "row": index}
-                )
-            conn.execute(
-                insert(site_devices).values(
-                    mac=value.mac,
-                    model=value.model,
-                    agent_id=agent_id,
-                    location_id=_location_id(conn, value.location, "location"),
-                    sip_secret=value.sip_secret,
-                    provision_ha1=value.provision_ha1,
-                    created_at=store.clock(),
-                )
+        insert_devices(conn, values, store.clock())
+
+
+def insert_devices(conn: Connection, values: Sequence[NewDevice], now: datetime) -> None:
+    """Add devices in the caller's transaction."""
+    for index, value in enumerate(values):
+        there = select(site_devices.c.id).where(site_devices.c.mac == value.mac)
+        if conn.execute(there).first() is not None:
+            raise Conflict(
+                "mac: that device is already added",
+                details={"field": "mac", "row": index, "mac": value.mac},
             )
+        agent = conn.execute(select(agents.c.id).where(agents.c.username == value.username))
+        agent_id = agent.scalar()
+        if agent_id is None:
+            raise ValidationFailed(
+                f"user: no user {value.username!r}", details={"field": "user", "row": index}
+            )
+        conn.execute(
+            insert(site_devices).values(
+                mac=value.mac,
+                model=value.model,
+                agent_id=agent_id,
+                location_id=_location_id(conn, value.location, "location"),
+                sip_secret=value.sip_secret,
+                provision_ha1=value.provision_ha1,
+                created_at=now,
+            )
+        )
 
 
 def _device_query() -> Any:

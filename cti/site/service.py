@@ -18,6 +18,7 @@ from cti.secretbox import SecretBox
 from cti.site import records
 from cti.site.catalog import MODELS, model_for
 from cti.site.values import (
+    LocationInput,
     NumberInput,
     check_letter,
     check_location,
@@ -75,6 +76,10 @@ class SiteAdmin:
     @property
     def _region(self) -> str:
         return self._regions.default_region()
+
+    def check_location(self, body: dict[str, Any]) -> LocationInput:
+        """A location as the wizard's form would send it, checked (the workbook's rows)."""
+        return check_location(body, self._region)
 
     async def state(self) -> dict[str, Any]:
         """Everything the wizard shows, and the step it was left at."""
@@ -140,7 +145,7 @@ class SiteAdmin:
         errors: list[dict[str, Any]] = []
         for index, row in enumerate(rows):
             try:
-                device, secret = self._device(row, taken, users, places)
+                device, secret = self.new_device(row, taken, users, places)
             except ValidationFailed as exc:
                 errors.append(_error(index, exc))
                 continue
@@ -154,9 +159,11 @@ class SiteAdmin:
         self._audit("site.devices_added", {"devices": listed}, actor)
         return shown
 
-    def _device(
+    def new_device(
         self, row: dict[str, Any], taken: set[str], users: set[str], places: set[str]
     ) -> tuple[records.NewDevice, str]:
+        """Check one device row against the MACs ``taken``, the ``users`` and the location
+        names ``places``; the device to add and its provisioning secret (shown once)."""
         model = model_for(str(row.get("model", "")))
         if model is None:
             message = "model: pick one of the listed models"

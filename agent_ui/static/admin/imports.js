@@ -10,6 +10,10 @@ const $ = (id) => document.getElementById(id);
 const api = (method, path, body) => request(method, path, { body });
 const KEYS = ["action", "username", "first_name", "last_name", "email", "extension",
   "endpoint_secret", "groups", "role", "salesforce_user"];
+const SITE_KEYS = {
+  locations: ["name", "street", "city", "region", "postal_code", "country", "floor_room", "callback"],
+  devices: ["mac", "model", "user", "location"],
+};
 const APPLY_POLL_MS = 500;
 
 let importId = null;
@@ -56,7 +60,10 @@ function showImport(data) {
     (data.ok ? `Ready: ${c.create} to create, ${c.update} to update, ${c.delete} to delete, ${c.ignore} ignored.`
       : `${data.errors.length} errors; nothing was changed.`);
   const bad = new Set(data.errors.map((e) => `${e.row}:${e.column}`));
-  $("error-list").replaceChildren(...data.errors.map((e) => el("li", { text: `row ${e.row}, ${e.title}: ${e.reason}` })));
+  $("error-list").replaceChildren(...data.errors.map((e) => el("li", {
+    text: `${e.sheet && e.sheet !== "agents" ? `${e.sheet} sheet, ` : ""}row ${e.row}, ${e.title}: ${e.reason}`,
+  })));
+  showSiteCells(data.site_cells || {}, data.errors);
   $("errors-title").hidden = data.ok;
   $("cell-head").replaceChildren(el("tr", {}, ...["row", ...KEYS].map((k) => el("th", { text: k }))));
   $("cell-rows").replaceChildren(...(data.ok ? [] : data.cells.map((r) => {
@@ -71,6 +78,24 @@ function showImport(data) {
     return row(ch.row, el("td", { class: `${ch.kind}d`, text: ch.kind }), ch.username, ch.extension || "", what);
   }));
   $("apply-import").disabled = !data.ok;
+}
+
+/** The site sheets' rows with errors, each cell editable (fixed in place like the agents'). */
+function showSiteCells(sheets, errors) {
+  const bad = new Set(errors.map((e) => `${e.sheet}:${e.row}:${e.column}`));
+  $("site-cells").replaceChildren(...Object.entries(sheets).filter(([, rows]) => rows.length).map(([sheet, rows]) =>
+    el("table", { class: "table cells", attrs: { "data-sheet": sheet, "aria-label": `${sheet} sheet rows to fix` } },
+      el("thead", {}, el("tr", {}, ...[`${sheet} row`, ...SITE_KEYS[sheet]].map((k) => el("th", { text: k })))),
+      el("tbody", {}, ...rows.map((r) => {
+        const tr = row(String(r.row), ...SITE_KEYS[sheet].map((key) => {
+          const input = el("input", { attrs: { "data-key": key, "aria-label": `${sheet} row ${r.row}, ${key}` } });
+          input.value = r.cells[key] || "";
+          return el("td", { class: bad.has(`${sheet}:${r.row}:${key}`) ? "bad" : "" }, input);
+        }));
+        tr.dataset.row = r.row;
+        tr.dataset.sheet = sheet;
+        return tr;
+      })))));
 }
 
 function showResults(data) {
@@ -115,10 +140,10 @@ export function wireImports(guarded, signup) {
     showImport(await upload(new FormData(event.target).get("file")));
   }));
   $("revalidate").addEventListener("click", () => guarded(async () => {
-    const rows = [...$("cell-rows").children].map((tr) => {
+    const rows = [...$("cell-rows").children, ...$("site-cells").querySelectorAll("tbody tr")].map((tr) => {
       const cells = {};
       for (const input of tr.querySelectorAll("input")) cells[input.dataset.key] = input.value;
-      return { row: Number(tr.dataset.row), cells };
+      return { row: Number(tr.dataset.row), cells, sheet: tr.dataset.sheet || "agents" };
     });
     showImport(await api("POST", `/api/admin/imports/${importId}/rows`, { rows }));
   }));
