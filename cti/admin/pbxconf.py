@@ -21,8 +21,12 @@ disk. The files are included by the PBX's own configuration (see asterisk-config
   rings them with the desk phone. Every known extension is written, empty ones too, because a
   dialplan reload keeps globals no longer in the file (``clearglobalvars = no``).
 * ``extensions_cti_dids.conf`` (inside ``[cti-dids]`` of extensions.conf): each DID of a group
-  whose queue is the product's own rings that queue. DIDs of other groups are routed by the
-  PBX's own dialplan; the CTI only maps them to the group for pops.
+  whose queue is the product's own rings that queue, after the ``cti-announce`` gosub (the
+  group's recording announcement, if any), with Queue's gosub ``cti-record`` run on
+  the answering agent's leg, so the group's recording policy applies to these calls as to the
+  lab's own queues (asterisk-config/extensions.conf). DIDs of other groups are routed by the
+  PBX's own dialplan, which must call the gosub itself; the CTI only maps them to the group for
+  pops.
 
 Output is deterministic (sorted, no timestamps), so a diff shows only real changes.
 """
@@ -59,6 +63,8 @@ QUEUES_FILE = "queues_cti_members.conf"
 DIDS_FILE = "extensions_cti_dids.conf"
 EMERGENCY_FILE = "extensions_cti_emergency.conf"
 DEVICES_FILE = "extensions_cti_devices.conf"
+# Queue's gosub on the answered agent leg: starts the recording the CTI asked for (cti.recording).
+RECORD_GOSUB = "cti-record^s^1"
 GENERATED_FILES = (AGENTS_FILE, QUEUES_FILE, DIDS_FILE, EMERGENCY_FILE, DEVICES_FILE)
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\"<>;\\\[\]]")
@@ -345,7 +351,8 @@ def _dids_file(groups: Sequence[GroupRouting], style: ConfStyle) -> str:
             continue
         for did in sorted(d for d in group.dids if _DID.fullmatch(d)):
             lines.append(f"; group {_clean(group.name)}")
-            lines.append(f"exten => {did},1,Queue({own[0]},,,,120)")
+            lines.append(f"exten => {did},1,Gosub(cti-announce,s,1({own[0]}))")
+            lines.append(f" same => n,Queue({own[0]},,,,120,,{RECORD_GOSUB})")
             lines.append(" same => n,Hangup()")
     return "\n".join(lines).rstrip("\n") + "\n"
 

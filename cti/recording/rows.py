@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -13,6 +14,9 @@ from cti.errors import ValidationFailed
 from cti.recording.tables import recording_policies, recordings
 
 __all__ = ["GroupPolicy", "Policy", "RecordingRow"]
+
+# A sound Asterisk plays by name (Playback): "beep", "custom/recorded"; no extension, no "..".
+_SOUND = re.compile(r"^[a-z0-9_-]{1,32}(/[a-z0-9_-]{1,32})?$")
 
 
 class Policy(StrEnum):
@@ -29,6 +33,7 @@ class GroupPolicy:
     policy: Policy = Policy.NEVER
     tell_agent: bool = True
     retention_days: int = 90
+    announcement: str = ""  # played to the caller before a recorded call rings; "": none
 
     @classmethod
     def parse(cls, group: str, fields: dict[str, Any]) -> GroupPolicy:
@@ -48,7 +53,14 @@ class GroupPolicy:
                 "retention_days is a whole number of days from 1 to 3650",
                 details={"field": "retention_days"},
             )
-        return cls(group, policy, tell, days)
+        sound = fields.get("announcement", "")
+        if not isinstance(sound, str) or (sound and not _SOUND.fullmatch(sound)):
+            raise ValidationFailed(
+                "announcement is empty or a sound name such as beep or custom/recorded "
+                "(lower-case letters, digits, - and _, at most one folder, no extension)",
+                details={"field": "announcement"},
+            )
+        return cls(group, policy, tell, days, sound)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -56,6 +68,7 @@ class GroupPolicy:
             "policy": str(self.policy),
             "tell_agent": self.tell_agent,
             "retention_days": self.retention_days,
+            "announcement": self.announcement,
         }
 
 
@@ -88,7 +101,11 @@ class RecordingRow:
 def all_policies(conn: Connection) -> dict[str, GroupPolicy]:
     return {
         row.group_name: GroupPolicy(
-            row.group_name, Policy(row.policy), bool(row.tell_agent), int(row.retention_days)
+            row.group_name,
+            Policy(row.policy),
+            bool(row.tell_agent),
+            int(row.retention_days),
+            str(row.announcement),
         )
         for row in conn.execute(select(recording_policies))
     }
@@ -99,6 +116,7 @@ def save_policy(conn: Connection, policy: GroupPolicy, now: datetime) -> None:
         "policy": str(policy.policy),
         "tell_agent": policy.tell_agent,
         "retention_days": policy.retention_days,
+        "announcement": policy.announcement,
         "updated_at": now,
     }
     table = recording_policies

@@ -37,6 +37,7 @@ __all__ = ["RecordCommands", "RecordingNotifier", "RecordingService", "Recording
 log = logging.getLogger(__name__)
 
 RECORD_VARIABLE = "CTI_RECORD_FILE"  # read by the cti-record gosub (extensions.conf)
+ANNOUNCE_PREFIX = "CTI_ANNOUNCE_"  # + queue or extension: read by the cti-announce gosub
 _KEEP_ENDED = 1000  # calls whose recording ids stay known after they end (their records)
 
 
@@ -44,6 +45,7 @@ class RecordCommands(Protocol):
     """The AMI actions recording uses (``AsteriskCommands`` implements them)."""
 
     async def set_variable(self, channel: str, name: str, value: str) -> object: ...
+    async def set_global(self, name: str, value: str) -> object: ...
     async def mute_recording(self, channel: str, muted: bool) -> object: ...
 
 
@@ -113,6 +115,8 @@ class RecordingService:
         self._of_call: OrderedDict[str, list[str]] = OrderedDict()  # call id -> recording ids
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self._published: dict[tuple[str, str], str] = {}  # (server, variable) -> sound
         self.status = RecordingStatus(True, "")
 
     # ---------------------------------------------------------------------------- policies
@@ -120,10 +124,12 @@ class RecordingService:
         self._policies = await self._store.aio.run(self._read, rows.all_policies)
         self.check_files()
         self._sweeper = asyncio.create_task(self._sweep_forever(sweep_every_s), name="rec-sweep")
+        self._publisher = asyncio.create_task(self._publish_forever(), name="rec-announce")
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._publisher):
+            if task is not None:
+                task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -148,7 +154,50 @@ class RecordingService:
         await self._store.aio.run(self._write, rows.save_policy, policy, now)
         self._policies[group] = policy
         await self._audit("recording.policy", policy.as_dict(), principal.username)
+        await self.publish()
         return policy
+
+    def announcements(self) -> dict[str, str]:
+        """Each queue's and agent extension's announcement, by dialplan variable: the sound a
+        caller hears before a recorded call of that queue (or to that agent's DID) rings;
+        "" where the group does not record or announces nothing."""
+        directory, out = self._directory(), {}
+        for queue, group in directory.queue_groups.items():
+            out[_announce_variable(queue)] = self._sound(group)
+        for endpoint, owners in directory.endpoint_owners.items():
+            extension = endpoint.rpartition("/")[2]
+            if owners and extension.isdigit():
+                group = directory.group_for(did=None, queue=None, agent=owners[0]).name
+                out[_announce_variable(extension)] = self._sound(group)
+        return out
+
+    async def publish(self) -> None:
+        """Set the announcements as dialplan globals on every PBX (only what changed since the
+        last time; a PBX that restarted is caught up by :meth:`_publish_forever`'s full pass).
+        They are globals, set ahead of any call, so a caller's dialplan reads them before the
+        queue rings: no race with the call."""
+        wanted = self.announcements()
+        for server, commands in self._servers.items():
+            names = wanted.keys() | {v for s, v in self._published if s == server}
+            for name in sorted(names):
+                sound = wanted.get(name, "")
+                if self._published.get((server, name)) != sound:
+                    await commands.set_global(name, sound)
+                    self._published[(server, name)] = sound
+
+    async def _publish_forever(self, every_s: float = 30.0) -> None:
+        while True:
+            try:
+                self._published.clear()  # a full pass: Asterisk forgets globals on restart
+                await self.publish()
+            except Exception as exc:  # AMI not up yet, or a PBX restarting: the next pass
+                log.info("recording: announcements not published yet (%s)", exc)
+                self._published.clear()
+            await asyncio.sleep(every_s)
+
+    def _sound(self, group: str) -> str:
+        policy = self.policy(group)
+        return policy.announcement if policy.policy is not Policy.NEVER else ""
 
     def check_files(self) -> RecordingStatus:
         """Whether recordings can be read (and the sweeper can delete) where they are kept."""
@@ -383,6 +432,12 @@ class RecordingService:
     def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self._store.writing(fn.__name__) as conn:
             return fn(conn, *args)
+
+
+def _announce_variable(key: str) -> str:
+    """``CTI_ANNOUNCE_<key>`` with only letters, digits and _ kept, as the dialplan's
+    ``FILTER(A-Za-z0-9_,...)`` keeps them (a queue named cti-claims: CTI_ANNOUNCE_cticlaims)."""
+    return ANNOUNCE_PREFIX + "".join(c for c in key if c.isascii() and (c.isalnum() or c == "_"))
 
 
 def _closed(live: _Live, now: float) -> RecordingRow:

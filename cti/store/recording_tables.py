@@ -22,6 +22,7 @@ recording_policies = Table(
     Column("policy", String(8), nullable=False, server_default="never"),
     Column("tell_agent", Boolean, nullable=False, server_default="1"),
     Column("retention_days", Integer, nullable=False, server_default="90"),
+    Column("announcement", String(64), nullable=False, server_default=""),  # s0018; "": none
     Column("updated_at", UtcDateTime, nullable=False),
     CheckConstraint("policy IN ('never', 'always', 'demand')", name="policy"),
     CheckConstraint("retention_days BETWEEN 1 AND 3650", name="retention_days"),

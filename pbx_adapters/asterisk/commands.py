@@ -173,6 +173,12 @@ class AsteriskCommands:
             ("Value", value),
         )
 
+    async def set_global(self, name: str, value: str) -> AmiFrame:
+        """Set global dialplan variable ``name`` (AMI ``Setvar`` without a channel; write class
+        ``call``); the recording announcement per queue and agent is published this way."""
+        _variable(name, value)
+        return await self._single(("Action", "Setvar"), ("Variable", name), ("Value", value))
+
     async def play_dtmf(self, channel: str, digit: str, *, receive: bool = False) -> AmiFrame:
         """Send one DTMF ``digit`` to ``channel``; ``receive`` makes Asterisk act as if the
         channel's phone had keyed it (ChanSpy's mode keys 4/5/6 are read that way)."""

@@ -18,9 +18,10 @@ import pytest
 
 from sip_tests.lab import LabHandle
 from sip_tests.phone import AutoAnswer, PhoneFleet
-from sip_tests.sipp import SippProcess, inbound_call
+from sip_tests.sipp import SippProcess
 from tests.admin.workbooks import agent_row, read_rows, rewrite, xlsx
 from tests.e2e.daemon import AgentClient, DaemonProcess
+from tests.e2e.monitoring_lab import monitor_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +51,9 @@ def daemon(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "CTI_PROVISIONING__ENDPOINT_TEMPLATE": "agent-endpoint",
         "CTI_PROVISIONING__AOR_TEMPLATE": "agent-aor",
         "CTI_PROVISIONING__TRUNK_POLL_S": "2",
+        "CTI_RECORDING__DIRECTORY": str(monitor_dir(lab)),
     }
+    monitor_dir(lab).mkdir(parents=True, exist_ok=True)
     process = DaemonProcess(lab, tmp_path_factory.mktemp("admin-daemon"), extra_env=env)
     seeded = process.cli("seed")
     assert seeded.returncode == 0, seeded.stderr
@@ -106,6 +109,23 @@ async def apply_config(admin: httpx.AsyncClient) -> dict[str, Any]:
     return body
 
 
+async def client_recordings(
+    daemon: DaemonProcess, username: str, password: str, call_id: str
+) -> list[dict[str, Any]]:
+    """The call's recordings ``username`` may hear (GET /api/recordings?call_id=)."""
+    origin = {"origin": daemon.origin}
+    async with httpx.AsyncClient(base_url=daemon.origin, headers=origin, timeout=30) as http:
+        login = await http.post("/login", json={"username": username, "password": password})
+        assert login.status_code == 200, login.text
+        for _ in range(50):
+            reply = await http.get("/api/recordings", params={"call_id": call_id})
+            assert reply.status_code == 200, reply.text
+            if found := reply.json()["recordings"]:
+                return list(found)
+            await asyncio.sleep(0.1)
+    return []
+
+
 async def test_import_apply_register_and_pop_with_the_group_template(
     lab: LabHandle,
     fleet: PhoneFleet,
@@ -117,6 +137,10 @@ async def test_import_apply_register_and_pop_with_the_group_template(
         "/api/admin/groups", json={"name": "Claims", "dids": [CLAIMS_DID], "template": TEMPLATE}
     )
     assert created.status_code == 201, created.text
+    recorded = await admin.put(
+        "/api/supervisor/recording-policy", params={"group": "Claims"}, json={"policy": "always"}
+    )
+    assert recorded.status_code == 200, recorded.text
     workbook = xlsx([agent_row("create", ext) for ext in ("2001", "2002", "2003")])
     plan = await upload(admin, workbook, "claims.xlsx")
     assert plan["ok"] and plan["counts"] == {"create": 3, "update": 0, "delete": 0, "ignore": 0}
@@ -131,7 +155,8 @@ async def test_import_apply_register_and_pop_with_the_group_template(
     assert "[2001](agent-endpoint)" in preview["diffs"]["pjsip_cti_agents.conf"]
     assert secrets["agent2001"] not in preview["files"]["pjsip_cti_agents.conf"]
     assert (
-        f"exten => {CLAIMS_DID},1,Queue(cti-claims" in preview["files"]["extensions_cti_dids.conf"]
+        " same => n,Queue(cti-claims,,,,120,,cti-record^s^1)"
+        in preview["files"]["extensions_cti_dids.conf"]
     )
     result = await apply_config(admin)
     assert set(result["changed"]) == set(GENERATED)
@@ -147,12 +172,22 @@ async def test_import_apply_register_and_pop_with_the_group_template(
         await client.connect()
         try:
             await client.wait_for(lambda m: m["type"] == "hello")
-            call = inbound_call(lab.sip, CLAIMS_DID, "+442079460001", "Alice Archer", hold_s=0.5)
-            sipp_calls.append(call)
+            # The caller sends audio (a pjsua2 line from the trunk's address): MixMonitor
+            # opens its file with the first audio it mixes.
+            carrier = fleet.carrier("+442079460001", lab.settings.trunk_host, lab.registrar)
+            carrier.reset()
+            call = await asyncio.to_thread(carrier.call, CLAIMS_DID)
             pop = (await client.wait_for(lambda m: m["type"] == "pop", within=15))["data"]
             assert 'class="claims-pop"' in pop["html"]
             assert f"on DID {CLAIMS_DID} via lab-trunk" in pop["html"]
-            await asyncio.to_thread(call.wait, 30)
+            await asyncio.to_thread(carrier.wait_state, call, "CONFIRMED", 10)
+            await asyncio.sleep(2.0)
+            carrier.hangup(call)
+            # The group's always-recorded call was named and stored for its agent. (Whether
+            # MixMonitor wrote the file here is not checked yet: on this run it did not; see
+            # the issue-19 note.)
+            listed = await client_recordings(daemon, "agent2001", password, pop["call_id"])
+            assert len(listed) == 1, listed
         finally:
             await client.close()
     finally:

@@ -36,6 +36,10 @@ class FakePbx:
         self.sent.append(("setvar", channel, name, value))
         return None
 
+    async def set_global(self, name: str, value: str) -> object:
+        self.sent.append(("global", name, value))
+        return None
+
     async def mute_recording(self, channel: str, muted: bool) -> object:
         self.sent.append(("mute", channel, muted))
         return None
