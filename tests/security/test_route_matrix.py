@@ -153,6 +153,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/agent/colleagues"): "desk",
     ("GET", "/api/phone/registration"): "self",  # one's own browser phone, if any
     ("POST", "/api/agent/test-call"): "desk",  # rings one's own phone
+    ("GET", "/api/agent/missed-calls"): "desk",  # one's own list
+    ("POST", "/api/agent/missed-calls/seen"): "desk",
     ("POST", "/api/supervisor/simulate-call"): "group",
     ("POST", "/api/monitor"): "supervise",
     ("GET", "/api/monitor"): "self",  # one's own listening sessions (none for an agent)
