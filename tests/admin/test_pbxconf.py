@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from cti.admin.pbxconf import ConfStyle, GroupRouting, ProvisionedAgent, diff, generate, sip_digest
+from cti.admin.pbxconf import (
+    ConfStyle,
+    EmergencyRouting,
+    GroupRouting,
+    ProvisionedAgent,
+    SiteDevice,
+    diff,
+    generate,
+    sip_digest,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 AGENTS = [
@@ -21,6 +30,15 @@ GROUPS = [
     GroupRouting("Sales", ("sales",), ("442079460100",)),
     GroupRouting("Empty", ("cti-empty",), ()),
 ]
+# Site devices added by MAC (cti.site): two for jdoe (one per location), one for bob, and one of
+# a user with no extension and a hostile name (its caller id has no number; it rings for nobody).
+DEVICES = [
+    SiteDevice("d001565abcdef", "jdoe", "Jane Doe", "2001", sip_digest("d001565abcdef", "asterisk", "u" * 24), "+12175550142"),
+    SiteDevice("d0004f2000001", "jdoe", "Jane Doe", "2001", sip_digest("d0004f2000001", "asterisk", "v" * 24), "+442079460999"),
+    SiteDevice("d805ec0112233", "bob", "Bob B", "2002", sip_digest("d805ec0112233", "asterisk", "w" * 24), "+12175550142"),
+    SiteDevice("d64167f445566", "noext", 'Nó "Ext"; <x>', "", sip_digest("d64167f445566", "asterisk", "x" * 24), "not-e164"),
+]  # fmt: skip
+EMERGENCY = EmergencyRouting(("911", "112", "9x1"), "lab-trunk")
 STYLES = {
     "plain": ConfStyle(),
     "templated": ConfStyle(
@@ -33,7 +51,8 @@ STYLES = {
 
 @pytest.mark.parametrize("style", sorted(STYLES))
 def test_generated_files_match_the_golden_files(style: str) -> None:
-    files = generate(AGENTS, GROUPS, STYLES[style])
+    files = generate(AGENTS, GROUPS, STYLES[style], devices=DEVICES, emergency=EMERGENCY)
+    assert sorted(files) == sorted(p.name for p in (GOLDEN / style).iterdir())  # none forgotten
     for name, text in files.items():
         golden = GOLDEN / style / name
         if os.environ.get("UPDATE_GOLDEN"):
