@@ -37,11 +37,22 @@ _BODY_LIMIT = 16 * 1024
 _NO_STORE = {"cache-control": "no-store"}
 
 
+_PHONE = r"^[+(0-9][0-9 ().-]*$"  # the characters of a phone number; phonenumbers says if it is one
+
+
 class Customer(BaseModel):
     """Who the customer is: a phone number, a CRM id, or both."""
 
-    model_config = ConfigDict(extra="forbid")
-    phone: str | None = Field(None, max_length=32, examples=["+447700900123"])
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # the rule _request checks, said in the description too
+            "anyOf": [
+                {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+                {"required": ["crm_id"], "properties": {"crm_id": {"type": "string"}}},
+            ]
+        },
+    )
+    phone: str | None = Field(None, max_length=32, pattern=_PHONE, examples=["+447700900123"])
     crm_id: str | None = Field(None, min_length=1, max_length=128, examples=["003A000001"])
 
 
@@ -61,6 +72,7 @@ class InteractionRequest(BaseModel):
     caller_number: str | None = Field(
         None,
         max_length=32,
+        pattern=_PHONE,
         description="The number the customer will call from, if known (then the number may "
         "be shared with other callers; unknown, it is held for this customer alone)",
     )
@@ -105,8 +117,13 @@ def _request(raw: bytes, region: str) -> ReservationRequest:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
+        message = (
+            f"{where} is not a phone number"
+            if first["type"] == "string_pattern_mismatch"
+            else f"{where}: {first['msg']}"
+        )
         raise ValidationFailed(
-            f"{where}: {first['msg']}", details={"field": where, "errors": exc.error_count()}
+            message, details={"field": where, "errors": exc.error_count()}
         ) from None
     size = len(json.dumps(body.context, ensure_ascii=False).encode())
     if size > MAX_CONTEXT_BYTES or _depth(body.context) > _MAX_DEPTH:
