@@ -18,6 +18,7 @@ from typing import Any
 from cti.config import LabSettings, Settings, load_settings
 from cti.daemon import Daemon
 from cti.demo import DemoAgent
+from cti.demo.access import with_call_us
 from cti.demo.phones import DemoPhones, SimulatedPhone
 from cti.logs import configure_logging
 
@@ -83,6 +84,10 @@ def ready_lines(port: int, simulated: bool) -> list[str]:
         f"demo: ready at http://127.0.0.1:{port}/agent",
         f'demo: sign in as alice / alice-demo and press "Ring me a test call": the caller\'s card '
         f"pops as the phone rings ({phone}).",
+        f"demo: a customer's side of access numbers: http://127.0.0.1:{port}/examples/call-us "
+        "asks for a number of the call-us pool (442079461001/1002, alice's and bob's lines); "
+        "call the number it gives with `cti lab call --did <number> --from <the phone you gave>` "
+        "and the agent's pop shows what the customer asked for.",
     ]
 
 
@@ -111,6 +116,7 @@ def serve_demo(
 ) -> None:
     """Run the daemon, the simulated phones beside it, and announce when it serves."""
     configure_logging(settings.log_format, settings.log_level)
+    settings = with_call_us(settings)  # the example page's key, new each run
     port = settings.http.port
 
     async def main() -> None:
