@@ -85,6 +85,21 @@ def _ring(quick: bool) -> Report:
 _command("ring", _ring, "Pop vs ring on the lab: from the INVITE at the phone to the pop.")
 
 
+def _webphone(quick: bool) -> Report:
+    from cti.config import load_settings  # noqa: PLC0415
+    from sip_tests.bench.webphone import run_webphone  # noqa: PLC0415
+
+    lab = load_settings(click.get_current_context().find_root().obj).lab
+    return run_webphone(quick=quick, lab_settings=lab)
+
+
+_command(
+    "webphone",
+    _webphone,
+    "The pop card against the browser phone's ring and a desk phone's (p50/p99), on the lab.",
+)
+
+
 def _reports(quick: bool) -> Report:
     from sip_tests.bench.reports import run_reports  # noqa: PLC0415
 
