@@ -7,6 +7,7 @@ default) and ``keys`` (comma-separated; every key the asker may see by default),
 ``GET /api/reports.csv`` answers the same figures as CSV (the page's export). Supervisors see
 their own groups, admins everything (cti.reports.service); errors carry a stable id and status
 (``report.range`` 422, ``report.time_zone`` 422, ``report.scope`` 403, ``report.unknown`` 404).
+``GET /api/reports/options`` answers the site's time zone and the keys the asker may pick.
 ``GET /api/admin/dashboard`` (admins) answers counts, today's calls, recent activity and status.
 Documented for customers' own BI tools in docs/reports.md.
 """
@@ -37,6 +38,10 @@ class _ReportsApi:
         body = await self.reports.report(principal, dict(request.query_params))
         return JSONResponse(body, headers=_NO_STORE)
 
+    async def options(self, request: Request) -> Response:
+        principal = route_auth(request).session(request).principal
+        return JSONResponse(await self.reports.options(principal), headers=_NO_STORE)
+
     async def report_csv(self, request: Request) -> Response:
         principal = route_auth(request).session(request).principal
         body = await self.reports.report(principal, dict(request.query_params))
@@ -57,5 +62,6 @@ def report_routes(reports: Reports, dashboard: Dashboard) -> list[BaseRoute]:
     return [
         Route("/api/reports", api.report, methods=["GET"]),
         Route("/api/reports.csv", api.report_csv, methods=["GET"]),
+        Route("/api/reports/options", api.options, methods=["GET"]),
         Route("/api/admin/dashboard", api.home, methods=["GET"]),
     ]

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from cti.reports.buckets import BucketKey, Deltas
 from cti.store.report_tables import report_buckets as t
 
-__all__ = ["add_deltas", "bucket_rows", "period_rows"]
+__all__ = ["add_deltas", "bucket_rows", "period_rows", "stored_keys"]
 
 _PK = ("span", "dim", "start", "key", "metric")
 _CHUNK = 500
@@ -124,3 +124,15 @@ def period_rows(
         (periods[i][2], key, metric, float(biggest if metric.endswith("_max") else total))
         for i, key, metric, total, biggest in conn.execute(query)
     ]
+
+
+def stored_keys(conn: Connection, dim: str, *, limit: int = 500) -> list[str]:
+    """The keys of ``dim`` that have day buckets (at most ``limit``, in order)."""
+    query = (
+        select(t.c.key)
+        .where(t.c.span == "d", t.c.dim == dim)
+        .group_by(t.c.key)
+        .order_by(t.c.key)
+        .limit(limit)
+    )
+    return [str(key) for key in conn.execute(query).scalars()]

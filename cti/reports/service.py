@@ -27,7 +27,7 @@ from cti.reports.query import (
     roll_up,
 )
 from cti.reports.recorder import ReportStore
-from cti.reports.rows import period_rows
+from cti.reports.rows import period_rows, stored_keys
 from cti.store.aio import AsyncStore
 from cti.store.values import GroupInfo
 
@@ -74,6 +74,23 @@ class Reports:
     def day_request(self, day: date) -> ReportRequest:
         """The request of one local day of the site, by day, every key."""
         return ReportRequest("queue", "day", day, day, self.site_tz, None, "d")
+
+    async def options(self, principal: Principal) -> dict[str, Any]:
+        """What the report page offers ``principal``: the site's time zone and, per dimension,
+        the keys they may ask for (trunks: those with figures, for admins only)."""
+        if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
+            raise PermissionDenied("reports are for supervisors and admins")
+        return await self._store.run(self._options, principal)
+
+    def _options(self, principal: Principal) -> dict[str, Any]:
+        store = self._store.store
+        admin = principal.role is Role.ADMIN
+        mine = [g for g in store.groups() if admin or principal.username in g.spec.supervisors]
+        keys = {dim: sorted(_scope(mine, dim)) for dim in ("queue", "group", "agent", "did")}
+        if admin:
+            with store.reading("reports.keys") as conn:
+                keys["trunk"] = stored_keys(conn, "trunk")
+        return {"tz": self.site_tz.key, "today": self.today().isoformat(), "keys": keys}
 
     async def report(self, principal: Principal, params: Mapping[str, str]) -> dict[str, Any]:
         """The figures of ``params`` (see :func:`parse_request`) that ``principal`` may see."""
@@ -167,7 +184,9 @@ def report_csv(report: Mapping[str, Any]) -> str:
 
 
 def _cell(value: object) -> str:
-    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    """A figure as the page shows it: 1234567 and 77.8, never 1.23457e+06 (``:g`` rounds to six
+    digits, which a month of talk seconds passes)."""
+    return "" if value is None else f"{value:.15g}" if isinstance(value, float) else str(value)
 
 
 def _safe(text: str) -> str:

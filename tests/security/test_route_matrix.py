@@ -166,6 +166,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/recordings/{id}"): "self",
     ("GET", "/api/reports"): "supervise",
     ("GET", "/api/reports.csv"): "supervise",
+    ("GET", "/api/reports/options"): "supervise",
     ("GET", "/api/admin/dashboard"): "admin",
 }
 

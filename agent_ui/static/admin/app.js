@@ -1,8 +1,9 @@
 // The PBX admin console: servers, trunks, DIDs and groups, bulk provisioning, the Asterisk
-// config and the audit log, one module a tab. Sign-in and navigation are the shared shell's;
+// config, the audit log and the reports, one module a tab. Sign-in and navigation are the shared shell's;
 // every value goes in with textContent.
 
 import { status, tabs } from "/static/common/dom.js";
+import { ReportView } from "/static/common/report_view.js";
 import { Shell } from "/static/common/shell.js";
 import { loadAccess, wireAccess } from "./access.js";
 import { loadAudit, loadConfig, wireConfig } from "./config.js";
@@ -17,7 +18,8 @@ const $ = (id) => document.getElementById(id);
 const wizard = new Wizard(document.getElementById("wizard"), (tab) => app.show(tab));
 const signup = new SignupPanel(document.getElementById("signup-links"));
 const region = new SiteSettingsPanel(document.getElementById("site-settings"));
-const LOADERS = { site: () => Promise.all([region.load(), wizard.load()]), agents: () => signup.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
+const reports = new ReportView(document.getElementById("admin-reports"), "admin-report");
+const LOADERS = { reports: () => reports.load(), site: () => Promise.all([region.load(), wizard.load()]), agents: () => signup.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
 const POLLED = ["servers", "trunks"];
 const POLL_MS = 3000;
 

@@ -1,9 +1,10 @@
 // The supervisor console: pick one of your groups, edit its pop template, watch it live, change
-// who is in it, read its audit log. Sign-in and navigation are the shared shell's. Everything
+// who is in it, read its audit log and the reports of your groups. Sign-in and navigation are the shared shell's. Everything
 // from the daemon goes in with textContent.
 
 import { clear, el, formatWhen, status, tabs } from "/static/common/dom.js";
 import { request as api } from "/static/common/http.js";
+import { ReportView } from "/static/common/report_view.js";
 import { Shell } from "/static/common/shell.js";
 import { Editor } from "./editor.js";
 import { GroupTab } from "./group.js";
@@ -29,6 +30,7 @@ class App {
     this.recordingSettings = new RecordingSettings(this);
     this.recordings = new RecordingsList(this);
     this.simulator = new Simulator(this);
+    this.reports = new ReportView($("supervisor-reports"), "sup-report"); // their groups only
     this.showTab = tabs($("tabs"), (name) => this.shown(name));
     $("group").addEventListener("change", () => this.select($("group").value));
   }
@@ -93,6 +95,7 @@ class App {
   shown(tab) {
     this.tab = tab;
     if (tab === "history") this.history();
+    if (tab === "reports") this.reports.load().catch((err) => status(err.message, true));
   }
 
   status(text, bad = false) {
