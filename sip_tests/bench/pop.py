@@ -34,6 +34,7 @@ from sip_tests.daemon import cpu_seconds, free_tcp_port
 __all__ = ["run_pop"]
 
 _PER_PROCESS = 500
+CPU_PER_EVENT_TARGET_US = 30  # the whole daemon, all threads, at 100 calls/s (issue 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +283,11 @@ def _report(
         "product": product["frames"],
         "floor": floor["frames"],
     }
+    counts = product["frames"]
+    pops = counts.get("pop", [0, 0])[0]
+    if pops:  # every frame the tabs got (hello and snapshot aside) per pop shown
+        calls = sum(n for kind, (n, _) in counts.items() if kind not in {"hello", "snapshot"})
+        report.add(f"{agents} agents frames per pop", calls / pops, "frames")
     for number, phase in enumerate(phases):
         ours = summary_ms(product["latency"].get(number, []))
         base = summary_ms(floor["latency"].get(number, []))
@@ -302,13 +308,14 @@ def _report(
             target="<= 1.5x floor" if main else "",
             ok=ours["p50_ms"] <= 1.5 * base["p50_ms"] if main else None,
         )
+        tail = phase.rate >= 100  # issue 20: p99 within 3x the floor at 100 and 200 calls/s
         report.add(
             f"{label} p99",
             ours["p99_ms"],
             "ms",
             floor=base["p99_ms"],
-            target="<= 2x floor" if main else "",
-            ok=ours["p99_ms"] <= 2 * base["p99_ms"] if main else None,
+            target="<= 3x floor" if tail else "",
+            ok=ours["p99_ms"] <= 3 * base["p99_ms"] if tail else None,
         )
         top = phase.rate == 200
         report.add(
@@ -345,8 +352,8 @@ def _report_cpu(
             f"{label} daemon CPU per event",
             us,
             "us",
-            target="<= 15 us" if at_100 else "",
-            ok=us <= 15 if at_100 else None,
+            target=f"<= {CPU_PER_EVENT_TARGET_US} us" if at_100 else "",
+            ok=us <= CPU_PER_EVENT_TARGET_US if at_100 else None,
         )
         report.add(f"{label} event loop CPU per event", loop / events * 1e6, "us")
         report.add(f"{label} event loop busy", 100 * loop / max(end - start, 1e-9), "%")
