@@ -62,6 +62,16 @@ def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
     return value
 
 
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    """A text field that may be left out, null or empty (all: not set)."""
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{key} is text", details={"field": key})
+    return value
+
+
 def _reader(request: Request) -> Principal:
     principal = route_auth(request).session(request).principal
     require(principal, Action.ADMINISTER_PBX)
@@ -94,6 +104,8 @@ class _ServerApi:
             username=_text(body, "username"),
             secret=_text(body, "secret"),
             tls=bool(body.get("tls", False)),
+            tls_ca_file=_optional_text(body, "tls_ca_file"),
+            tls_verify=body.get("tls_verify", True) is not False,
         )
 
     async def add(self, request: Request) -> Response:

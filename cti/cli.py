@@ -336,6 +336,7 @@ def lab_up(settings: LabSettings) -> None:
         f"lab: AMI {status.ami} (user {settings.ami_username})  SIP {status.sip}  "
         f"trunk peer {status.trunk}  browser phones {status.websocket}"
     )
+    click.echo(f"lab: AMI over TLS {status.ami_tls}, CA {status.tls_ca_file}")
 
 
 @lab.command("down")
@@ -364,6 +365,7 @@ def lab_status(settings: LabSettings, as_json: bool) -> None:
     state = f"running (pid {status.pid})" if status.running else "stopped"
     click.echo(f"lab {status.instance}: {state}, Asterisk {status.version}")
     click.echo(f"  AMI {status.ami}  SIP {status.sip}  trunk peer {status.trunk}")
+    click.echo(f"  AMI over TLS {status.ami_tls} (CA {status.tls_ca_file})")
     click.echo(f"  browser phones (SIP over websocket) {status.websocket}")
     if status.active_channels is not None:
         click.echo(f"  active channels: {status.active_channels}")

@@ -67,6 +67,7 @@ class LabSettings(_Section):
 
     instance: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")] = "dev"
     ami_port: Port = 5038
+    ami_tls_port: Port = 5039  # AMI over TLS (manager.conf tlsbindaddr), the lab's own CA
     sip_port: Port = 5060
     trunk_host: str = "127.0.0.2"
     trunk_port: Port = 5080
@@ -96,10 +97,21 @@ class AmiServerSettings(_Section):
     port: Port = 5038
     username: str = "cti"
     secret: SecretStr = SecretStr("cti-lab-secret")
+    # AMI over TLS (manager.conf tlsenable): port is then Asterisk's tlsbindaddr port. The
+    # certificate is verified against tls_ca_file (None: the system's trust store) with the host
+    # name checked, unless tls_verify = false (a lab only: anyone on the path could answer).
     tls: bool = False
+    tls_ca_file: Path | None = None
+    tls_verify: bool = True
     reconnect_base_s: float = Field(default=0.5, gt=0)
     reconnect_cap_s: float = Field(default=15.0, gt=0)
     ping_interval_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_options_need_tls(self) -> Self:
+        if not self.tls and (self.tls_ca_file is not None or not self.tls_verify):
+            raise ValueError("tls_ca_file and tls_verify apply to AMI over TLS: set tls = true")
+        return self
 
 
 class ProvisioningSettings(_Section):

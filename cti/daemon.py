@@ -108,6 +108,7 @@ from pbx_adapters.asterisk.commands import AsteriskCommands
 from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.queue_control import AsteriskQueues
 from pbx_adapters.asterisk.source import AsteriskSource
+from pbx_adapters.asterisk.tls import AmiTls
 
 __all__ = ["Daemon"]
 
@@ -141,11 +142,13 @@ def _websocket_origins(settings: Settings) -> tuple[str, ...]:
 
 
 def _ami_settings(server: AmiServerSettings) -> AmiSettings:
+    tls = AmiTls(server.tls, server.tls_ca_file, server.tls_verify)
     return AmiSettings(
         host=server.host,
         port=server.port,
         username=server.username,
         secret=server.secret.get_secret_value(),
+        tls=tls.context(),
         ping_interval_s=server.ping_interval_s,
         backoff_base_s=server.reconnect_base_s,
         backoff_cap_s=server.reconnect_cap_s,
@@ -296,7 +299,7 @@ class Daemon:
         self.cluster = _cluster_node(settings)  # None: one process, no broker (the default)
         self.hub = AgentHub(fanout=self.cluster.fanout if self.cluster else None)
         self.notifier = Notifier(self.hub)  # every frame the services send browsers
-        self.tracker = CallTracker(self.directory.is_agent_endpoint)
+        self.tracker = CallTracker(self.directory.is_agent_endpoint, self.directory.phone_of)
         self.live_calls = LiveCallJournal(self.store.aio, self.tracker)
         # Each agent's missed calls, picked from the updates and written off the read path.
         self.missed_calls = MissedCalls(self.store, self._owners_of, self.notifier)
@@ -535,7 +538,8 @@ class Daemon:
         return self.directory.current.owners(endpoint)
 
     def _lights(self) -> list[Light]:
-        """The admin home page's status bar: each AMI link, each CRM connector, the outbox."""
+        """The admin home page's status bar: each AMI link, each CRM connector, the outbox,
+        the recording folder (the page adds the cluster's from /healthz)."""
         lights = [
             Light("ami", s.name, "green" if s.connection.ready else "red",
                   "connected" if s.connection.ready else "not connected")
@@ -547,6 +551,10 @@ class Daemon:
             lights.append(Light("crm", name, "yellow" if stats.stuck else "green", reason))
         waiting = f"{stats.depth} waiting, {stats.stuck} stuck"
         lights.append(Light("outbox", "outbox", "yellow" if stats.stuck else "green", waiting))
+        files = self.recording.status  # kept by its sweeper; calls go on without it: yellow
+        ok = "readable and writable"
+        lights.append(Light("recording", "recording folder", "green" if files.ok else "yellow",
+                            ok if files.ok else files.reason))  # fmt: skip
         return lights
 
     # ---------------------------------------------------------------------------- setup

@@ -21,13 +21,14 @@ def lab_settings_for(offset: int = 0) -> LabSettings:
     """The test suite's own lab instance: other ports than a developer's `cti lab up` (dev).
 
     ``offset`` (a multiple of 100) gives parallel test sessions instances of their own, e.g.
-    ``CTI_TEST_LAB_OFFSET=100`` -> instance ``pytest-100``, AMI 25138, SIP 25160.
+    ``CTI_TEST_LAB_OFFSET=100`` -> instance ``pytest-100``, AMI 25138 (TLS 25139), SIP 25160.
     """
     if offset % 100 or not 0 <= offset <= 2000:
         raise ValueError("the test lab offset is a multiple of 100 from 0 to 2000")
     return LabSettings(
         instance="pytest" if offset == 0 else f"pytest-{offset}",
         ami_port=25038 + offset,
+        ami_tls_port=25039 + offset,
         sip_port=25060 + offset,
         trunk_port=25080 + offset,
         http_port=25088 + offset,

@@ -77,4 +77,6 @@ def _details(spec: ServerSpec) -> dict[str, Any]:
         "port": spec.port,
         "username": spec.username,
         "tls": spec.tls,
+        "tls_ca_file": spec.tls_ca_file,
+        "tls_verify": spec.tls_verify,
     }

@@ -8,20 +8,21 @@ Their AMI secrets are stored sealed (:class:`cti.secretbox.SecretBox`), never in
 from __future__ import annotations
 
 import re
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from cti.errors import Conflict, NotFound, ValidationFailed
+from cti.errors import ConfigError, Conflict, NotFound, ValidationFailed
 from cti.secretbox import SecretBox
 from cti.store import Store
 from cti.store.models import ami_servers
 from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.source import AsteriskSource
+from pbx_adapters.asterisk.tls import AmiTls
 
 __all__ = ["ServerRegistry", "ServerSpec"]
 
@@ -40,6 +41,8 @@ class ServerSpec:
     username: str
     secret: str = field(repr=False)
     tls: bool = False
+    tls_ca_file: str | None = None  # on the daemon's host; None: the system's trust store
+    tls_verify: bool = True
 
     def __post_init__(self) -> None:
         problems: dict[str, object] = {}
@@ -53,11 +56,29 @@ class ServerSpec:
             problems["username"] = "1 to 64 characters, no line breaks"
         if not _SAFE.fullmatch(self.secret):
             problems["secret"] = "1 to 255 characters, no line breaks"  # noqa: S105
+        if not self.tls and (self.tls_ca_file or not self.tls_verify):
+            problems["tls"] = "a CA file and verification apply to AMI over TLS: turn TLS on"
+        if self.tls_ca_file is not None and not (
+            self.tls_ca_file.startswith("/") and _SAFE.fullmatch(self.tls_ca_file)
+        ):
+            problems["tls_ca_file"] = "an absolute path on the daemon's host"
         if problems:
             raise ValidationFailed("the server settings are not valid", details=problems)
 
+    @property
+    def tls_settings(self) -> AmiTls:
+        ca = None if self.tls_ca_file is None else Path(self.tls_ca_file)
+        return AmiTls(self.tls, ca, self.tls_verify)
+
+    def check_tls(self) -> None:
+        """Refuse (422) a CA file the daemon cannot read or that holds no certificate."""
+        try:
+            self.tls_settings.context()
+        except ConfigError as exc:
+            raise ValidationFailed(exc.message, details={"tls_ca_file": exc.message}) from exc
+
     def ami_settings(self) -> AmiSettings:
-        context = ssl.create_default_context() if self.tls else None
+        context = self.tls_settings.context()
         return AmiSettings(
             host=self.host,
             port=self.port,
@@ -95,7 +116,14 @@ class ServerRegistry:
             rows = conn.execute(select(ami_servers).order_by(ami_servers.c.name)).all()
         return [
             ServerSpec(
-                r.name, r.host, r.port, r.username, self._secrets.open(r.secret), bool(r.tls)
+                r.name,
+                r.host,
+                r.port,
+                r.username,
+                self._secrets.open(r.secret),
+                bool(r.tls),
+                r.tls_ca_file,
+                bool(r.tls_verify),
             )
             for r in rows
         ]
@@ -141,6 +169,7 @@ class ServerRegistry:
 
     async def add(self, spec: ServerSpec) -> None:
         self._check_editable(spec.name)
+        spec.check_tls()
         now = self._store.clock()
         with self._store.writing("admin.server_add") as conn:
             if conn.execute(
@@ -155,6 +184,7 @@ class ServerRegistry:
         self._check_editable(name)
         if spec.name != name:
             self._check_editable(spec.name)
+        spec.check_tls()
         with self._store.writing("admin.server_update") as conn:
             done = conn.execute(
                 update(ami_servers)
@@ -182,6 +212,8 @@ class ServerRegistry:
             "username": spec.username,
             "secret": self._secrets.seal(spec.secret),
             "tls": spec.tls,
+            "tls_ca_file": spec.tls_ca_file,
+            "tls_verify": spec.tls_verify,
         }
 
     def sample(self) -> None:
@@ -214,6 +246,9 @@ class ServerRegistry:
                     "port": port,
                     "username": user,
                     "tls": tls,
+                    # an admin's server only: the config file's say theirs there
+                    "tls_ca_file": spec.tls_ca_file if spec else None,
+                    "tls_verify": spec.tls_verify if spec else None,
                     "state": conn.state.value,
                     "ready": conn.ready,
                     "last_error": conn.stats.last_error,

@@ -26,6 +26,7 @@ from cti.config import LabSettings
 from cti.errors import LabError
 from cti.lab.ami_probe import wait_fully_booted
 from cti.lab.provision import AsteriskInstall
+from cti.lab.tls import LabCertificate, lab_certificate
 
 __all__ = [
     "LabInstance",
@@ -67,6 +68,8 @@ class LabStatus:
     pid: int | None
     version: str | None
     ami: str
+    ami_tls: str
+    tls_ca_file: str
     sip: str
     websocket: str
     trunk: str
@@ -122,12 +125,19 @@ class LabInstance:
             pid=pid,
             version=self.install.version,
             ami=f"127.0.0.1:{s.ami_port}",
+            ami_tls=f"127.0.0.1:{s.ami_tls_port}",
+            tls_ca_file=str(self.certificate(make=False).ca_file),
             sip=f"127.0.0.1:{s.sip_port}",
             websocket=f"ws://127.0.0.1:{s.http_port}/ws",
             trunk=f"{s.trunk_host}:{s.trunk_port}",
             active_channels=channels,
             directory=str(self.directory),
         )
+
+    def certificate(self, *, make: bool = True) -> LabCertificate:
+        """The lab CA and Asterisk's AMI certificate (made on first use, kept across restarts);
+        a daemon reaching the lab over TLS trusts ``certificate().ca_file``."""
+        return lab_certificate(self.directory / "lib" / "tls", make=make)
 
     def log_files(self) -> list[Path]:
         return [self.directory / "log" / "messages", self.directory / "log" / "stdout.log"]
@@ -254,10 +264,16 @@ class LabInstance:
 
     def _rewrites(self) -> dict[str, dict[tuple[str, str], str]]:
         s = self.settings
+        tls = self.certificate()
+        inside = self.inside / "lib" / "tls"  # the same files, as the chrooted Asterisk sees them
         return {
             "manager.conf": {
                 ("general", "port"): str(s.ami_port),
                 ("general", "bindaddr"): "127.0.0.1",
+                ("general", "tlsenable"): "yes",
+                ("general", "tlsbindaddr"): f"127.0.0.1:{s.ami_tls_port}",
+                ("general", "tlscertfile"): str(inside / tls.cert_file.name),
+                ("general", "tlsprivatekey"): str(inside / tls.key_file.name),
                 ("cti", "secret"): s.ami_secret.get_secret_value(),
             },
             "pjsip.conf": {
@@ -331,6 +347,7 @@ class LabInstance:
         s = self.settings
         probes = [
             (socket.SOCK_STREAM, s.ami_port, "AMI"),
+            (socket.SOCK_STREAM, s.ami_tls_port, "AMI_TLS"),
             (socket.SOCK_DGRAM, s.sip_port, "SIP"),
             (socket.SOCK_STREAM, s.http_port, "HTTP"),
         ]

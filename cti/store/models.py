@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 from cti.sqltypes import UtcDateTime
@@ -217,6 +218,8 @@ ami_servers = Table(
     Column("username", String(64), nullable=False),
     Column("secret", Text, nullable=False),  # sealed (cti.secretbox): AMI needs it back
     Column("tls", Boolean, nullable=False),
+    Column("tls_ca_file", String(1024)),  # NULL: the system's trust store (pbx_adapters tls)
+    Column("tls_verify", Boolean, nullable=False, server_default=true()),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )

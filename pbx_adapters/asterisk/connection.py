@@ -41,6 +41,7 @@ from pbx_adapters.asterisk.lifecycle import (
     check_transition,
 )
 from pbx_adapters.asterisk.link import ActionResult, AmiLink, Pending
+from pbx_adapters.asterisk.tls import tls_failure
 
 __all__ = [
     "ActionResult",
@@ -388,9 +389,9 @@ class AmiConnection:
                     ssl=settings.tls,
                 )
         except OSError as exc:  # TimeoutError and ssl.SSLError are OSErrors too
+            why = tls_failure(exc) or f"{type(exc).__name__} {exc}"
             raise AmiError(
-                f"cannot connect to AMI {self.name} at {settings.host}:{settings.port}: "
-                f"{type(exc).__name__} {exc}",
+                f"cannot connect to AMI {self.name} at {settings.host}:{settings.port}: {why}",
                 details={"server": self.name, "host": settings.host, "port": settings.port},
             ) from exc
 

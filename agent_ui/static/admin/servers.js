@@ -7,6 +7,12 @@ const $ = (id) => document.getElementById(id);
 const api = (method, path, body) => request(method, path, { body });
 const stateCell = (state) => el("td", {}, el("span", { class: `state state-${state}`, text: state }));
 
+const tlsCell = (s) => {
+  if (!s.tls) return "no";
+  if (s.tls_verify === false) return "yes, not verified";
+  return s.tls_ca_file ? `yes, CA ${s.tls_ca_file}` : "yes";
+};
+
 export async function loadServers() {
   const data = await api("GET", "/api/admin/servers");
   $("server-rows").replaceChildren(...data.servers.map((s) => {
@@ -21,7 +27,7 @@ export async function loadServers() {
     } else {
       actions.append(el("span", { class: "note", text: "config file (read-only)" }));
     }
-    return row(s.name, s.origin, `${s.host}:${s.port}`, s.username, s.tls ? "yes" : "no",
+    return row(s.name, s.origin, `${s.host}:${s.port}`, s.username, tlsCell(s),
       stateCell(s.state), s.last_error || "", s.events_per_second, s.resyncs, actions);
   }));
 }
@@ -55,7 +61,9 @@ export function wireServers(guarded) {
     const body = {
       name: form.get("name"), host: form.get("host"), port: Number(form.get("port")),
       username: form.get("username"), secret: form.get("secret"), tls: form.get("tls") === "on",
+      tls_ca_file: form.get("tls_ca_file") || null, tls_verify: form.get("tls_verify") === "on",
     };
+    if (!body.tls) Object.assign(body, { tls_ca_file: null, tls_verify: true });
     const existing = (await api("GET", "/api/admin/servers")).servers.some((s) => s.name === body.name);
     if (existing) await api("PUT", `/api/admin/servers/${encodeURIComponent(body.name)}`, body);
     else await api("POST", "/api/admin/servers", body);
