@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 import time
+import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ async def test_import_apply_register_and_pop_with_the_group_template(
     assert "[2001](agent-endpoint)" in preview["diffs"]["pjsip_cti_agents.conf"]
     assert secrets["agent2001"] not in preview["files"]["pjsip_cti_agents.conf"]
     assert (
-        " same => n,Queue(cti-claims,,,,120,,cti-record^s^1)"
+        " same => n,Queue(cti-claims,,,,120,,cti-record)"
         in preview["files"]["extensions_cti_dids.conf"]
     )
     result = await apply_config(admin)
@@ -183,11 +184,18 @@ async def test_import_apply_register_and_pop_with_the_group_template(
             await asyncio.to_thread(carrier.wait_state, call, "CONFIRMED", 10)
             await asyncio.sleep(2.0)
             carrier.hangup(call)
-            # The group's always-recorded call was named and stored for its agent. (Whether
-            # MixMonitor wrote the file here is not checked yet: on this run it did not; see
-            # the issue-19 note.)
+            # The group's always-recorded call was named and stored for its agent, and
+            # MixMonitor wrote that file where the daemon reads it: about the talk time (2 s).
+            # (Queue's gosub takes a bare context; with Dial's cti-record^s^1 form it ran
+            # nothing, and the row had no file.)
             listed = await client_recordings(daemon, "agent2001", password, pop["call_id"])
             assert len(listed) == 1, listed
+            path = monitor_dir(lab) / f"{listed[0]['id']}.wav"
+            await asyncio.to_thread(lab.wait_idle, 15)
+            assert path.is_file(), sorted(p.name for p in monitor_dir(lab).iterdir())
+            with wave.open(str(path)) as wav:
+                seconds = wav.getnframes() / wav.getframerate()
+            assert 1.0 < seconds < 3.5, seconds
         finally:
             await client.close()
     finally:
