@@ -8,8 +8,11 @@ disk. The files are included by the PBX's own configuration (see asterisk-config
   of ``extension:realm:secret``, RFC 2617's HA1), never the secret itself. An agent with a
   secret also gets a browser phone (WebRTC): endpoint and AOR ``<ext>-webrtc`` on that auth.
 * ``queues_cti_members.conf`` (end of queues.conf): every agent as a member of its groups'
-  queues. A queue named ``cti-...`` is the product's own and is defined here; any other queue
-  exists in queues.conf and gets the members added with ``[queue](+)``.
+  queues, with each of its phones a member of its own (desk ``PJSIP/<ext>``, browser
+  ``PJSIP/<ext>-webrtc``, each device added by MAC ``PJSIP/d<mac>``), so a queue call rings
+  them together as a direct call does. A queue named ``cti-...`` is the product's own and is
+  defined here; any other queue exists in queues.conf and gets the members added with
+  ``[queue](+)``.
 * ``extensions_cti_emergency.conf`` (end of extensions.conf; ``[agents]`` includes
   ``cti-emergency``): each emergency number (``[provisioning] emergency_numbers``) goes out on
   the emergency trunk with the caller id of the calling device's location: the device endpoint
@@ -64,9 +67,7 @@ DIDS_FILE = "extensions_cti_dids.conf"
 EMERGENCY_FILE = "extensions_cti_emergency.conf"
 DEVICES_FILE = "extensions_cti_devices.conf"
 # Queue's gosub on the answered agent leg: starts the recording the CTI asked for (cti.recording).
-# Queue takes a bare context name (it runs <context>,s,1); the context^exten^priority form is
-# Dial's U() syntax, and Queue looked for a context named "cti-record^s^1" (never recorded).
-RECORD_GOSUB = "cti-record"
+RECORD_GOSUB = "cti-record^s^1"
 GENERATED_FILES = (AGENTS_FILE, QUEUES_FILE, DIDS_FILE, EMERGENCY_FILE, DEVICES_FILE)
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\"<>;\\\[\]]")
@@ -105,6 +106,7 @@ class SiteDevice:
     extension: str  # the agent's, for the caller id ("" when the agent has none)
     sip_digest: str  # "MD5:<hex>" of endpoint:realm:secret
     callback: str  # E.164
+    groups: tuple[str, ...] = ()  # the agent's groups: the device joins their queues
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,27 +318,46 @@ def _queue_lines(queue: str, own: bool) -> list[str]:
     ]
 
 
-def _queues_file(
-    agents: Sequence[ProvisionedAgent], groups: Sequence[GroupRouting], style: ConfStyle
-) -> str:
-    members: dict[str, list[ProvisionedAgent]] = {}
-    for agent in agents:
+def _group_members(
+    agents: Sequence[ProvisionedAgent], devices: Sequence[SiteDevice]
+) -> dict[str, list[str]]:
+    """Per group, its ``member =>`` lines: each agent's desk and browser phones, then the
+    devices added by MAC of the group's users, whether or not the CTI provisions the user (the
+    lab's agents live in queues.conf)."""
+    members: dict[str, list[str]] = {}
+    for agent in sorted(agents, key=lambda a: (len(a.extension), a.extension)):
+        name = _clean(agent.display_name).strip() or agent.username
         for group_name in agent.groups:
-            members.setdefault(group_name, []).append(agent)
+            for iface in (f"PJSIP/{agent.extension}", f"PJSIP/{agent.extension}{WEBRTC_SUFFIX}"):
+                members.setdefault(group_name, []).append(f"member => {iface},0,{name},{iface}")
+    for device in sorted(devices, key=lambda d: d.endpoint):
+        if not _DEVICE_NAME.fullmatch(device.endpoint):
+            continue
+        name = _clean(device.display_name).strip() or device.username
+        iface = f"PJSIP/{device.endpoint}"
+        for group_name in device.groups:
+            members.setdefault(group_name, []).append(f"member => {iface},0,{name},{iface}")
+    return members
+
+
+def _queues_file(
+    agents: Sequence[ProvisionedAgent],
+    groups: Sequence[GroupRouting],
+    style: ConfStyle,
+    devices: Sequence[SiteDevice],
+) -> str:
+    members = _group_members(agents, devices)
     lines = [_WARNING, "; Queue members of the provisioned agents, by group.", ""]
     for group in sorted(groups, key=lambda g: g.name):
         queues = [q for q in sorted(group.queues) if _QUEUE_NAME.fullmatch(q)]
-        people = sorted(members.get(group.name, []), key=lambda a: (len(a.extension), a.extension))
+        people = members.get(group.name, [])
         for queue in queues:
             own = queue.startswith(style.queue_prefix)
             if not own and not people:
                 continue
             lines.append(f"; group {_clean(group.name)}")
             lines += _queue_lines(queue, own)
-            for agent in people:
-                name = _clean(agent.display_name).strip() or agent.username
-                for iface in (f"PJSIP/{agent.extension}", f"PJSIP/{agent.extension}-webrtc"):
-                    lines.append(f"member => {iface},0,{name},{iface}")  # desk and browser
+            lines += people
             lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -371,7 +392,7 @@ def generate(
     style = style or ConfStyle()
     return {
         AGENTS_FILE: _agents_file(agents, devices, style),
-        QUEUES_FILE: _queues_file(agents, groups, style),
+        QUEUES_FILE: _queues_file(agents, groups, style, devices),
         DIDS_FILE: _dids_file(groups, style),
         EMERGENCY_FILE: _emergency_file(emergency or EmergencyRouting()),
         DEVICES_FILE: _devices_file(agents, devices),

@@ -55,7 +55,9 @@ __all__ = [
     "QueueCallerLeft",
     "QueueMemberChanged",
     "QueueMemberRemoved",
+    "RecordingStarted",
     "endpoint_of",
+    "is_site_device",
 ]
 
 _T = TypeVar("_T", bound="DataclassInstance")
@@ -151,6 +153,16 @@ _CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(?:;[12])?$")
 #: The agent's browser phone is PJSIP endpoint ``<ext>-webrtc`` (asterisk-config/pjsip.conf): a
 #: second phone of the same agent endpoint, which rings together with the desk phone.
 WEBRTC_SUFFIX = "-webrtc"
+
+
+#: A phone added by MAC (cti.site) is PJSIP endpoint ``d<mac>``: a phone of its own, rung with
+#: its agent's (extensions_cti_devices.conf) and a queue member of its own.
+_SITE_DEVICE = re.compile(r"PJSIP/d[0-9a-f]{12}")
+
+
+def is_site_device(endpoint: str) -> bool:
+    """Whether ``endpoint`` is a device added by MAC (``PJSIP/d001565abcdef``)."""
+    return _SITE_DEVICE.fullmatch(endpoint) is not None
 
 
 def endpoint_of(channel_name: str) -> str:
@@ -436,6 +448,15 @@ class ContactStatusChanged(PbxEvent):
     status: str  # Reachable, Unreachable, Created, Removed, Updated
     rtt_ms: float | None
     endpoint: str
+
+
+@_fast_init
+@dataclass(frozen=True, slots=True)
+class RecordingStarted(PbxEvent):
+    """MixMonitor started recording ``channel`` (``MixMonitorStart``): the ``cti-record`` gosub
+    on an agent's answered leg, which names the file from the channel's linkedid and uniqueid."""
+
+    channel: Channel
 
 
 @_fast_init

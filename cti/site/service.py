@@ -198,6 +198,7 @@ class SiteAdmin:
         store = self._store
         rows = await store.aio.run(records.devices, store)
         extensions = {a.username: _extension(a) for a in await store.aio.run(store.agents)}
+        groups = await store.aio.run(store.agent_group_names)  # the device joins their queues
         return [
             SiteDevice(
                 endpoint=d.endpoint,
@@ -206,6 +207,7 @@ class SiteAdmin:
                 extension=extensions.get(d.username, ""),
                 sip_digest=sip_digest(d.endpoint, realm, self._box.open(d.sip_secret)),
                 callback=d.callback,
+                groups=tuple(groups.get(d.username, ())),
             )
             for d in rows
         ]

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from cti.core.events import WEBRTC_SUFFIX, QueueMemberChanged
+from cti.core.events import WEBRTC_SUFFIX, QueueMemberChanged, is_site_device
 from cti.errors import AmiActionFailed
 from pbx_adapters.asterisk.commands import AsteriskCommands
 from pbx_adapters.asterisk.frame import AmiFrame
@@ -32,10 +32,17 @@ class AsteriskQueues:
 
         A ``PJSIP/<ext>`` agent's browser phone (``PJSIP/<ext>-webrtc``) is a queue member of
         its own (asterisk-config/queues.conf): it is paused and unpaused with the desk phone.
+        A device added by MAC (``PJSIP/d<mac>``) is a member of its own too, and one of the
+        agent's phones in the directory, so the agent's pause reaches it as its own interface;
+        it has no browser phone.
         """
         known = False
         interfaces = [interface]
-        if interface.startswith("PJSIP/") and not interface.endswith(WEBRTC_SUFFIX):
+        if (
+            interface.startswith("PJSIP/")
+            and not interface.endswith(WEBRTC_SUFFIX)
+            and not is_site_device(interface)
+        ):
             interfaces.append(interface + WEBRTC_SUFFIX)
         for name, commands in self._servers:
             for each in interfaces:

@@ -32,10 +32,11 @@ GROUPS = [
 ]
 # Site devices added by MAC (cti.site): two for jdoe (one per location), one for bob, and one of
 # a user with no extension and a hostile name (its caller id has no number; it rings for nobody).
+# Each is a member of its user's groups' queues ("Gone" has no routing: nothing is written).
 DEVICES = [
-    SiteDevice("d001565abcdef", "jdoe", "Jane Doe", "2001", sip_digest("d001565abcdef", "asterisk", "u" * 24), "+12175550142"),
-    SiteDevice("d0004f2000001", "jdoe", "Jane Doe", "2001", sip_digest("d0004f2000001", "asterisk", "v" * 24), "+442079460999"),
-    SiteDevice("d805ec0112233", "bob", "Bob B", "2002", sip_digest("d805ec0112233", "asterisk", "w" * 24), "+12175550142"),
+    SiteDevice("d001565abcdef", "jdoe", "Jane Doe", "2001", sip_digest("d001565abcdef", "asterisk", "u" * 24), "+12175550142", ("Claims",)),
+    SiteDevice("d0004f2000001", "jdoe", "Jane Doe", "2001", sip_digest("d0004f2000001", "asterisk", "v" * 24), "+442079460999", ("Claims",)),
+    SiteDevice("d805ec0112233", "bob", "Bob B", "2002", sip_digest("d805ec0112233", "asterisk", "w" * 24), "+12175550142", ("Sales", "Gone")),
     SiteDevice("d64167f445566", "noext", 'Nó "Ext"; <x>', "", sip_digest("d64167f445566", "asterisk", "x" * 24), "not-e164"),
 ]  # fmt: skip
 EMERGENCY = EmergencyRouting(("911", "112", "9x1"), "lab-trunk")

@@ -82,12 +82,14 @@ async def _set_up_site(daemon: DaemonProcess) -> dict[str, str]:
         return {d["mac"]: d["provisioning_secret"] for d in reply.json()["devices"]}
 
 
-def _admin(daemon: DaemonProcess) -> Any:
+def _admin(daemon: DaemonProcess, username: str = "root", password: str = "root-demo") -> Any:
+    """A signed-in HTTP session (CSRF token and origin set): root's unless told otherwise."""
+
     class Admin:
         async def __aenter__(self) -> httpx.AsyncClient:
             self.client = httpx.AsyncClient(base_url=daemon.origin, timeout=30)
             reply = await self.client.post(
-                "/login", json={"username": "root", "password": "root-demo"}
+                "/login", json={"username": username, "password": password}
             )
             reply.raise_for_status()
             csrf = (await self.client.get("/api/me")).json()["csrf"]
@@ -146,6 +148,54 @@ async def test_a_phone_set_up_from_its_file_registers_and_takes_the_agents_call(
         await asyncio.to_thread(call.wait, 30)
     finally:
         await client.close()
+
+
+def _sales_member(lab: LabHandle, mac: str) -> str:
+    """The device's line in ``queue show sales`` ("" when it is no member)."""
+    lines = lab.instance.cli("queue show sales").splitlines()
+    return next((line for line in lines if f"PJSIP/d{mac}" in line), "")
+
+
+async def test_a_queue_call_rings_the_device_and_the_agents_pause_covers_it(
+    daemon: DaemonProcess, alice_desk: Phone, sipp_calls: list[SippProcess], lab: LabHandle
+) -> None:
+    """The device is a sales member (alice is in Sales): paused and unpaused with alice, and a
+    sales call rings it; answering there pops for alice."""
+    assert _sales_member(lab, ALICE_DESK), lab.instance.cli("queue show sales")
+    alice_desk.set_answer_policy(AutoAnswer(0.3))
+    client = AgentClient(daemon, "alice", "alice-demo")
+    await client.login()
+    await client.connect()
+    try:
+        await client.wait_for(lambda m: m["type"] == "hello")
+        await asyncio.sleep(11)  # the daemon's directory refresh (every 10 s) learns the device
+        async with _admin(daemon, "alice", "alice-demo") as alice:
+            paused = await alice.post(
+                "/api/agent/state", json={"state": "paused", "reason": "Lunch"}
+            )
+            assert paused.status_code == 200, paused.text
+            await _until(lambda: "paused" in _sales_member(lab, ALICE_DESK).lower())
+            ready = await alice.post("/api/agent/state", json={"state": "ready"})
+            assert ready.status_code == 200, ready.text
+            await _until(lambda: "paused" not in _sales_member(lab, ALICE_DESK).lower())
+        call = inbound_call(lab.sip, "442079460100", "+442079460778", "Kew Caller", hold_s=1.0)
+        sipp_calls.append(call)
+        ringing = await asyncio.to_thread(alice_desk.wait_ringing, 20)
+        await asyncio.to_thread(alice_desk.wait_state, ringing, "CONFIRMED", 10)
+        pop = (await client.wait_for(lambda m: m["type"] == "pop", within=15))["data"]
+        assert "442079460778" in str(pop)
+        await asyncio.to_thread(call.wait, 30)
+    finally:
+        await client.close()
+
+
+async def _until(check: Callable[[], bool], within_s: float = 10.0) -> None:
+    """Poll ``check`` (off the loop) until it holds; fail after ``within_s``."""
+    for _ in range(int(within_s / 0.25)):
+        if await asyncio.to_thread(check):
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"not within {within_s} s")
 
 
 async def test_the_device_presents_the_agents_extension(
