@@ -1,4 +1,4 @@
-// The PBX admin console: servers, trunks, DIDs and groups, bulk provisioning, the Asterisk
+// The PBX admin console: home (status and summaries), servers, trunks, DIDs and groups, bulk provisioning, the Asterisk
 // config, the audit log and the reports, one module a tab. Sign-in and navigation are the shared shell's;
 // every value goes in with textContent.
 
@@ -8,6 +8,7 @@ import { Shell } from "/static/common/shell.js";
 import { loadAccess, wireAccess } from "./access.js";
 import { loadAudit, loadConfig, wireConfig } from "./config.js";
 import { loadDids, wireDids } from "./dids.js";
+import { HomePanel } from "./home.js";
 import { wireImports } from "./imports.js";
 import { loadServers, loadTrunks, wireServers } from "./servers.js";
 import { SignupPanel } from "./signup_links.js";
@@ -19,8 +20,9 @@ const wizard = new Wizard(document.getElementById("wizard"), (tab) => app.show(t
 const signup = new SignupPanel(document.getElementById("signup-links"));
 const region = new SiteSettingsPanel(document.getElementById("site-settings"));
 const reports = new ReportView(document.getElementById("admin-reports"), "admin-report");
-const LOADERS = { reports: () => reports.load(), site: () => Promise.all([region.load(), wizard.load()]), agents: () => signup.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
-const POLLED = ["servers", "trunks"];
+const home = new HomePanel((tab) => app.show(tab));
+const LOADERS = { home: () => home.load(), reports: () => reports.load(), site: () => Promise.all([region.load(), wizard.load()]), agents: () => signup.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
+const POLLED = ["home", "servers", "trunks"];
 const POLL_MS = 3000;
 
 /** Run `work`, showing its error (if any) on the status line. */
@@ -35,7 +37,7 @@ async function guarded(work) {
 
 class AdminApp {
   constructor() {
-    this.tab = "servers";
+    this.tab = "home"; // the landing tab: status, counts, calls, activity
     this.shell = new Shell({
       app: "console",
       onSignedIn: (body) => this.enter(body.user),
