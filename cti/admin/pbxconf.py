@@ -67,7 +67,9 @@ DIDS_FILE = "extensions_cti_dids.conf"
 EMERGENCY_FILE = "extensions_cti_emergency.conf"
 DEVICES_FILE = "extensions_cti_devices.conf"
 # Queue's gosub on the answered agent leg: starts the recording the CTI asked for (cti.recording).
-RECORD_GOSUB = "cti-record^s^1"
+# Queue takes a bare context name (it runs <context>,s,1); the context^exten^priority form is
+# Dial's U() syntax, and Queue looked for a context named "cti-record^s^1" (never recorded).
+RECORD_GOSUB = "cti-record"
 GENERATED_FILES = (AGENTS_FILE, QUEUES_FILE, DIDS_FILE, EMERGENCY_FILE, DEVICES_FILE)
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\"<>;\\\[\]]")
