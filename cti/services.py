@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from cti.core.events import is_site_device
 from cti.core.records import CallRecord
 from cti.errors import CtiError
 from cti.pop.directory import Directory, GroupConfig
@@ -42,6 +43,21 @@ class StoreAuthenticator:
         return _principal(agent) if agent is not None and agent.active else None
 
 
+def phone_aliases(owners: Mapping[str, str]) -> dict[str, str]:
+    """Each device added by MAC -> its agent's own endpoint (the first by name), so the call
+    tracker counts the device's ring as the agent's; a user with no endpoint of their own
+    keeps the device as it is."""
+    own: dict[str, str] = {}
+    for endpoint in sorted(owners):
+        if not is_site_device(endpoint):
+            own.setdefault(owners[endpoint], endpoint)
+    return {
+        endpoint: own[user]
+        for endpoint, user in owners.items()
+        if is_site_device(endpoint) and user in own
+    }
+
+
 def build_directory(
     owners: dict[str, str],
     groups: Sequence[GroupInfo],
@@ -69,6 +85,7 @@ def build_directory(
             members.setdefault(member, []).append(spec.name)
     return Directory(
         endpoint_owners={endpoint: (user,) for endpoint, user in owners.items()},
+        phone_aliases=phone_aliases(owners),
         groups=configs,
         did_groups=dids,
         queue_groups=queues,

@@ -36,11 +36,25 @@ from cti.core.updates import (
 __all__ = ["CallLedger"]
 
 
-class CallLedger:
-    """The calls of any number of Asterisk servers, by channel; the tracker's state."""
+def _same(endpoint: str) -> str:
+    return endpoint
 
-    def __init__(self, is_agent: Callable[[str], bool]) -> None:
+
+class CallLedger:
+    """The calls of any number of Asterisk servers, by channel; the tracker's state.
+
+    ``phone_of`` names the agent phone a channel's endpoint rings for: a device added by MAC
+    (``PJSIP/d<mac>``, rung with its agent's desk phone) is counted as that agent's endpoint
+    (``PJSIP/1001``), as the browser phone is (:func:`~cti.core.events.endpoint_of`), so the
+    agent rings once whichever of their phones ring and answers whichever picks up. The
+    composition root gives the directory's mapping; the default keeps every endpoint its own.
+    """
+
+    def __init__(
+        self, is_agent: Callable[[str], bool], phone_of: Callable[[str], str] | None = None
+    ) -> None:
         self._is_agent = is_agent
+        self._phone_of = phone_of or _same
         self._calls: dict[str, TrackedCall] = {}
         self._by_channel: dict[tuple[str, str], str] = {}  # (server, uniqueid) -> call id
         self._endpoints: dict[tuple[str, str], str] = {}  # (server, uniqueid) -> endpoint
@@ -158,7 +172,7 @@ class CallLedger:
             started_at=at,
         )
         if agent_origin:
-            call.agent = channel.endpoint
+            call.agent = self._phone_of(channel.endpoint)
             call.owner_leg = channel.uniqueid
         self._calls[call.call_id] = call
         self._by_channel[(server, channel.linkedid)] = call.call_id
@@ -194,10 +208,10 @@ class CallLedger:
             return []
         if (server, agent.uniqueid) not in self._by_channel:
             self._attach(call, server, agent)
-        endpoint = agent.endpoint
+        endpoint = self._phone_of(agent.endpoint)
         twin = any(o.endpoint == endpoint and o.state in UNANSWERED for o in call.legs.values())
         leg = call.legs[agent.uniqueid] = TrackedLeg(endpoint, agent.uniqueid, LegState.RINGING, at)
-        if twin:  # the agent's other phone (desk and browser ring together): rings already
+        if twin:  # the agent's other phone (desk, browser, device ring together): rings already
             return []
         leg.consult = _consulting(call, endpoint)
         own_phone = agent.uniqueid == call.owner_leg  # the agent's phone for click-to-dial

@@ -117,7 +117,7 @@ def _adopt(ledger: CallLedger, server: str, at: float, item: ev.ListedChannel) -
         call = ledger._new_call(server, channel, started)
         call.flags.append("adopted")
         if call.direction is Direction.OUTBOUND:
-            _adopted_outbound(call, channel)
+            _adopted_outbound(call, channel, ledger._phone_of(channel.endpoint))
         updates.append(CallStarted(call.view()))
     else:
         ledger._attach(call, server, channel)
@@ -125,18 +125,19 @@ def _adopt(ledger: CallLedger, server: str, at: float, item: ev.ListedChannel) -
         if channel.state is ev.ChannelState.RINGING:
             updates += ledger._ring(call, server, channel, at)
         elif channel.state is ev.ChannelState.UP:
-            leg = TrackedLeg(channel.endpoint, channel.uniqueid, LegState.RINGING, started)
+            endpoint = ledger._phone_of(channel.endpoint)
+            leg = TrackedLeg(endpoint, channel.uniqueid, LegState.RINGING, started)
             call.legs[channel.uniqueid] = leg
-            call.rung.append(channel.endpoint)
+            call.rung.append(endpoint)
             updates += ledger._answered(call, leg, started)
     return updates
 
 
-def _adopted_outbound(call: TrackedCall, channel: ev.Channel) -> None:
+def _adopted_outbound(call: TrackedCall, channel: ev.Channel, endpoint: str) -> None:
     """An agent's call found at a resync: the agent's number calls, and a click-to-dial's
     channel still sits on the number dialled (its Originate's exten); by then the dialplan may
     have given the channel the trunk's outbound caller id."""
-    number = extension(channel.endpoint)
+    number = extension(endpoint)
     if channel.caller.number != number:
         call.caller = ev.Party(number=number)
     if channel.originate_id and channel.exten not in ("", "s"):

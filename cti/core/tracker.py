@@ -44,8 +44,10 @@ _E = TypeVar("_E", bound=ev.PbxEvent)
 class CallTracker(CallLedger):
     """Correlate the channels of any number of Asterisk servers into calls."""
 
-    def __init__(self, is_agent: Callable[[str], bool]) -> None:
-        super().__init__(is_agent)
+    def __init__(
+        self, is_agent: Callable[[str], bool], phone_of: Callable[[str], str] | None = None
+    ) -> None:
+        super().__init__(is_agent, phone_of)
         # Filled by _on only, which checks each handler against its event type; feed looks a
         # handler up by the event's exact type (one dict lookup, no isinstance chain).
         self._handlers: dict[type[ev.PbxEvent], Callable[[Any], list[CallUpdate]]] = {}
@@ -232,8 +234,8 @@ class CallTracker(CallLedger):
         call = self._call_for(e.server, e.transferer)
         if call is None or e.result.lower() != "success":
             return []
-        call.transfer_from = e.transferer.endpoint
-        call.flags.append(f"blind_transfer:{e.transferer.endpoint}->{e.exten}")
+        call.transfer_from = self._phone_of(e.transferer.endpoint)
+        call.flags.append(f"blind_transfer:{call.transfer_from}->{e.exten}")
         return []
 
     def _attended_transfer(self, e: ev.AttendedTransferred) -> list[CallUpdate]:
@@ -252,15 +254,15 @@ class CallTracker(CallLedger):
             self._merged += 1
         consult.merged_into = call.call_id
         self._attach(call, e.server, target)
-        call.flags.append(f"attended_transfer:{e.orig_transferer.endpoint}->{target.endpoint}")
-        endpoint = target.endpoint
+        source, endpoint = (self._phone_of(c.endpoint) for c in (e.orig_transferer, target))
+        call.flags.append(f"attended_transfer:{source}->{endpoint}")
         if endpoint not in call.rung:
             call.rung.append(endpoint)
         leg = TrackedLeg(endpoint, target.uniqueid, LegState.RINGING, e.at)
         if moved is not None:
             leg.rang_at = moved.rang_at
         call.legs[target.uniqueid] = leg
-        self._transferer_left(call, e.orig_transferer.endpoint)
+        self._transferer_left(call, source)
         return self._answered(call, leg, e.at)
 
     def _consultation_completed(self, e: ev.AttendedTransferred) -> list[CallUpdate]:
@@ -276,7 +278,7 @@ class CallTracker(CallLedger):
         leg = consulted[-1]
         for other in consulted:
             other.consult = False
-        source = e.orig_transferer.endpoint
+        source = self._phone_of(e.orig_transferer.endpoint)
         self._transferer_left(call, source)
         call.agent = leg.endpoint
         call.transferred_from = source

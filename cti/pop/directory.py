@@ -51,6 +51,8 @@ class Directory:
     queue_groups: dict[str, str] = field(default_factory=dict)
     agent_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     trunk_groups: dict[tuple[str, str], str] = field(default_factory=dict)  # (server, trunk)
+    # A device added by MAC (PJSIP/d<mac>) -> its agent's own endpoint, which it rings with.
+    phone_aliases: dict[str, str] = field(default_factory=dict)
 
     def owners(self, endpoint: str) -> tuple[str, ...]:
         """The agents whose phone ``endpoint`` is (none for a trunk or an unknown phone)."""
@@ -98,3 +100,8 @@ class DirectoryRef:
 
     def is_agent_endpoint(self, endpoint: str) -> bool:
         return endpoint in self.current.endpoint_owners
+
+    def phone_of(self, endpoint: str) -> str:
+        """The agent endpoint ``endpoint`` rings for: a device's agent's (the call tracker's
+        ``phone_of``), else ``endpoint`` itself."""
+        return self.current.phone_aliases.get(endpoint, endpoint)
