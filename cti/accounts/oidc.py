@@ -32,6 +32,7 @@ import jwt
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 
+from cti.accounts.oidc_pending import Pending, PendingSignIns
 from cti.accounts.oidc_rows import link_user, remember_session, session_row, set_checked
 from cti.accounts.sessions import session_key
 from cti.config import OidcSettings
@@ -53,16 +54,6 @@ class ProviderUnavailable(CtiError):
 
     error_id = "sso.unavailable"
     status = 502
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """What the browser's sign-in carries between the redirect out and the one back."""
-
-    state: str
-    nonce: str
-    verifier: str
-    url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +89,7 @@ class OidcLogin:
         if settings.issuer is None:
             raise ValueError("OIDC sign-in needs [oidc] issuer")
         self.settings, self._store, self._box = settings, store, box
+        self.box = box  # also seals the sign-in card's message of a failed sign-in
         self.issuer = settings.issuer.rstrip("/")
         self.redirect_uri, self._clock = redirect_uri, clock
         secret = settings.client_secret
@@ -106,6 +98,7 @@ class OidcLogin:
         else:
             secret_text = secret.get_secret_value() if secret is not None else ""
         self._secret = secret_text
+        self.pending = PendingSignIns(store, box, clock=clock)  # sign-ins between redirects
 
     # ------------------------------------------------------------------------ the provider
     @cached_property

@@ -14,7 +14,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, 
 from cti.sqltypes import UtcDateTime
 from cti.store.models import agents, metadata
 
-__all__ = ["oidc_links", "oidc_sessions", "totp_secrets", "web_sessions"]
+__all__ = ["oidc_links", "oidc_pending", "oidc_sessions", "totp_secrets", "web_sessions"]
 
 web_sessions = Table(
     "web_sessions",
@@ -69,5 +69,19 @@ oidc_sessions = Table(
     Column("refresh_token", Text),  # sealed
     Column("checked_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),  # the web session's; swept after it
+    Index(None, "expires_at"),
+)
+
+# Single sign-ons in progress (cti.accounts.oidc_pending), migration s0020: kept in the store so
+# the provider's redirect back may reach any daemon process. Keyed by a hash of the browser's
+# cookie value; taken (deleted) once; the PKCE verifier sealed.
+oidc_pending = Table(
+    "oidc_pending",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 hex of the cookie's value
+    Column("state", String(128), nullable=False),
+    Column("nonce", String(128), nullable=False),
+    Column("verifier", Text, nullable=False),  # sealed
+    Column("expires_at", UtcDateTime, nullable=False),
     Index(None, "expires_at"),
 )

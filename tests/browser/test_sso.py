@@ -4,7 +4,8 @@ provider (npm's oidc-provider, tests/sso/oidc_provider.mjs), all on 127.0.0.1.
 Each user signs in through the button on the sign-in card, at the provider's own form, and lands
 on the console of the role their provider groups map to; the daemon made their account on the
 way. Disabled at the provider, a user's next request is a 401. A provider user whose groups map
-to no role is refused, and one named as a local user does not take that account over.
+to no role is refused, and one named as a local user does not take that account over; each
+failed sign-in lands on the sign-in card with the reason.
 """
 
 from __future__ import annotations
@@ -102,10 +103,33 @@ async def test_provider_groups_map_to_consoles_and_disabling_ends_access(
 async def test_no_mapped_group_is_refused_and_local_accounts_are_not_taken_over(
     browser: Browser, site: Site, provider: Provider
 ) -> None:
+    # A failed sign-in lands on the sign-in card, which says why (not a JSON error page).
     nina = await _sign_in(browser, site, "nina")
-    await expect(nina.locator("body")).to_contain_text("no role here")
+    await expect(nina).to_have_url(f"{site.url}/agent")
+    await expect(nina.locator("#login-view")).to_be_visible()
+    await expect(nina.locator("#login-error")).to_contain_text("Single sign-on failed")
+    await expect(nina.locator("#login-error")).to_contain_text("no role here")
+    await expect(nina.locator("#login-sso")).to_be_visible()  # try again from there
     assert site.daemon.store.get_agent("nina") is None
+    await nina.reload()  # said once: a reload shows a clean card
+    await expect(nina.locator("#login-view")).to_be_visible()
+    await expect(nina.locator("#login-error")).to_have_text("")
     impostor = await _sign_in(browser, site, "root")
-    await expect(impostor.locator("body")).to_contain_text("a local user has that name")
+    await expect(impostor.locator("#login-error")).to_contain_text("a local user has that name")
     assert await _me(impostor) == 401
     await site.login("root")  # the local root is untouched
+
+
+async def test_an_answer_this_browser_did_not_ask_for_shows_the_card(
+    browser: Browser, site: Site, provider: Provider
+) -> None:
+    context = await browser.new_context(viewport=LAPTOP)
+    page = await context.new_page()
+    await page.goto(f"{site.url}/login/oidc/callback?state=forged&code=stolen")
+    await expect(page).to_have_url(f"{site.url}/agent")
+    await expect(page.locator("#login-error")).to_contain_text("not started in this browser")
+    assert await _me(page) == 401
+    # the provider's own refusal (the user cancelled there) is said the same way
+    await page.goto(f"{site.url}/login/oidc")  # a sign-in this browser started
+    await page.goto(f"{site.url}/login/oidc/callback?error=access_denied")
+    await expect(page.locator("#login-error")).to_contain_text("refused: access_denied")

@@ -39,6 +39,7 @@ TABLES = {
     "web_sessions",
     "totp_secrets",
     "oidc_links",
+    "oidc_pending",
     "oidc_sessions",
     "report_buckets",
     "recording_policies",

@@ -41,6 +41,10 @@ export class Shell {
     } catch (err) {
       return; // no single sign-on (or the daemon is away): the password card alone
     }
+    if (options.error) { // a single sign-on that just failed: say why on the card
+      this.ssoError = options.error;
+      $("login-error").textContent = options.error;
+    }
     if (!options.enabled || $("login-sso")) return;
     $("login-form").append(el("a", { class: "button", text: options.label,
       attrs: { id: "login-sso", href: "/login/oidc" } }));
@@ -49,7 +53,8 @@ export class Shell {
   showLogin(message) {
     this.app.hidden = true;
     $("login-view").hidden = false;
-    $("login-error").textContent = message || "";
+    $("login-error").textContent = message || this.ssoError || "";
+    this.ssoError = "";
     $("login-username").focus();
   }
 
