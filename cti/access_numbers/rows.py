@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, delete, false, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from cti.access_numbers.values import AccessNumber, Interaction, Pool, PoolSpec, PoolStatus, Refusal
 from cti.errors import Conflict, NotFound, ValidationFailed
@@ -285,38 +285,26 @@ def reserve(
 
 
 def _choose(conn: Connection, pool_id: int, caller: str | None) -> tuple[str, str] | None:
-    """The DID to reserve (and its E.164), or None when the rules leave none.
-
-    One query gives each number of the pool with its live holds counted (all, by known callers,
-    by this caller): a DID's live holds have distinct callers (the unique ``hold``), so the
-    count is the number of callers sharing it, and fewer known callers than holds means one
-    holds it alone. The pool's numbers come back, not its live reservations.
-    """
-    live = _R.c.state == "live"
-    mine = _R.c.caller == caller if caller is not None else false()
+    """The DID to reserve (and its E.164), or None when the rules leave none."""
+    holds: dict[str, set[str | None]] = defaultdict(set)
+    for row in conn.execute(
+        select(_R.c.did, _R.c.caller).where(_R.c.pool_id == pool_id, _R.c.state == "live")
+    ):
+        holds[row.did].add(row.caller)
     numbers = conn.execute(
-        select(
-            access_numbers.c.did,
-            access_numbers.c.e164,
-            func.count(_R.c.id).label("holds"),
-            func.count(_R.c.caller).label("known"),
-            func.count(case((mine, 1))).label("mine"),
-        )
-        .select_from(access_numbers)
-        .outerjoin(_R, and_(_R.c.did == access_numbers.c.did, _R.c.pool_id == pool_id, live))
+        select(access_numbers.c.did, access_numbers.c.e164)
         .where(access_numbers.c.pool_id == pool_id)
-        .group_by(access_numbers.c.did, access_numbers.c.e164, access_numbers.c.last_used_at)
         .order_by(access_numbers.c.last_used_at.asc().nulls_first(), access_numbers.c.did)
     ).all()
     for row in numbers:  # free numbers first, least recently used first
-        if row.holds == 0:
+        if not holds.get(row.did):
             return row.did, row.e164
     if caller is None:
         return None
     shareable = [  # then numbers held only for other, known callers: the least held first
-        (row.holds, position, row.did, row.e164)
+        (len(holds[row.did]), position, row.did, row.e164)
         for position, row in enumerate(numbers)
-        if row.known == row.holds and row.mine == 0
+        if None not in holds[row.did] and caller not in holds[row.did]
     ]
     return min(shareable)[2:] if shareable else None
 
