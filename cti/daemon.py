@@ -397,7 +397,10 @@ class Daemon:
             supervisors_of=self._supervisors_of,
             audit=self._audit_by,
             files=settings.recording.directory,
+            notifier=self.notifier,
+            link_base=settings.http.public_origin,
         )
+        self.pops.recordings_from(self.recording.links_of)  # the record's recording links
         self.monitoring = MonitorService(
             calls=self.tracker,
             servers=commands,
