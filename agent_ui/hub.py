@@ -356,6 +356,17 @@ class AgentHub:
                 self.deliver(agent, seq, frame)
         return fetched
 
+    async def kept(self, agent: str) -> list[str]:
+        """Every frame of ``agent`` still kept here or in the broker's replay, in seq order.
+
+        A node taking over a server reads it to learn which pops the agent's tabs show.
+        """
+        frames = dict(await self._fanout.kept(agent))
+        stream = self._streams.get(agent)
+        if stream is not None:
+            frames.update((seq, frame) for seq, _, frame in stream.buffer or ())
+        return [frames[seq] for seq in sorted(frames)]
+
     # ------------------------------------------------------------ the fan-out's sink (FrameSink)
     def position(self, agent: str) -> int:
         stream = self._streams.get(agent)

@@ -10,14 +10,15 @@ its frame with :mod:`agent_ui.messages` and queues it; none blocks (the hub queu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 
 from agent_ui import messages
 from agent_ui.hub import AgentHub
 from agent_ui.protocol import Outgoing
 from cti.agent_state import AgentState
 
-__all__ = ["Notifier"]
+__all__ = ["Notifier", "open_pops"]
 
 
 class Notifier:
@@ -47,6 +48,14 @@ class Notifier:
     def dial_status(self, agent: str, message: Outgoing) -> None:
         self._hub.send(agent, message)
 
+    async def pops_on_screen(self, agent: str) -> set[str]:
+        """The calls whose pop ``agent``'s tabs show now, as the kept frames tell it.
+
+        A node taking over a server asks before it shows the server's restored calls again, so
+        that a tab which has the pop gets a ``pop_update``, not a second ``pop`` (issue 21).
+        """
+        return open_pops(await self._hub.kept(agent))
+
     # ------------------------------------------------- supervisors' live view (not numbered)
     def is_online(self, user: str) -> bool:
         return self._hub.connections_of(user) > 0
@@ -74,3 +83,24 @@ class Notifier:
     def recording(self, agent: str, data: Mapping[str, object]) -> None:
         """Tell the agent their call is recorded, paused, resumed or no longer recorded."""
         self._hub.notify(agent, Outgoing("recording", dict(data)))
+
+
+_CLOSING_STATES = frozenset({"ended", "transferred"})
+
+
+def open_pops(frames: Iterable[str]) -> set[str]:
+    """The call ids whose pop is open after ``frames`` (encoded, in seq order) were applied,
+    as the desktop applies them: ``pop`` opens, ``pop_dismissed`` and an ended or transferred
+    ``call_state`` close; a ``snapshot`` is never kept, so it does not occur here."""
+    shown: set[str] = set()
+    for frame in frames:
+        message = json.loads(frame)
+        kind, data = message.get("type"), message.get("data") or {}
+        call_id = str(data.get("call_id", ""))
+        if kind == "pop":
+            shown.add(call_id)
+        elif kind == "pop_dismissed" or (
+            kind == "call_state" and data.get("state") in _CLOSING_STATES
+        ):
+            shown.discard(call_id)
+    return shown

@@ -489,9 +489,13 @@ class Daemon:
         )
 
     async def _gain_server(self, server: str) -> None:
-        """This node took the AMI lease of ``server``: its saved live calls, then its session."""
-        for update in await self.live_calls.restore([server]):
-            self.pops.handle(update)
+        """This node took the AMI lease of ``server``: its saved live calls, then its session.
+
+        Tabs that show a restored call's pop (the old owner sent it) get an update, not a
+        second pop: the kept frames say which pops are on screen.
+        """
+        restored = await self.live_calls.restore([server])
+        await self.pops.take_back(restored, self.notifier.pops_on_screen)
         await self._source_named(server).start()  # its first resync settles the restored calls
 
     async def _lose_server(self, server: str) -> None:
@@ -713,8 +717,8 @@ class Daemon:
         # any PBX connection opens; each server's first resync closes those that ended meanwhile.
         servers = {source.name for source in self.sources}  # and those an admin added:
         servers |= {spec.name for spec in await asyncio.to_thread(self.admin.servers.stored)}
-        for update in await self.live_calls.restore(servers if self.cluster is None else ()):
-            self.pops.handle(update)
+        restored = await self.live_calls.restore(servers if self.cluster is None else ())
+        await self.pops.take_back(restored, self.notifier.pops_on_screen)
         self.metrics.active_calls.set(self.tracker.active_count())
         # Start-up objects (templates, SQLAlchemy, the directory) live as long as the process:
         # move them out of the collector's way so its passes scale with per-call garbage only.

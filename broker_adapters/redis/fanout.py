@@ -117,6 +117,17 @@ class RedisFanout:
             return None
         return [(seq, number_frame(frame, seq)) for seq, frame in frames]
 
+    async def kept(self, agent: str) -> list[tuple[int, str]]:
+        """Whatever the agent's replay Stream still holds ([] if the broker is unreachable)."""
+        try:
+            with translated("reading an agent's replay"):
+                entries = await self._redis.xrange(self._keys.replay(agent), min="-", max="+")
+        except BrokerUnavailable as exc:
+            log.warning("agent %s: no shared replay (%s)", agent, exc)
+            return []
+        numbered = ((int(entry_id.split("-")[0]), fields["f"]) for entry_id, fields in entries)
+        return [(seq, number_frame(frame, seq)) for seq, frame in numbered]
+
     # ------------------------------------------------------------------ running
     async def start(self, timeout_s: float = 10.0) -> None:
         """Agree on the epoch and subscribe; raise BrokerUnavailable if Redis is not there."""

@@ -60,6 +60,14 @@ class Fanout(Protocol):
         """
         ...
 
+    async def kept(self, agent: str) -> list[tuple[int, str]]:
+        """Every frame the shared replay still holds for ``agent``, numbered, oldest first.
+
+        What a node taking over a server asks to learn which pops the agent's tabs already
+        show ([] without a shared replay: the hub's own buffer is all there is).
+        """
+        ...
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -95,6 +103,10 @@ class LocalFanout:
     async def missed(self, agent: str, after: int) -> list[tuple[int, str]] | None:
         del agent, after
         return None  # the hub's own buffer is the only one
+
+    async def kept(self, agent: str) -> list[tuple[int, str]]:
+        del agent
+        return []
 
     async def start(self) -> None:
         return None

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -138,6 +138,7 @@ class PopService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.pops_sent = 0
         self._shown: OrderedDict[tuple[str, str], None] = OrderedDict()  # (agent, call id)
+        self._on_screen: set[tuple[str, str]] = set()  # (agent, call id) during take_back
         # (group, error), newest last; each also goes to on_template_failure(group, error, call)
         self.template_failures: deque[tuple[str, str]] = deque(maxlen=200)
         self._on_template_failure = on_template_failure
@@ -175,6 +176,28 @@ class PopService:
     def handle_all(self, updates: list[CallUpdate]) -> None:
         for update in updates:
             self.handle(update)
+
+    async def take_back(
+        self, updates: list[CallUpdate], on_screen: Callable[[str], Awaitable[set[str]]]
+    ) -> None:
+        """Show restored calls again (their updates from ``LiveCallJournal.restore``).
+
+        A tab that already shows a call's pop (another node sent it before this one took the
+        server over, issue 21) gets a ``pop_update`` once the lookup answers, never a second
+        ``pop``; ``on_screen(agent)`` names the calls whose pop the agent's tabs show.
+        """
+        agents = {
+            agent
+            for update in updates
+            for endpoint in _endpoints(update)
+            for agent in self._directory().owners(endpoint)
+        }
+        for agent in sorted(agents):
+            self._on_screen.update((agent, call_id) for call_id in await on_screen(agent))
+        try:
+            self.handle_all(updates)
+        finally:
+            self._on_screen.clear()
 
     def active_pops(self, agent: str) -> list[tuple[str, str, dict[str, object]]]:
         """(call id, html, data) of every pop ``agent`` has open now, for a reconnect snapshot."""
@@ -290,13 +313,23 @@ class PopService:
         # had no lookup at its start: look its caller up now rather than wait out the timeout.
         self._start_lookup(session, view.caller.number)
         for agent in self._directory().owners(update.endpoint):
-            pop = session.pops.get(agent)
-            if pop is None:
-                group = self._group(view, agent)
-                pop = session.pops[agent] = _Pop(agent, update.endpoint, group)
+            pop = session.pops.get(agent) or self._new_pop(session, agent, update.endpoint)
             pop.active = True
             if pop.group.trigger == "ringing":
                 self._deliver(session, pop)
+
+    def _new_pop(
+        self, session: _Session, agent: str, endpoint: str, group: GroupConfig | None = None
+    ) -> _Pop:
+        """The pop of ``agent`` for this call; counted as sent when the agent's tab already
+        shows it (:meth:`take_back`), so that what follows updates it."""
+        view = session.view
+        pop = _Pop(agent, endpoint, group or self._group(view, agent))
+        if (agent, view.call_id) in self._on_screen:
+            pop.sent = True
+            self._shown[(agent, view.call_id)] = None
+        session.pops[agent] = pop
+        return pop
 
     def _deliver(self, session: _Session, pop: _Pop) -> None:
         """Send the pop now if the CRM answered (or gave up), else when it does or time is up.
@@ -305,6 +338,8 @@ class PopService:
         from the task that got it, and one timer per call sends it at the deadline.
         """
         if pop.sent:
+            if pop.last is None and session.state == "pending":
+                return  # on screen from another node: the lookup's answer updates it
             self._send(session, pop, update=True)
             return
         remaining = session.deadline - self._clock()
@@ -458,10 +493,7 @@ class PopService:
             self._outbound_answered(session, view)
             return
         for agent in self._directory().owners(update.endpoint):
-            pop = session.pops.get(agent)
-            if pop is None:
-                group = self._group(view, agent)
-                pop = session.pops[agent] = _Pop(agent, update.endpoint, group)
+            pop = session.pops.get(agent) or self._new_pop(session, agent, update.endpoint)
             pop.active, pop.endpoint = True, update.endpoint
             if pop.sent:
                 self._out.call_state(agent, view.call_id, "answered", {})
@@ -474,7 +506,7 @@ class PopService:
         self._start_lookup(session, view.called_number)
         for agent in self._directory().owners(view.agent):
             group = self._directory().group_for(did=None, queue=None, agent=agent)
-            pop = session.pops.setdefault(agent, _Pop(agent, view.agent, group))
+            pop = session.pops.get(agent) or self._new_pop(session, agent, view.agent, group)
             self._deliver(session, pop)
 
     def _transferred(self, update: CallTransferred) -> None:
@@ -569,3 +601,13 @@ def _interaction_note(found: ReservationMatch | None) -> tuple[tuple[str, str], 
         return ()
     said = [(key, str(found.interaction.get(key) or "")) for key in _NOTED]
     return (("id", found.interaction_id), *((k, v) for k, v in said if v))
+
+
+def _endpoints(update: CallUpdate) -> tuple[str, ...]:
+    """The phones a restored update shows a pop on (the agent's own for an outbound call)."""
+    if isinstance(update, AgentRang):
+        return (update.endpoint,)
+    if isinstance(update, CallAnswered):
+        endpoint = update.endpoint if update.endpoint is not None else update.call.agent
+        return (endpoint,) if endpoint else ()
+    return ()

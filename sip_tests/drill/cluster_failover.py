@@ -11,7 +11,10 @@ Later the broker (``redis-server``) is stopped and started again.
 What is compared: Asterisk's CDR against the CRM's records (each call exactly once, none
 lost); how long until another node was logged in on AMI; every pop against the phone the CDR
 says the call rang (an agent's tab shows its own calls only); no gap or repeat in any tab's
-seq; pops still arriving on every tab after the kill.
+seq; pops still arriving on every tab after the kill. The take-over itself: the calls whose
+pops were open on the tabs for a second before the kill must be restored by the new owner from
+the store (their records carry ``restored``, never ``adopted``), and no tab may get a second
+``pop`` for a call it shows (the new owner sends ``pop_update``).
 
 A call that both starts and ends while no node owns AMI is invisible to the cluster (no event,
 no channel left to resync): ``hold_s`` is longer than the take-over, as real calls are. The
@@ -51,6 +54,7 @@ class TabView:
     first_node: str
     last_node: str
     popped: list[str]  # call ids of its `pop` frames, in order
+    repeated: list[str]  # calls it got more than one `pop` frame for
     pops_after_kill: int
     gaps: list[tuple[int, int]]
     duplicates: list[int]
@@ -71,6 +75,8 @@ class ClusterFailoverResult:
     tabs: list[TabView]
     foreign_pops: list[str]  # "agent: call" for a pop of a call that rang another phone
     unpopped: list[str]  # calls whose agent's tab never got a pop
+    up_at_kill: list[str]  # calls whose pops were open on the tabs from 1 s before the kill
+    not_restored: list[str]  # "call: flags" of those whose record says other than `restored`
     seconds: float
     logs: dict[str, str] = field(default_factory=dict)
 
@@ -84,6 +90,8 @@ class ClusterFailoverResult:
             and not self.foreign_pops
             and all(not t.gaps and not t.duplicates for t in self.tabs)
             and all(t.pops_after_kill > 0 for t in self.tabs)
+            and not self.not_restored
+            and not any(t.repeated for t in self.tabs)
         )
 
     def report(self, quick: bool) -> Report:
@@ -127,6 +135,16 @@ class ClusterFailoverResult:
         quiet = [t.agent for t in self.tabs if not t.pops_after_kill]
         report.add("tabs without pops after the kill", len(quiet), "tabs", target="0", ok=not quiet)
         report.add("calls not popped", len(self.unpopped), "calls")
+        report.add("calls up at the kill", len(self.up_at_kill), "calls")
+        report.add(
+            "of those, not restored from the store",
+            len(self.not_restored),
+            "calls",
+            target="0",
+            ok=not self.not_restored,
+        )
+        repeated = sum(len(t.repeated) for t in self.tabs)
+        report.add("second pops of a call on screen", repeated, "pops", target="0", ok=not repeated)
         report.details = {
             "killed": self.killed,
             "new_owner": self.new_owner,
@@ -136,6 +154,7 @@ class ClusterFailoverResult:
             "flags": c.flags,
             "foreign_pops": self.foreign_pops,
             "unpopped": self.unpopped,
+            "not_restored": self.not_restored,
             "tabs": {
                 t.agent: f"{t.first_node}->{t.last_node} pops={len(t.popped)} "
                 f"after_kill={t.pops_after_kill} resumes={t.resume_modes}"
@@ -154,6 +173,7 @@ class _Agent:
     tab: StreamTab
     first_node: str = ""
     pops_at_kill: int = 0
+    open_at_kill: frozenset[str] = frozenset()  # calls whose pop was open 1 s before and at it
 
 
 async def _open_tabs(run: ClusterLab, agents: Sequence[str]) -> list[_Agent]:
@@ -202,8 +222,12 @@ async def _kill_owner(run: ClusterLab, agents: Sequence[_Agent]) -> tuple[Node, 
     """Kill the AMI owner; move its tabs on; return it, the new owner and the take-over time."""
     owner = await run.owner()
     assert owner is not None, "no node owns AMI"
+    # A pop open for a second was saved by the owner (every 0.5 s): the new owner must restore it.
+    before = {agent.name: set(agent.tab.pops) for agent in agents}
+    await asyncio.sleep(1.0)
     for agent in agents:
         agent.pops_at_kill = sum(agent.tab.pop_messages.values())
+        agent.open_at_kill = frozenset(before[agent.name] & set(agent.tab.pops))
     run.kill(owner)
     killed_at = time.monotonic()
     survivors = run.live()
@@ -262,6 +286,7 @@ def _views(
                 a.first_node,
                 a.node.name,
                 popped,
+                sorted(call for call, count in a.tab.pop_messages.items() if count > 1),
                 sum(a.tab.pop_messages.values()) - a.pops_at_kill,
                 list(a.tab.gaps),
                 list(a.tab.duplicates),
@@ -311,6 +336,13 @@ async def run_cluster_failover(
         cdr = calls_from(run.cdr.rows(run.cdr_mark), TRUNK_CHANNEL)
         expected = {f"lab:{linkedid}" for linkedid in cdr}
         records = await wait_records(store_url, expected, timeout_s=90)
+        flags = {record.call_id: record.flags for record in records}
+        up_at_kill = sorted(set().union(*(a.open_at_kill for a in spread)))
+        not_restored = [
+            f"{call}: {','.join(flags.get(call, ('no record',)))}"
+            for call in up_at_kill
+            if "restored" not in flags.get(call, ()) or "adopted" in flags.get(call, ())
+        ]
         await asyncio.sleep(1.0)  # the last call_state frames
         rang = _rang(cdr)
         views, foreign, unpopped = _views(spread, rang)
@@ -328,6 +360,8 @@ async def run_cluster_failover(
         tabs=views,
         foreign_pops=foreign,
         unpopped=unpopped,
+        up_at_kill=up_at_kill,
+        not_restored=not_restored,
         seconds=round(time.monotonic() - started, 1),
         logs=logs,
     )

@@ -5,7 +5,9 @@ The short form runs in the suite (12 calls, 6 agents over 3 nodes); the full for
 Checked: the AMI owner killed with SIGKILL is replaced within 5 s; every call in Asterisk's CDR
 has exactly one record in the CRM; each agent's tab shows only the calls that rang its own
 phone, with no gap or repeat in its seq, and keeps getting pops after the kill (the tabs of the
-killed node resume on another one); the broker restarted mid-run changes none of that.
+killed node resume on another one); the calls up at the kill are restored from the store
+(records flagged ``restored``, not ``adopted``) and no tab gets a second ``pop`` for a call it
+shows; the broker restarted mid-run changes none of that.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ async def test_kill_the_owner_and_restart_the_broker_during_lab_calls(
     assert result.new_owner != result.killed
     assert result.popped_at_kill > 0  # killed mid-run, not before the first call
     assert not result.foreign_pops
+    # The new owner restored what the old one had on screen, and popped none of it again.
+    assert result.up_at_kill, "the kill must come while calls are up"
+    assert not result.not_restored, (result.not_restored, result.logs)
+    assert not [t.repeated for t in result.tabs if t.repeated], result.tabs
     for tab in result.tabs:
         assert not tab.gaps and not tab.duplicates, tab
         assert tab.pops_after_kill > 0, tab

@@ -11,6 +11,7 @@ import pytest
 
 from agent_ui import messages
 from agent_ui.hub import AgentHub, Connection
+from agent_ui.notifier import Notifier
 from agent_ui.protocol import CloseCode, Outgoing
 from broker_adapters.redis import BrokerKeys, RedisFanout, connect
 from broker_adapters.redis.server import RedisServer
@@ -175,3 +176,22 @@ async def test_a_broker_that_lost_its_data_starts_a_new_numbering(
     await until(lambda: alice.closed is not None, timeout_s=15)
     assert alice.closed[0] == CloseCode.TRY_AGAIN_LATER
     assert a.hub.epoch != epoch
+
+
+async def test_a_node_started_later_reads_which_pops_are_on_screen_from_the_replay(
+    cluster,
+) -> None:
+    """What a new AMI owner asks before it shows restored calls again (issue 21)."""
+    a = await cluster("a")
+    _, alice = await a.open("alice")
+    for call_id in ("c1", "c2", "c3"):
+        a.hub.send("alice", pop(call_id))
+    a.hub.send("alice", messages.pop_dismissed("c2", "answered_elsewhere"))
+    a.hub.send("alice", messages.call_state("c3", "ended", {}))
+    await until(lambda: len(seqs(alice)) == 3 and a.hub.position("alice") == 5)
+    late = await cluster("late")  # its hub buffer never saw alice's frames
+    assert late.hub.position("alice") == 0
+    kept = await late.fanout.kept("alice")
+    assert [seq for seq, _ in kept] == [1, 2, 3, 4, 5]
+    assert await Notifier(late.hub).pops_on_screen("alice") == {"c1"}
+    assert await Notifier(late.hub).pops_on_screen("bob") == set()
