@@ -46,10 +46,10 @@ from agent_ui.monitoring_api import monitoring_routes
 from agent_ui.notifier import Notifier
 from agent_ui.oidc_api import oidc_routes
 from agent_ui.phone_api import PhoneApi
+from agent_ui.phone_files_api import phone_file_routes
 from agent_ui.policy import WebPolicy
 from agent_ui.recording_api import recording_routes
 from agent_ui.reports_api import report_routes
-from agent_ui.phone_files_api import phone_file_routes
 from agent_ui.server import server_config
 from agent_ui.signup_api import signup_routes
 from agent_ui.site_api import site_routes
