@@ -12,8 +12,11 @@ cannot do digest). The file carries the device's SIP account in the clear, so:
 * each client address may fetch ``fetches_per_minute`` files; each MAC may fail
   ``failures_per_hour`` times before its file is refused for the rest of the hour (429);
 * every fetch is audited, served and refused alike (``site.phone_file_served`` /
-  ``site.phone_file_refused`` with the reason); a bare request without credentials, the first
-  leg of every digest exchange, is only challenged;
+  ``site.phone_file_refused`` with the reason, ``replayed`` for a digest answer used before);
+  a bare request without credentials, the first leg of every digest exchange, is challenged
+  and counted per address and minute: one ``site.phone_file_challenged`` row per address per
+  minute at most, saying how many more came since that address's previous row (a scanner
+  hammering the path cannot flood the audit log);
 * with ``https_only`` a request that did not come over HTTPS is refused (403) before anything.
 """
 
@@ -131,6 +134,32 @@ class WindowCounter:
         self._hits.setdefault(key, []).append(self._clock())
 
 
+class ChallengeLog:
+    """Bare challenges per client address: whether to audit this one (the first of the
+    address's minute) and how many went unaudited before it; bounded like :class:`WindowCounter`."""
+
+    def __init__(
+        self, clock: Callable[[], float], window_s: float = 60.0, max_keys: int = 50_000
+    ) -> None:
+        self._clock, self._window, self._max_keys = clock, window_s, max_keys
+        self._windows: dict[str, tuple[float, int]] = {}  # client -> window start, unaudited
+
+    def challenged(self, client: str) -> int | None:
+        """Count a bare challenge to ``client``: None when it is not to be audited, else the
+        number of challenges since the previous row (not audited, so not yet told)."""
+        now = self._clock()
+        start, unaudited = self._windows.get(client, (float("-inf"), 0))
+        if now - start < self._window:
+            self._windows[client] = (start, unaudited + 1)
+            return None
+        if len(self._windows) >= self._max_keys and client not in self._windows:
+            self._windows = {c: w for c, w in self._windows.items() if now - w[0] < self._window}
+            if len(self._windows) >= self._max_keys:
+                self._windows.clear()  # a flood of addresses: start over rather than grow
+        self._windows[client] = (now, 0)
+        return unaudited
+
+
 class PhoneFileServer:
     """Check who asks for a phone's file, and render it."""
 
@@ -152,6 +181,7 @@ class PhoneFileServer:
         self._digest = DigestChecker(provision_realm)
         self._fetches = WindowCounter(settings.fetches_per_minute, 60.0, clock)
         self._failures = WindowCounter(settings.failures_per_hour, 3600.0, clock)
+        self._challenges = ChallengeLog(clock)
 
     def _refuse(self, request: FetchRequest, reason: str, error: CtiError, **more: Any) -> CtiError:
         details = {"file": request.file_name[:64], "client": request.client, "reason": reason}
@@ -200,6 +230,10 @@ class PhoneFileServer:
             return device
         answer = parse_authorization(request.authorization)
         if answer is None:
+            earlier = self._challenges.challenged(request.client)
+            if earlier is not None:
+                details = {"file": request.file_name[:64], "client": request.client, "mac": mac}
+                self._audit("site.phone_file_challenged", {**details, "earlier": earlier}, None)
             raise ProvisioningChallenge("authenticate as the device", self._digest.challenge())
         if not self._digest.nonce_fresh(answer.nonce) or answer.uri != request.uri:
             stale = self._digest.nonce_ours(answer.nonce)
@@ -210,6 +244,9 @@ class PhoneFileServer:
             self._failures.hit(mac)
             error = ProvisioningChallenge("wrong device credentials", self._digest.challenge())
             raise self._refuse(request, "bad_credentials", error, mac=mac, user=claimed)
+        if not self._digest.count_fresh(answer):  # a captured answer sent again
+            error = ProvisioningChallenge("authenticate again", self._digest.challenge(stale=True))
+            raise self._refuse(request, "replayed", error, mac=mac, user=claimed)
         if device.mac != mac:
             raise self._refuse(
                 request, "other_device", NotFound("no such file"), mac=mac, user=device.mac

@@ -5,8 +5,9 @@ is required are refused, and every fetch is audited."""
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,7 @@ class Provisioning:
 
 
 async def _provisioning(
-    tmp_path: Path, settings: PhoneServerSettings
+    tmp_path: Path, settings: PhoneServerSettings, clock: Callable[[], float] = time.monotonic
 ) -> AsyncIterator[Provisioning]:
     store = Store(f"sqlite:///{tmp_path / 'p.sqlite3'}")
     store.upgrade()
@@ -64,7 +65,9 @@ async def _provisioning(
     audit = Audit()
     box = SecretBox(Fernet.generate_key())
     site = SiteAdmin(store, box, audit, default_region="US")
-    files = PhoneFileServer(store, box, audit, settings, provision_realm=site.provision_realm)
+    files = PhoneFileServer(
+        store, box, audit, settings, provision_realm=site.provision_realm, clock=clock
+    )
     app = create_app(
         authenticator=_Users(),
         hub=AgentHub(lambda agent: []),
