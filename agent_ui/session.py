@@ -1,4 +1,4 @@
-"""Sessions, websocket tickets and the login throttle: the web app's state about who is who.
+"""Sessions and the login throttle: the web app's state about who is who (tickets: tickets.py).
 
 A session lives in a signed cookie (itsdangerous, HMAC-SHA256): the principal, a session id, a
 CSRF token and an expiry. The signature only proves this daemon issued it: whether it may still
@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from cti.errors import ConfigError, RateLimited
 from cti.principal import Principal, Role
 
-__all__ = ["LoginThrottle", "Session", "SessionCodec", "TicketBook"]
+__all__ = ["LoginThrottle", "Session", "SessionCodec"]
 
 MIN_SECRET_BYTES = 32
 
@@ -97,58 +97,6 @@ class SessionCodec:
     def check(self, session: Session) -> Session | None:
         """Return ``session`` if it has not expired."""
         return session if session.expires_at > self._now() else None
-
-
-class TicketBook:
-    """Short-lived, single-use websocket tickets for clients that cannot send the cookie."""
-
-    def __init__(
-        self,
-        *,
-        ttl_s: float,
-        clock: Callable[[], float] = time.monotonic,
-        max_outstanding: int = 10_000,
-        per_user: int = 20,
-    ) -> None:
-        self._ttl = ttl_s
-        self._now = clock
-        self._max = max_outstanding
-        self._per_user = per_user
-        self._tickets: dict[str, tuple[Session, float]] = {}  # ticket -> (session, expiry)
-
-    @property
-    def ttl_s(self) -> float:
-        return self._ttl
-
-    def mint(self, session: Session) -> str:
-        """Return a new ticket for ``session``; raise RateLimited past the outstanding caps."""
-        self._expire()
-        mine = sum(
-            1
-            for s, _ in self._tickets.values()
-            if s.principal.username == session.principal.username
-        )
-        if mine >= self._per_user or len(self._tickets) >= self._max:
-            raise RateLimited(
-                "too many unused websocket tickets", details={"retry_after_s": self._ttl}
-            )
-        ticket = secrets.token_urlsafe(32)
-        self._tickets[ticket] = (session, self._now() + self._ttl)
-        return ticket
-
-    def redeem(self, ticket: str | None) -> Session | None:
-        """Return the ticket's session once; None if unknown, used or expired."""
-        if not ticket:
-            return None
-        entry = self._tickets.pop(ticket, None)
-        if entry is None or entry[1] <= self._now():
-            return None
-        return entry[0]
-
-    def _expire(self) -> None:
-        now = self._now()
-        for ticket in [t for t, (_, exp) in self._tickets.items() if exp <= now]:
-            del self._tickets[ticket]
 
 
 class LoginThrottle:

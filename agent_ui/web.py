@@ -40,8 +40,9 @@ from agent_ui.security import (
     check_csrf,
     content_security_policy,
 )
-from agent_ui.session import LoginThrottle, Session, SessionCodec, TicketBook
+from agent_ui.session import LoginThrottle, Session, SessionCodec
 from agent_ui.session_guard import MemorySessions, SessionGuard, SessionRegistry, request_session
+from agent_ui.tickets import TicketBook, TicketStore
 from agent_ui.ws import AgentSocket
 from cti.config import HttpSettings
 from cti.errors import (
@@ -172,6 +173,7 @@ def create_app(
     audit: AuditLog | None = None,
     sessions: SessionRegistry | None = None,
     second_factor: SecondFactor | None = None,
+    tickets: TicketStore | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
 ) -> Starlette:
@@ -182,11 +184,13 @@ def create_app(
     whether a session may still be used (the store's, across restarts); without one, sessions
     are kept in this process's memory. With ``second_factor``, a user it names gives a code
     after the password (``POST /login/totp`` with the short-lived signed token /login returned).
+    ``tickets`` keeps websocket tickets (this process's memory without one; the broker in a
+    cluster, so that any node redeems them).
     """
     policy = policy or WebPolicy()
     origins = OriginPolicy(http.public_origin, http.allowed_origins)
     codec = SessionCodec(secret, max_age_s=policy.session_max_age_s, wall_clock=wall_clock)
-    tickets = TicketBook(ttl_s=policy.ticket_ttl_s, clock=clock)
+    ticket_book = TicketBook(ttl_s=policy.ticket_ttl_s, store=tickets, clock=clock)
     throttle, code_throttle = (
         LoginThrottle(
             user_failures=policy.login_user_failures,
@@ -205,7 +209,7 @@ def create_app(
         authenticator=authenticator,
         hub=hub,
         codec=codec,
-        tickets=tickets,
+        tickets=ticket_book,
         throttle=throttle,
         origins=origins,
         policy=policy,
@@ -218,7 +222,7 @@ def create_app(
     socket = AgentSocket(
         hub=hub,
         guard=guard,
-        tickets=tickets,
+        tickets=ticket_book,
         origins=origins,
         policy=policy,
         on_agent_message=on_agent_message,
@@ -449,7 +453,7 @@ class _Api:
         session = self._session(request)
         check_csrf(request.headers, session.csrf_token)
         require(session.principal, Action.RECEIVE_POPS)
-        ticket = self.tickets.mint(session)
+        ticket = await self.tickets.mint(session)
         body = {"ticket": ticket, "expires_in_s": self.tickets.ttl_s}
         return JSONResponse(body, headers=_NO_STORE)
 

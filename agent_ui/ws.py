@@ -28,8 +28,9 @@ from agent_ui.hub import AgentHub, Connection
 from agent_ui.policy import AgentMessageHandler, WebPolicy
 from agent_ui.protocol import CloseCode, Disposition, Incoming, Notes, Ping, Resume, decode
 from agent_ui.security import OriginPolicy
-from agent_ui.session import Session, TicketBook
+from agent_ui.session import Session
 from agent_ui.session_guard import SessionGuard, request_session
+from agent_ui.tickets import TicketBook
 from cti.errors import (
     AuthenticationRequired,
     BrowserGone,
@@ -157,7 +158,7 @@ class AgentSocket:
         ticket = websocket.query_params.get("ticket")
         session: Session | None
         if ticket is not None:
-            session = self._tickets.redeem(ticket)
+            session = await self._tickets.redeem(ticket)
             session = await self._guard.confirm(session) if session is not None else None
         else:
             session = request_session(websocket)  # checked as the handshake came in

@@ -60,6 +60,7 @@ from agent_ui.web import create_app
 from broker_adapters.redis import BrokerKeys, RedisFanout, connect
 from broker_adapters.redis.lease import RedisLeases
 from broker_adapters.redis.requests import RedisRequests
+from broker_adapters.redis.tickets import RedisTickets
 from crm_connectors.base import CrmConnector, LookupOptions
 from crm_connectors.builtin import BuiltinCrm
 from crm_connectors.builtin import upgrade as upgrade_crm
@@ -256,6 +257,14 @@ def _cluster_node(settings: Settings) -> ClusterNode | None:
     )
 
 
+def _ticket_store(settings: Settings) -> RedisTickets | None:
+    """Websocket tickets in the broker, so that any node redeems them (None: in memory)."""
+    cluster = settings.cluster
+    if cluster.broker_url is None:
+        return None
+    return RedisTickets(connect(cluster.broker_url), BrokerKeys(cluster.prefix))
+
+
 class _Server(uvicorn.Server):
     """uvicorn, with the daemon's drain run before uvicorn closes connections."""
 
@@ -449,6 +458,7 @@ class Daemon:
             public_origin=settings.http.public_origin,
             realm=settings.provisioning.sip_realm,
         )
+        self._tickets = _ticket_store(settings)  # None: kept in this process's memory
         self.accepting = True
         self._drained = False
         self._refresh_task: asyncio.Task[None] | None = None
@@ -658,6 +668,7 @@ class Daemon:
             sessions=sessions if self.oidc is None else OidcSessions(sessions, self.oidc),
             second_factor=self.totp,
             policy=_web_policy(self.settings.http),
+            tickets=self._tickets,
         )
 
     async def _audit(self, kind: str, details: dict[str, object]) -> None:
@@ -801,6 +812,8 @@ class Daemon:
         await self.drain()
         for connector in self.connectors.values():
             await connector.close()
+        if self._tickets is not None:
+            await self._tickets.close()
         self.store.close()
 
     async def serve(self) -> None:

@@ -51,6 +51,9 @@ class BrokerKeys:
     def lease(self, server: str) -> str:
         return f"{self.prefix}:lease:{server}"
 
+    def ticket(self, digest: str) -> str:  # a websocket ticket, by its SHA-256
+        return f"{self.prefix}:ticket:{digest}"
+
     @property
     def nodes(self) -> str:  # hash: node id -> its last heartbeat (JSON)
         return f"{self.prefix}:nodes"

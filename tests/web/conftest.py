@@ -25,6 +25,7 @@ from agent_ui.protocol import Disposition, Notes, Resume, encode_incoming
 from agent_ui.server import server_config
 from agent_ui.session import SessionCodec
 from agent_ui.session_guard import MemorySessions
+from agent_ui.tickets import TicketStore
 from agent_ui.web import create_app, session_cookie_name
 from cti.config import HttpSettings
 from cti.errors import CtiError
@@ -132,6 +133,8 @@ async def serve(
     log_level: str = "warning",
     trusted_proxies: tuple[str, ...] = (),
     routes: Sequence[BaseRoute] = (),
+    sessions: MemorySessions | None = None,
+    tickets: TicketStore | None = None,
 ) -> AsyncIterator[Running]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -163,7 +166,7 @@ async def serve(
 
     hub = AgentHub(active_pops, limits=limits)
     clock = Clock(1000.0)
-    sessions = MemorySessions()
+    sessions = sessions or MemorySessions()  # shared: several "nodes" know one session
     app = create_app(
         authenticator=MemoryAuthenticator(USERS),
         hub=hub,
@@ -175,6 +178,7 @@ async def serve(
         sessions=sessions,
         clock=clock,
         routes=routes,
+        tickets=tickets,
     )
     running = Running(f"{origin}", f"ws://127.0.0.1:{port}/ws", origin, hub, http, clock, sessions)
     holder["running"] = running
