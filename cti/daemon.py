@@ -289,6 +289,27 @@ class Daemon:
         _check_private_state(settings)
         self.metrics = Metrics()
         self.store = Store.from_settings(settings.store)
+        self._build_records(environ)
+        self._build_call_path()
+        self._build_reports()
+        commands = self._build_sources()
+        self._build_desktop(commands)
+        self._build_phones(commands)
+        self._build_accounts()
+        self._build_recording(commands)
+        self._build_admin()
+        self._tickets = _ticket_store(settings)  # None: kept in this process's memory
+        self.accepting = True
+        self._drained = False
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._crm_task: asyncio.Task[None] | None = None
+        self._gc_task: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------------------- building
+    # One builder per concern, called in this order by __init__ (later ones use earlier parts).
+    def _build_records(self, environ: Mapping[str, str]) -> None:
+        """The site's settings, the CRM connectors, the outbox and where call records go."""
+        settings = self.settings
         # The site's default region: stored by an admin (or setup), else the file's; every part
         # reading typed-in numbers asks it each time (issue 13).
         self.site_settings = _site_settings(self.store, settings.crm)
@@ -305,13 +326,20 @@ class Daemon:
             self.writer.poke,
             self.state_dir / "unwritten-records.jsonl",
         )
-        self.cluster = _cluster_node(settings)  # None: one process, no broker (the default)
+
+    def _build_call_path(self) -> None:
+        """The read path: the cluster node (if any), agents' hub and notifier, the call tracker."""
+        self.cluster = _cluster_node(self.settings)  # None: one process, no broker (the default)
         self.hub = AgentHub(fanout=self.cluster.fanout if self.cluster else None)
         self.notifier = Notifier(self.hub)  # every frame the services send browsers
         self.tracker = CallTracker(self.directory.is_agent_endpoint, self.directory.phone_of)
         self.live_calls = LiveCallJournal(self.store.aio, self.tracker)
         # Each agent's missed calls, picked from the updates and written off the read path.
         self.missed_calls = MissedCalls(self.store, self._owners_of, self.notifier)
+
+    def _build_reports(self) -> None:
+        """Reports: facts counted off the read path, the report queries, the admin dashboard."""
+        settings = self.settings
         # Reports: queue and agent facts counted into buckets off the read path (issue 18).
         site_tz = ZoneInfo(settings.reports.time_zone)
         self.report_facts = FactRecorder(
@@ -326,13 +354,22 @@ class Daemon:
         )
         self.reports = Reports(self.store.aio, site_tz)
         self.dashboard = Dashboard(self.store.aio, self.reports, self._lights)
+
+    def _build_sources(self) -> Mapping[str, AsteriskCommands]:
+        """The AMI sources of the configuration file; return each server's commands."""
+        settings = self.settings
         self.sources = [
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
-        primary = self.connectors[settings.crm.connectors[0]]
         commands = {source.name: source.commands for source in self.sources}
         if self.cluster is not None:  # any node's commands reach the server's owning node
             commands = {name: self._owned_commands(name) for name in commands}
+        return commands
+
+    def _build_desktop(self, commands: Mapping[str, AsteriskCommands]) -> None:
+        """Agent state, the supervisor console, access numbers, pops and the agent desktop."""
+        settings = self.settings
+        primary = self.connectors[settings.crm.connectors[0]]
         self.agent_states = AgentStates(
             AsteriskQueues(list(commands.items())), self.directory, self.notifier.agent_state
         )
@@ -378,6 +415,10 @@ class Daemon:
             look_up_again=self.pops.look_up_again,
             was_shown=self.pops.was_shown,
         )
+
+    def _build_phones(self, commands: Mapping[str, AsteriskCommands]) -> None:
+        """The browser phone and test calls."""
+        settings = self.settings
         # The phone in the agent desktop: each agent's own browser phone registration.
         realm = settings.provisioning.sip_realm
         self.phone = PhoneApi(WebPhones(self.store, settings.webphone, realm))
@@ -391,12 +432,19 @@ class Daemon:
                 default_region=self.site_settings,
             )
         )
+
+    def _build_accounts(self) -> None:
+        """The second factor and single sign-on."""
         # Supervisors' and admins' optional second factor at login (issue 14).
         # and single sign-on through an OpenID Connect provider, when [oidc] names one.
         self.totp, self.oidc = (
             TotpFactors(self.store, SecretBox.for_state_dir(self.state_dir)),
-            _oidc_login(settings, self.store, self.state_dir),
+            _oidc_login(self.settings, self.store, self.state_dir),
         )
+
+    def _build_recording(self, commands: Mapping[str, AsteriskCommands]) -> None:
+        """Recording and supervisors' monitoring of calls."""
+        settings = self.settings
         # Recording per group policy, and supervisors' listen / whisper / barge (issue 19).
         self.recording = RecordingService(
             store=self.store,
@@ -420,6 +468,10 @@ class Daemon:
             notifier=self.notifier,
             audit=self._audit_by,
         )
+
+    def _build_admin(self) -> None:
+        """The PBX admin console, the setup wizard, phone files and signup links."""
+        settings = self.settings
         # The PBX admin console: servers added at runtime join self.sources.
         self.admin = AdminServices.build(
             settings=settings.provisioning,
@@ -458,12 +510,6 @@ class Daemon:
             public_origin=settings.http.public_origin,
             realm=settings.provisioning.sip_realm,
         )
-        self._tickets = _ticket_store(settings)  # None: kept in this process's memory
-        self.accepting = True
-        self._drained = False
-        self._refresh_task: asyncio.Task[None] | None = None
-        self._crm_task: asyncio.Task[None] | None = None
-        self._gc_task: asyncio.Task[None] | None = None
 
     async def _supervisors_of(self, group: str) -> tuple[str, ...]:
         info = await self.store.aio.run(self.store.get_group, group)
