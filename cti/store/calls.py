@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cti.core.records import CallRecord
@@ -32,6 +32,7 @@ __all__ = [
     "merge_notes",
     "notes_of",
     "notes_text",
+    "queue_records",
     "upsert_note",
 ]
 
@@ -112,18 +113,19 @@ def notes_of(conn: Connection, call_id: str) -> list[CallNote]:
         .where(call_notes.c.call_id == call_id)
         .order_by(call_notes.c.updated_at, call_notes.c.username)
     )
-    return [
-        CallNote(
-            call_id=row.call_id,
-            username=row.username,
-            notes=row.notes,
-            disposition=row.disposition,
-            updated_at=row.updated_at,
-            disposition_at=row.disposition_at,
-            author=row.display_name or "",
-        )
-        for row in rows
-    ]
+    return [_note(row) for row in rows]
+
+
+def _note(row: Any) -> CallNote:
+    return CallNote(
+        call_id=row.call_id,
+        username=row.username,
+        notes=row.notes,
+        disposition=row.disposition,
+        updated_at=row.updated_at,
+        disposition_at=row.disposition_at,
+        author=row.display_name or "",
+    )
 
 
 def merge_notes(record: CallRecord, notes: Sequence[CallNote]) -> CallRecord:
@@ -173,37 +175,98 @@ def insert_outbox_rows(
     Delivery of an answered call waits for its group's wrap-up time, so notes the agent types
     after hanging up are still in the record the CRM receives.
     """
-    check_call_id(record.call_id)
-    existing = conn.execute(
-        select(func.count()).select_from(outbox).where(outbox.c.call_id == record.call_id)
-    ).scalar_one()
-    if existing or not connectors:
-        return False
-    merged = merge_notes(record, notes_of(conn, record.call_id))
-    wrapup = wrapup_s or 0
-    if wrapup_s is None and record.answered_by:
-        group = group_for(conn, did=record.did, queue=record.queue, agent=record.answered_by)
-        spec = group.spec if group is not None else None
-        applies = spec is not None and spec.wrapup_applies_to.applies(record.queue)
-        wrapup = spec.wrapup_seconds if spec is not None and applies else 0
-    payload = record_to_json(merged)
-    inserted = 0
-    for connector in connectors:
+    return queue_records(conn, [(record, wrapup_s)], connectors, now)[0]
+
+
+def queue_records(
+    conn: Connection,
+    ends: Sequence[tuple[CallRecord, int | None]],
+    connectors: Sequence[str],
+    now: datetime,
+) -> list[bool]:
+    """:func:`insert_outbox_rows` for many ended calls at once: a fixed number of statements.
+
+    One query finds the calls queued before, one reads every call's notes, one multi-row
+    insert queues the rest (its statement built once per dialect). Returns, per record, whether
+    it was queued now. A call id twice in ``ends`` is queued once (the first).
+    """
+    for record, _ in ends:
+        check_call_id(record.call_id)
+    ids = list(dict.fromkeys(record.call_id for record, _ in ends))
+    if not ids or not connectors:
+        return [False] * len(ends)
+    existing = set(
+        conn.execute(select(outbox.c.call_id).where(outbox.c.call_id.in_(ids))).scalars()
+    )
+    fresh = [i for i in ids if i not in existing]
+    notes = _notes_by_call(conn, fresh) if fresh else {}
+    rows: list[dict[str, Any]] = []
+    taken: set[str] = set(existing)
+    for record, wrapup_s in ends:
+        if record.call_id in taken:
+            continue
+        taken.add(record.call_id)
+        merged = merge_notes(record, notes.get(record.call_id, ()))
+        due = now + timedelta(seconds=_wrapup(conn, record, wrapup_s))
+        payload = record_to_json(merged)
+        rows += [
+            {"call_id": record.call_id, "connector": connector, "payload": payload,
+             "created_at": now, "attempts": 0, "next_attempt_at": due}
+            for connector in connectors
+        ]  # fmt: skip
+    inserted: set[str] = set()
+    if rows:
+        inserted = set(conn.execute(_queue_statement(conn), rows).scalars())
+    return [record.call_id in inserted and _first(ends, i) for i, (record, _) in enumerate(ends)]
+
+
+def _first(ends: Sequence[tuple[CallRecord, int | None]], index: int) -> bool:
+    call_id = ends[index][0].call_id
+    return all(record.call_id != call_id for record, _ in ends[:index])
+
+
+def _wrapup(conn: Connection, record: CallRecord, wrapup_s: int | None) -> int:
+    """Seconds delivery waits: ``wrapup_s``, else the answering agent's group's wrap-up."""
+    if wrapup_s is not None or not record.answered_by:
+        return wrapup_s or 0
+    group = group_for(conn, did=record.did, queue=record.queue, agent=record.answered_by)
+    spec = group.spec if group is not None else None
+    applies = spec is not None and spec.wrapup_applies_to.applies(record.queue)
+    return spec.wrapup_seconds if spec is not None and applies else 0
+
+
+def _notes_by_call(conn: Connection, call_ids: Sequence[str]) -> dict[str, list[CallNote]]:
+    """Every agent's notes on each of ``call_ids``, in one query (as :func:`notes_of`)."""
+    found: dict[str, list[CallNote]] = {}
+    for call_id in call_ids:
+        found[call_id] = []
+    rows = conn.execute(
+        select(call_notes, agents.c.display_name)
+        .outerjoin(agents, agents.c.username == call_notes.c.username)
+        .where(call_notes.c.call_id.in_(list(call_ids)))
+        .order_by(call_notes.c.updated_at, call_notes.c.username)
+    )
+    for row in rows:
+        found[row.call_id].append(_note(row))
+    return found
+
+
+_QUEUE_STATEMENTS: dict[str, Any] = {}
+
+
+def _queue_statement(conn: Connection) -> Any:
+    """The outbox insert, built once per dialect: a repeated end inserts nothing (the unique
+    call and connector), and RETURNING names the calls queued (rowcount is not reliable)."""
+    name = conn.dialect.name
+    statement = _QUEUE_STATEMENTS.get(name)
+    if statement is None:
         statement = (
             dialect_insert(conn)(outbox)
-            .values(
-                call_id=record.call_id,
-                connector=connector,
-                payload=payload,
-                created_at=now,
-                attempts=0,
-                next_attempt_at=now + timedelta(seconds=wrapup),
-            )
             .on_conflict_do_nothing(index_elements=[outbox.c.call_id, outbox.c.connector])
-            .returning(outbox.c.id)  # rowcount is not reliable across drivers here
+            .returning(outbox.c.call_id)
         )
-        inserted += len(conn.execute(statement).all())
-    return inserted > 0
+        _QUEUE_STATEMENTS[name] = statement
+    return statement
 
 
 def _disposition_time(note: CallNote) -> datetime:

@@ -305,10 +305,21 @@ class Store:
         ``wrapup_s`` is how long delivery waits for wrap-up notes; None looks up the answering
         agent's group (the daemon passes it from its in-memory directory: one query less).
         """
+        return self.end_calls([(record, wrapup_s)], connectors)[0]
+
+    def end_calls(
+        self, ends: Sequence[tuple[CallRecord, int | None]], connectors: Sequence[str]
+    ) -> list[bool]:
+        """:meth:`end_call` for many calls (record, wrap-up) in one transaction.
+
+        The daemon's record writer gathers the calls that ended within a tick: under load one
+        transaction and four statements then serve them all. Returns, per call, whether it was
+        queued now.
+        """
         names = calls.check_connectors(connectors)
         with self._write("end_call") as conn:
-            queued = calls.insert_outbox_rows(conn, record, names, self.clock(), wrapup_s)
-            live_calls.delete_live(conn, [record.call_id])
+            queued = calls.queue_records(conn, ends, names, self.clock())
+            live_calls.delete_live(conn, [record.call_id for record, _ in ends])
             return queued
 
     # --------------------------------------------------------------------------- live calls

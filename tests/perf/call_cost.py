@@ -120,6 +120,8 @@ async def measure_call(workdir: Path, transcript: str, *, tabs: int = 1) -> Call
     senders: dict[str, list[_Tab]] = {}
     try:
         await daemon.refresh_directory()
+        if daemon._refresh_task is not None:  # its reload every 10 s is not the call's cost
+            daemon._refresh_task.cancel()
         for username in AGENTS:
             for _ in range(tabs):
                 tab = _Tab()

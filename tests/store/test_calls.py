@@ -139,6 +139,37 @@ def test_a_second_end_queues_nothing(store: Store) -> None:
     assert len(store.outbox_entries()) == 3
 
 
+def test_calls_ended_together_are_queued_in_one_transaction_with_their_own_notes(
+    store: Store,
+) -> None:
+    """The record writer's batch: each record gets its own notes, its own wrap-up and a row per
+    connector; a call queued before, or twice in the batch, is queued once; live rows go."""
+    store.create_agent("alice", display_name="Alice Archer")
+    store.save_notes("lab:1", "alice", "first call", "Sale")
+    store.save_notes("lab:3", "alice", "third call")
+    store.save_live_calls({f"lab:{n}": {"server": "lab", "n": n} for n in (1, 2, 3)})
+    assert store.end_call(record("lab:2"), ["builtin"]) is True  # ended before the batch
+
+    queued = store.end_calls(
+        [(record("lab:1"), 30), (record("lab:2"), None), (record("lab:3"), 0),
+         (record("lab:1"), 0)],
+        ["builtin", "salesforce"],
+    )  # fmt: skip
+
+    assert queued == [True, False, True, False]
+    rows = {(r.call_id, r.connector): r for r in store.outbox_entries()}
+    assert sorted(rows) == [
+        ("lab:1", "builtin"), ("lab:1", "salesforce"), ("lab:2", "builtin"),
+        ("lab:3", "builtin"), ("lab:3", "salesforce"),
+    ]  # fmt: skip
+    assert rows["lab:1", "builtin"].next_attempt_at == START + timedelta(seconds=30)
+    assert rows["lab:3", "salesforce"].next_attempt_at == START
+    due = {d.record.call_id: d.record for d in store.claim_due(START + timedelta(days=1), 10, 60)}
+    assert (due["lab:1"].notes, due["lab:1"].disposition) == ("first call", "Sale")
+    assert (due["lab:3"].notes, due["lab:3"].disposition) == ("third call", None)
+    assert store.live_calls() == []
+
+
 def test_connectors_must_be_a_list(store: Store) -> None:
     with pytest.raises(ValidationFailed):
         store.end_call(record(), "builtin")
