@@ -85,6 +85,8 @@ ACCESS: dict[tuple[str, str], str] = {
             ("GET", "/api/admin/config"),
             ("POST", "/api/admin/config/apply"),
             ("GET", "/api/admin/audit"),
+            ("GET", "/api/admin/site-settings"),  # the default region
+            ("PUT", "/api/admin/site-settings"),
             ("GET", "/api/admin/access/pools"),
             ("POST", "/api/admin/access/pools"),
             ("PUT", "/api/admin/access/pools/{name}"),
