@@ -20,6 +20,7 @@ export class Phone {
     this.onChange = onChange;
     this.ua = null;
     this.call = null; // {session, direction, peer, state, held, muted, answeredAt}
+    this.consultation = null; // the consultation of an attended transfer: {session, target, state}
     this.micId = "";
     this.registration = null;
   }
@@ -62,7 +63,8 @@ export class Phone {
   stop() {
     const ua = this.ua;
     this.ua = null;
-    if (this.call && !this.call.session.isEnded()) this.call.session.terminate();
+    for (const leg of [this.consultation, this.call]) if (leg?.session && !leg.session.isEnded()) leg.session.terminate();
+    this.consultation = null;
     this.ended();
     if (!ua) return Promise.resolve();
     return new Promise((resolve) => {
@@ -76,7 +78,9 @@ export class Phone {
   summary() {
     if (!this.call) return null;
     const { direction, peer, number, state, held, muted, answeredAt } = this.call;
-    return { direction, peer, number, state, held, muted, answeredAt };
+    const c = this.consultation;
+    const consult = c ? { target: c.target, state: c.state, refused: c.refused || null } : null;
+    return { direction, peer, number, state, held, muted, answeredAt, consult };
   }
 
   status(status, message, problem = null, cause = null) {
@@ -86,6 +90,7 @@ export class Phone {
 
   // ------------------------------------------------------------------------ calls
   session(session, originator) {
+    if (originator === "local" && this.consultation && !this.consultation.session) return this.consulting(session);
     if (this.call && originator === "remote") return session.terminate({ status_code: 486 });
     const peer = session.remote_identity;
     this.call = { session, direction: originator === "remote" ? "in" : "out", state: "ringing",
@@ -97,8 +102,8 @@ export class Phone {
     session.on("confirmed", () => this.update({ state: "talking", answeredAt: this.call?.answeredAt || Date.now() }));
     session.on("hold", () => this.update({ held: true }));
     session.on("unhold", () => this.update({ held: false }));
-    session.on("ended", () => this.ended());
-    session.on("failed", () => this.ended());
+    session.on("ended", () => this.ended(session));
+    session.on("failed", () => this.ended(session));
     this.changed();
     // Click-to-dial rings this phone first (the CTI's Originate, shown as "Dial <number>"):
     // the agent asked for it a moment ago, so it answers by itself.
@@ -125,9 +130,96 @@ export class Phone {
     this.changed();
   }
 
-  ended() {
+  /** The call ended (or ``session``'s did): a consultation still up becomes the call. */
+  ended(session = null) {
+    if (session && this.call && this.call.session !== session) return;
+    const consult = this.consultation;
+    this.consultation = null;
     this.call = null;
     this.pc = null;
+    if (consult?.session && !consult.session.isEnded() && consult.state === "talking") {
+      this.call = { session: consult.session, direction: "out", state: "talking", peer: consult.target,
+        number: consult.target, held: false, muted: false, answeredAt: consult.answeredAt };
+      consult.session.removeAllListeners("ended");
+      consult.session.removeAllListeners("failed");
+      consult.session.on("ended", () => this.ended(consult.session));
+      consult.session.on("failed", () => this.ended(consult.session));
+      this.pc = consult.session.connection;
+    }
+    this.changed();
+  }
+
+  // ------------------------------------------------------------------ attended transfer
+  /** Put the caller on hold and call ``target`` (the consultation), from this phone. */
+  consult(target) {
+    if (!this.ua || !this.call || this.call.state !== "talking" || this.consultation || !target) return;
+    this.consultation = { session: null, target, state: "calling", answeredAt: null };
+    if (!this.call.held) this.call.session.hold();
+    this.ua.call(target, { mediaConstraints: this.constraints(), pcConfig: { iceServers: [] } });
+    this.changed();
+  }
+
+  consulting(session) {
+    const consult = this.consultation;
+    consult.session = session;
+    const set = (fields) => { if (this.consultation === consult) { Object.assign(consult, fields); this.changed(); } };
+    session.on("peerconnection", (e) => this.media(e.peerconnection));
+    session.on("accepted", () => set({ state: "talking", answeredAt: Date.now() }));
+    session.on("confirmed", () => set({ state: "talking" }));
+    const gone = () => {
+      if (this.consultation !== consult || consult.completing) return;
+      this.consultation = null;
+      this.resume(); // the colleague declined or hung up: back to the caller
+    };
+    session.on("ended", gone);
+    session.on("failed", gone);
+    this.changed();
+  }
+
+  /** Complete the attended transfer: the caller and the colleague are joined (REFER with
+   * Replaces, RFC 3891), and both of this phone's calls end. */
+  completeTransfer() {
+    const consult = this.consultation;
+    if (!this.call || !consult?.session || consult.state !== "talking") return;
+    consult.completing = true; // Asterisk now ends both calls: do not take the caller off hold
+    const refused = (e) => {
+      consult.completing = false;
+      consult.refused = `the PBX refused the transfer (${e?.response?.status_code || e?.cause || "no answer"})`;
+      console.warn("attended transfer:", consult.refused);
+      this.changed();
+    };
+    this.call.session.refer(consult.session.remote_identity.uri, {
+      replaces: consult.session,
+      // RFC 5589: the transferor ends both of its calls once the transfer is done (NOTIFY 200).
+      eventHandlers: { requestFailed: refused, failed: refused, accepted: () => this.transferred(consult) },
+    });
+  }
+
+  transferred(consult) {
+    for (const leg of [consult.session, this.call?.session]) {
+      try {
+        if (leg && !leg.isEnded()) leg.terminate();
+      } catch (err) { /* already ending */ }
+    }
+    this.consultation = null;
+    this.ended();
+  }
+
+  /** Cancel the consultation: hang up on the colleague and take the caller off hold. */
+  cancelConsult() {
+    const consult = this.consultation;
+    if (!consult) return;
+    this.consultation = null;
+    if (consult.session && !consult.session.isEnded()) consult.session.terminate();
+    this.resume();
+  }
+
+  resume() {
+    if (!this.call) return this.changed();
+    if (this.call.held) this.call.session.unhold();
+    const pc = this.pc = this.call.session.connection;
+    const tracks = pc ? pc.getReceivers().map((r) => r.track).filter(Boolean) : [];
+    if (tracks.length) this.onChange({ kind: "track", stream: new MediaStream(tracks) });
     this.changed();
   }
 

@@ -40,7 +40,14 @@ export class PhoneView {
         attrs: { type: "button", "data-digit": k }, on: { click: () => this.press("dtmf", k) } })));
     this.transferInput = el("input", { attrs: { id: "phone-transfer-to", maxlength: "32", placeholder: "Extension", list: "colleagues" } });
     this.transferForm = el("form", { class: "inline-form", on: { submit: (e) => { e.preventDefault(); this.press("transfer", this.transferInput.value.trim()); } } },
-      this.transferInput, el("button", { class: "button", text: "Transfer", attrs: { type: "submit", id: "phone-transfer" } }));
+      this.transferInput, el("button", { class: "button", text: "Transfer", attrs: { type: "submit", id: "phone-transfer", title: "Blind transfer: the caller goes there now" } }),
+      el("button", { class: "button", text: "Consult", attrs: { type: "button", id: "phone-consult", title: "Attended transfer: hold the caller and call there first" },
+        on: { click: () => this.press("consult", this.transferInput.value.trim()) } }));
+    this.consultLine = el("p", { class: "phone-consult-line", attrs: { id: "phone-consult-line" } });
+    this.consultBox = el("div", { class: "phone-consult", hidden: true }, this.consultLine,
+      el("div", { class: "phone-controls" },
+        this.button("Complete transfer", "phone-complete", () => this.press("complete"), "primary", false),
+        this.button("Cancel", "phone-cancel-consult", () => this.press("cancelConsult"), "", false)));
     this.mic = el("select", { attrs: { id: "phone-mic", title: "Microphone" }, on: { change: () => { this.phone.micId = this.mic.value; this.meter(); } } });
     this.speaker = el("select", { attrs: { id: "phone-speaker", title: "Speaker" }, on: { change: () => this.audio.setSinkId?.(this.speaker.value) } });
     this.level = el("meter", { attrs: { id: "phone-level", min: "0", max: "1", value: "0", title: "Microphone level" } });
@@ -50,13 +57,13 @@ export class PhoneView {
     root.replaceChildren(this.statusLine,
       el("label", { class: "phone-enabled", attrs: { title: "Off: your calls ring your desk phone only (every tab of yours)" } }, this.enabled, " Use the browser phone"),
       el("div", { class: "phone-line" }, this.callLine, this.timer),
-      this.controls, this.inCall,
+      this.controls, this.inCall, this.consultBox,
       el("div", { class: "phone-devices" }, this.mic, this.speaker, this.level), this.audio);
     this.render(null);
   }
 
-  button(text, id, onClick, kind = "") {
-    return el("button", { class: `button small ${kind}`, text, hidden: true, attrs: { type: "button", id }, on: { click: onClick } });
+  button(text, id, onClick, kind = "", hidden = true) {
+    return el("button", { class: `button small ${kind}`, text, hidden, attrs: { type: "button", id }, on: { click: onClick } });
   }
 
   /** Start the phone in this tab, or follow it in the tab that holds it; unless the agent
@@ -107,7 +114,8 @@ export class PhoneView {
     const commands = { answer: () => phone.answer(), decline: () => phone.decline(),
       hangup: () => phone.hangup(), hold: () => phone.hold(arg), mute: () => phone.mute(arg),
       dtmf: () => phone.dtmf(arg), transfer: () => phone.transfer(arg),
-      expect: () => phone.expectDial() };
+      consult: () => phone.consult(arg), complete: () => phone.completeTransfer(),
+      cancelConsult: () => phone.cancelConsult(), expect: () => phone.expectDial() };
     commands[action]?.();
   }
 
@@ -163,7 +171,13 @@ export class PhoneView {
     b.hold.hidden = b.mute.hidden = call?.state !== "talking";
     b.hold.textContent = call?.held ? "Resume" : "Hold";
     b.mute.textContent = call?.muted ? "Unmute" : "Mute";
-    this.inCall.hidden = call?.state !== "talking";
+    const consult = call?.consult ?? (this.tabs.holding ? this.phone.summary()?.consult : null) ?? null;
+    this.root.dataset.consult = consult ? consult.state : "none";
+    this.consultBox.hidden = !consult;
+    this.consultLine.textContent = consult ? `${consult.state === "talking" ? "Consulting" : "Calling"} ${consult.target}; the caller is on hold` +
+      (consult.refused ? `. Not transferred: ${consult.refused}.` : "") : "";
+    this.consultBox.querySelector("#phone-complete").disabled = consult?.state !== "talking";
+    this.inCall.hidden = call?.state !== "talking" || Boolean(consult);
     this.ring(ringing && this.tabs.holding); // one tab rings
     this.cardButtons(ringing);
     clearInterval(this.tick);
