@@ -72,7 +72,7 @@ from cti.accounts.sessions import SessionBook
 from cti.accounts.totp import TotpFactors
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
-from cti.cluster.node import ClusterNode
+from cti.cluster.node import ClusterNode, LeasedSources
 from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
@@ -484,6 +484,7 @@ class Daemon:
             active_calls=self.tracker.active_calls,
             is_agent_endpoint=self.directory.is_agent_endpoint,
             secrets=SecretBox.for_state_dir(self.state_dir),
+            runner=LeasedSources(self.cluster) if self.cluster is not None else None,
         )
         # The setup wizard (locations, numbers, devices); its changes join the admin history.
         self.site = SiteAdmin(
@@ -556,15 +557,15 @@ class Daemon:
 
     async def _lose_server(self, server: str) -> None:
         """Another node owns ``server`` now: close our session, drop its calls (that node
-        restores them from the store and records them); a fresh session waits for a lease."""
+        restores them from the store and records them); a fresh session (same settings, for a
+        configured server or one an admin added) waits for a lease."""
         old = self._source_named(server)
         await old.close()
         gone = self.tracker.forget_server(server)
         self.live_calls.forget(gone)
         self.pops.forget(gone)
         self.metrics.active_calls.set(self.tracker.active_count())
-        spec = next(s for s in self.settings.servers if s.name == server)
-        self.sources[self.sources.index(old)] = self._make_source(server, _ami_settings(spec))
+        self.sources[self.sources.index(old)] = self._make_source(server, old.connection.settings)
 
     # ---------------------------------------------------------------------------- events
     def _on_event(self, event: PbxEvent) -> None:

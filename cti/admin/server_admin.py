@@ -7,14 +7,18 @@ source's event rate every couple of seconds for the page and the ``cti_ami_*`` g
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from cti.admin.history import AdminHistory
 from cti.admin.metrics import AdminMetrics
 from cti.admin.owned_task import OwnedTask
 from cti.admin.servers import ServerRegistry, ServerSpec
+from cti.errors import CtiError
 
 __all__ = ["ServerAdmin"]
+
+log = logging.getLogger(__name__)
 
 _SAMPLE_S = 2.0
 
@@ -67,6 +71,11 @@ class ServerAdmin:
     async def _sample(self) -> None:
         while True:
             self._registry.sample()
+            if self._registry.shared:  # a cluster: servers other nodes' admins changed
+                try:
+                    await self._registry.sync()
+                except CtiError as exc:
+                    log.warning("cannot follow the stored servers now (%s)", exc)
             await asyncio.sleep(_SAMPLE_S)
 
 

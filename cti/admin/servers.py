@@ -7,12 +7,13 @@ Their AMI secrets are stored sealed (:class:`cti.secretbox.SecretBox`), never in
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 
@@ -24,13 +25,29 @@ from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.source import AsteriskSource
 from pbx_adapters.asterisk.tls import AmiTls
 
-__all__ = ["ServerRegistry", "ServerSpec"]
+__all__ = ["ServerRegistry", "ServerSpec", "SourceRunner"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 _HOST = re.compile(r"[A-Za-z0-9_.:\[\]-]{1,255}")
 _SAFE = re.compile(r"[^\r\n\x00]{1,255}")
 
 SourceFactory = Callable[[str, AmiSettings], AsteriskSource]
+
+
+class SourceRunner(Protocol):
+    """How an added server's source runs: at once (one process), or on the node holding its
+    AMI lease (a cluster: ``cti.cluster.node.LeasedSources``)."""
+
+    async def run(self, source: AsteriskSource) -> None: ...
+    async def stop(self, source: AsteriskSource) -> None: ...
+
+
+class _RunHere:
+    async def run(self, source: AsteriskSource) -> None:
+        await source.start()
+
+    async def stop(self, source: AsteriskSource) -> None:
+        await source.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +120,7 @@ class ServerRegistry:
         config_hosts: dict[str, tuple[str, int, str, bool]],
         on_removed: Callable[[str], None] = lambda name: None,
         clock: Callable[[], float] = time.monotonic,
+        runner: SourceRunner | None = None,
     ) -> None:
         self._store, self.sources, self._make = store, sources, make_source
         self._secrets = secrets
@@ -110,6 +128,9 @@ class ServerRegistry:
         self._on_removed = on_removed
         self._clock = clock
         self._rates: dict[str, tuple[float, int, float]] = {}  # name -> (at, events, per second)
+        self._runner: SourceRunner = runner or _RunHere()
+        self.shared = runner is not None  # several nodes: follow what other nodes' admins store
+        self._running: dict[str, ServerSpec] = {}  # the added servers with a source, as stored
 
     def stored(self) -> list[ServerSpec]:
         with self._store.reading("admin.servers") as conn:
@@ -148,15 +169,30 @@ class ServerRegistry:
             if spec.name not in self._config:
                 await self._start(spec)
 
+    async def sync(self) -> None:
+        """Follow the stored servers: those another node's admin added, changed or removed
+        start, restart or stop here too (a cluster calls this every few seconds)."""
+        stored = await asyncio.to_thread(self.stored)
+        wanted = {spec.name: spec for spec in stored if spec.name not in self._config}
+        for name in [n for n in self._running if n not in wanted]:
+            await self._stop(name)
+        for name, spec in wanted.items():
+            if self._running.get(name) != spec:
+                if name in self._running:
+                    await self._stop(name)
+                await self._start(spec)
+
     async def _start(self, spec: ServerSpec) -> None:
         source = self._make(spec.name, spec.ami_settings())
         self.sources.append(source)
-        await source.start()
+        self._running[spec.name] = spec
+        await self._runner.run(source)
 
     async def _stop(self, name: str) -> None:
         for source in [s for s in self.sources if s.name == name]:
             self.sources.remove(source)
-            await source.close()
+            await self._runner.stop(source)
+        self._running.pop(name, None)
         self._rates.pop(name, None)
         self._on_removed(name)
 

@@ -23,7 +23,7 @@ from cti.admin.metrics import AdminMetrics
 from cti.admin.pbxconf import SiteDevice
 from cti.admin.provisioning import Provisioning
 from cti.admin.server_admin import ServerAdmin
-from cti.admin.servers import ServerRegistry, SourceFactory
+from cti.admin.servers import ServerRegistry, SourceFactory, SourceRunner
 from cti.admin.site_sheets import SiteSheets
 from cti.admin.trunk_monitor import TrunkMonitor
 from cti.config import AmiServerSettings, ProvisioningSettings
@@ -62,8 +62,10 @@ class AdminServices:
         active_calls: Callable[[], Sequence[CallView]],
         is_agent_endpoint: Callable[[str], bool],
         secrets: SecretBox,
+        runner: SourceRunner | None = None,
     ) -> AdminServices:
-        """Build every admin service; servers added at runtime join ``sources``."""
+        """Build every admin service; servers added at runtime join ``sources`` (and run as
+        ``runner`` says: in a cluster, on the node holding their AMI lease)."""
         history = AdminHistory(store)
         metrics = AdminMetrics(registry)
         hosts = {s.name: (s.host, s.port, s.username, s.tls) for s in config_servers}
@@ -85,6 +87,7 @@ class AdminServices:
             secrets=secrets,
             config_hosts=hosts,
             on_removed=trunks.forget_server,
+            runner=runner,
         )
         return cls(
             servers=ServerAdmin(servers, history, metrics),

@@ -16,7 +16,7 @@ from cti.cluster.ownership import Leases, Ownership, ServerHook
 from cti.errors import BrokerUnavailable
 from pbx_adapters.asterisk.commands import ActionSender
 
-__all__ = ["ClusterNode", "NodeRequests"]
+__all__ = ["ClusterNode", "LeasedSources", "NodeRequests"]
 
 
 class NodeRequests(Protocol):
@@ -76,7 +76,7 @@ class ClusterNode:
         ownership = self._owner_view()
         body: dict[str, object] = {
             "node": self.node,
-            "owns": sorted(s for s in self._servers if ownership.owns(s)),
+            "owns": sorted(s for s in ownership.servers if ownership.owns(s)),
             "owners": dict(ownership.owners),
             "takeovers": ownership.takeovers,
         }
@@ -106,6 +106,28 @@ class ClusterNode:
 
     async def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
         return await answer(body, self._owner_view(), lambda server: self._locals[server]())
+
+
+class _Source(Protocol):
+    name: str
+
+    async def close(self) -> None: ...
+
+
+class LeasedSources:
+    """How an admin-added server's AMI source runs in a cluster: not at once, but on the node
+    holding its lease (``Daemon._gain_server`` starts it there). Every node runs one for every
+    stored server (the admin registry follows the store), so any node can take over."""
+
+    def __init__(self, node: ClusterNode) -> None:
+        self._node = node
+
+    async def run(self, source: _Source) -> None:
+        self._node._owner_view().add(source.name)
+
+    async def stop(self, source: _Source) -> None:
+        await self._node._owner_view().remove(source.name)
+        await source.close()
 
 
 async def _nothing(server: str) -> None:

@@ -53,7 +53,7 @@ class Ownership:
         on_lost: ServerHook,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._leases, self.node, self._servers = leases, node, tuple(servers)
+        self._leases, self.node, self._servers = leases, node, list(servers)
         self._ttl, self._on_gained, self._on_lost, self._clock = ttl_s, on_gained, on_lost, clock
         self._renewed: dict[str, float] = {}  # server -> when this node last renewed it
         self.owners: dict[str, str | None] = dict.fromkeys(self._servers)  # as last read
@@ -66,6 +66,29 @@ class Ownership:
 
     def owns(self, server: str) -> bool:
         return server in self._renewed
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        """The servers whose leases this node takes part in (config and admin-added)."""
+        return tuple(self._servers)
+
+    def add(self, server: str) -> None:
+        """Take part in ``server``'s lease from the next round on (an admin added it)."""
+        if server not in self._servers:
+            self._servers.append(server)
+            self.owners.setdefault(server, None)
+
+    async def remove(self, server: str) -> None:
+        """Stop taking part in ``server``'s lease (an admin removed or changed it): hand it back
+        if held, without ``on_lost`` (the caller closes the session itself)."""
+        if server in self._servers:
+            self._servers.remove(server)
+        self.owners.pop(server, None)
+        if self._renewed.pop(server, None) is not None:
+            try:
+                await self._leases.release(server, self.node)
+            except BrokerUnavailable as exc:
+                log.warning("lease of %s not released (%s); it expires by itself", server, exc)
 
     def owner_of(self, server: str) -> str | None:
         return self.node if self.owns(server) else self.owners.get(server)
@@ -93,7 +116,9 @@ class Ownership:
 
     async def round(self) -> None:
         """Renew, take or give up each server's lease once; then read who owns the rest."""
-        for server in self._servers:
+        for server in list(self._servers):  # an admin may add or remove one meanwhile
+            if server not in self._servers:
+                continue
             if self.owns(server):
                 await self._keep(server)
             else:
@@ -122,6 +147,9 @@ class Ownership:
         except BrokerUnavailable:
             return
         if not taken:
+            return
+        if server not in self._servers:  # removed while the broker answered
+            await self._leases.release(server, self.node)
             return
         self._renewed[server] = self._clock()
         self.takeovers += 1

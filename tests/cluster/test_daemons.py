@@ -8,6 +8,7 @@ and a node that shuts down hands the server over at once.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,8 +16,10 @@ import httpx
 from agent_ui import messages
 from broker_adapters.redis import BrokerKeys, connect
 from broker_adapters.redis.server import RedisServer, free_port
+from cti.admin.servers import ServerSpec
 from cti.config import AmiServerSettings, ClusterSettings, Settings, StoreSettings
 from cti.daemon import Daemon
+from pbx_adapters.asterisk.lifecycle import State
 from tests.transcript import events_of, frames
 
 
@@ -126,3 +129,60 @@ async def test_healthz_is_503_while_the_broker_is_unreachable(
     finally:
         await a.close()
         await b.close()
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 8.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not check():  # noqa: ASYNC110  (the nodes' own tasks make it true)
+            await asyncio.sleep(0.05)
+
+
+async def test_a_server_an_admin_adds_at_runtime_takes_part_in_the_leases(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Added on a: a takes its lease and opens its session; b learns it from the store (the
+    admin registry follows it), owns nothing of it until a lets go, then takes over; a lease
+    lost under a is handled like a configured server's; removed on b, a forgets it too.
+    Before, only configured servers had leases: every node opened the added server's session."""
+    (tmp_path / "a").mkdir(mode=0o700)
+    (tmp_path / "b").mkdir(mode=0o700)
+    a = Daemon(node_settings(tmp_path, redis_server.url, "a"))
+    await a.start()
+    key = tmp_path / "b" / "secrets.key"  # every node seals and opens with the same key
+    key.write_bytes((tmp_path / "a" / "secrets.key").read_bytes())
+    key.chmod(0o600)
+    b = Daemon(node_settings(tmp_path, redis_server.url, "b"))
+    await b.start()
+    try:
+        assert a.cluster is not None and b.cluster is not None
+        assert a.cluster.ownership is not None and b.cluster.ownership is not None
+        spec = ServerSpec("pbx2", "127.0.0.1", free_port(), "cti", "secret-2")
+        await a.admin.servers.add(spec, "ada")
+        await a.cluster.ownership.round()
+        assert a.cluster.owns("pbx2")
+        assert a._source_named("pbx2").connection.state is not State.IDLE  # opened on a
+        await _until(lambda: "pbx2" in b.cluster.ownership.servers)  # b followed the store
+        await b.cluster.ownership.round()
+        assert not b.cluster.owns("pbx2")
+        assert b._source_named("pbx2").connection.state is State.IDLE  # never opened on b
+        assert (await healthz(b))["cluster"]["owners"]["pbx2"] == "a"
+
+        keys = BrokerKeys("d")
+        async with connect(redis_server.url) as broker:  # the lease expires under a
+            await broker.delete(keys.lease("pbx2"))
+        await b.cluster.ownership.round()
+        assert b.cluster.owns("pbx2")
+        assert b._source_named("pbx2").connection.state is not State.IDLE
+        await a.cluster.ownership.round()  # a lets it go: a fresh, unopened source stays
+        assert not a.cluster.owns("pbx2")
+        assert a._source_named("pbx2").connection.state is State.IDLE
+
+        await b.admin.servers.remove("pbx2", "ada")
+        assert "pbx2" not in b.cluster.ownership.servers and not b.cluster.owns("pbx2")
+        await _until(lambda: "pbx2" not in a.cluster.ownership.servers)
+        assert all(source.name != "pbx2" for source in a.sources)
+        async with connect(redis_server.url) as broker:
+            assert await broker.get(keys.lease("pbx2")) is None  # b handed it back
+    finally:
+        await b.close()
+        await a.close()
