@@ -582,7 +582,7 @@ class Daemon:
                 self.metrics.pop_latency.observe(max(0.0, time.time() - update.at))
         self.desktop.on_event(event, updates)
         self.supervision.observe(event, updates)
-        self.recording.observe(updates)
+        self.recording.observe(event, updates)
         self.monitoring.observe(updates)
         self.metrics.active_calls.set(self.tracker.active_count())
 

@@ -1,13 +1,15 @@
 """Calls recorded per group policy; the agent's pause; who may play a recording; retention.
 
-On the read path (:meth:`RecordingService.observe`, never blocking): when an agent's phone rings
-for a call of a group that records (``always`` or ``demand``), the daemon names the recording on
-that ringing leg (AMI ``Setvar CTI_RECORD_FILE``); the dialplan's ``cti-record`` gosub starts
-MixMonitor on the leg that answers (both parties, one file, only while bridged), so the file's
-length is the talk time. On answer a row is stored; with ``demand`` the recording is muted at
-once until the agent starts it. Pause and resume are AMI ``MixMonitorMute``: the paused span is
-silence in the file and is kept on the row. The PBX work is done by owned tasks, awaited on
-:meth:`close`; a failure is logged and shown as the recording status, the call goes on.
+The dialplan decides and names each recording itself, with nothing to wait for: the group
+policies are dialplan globals published ahead of any call (:mod:`cti.recording.dialplan`), and
+the ``cti-record`` gosub on the leg that answers starts MixMonitor on ``rec-<linkedid>-<uniqueid>``
+(both parties, one file), so an agent who answers at once is recorded too. On the read path
+(:meth:`RecordingService.observe`, never blocking) the ``MixMonitorStart`` of that leg
+(:class:`~cti.core.events.RecordingStarted`) tells the daemon the recording runs and its name: a
+row is stored; with ``demand`` the recording is muted until the agent starts it. Pause and
+resume are AMI ``MixMonitorMute``: the paused span is silence in the file and is kept on the row.
+The PBX work is done by owned tasks, awaited on :meth:`close`; a failure is logged and shown as
+the recording status, the call goes on.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import asyncio
 import logging
 import os
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -24,11 +25,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from cti.core.updates import AgentRang, CallAnswered, CallEnded, CallUpdate, CallView
+from cti.core.events import PbxEvent, RecordingStarted
+from cti.core.updates import CallEnded, CallUpdate, CallView
 from cti.errors import Conflict, NotFound, PermissionDenied
 from cti.pop.directory import Directory
 from cti.principal import Action, Principal, Role, require
 from cti.recording import rows
+from cti.recording.dialplan import dialplan_globals, record_file
 from cti.recording.rows import GroupPolicy, Policy, RecordingRow
 from cti.store import Store
 
@@ -36,8 +39,6 @@ __all__ = ["RecordCommands", "RecordingNotifier", "RecordingService", "Recording
 
 log = logging.getLogger(__name__)
 
-RECORD_VARIABLE = "CTI_RECORD_FILE"  # read by the cti-record gosub (extensions.conf)
-ANNOUNCE_PREFIX = "CTI_ANNOUNCE_"  # + queue or extension: read by the cti-announce gosub
 _KEEP_ENDED = 1000  # calls whose recording ids stay known after they end (their records)
 
 
@@ -52,6 +53,7 @@ class RecordCommands(Protocol):
 class CallLookup(Protocol):
     def active_calls(self) -> list[CallView]: ...
     def channels_of(self, call_id: str) -> dict[str, str]: ...
+    def call_of_channel(self, server: str, uniqueid: str) -> CallView | None: ...
 
 
 class RecordingNotifier(Protocol):
@@ -109,14 +111,13 @@ class RecordingService:
         self._notifier = notifier
         self._clock = clock
         self._policies: dict[str, GroupPolicy] = {}
-        self._named: dict[tuple[str, str], tuple[str, str]] = {}  # (call, endpoint) -> id, group
         self._live: dict[str, _Live] = {}  # call id -> its recording
         self._link_base = link_base.rstrip("/")
         self._of_call: OrderedDict[str, list[str]] = OrderedDict()  # call id -> recording ids
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
-        self._published: dict[tuple[str, str], str] = {}  # (server, variable) -> sound
+        self._published: dict[tuple[str, str], str] = {}  # (server, variable) -> value
         self.status = RecordingStatus(True, "")
 
     # ---------------------------------------------------------------------------- policies
@@ -157,33 +158,27 @@ class RecordingService:
         await self.publish()
         return policy
 
-    def announcements(self) -> dict[str, str]:
-        """Each queue's and agent extension's announcement, by dialplan variable: the sound a
-        caller hears before a recorded call of that queue (or to that agent's DID) rings;
-        "" where the group does not record or announces nothing."""
-        directory, out = self._directory(), {}
-        for queue, group in directory.queue_groups.items():
-            out[_announce_variable(queue)] = self._sound(group)
-        for endpoint, owners in directory.endpoint_owners.items():
-            extension = endpoint.rpartition("/")[2]
-            if owners and extension.isdigit():
-                group = directory.group_for(did=None, queue=None, agent=owners[0]).name
-                out[_announce_variable(extension)] = self._sound(group)
-        return out
+    def dialplan_globals(self, server: str) -> dict[str, str]:
+        """The globals the dialplan of ``server`` reads (:mod:`cti.recording.dialplan`): each
+        DID's, queue's, trunk's and agent endpoint's recording policy, and each queue's and
+        agent extension's announcement ("" where the group does not record or says nothing)."""
+        return dialplan_globals(
+            self._directory(), server, lambda group: str(self.policy(group).policy), self._sound
+        )
 
     async def publish(self) -> None:
-        """Set the announcements as dialplan globals on every PBX (only what changed since the
-        last time; a PBX that restarted is caught up by :meth:`_publish_forever`'s full pass).
-        They are globals, set ahead of any call, so a caller's dialplan reads them before the
-        queue rings: no race with the call."""
-        wanted = self.announcements()
+        """Set the recording policies and announcements as dialplan globals on every PBX (only
+        what changed since the last time; a PBX that restarted is caught up by
+        :meth:`_publish_forever`'s full pass). They are globals, set ahead of any call, so the
+        dialplan reads them as the call comes in and as the agent answers: no race with it."""
         for server, commands in self._servers.items():
+            wanted = self.dialplan_globals(server)
             names = wanted.keys() | {v for s, v in self._published if s == server}
             for name in sorted(names):
-                sound = wanted.get(name, "")
-                if self._published.get((server, name)) != sound:
-                    await commands.set_global(name, sound)
-                    self._published[(server, name)] = sound
+                value = wanted.get(name, "")
+                if self._published.get((server, name)) != value:
+                    await commands.set_global(name, value)
+                    self._published[(server, name)] = value
 
     async def _publish_forever(self, every_s: float = 30.0) -> None:
         while True:
@@ -216,62 +211,51 @@ class RecordingService:
         return tuple(f"{self._link_base}/api/recordings/{key}" for key in keys)
 
     # ---------------------------------------------------------------------------- read path
-    def observe(self, updates: Iterable[CallUpdate]) -> None:
-        """Call updates from the AMI read path; PBX and store work goes to owned tasks."""
+    def observe(self, event: PbxEvent, updates: Iterable[CallUpdate]) -> None:
+        """An AMI event and the call updates it caused, from the read path; PBX and store work
+        goes to owned tasks."""
+        if isinstance(event, RecordingStarted):
+            self._started(event)
         for update in updates:
-            if isinstance(update, AgentRang):
-                self._rang(update)
-            elif isinstance(update, CallAnswered) and update.endpoint is not None:
-                self._answered(update.call, update.endpoint)
-            elif isinstance(update, CallEnded):
+            if isinstance(update, CallEnded):
                 self._ended(update.call)
 
-    def _rang(self, update: AgentRang) -> None:
-        call = update.call
-        owners = self._directory().owners(update.endpoint)
-        if not owners:
+    def _started(self, event: RecordingStarted) -> None:
+        """The dialplan started MixMonitor on an agent's leg (``MixMonitorStart``): keep the row
+        of ``rec-<linkedid>-<uniqueid>``, the name the gosub gave the file."""
+        channel = event.channel
+        call = self._calls.call_of_channel(event.server, channel.uniqueid)
+        owners = self._directory().owners(channel.endpoint)
+        if call is None or not owners:
+            log.warning("recording: %s started on %s, not an agent's call", channel.name, call)
             return
-        group = self._group(call, owners[0])
-        if self.policy(group).policy is Policy.NEVER:
-            return
-        channel = self._calls.channels_of(call.call_id).get(update.endpoint)
-        server = self._servers.get(call.server)
-        if channel is None or server is None:
-            return
-        key = f"rec-{uuid.uuid4().hex}"
-        self._named[(call.call_id, update.endpoint)] = (key, group)
-        self._spawn(server.set_variable(channel, RECORD_VARIABLE, key), "name the recording")
-
-    def _answered(self, call: CallView, endpoint: str) -> None:
-        named = self._named.pop((call.call_id, endpoint), None)
-        self._named = {k: v for k, v in self._named.items() if k[0] != call.call_id}
-        channel = self._calls.channels_of(call.call_id).get(endpoint)
-        owners = self._directory().owners(endpoint)
-        if named is None or channel is None or not owners:
-            return
-        key, group = named
-        now = self._clock()
+        if (previous := self._live.get(call.call_id)) is not None:
+            self._close(previous, self._clock())  # a second agent's leg (a transfer)
+        key = record_file(channel.linkedid, channel.uniqueid)
+        group, now = self._group(call, owners[0]), self._clock()
         row = RecordingRow(
             key, call.call_id, call.server, owners[0], group,
             datetime.fromtimestamp(now, UTC), None, (), None,
         )  # fmt: skip
-        live = _Live(row, channel, now, None)
+        live = _Live(row, channel.name, now, None)
         self._live[call.call_id] = live
         self._of_call.setdefault(call.call_id, []).append(key)
         while len(self._of_call) > _KEEP_ENDED + len(self._live):
             self._of_call.popitem(last=False)
-        self._spawn(self._store.aio.run(self._write, rows.insert_recording, row), "store it")
-        if self.policy(group).policy is Policy.DEMAND:
-            live.paused_since = now
+        demand = self.policy(group).policy is Policy.DEMAND
+        if demand:  # silent from its start: an open pause span
+            live.paused_since, live.row = now, replace(row, pauses=((0.0, None),))
+        self._spawn(self._store.aio.run(self._write, rows.insert_recording, live.row), "store it")
+        if demand:
             self._spawn(self._mute(live, True), "hold it until the agent starts it")
         self._tell(live, "started")
 
     def _ended(self, call: CallView) -> None:
-        self._named = {k: v for k, v in self._named.items() if k[0] != call.call_id}
         live = self._live.pop(call.call_id, None)
-        if live is None:
-            return
-        now = self._clock()
+        if live is not None:
+            self._close(live, self._clock())
+
+    def _close(self, live: _Live, now: float) -> None:
         if live.paused_since is not None:
             live.row = _closed(live, now)
         at = datetime.fromtimestamp(now, UTC)
@@ -432,12 +416,6 @@ class RecordingService:
     def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self._store.writing(fn.__name__) as conn:
             return fn(conn, *args)
-
-
-def _announce_variable(key: str) -> str:
-    """``CTI_ANNOUNCE_<key>`` with only letters, digits and _ kept, as the dialplan's
-    ``FILTER(A-Za-z0-9_,...)`` keeps them (a queue named cti-claims: CTI_ANNOUNCE_cticlaims)."""
-    return ANNOUNCE_PREFIX + "".join(c for c in key if c.isascii() and (c.isalnum() or c == "_"))
 
 
 def _closed(live: _Live, now: float) -> RecordingRow:

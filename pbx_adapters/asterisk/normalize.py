@@ -50,6 +50,7 @@ from cti.core.events import (
     QueueCallerLeft,
     QueueMemberChanged,
     QueueMemberRemoved,
+    RecordingStarted,
 )
 from cti.errors import AmiProtocolError
 from pbx_adapters.asterisk.escapes import unescape_c
@@ -396,6 +397,10 @@ def _contact_status(h: Headers, v: Variables, server: str, at: float) -> PbxEven
     )
 
 
+def _mixmonitor_start(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
+    return RecordingStarted(channel=_required(h, v), server=server, at=at)
+
+
 def _fully_booted(h: Headers, v: Variables, server: str, at: float) -> PbxEvent:
     return PbxBooted(server=server, at=at)
 
@@ -437,6 +442,7 @@ _BUILDERS: dict[str, Builder] = {
     "QueueMemberAdded": _queue_member_added,
     "QueueMemberRemoved": _queue_member_removed,
     "ContactStatus": _contact_status,
+    "MixMonitorStart": _mixmonitor_start,  # class call; the cti-record gosub started it
     "FullyBooted": _fully_booted,
     "Shutdown": _shutdown,
 }

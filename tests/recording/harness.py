@@ -1,5 +1,11 @@
 """A RecordingService on a migrated SQLite store, fed by the call tracker over recorded lab
-transcripts, with a fake PBX and notifier that keep what they are handed (no mocks)."""
+transcripts, with a fake PBX and notifier that keep what they are handed (no mocks).
+
+The fake PBX keeps the globals the service publishes and plays the ``cti-record`` gosub's part
+(:meth:`FakePbx.records`, the same choice as asterisk-config/extensions.conf): where the
+transcript's agent leg answers (``DialEnd`` ANSWER) and the globals say the group records, the
+replay inserts that leg's ``MixMonitorStart``, as Asterisk sends it (the channel's snapshot).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,10 @@ from cti.core.tracker import CallTracker
 from cti.core.updates import CallUpdate
 from cti.pop.directory import Directory, GroupConfig
 from cti.recording import RecordingService
+from cti.recording.dialplan import RECORD_PREFIX
 from cti.store import Store
 from cti.store.migrations import upgrade
+from pbx_adapters.asterisk.frame import AmiFrame
 from pbx_adapters.asterisk.normalize import Normalizer
 from tests.transcript import frames, is_agent
 
@@ -31,6 +39,20 @@ class FakePbx:
 
     def __init__(self) -> None:
         self.sent: list[tuple[object, ...]] = []
+        self.globals: dict[str, str] = {}
+
+    def records(self, did: str, route: str, trunk: str, endpoint: str) -> bool:
+        """Whether the cti-record gosub starts MixMonitor on an answered leg of ``endpoint``
+        (PJSIP/1001) of a call with these CTI_DID, CTI_ROUTE and CTI_TRUNK."""
+
+        def key(text: str) -> str:
+            return "".join(c for c in text if c.isascii() and (c.isalnum() or c == "_"))
+
+        name = endpoint.rpartition("/")[2].removesuffix("-webrtc")
+        for kind, value in (("D", did), ("Q", route), ("T", trunk), ("A", name)):
+            if mode := self.globals.get(f"{RECORD_PREFIX}{kind}_{key(value)}", ""):
+                return mode in ("always", "demand")
+        return False
 
     async def set_variable(self, channel: str, name: str, value: str) -> object:
         self.sent.append(("setvar", channel, name, value))
@@ -38,6 +60,7 @@ class FakePbx:
 
     async def set_global(self, name: str, value: str) -> object:
         self.sent.append(("global", name, value))
+        self.globals[name] = value
         return None
 
     async def mute_recording(self, channel: str, muted: bool) -> object:
@@ -69,16 +92,32 @@ class Harness:
         tracker, then ``also`` (e.g. the pop service), then the recording service)."""
         normalizer, seen = Normalizer("lab"), []
         for frame in frames(name):
-            event = normalizer.event(frame, 0.0)
-            if event is None:
-                continue
-            updates = self.tracker.feed(event)
-            for handle in also:
-                for update in updates:
-                    handle(update)
-            self.service.observe(updates)
-            seen += updates
+            for each in (frame, *self._recorded(frame)):
+                event = normalizer.event(each, 0.0)
+                if event is None:
+                    continue
+                updates = self.tracker.feed(event)
+                for handle in also:
+                    for update in updates:
+                        handle(update)
+                self.service.observe(event, updates)
+                seen += updates
         return seen
+
+    def _recorded(self, frame: AmiFrame) -> list[AmiFrame]:
+        """The ``MixMonitorStart`` the gosub causes after ``frame``, if any."""
+        fields = dict(frame)
+        if fields.get("Event") != "DialEnd" or fields.get("DialStatus") != "ANSWER":
+            return []
+        leg = [(k[4:], v) for k, v in frame if k.startswith("Dest") and k != "DialStatus"]
+        variables = dict(v.split("=", 1) for k, v in leg if k == "ChanVariable")
+        endpoint = dict(leg)["Channel"].rsplit("-", 1)[0]
+        call = self.tracker.call_of_channel("lab", dict(leg)["Uniqueid"])
+        route = call.queue or "" if call is not None else ""
+        did, trunk = variables.get("CTI_DID", ""), variables.get("CTI_TRUNK", "")
+        if not is_agent(endpoint) or not self.pbx.records(did, route, trunk, endpoint):
+            return []
+        return [AmiFrame((("Event", "MixMonitorStart"), ("Privilege", "call,all"), *leg))]
 
 
 def harness(tmp_path: Path, *, supervisors: tuple[str, ...] = ("sam",)) -> Harness:

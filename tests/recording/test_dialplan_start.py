@@ -1,0 +1,78 @@
+"""The dialplan records without waiting for the daemon (issue 19): the recording policy of
+each DID, queue, trunk and agent endpoint is published as a global before any call, in the
+order the daemon picks a call's group, and the daemon keeps the recording the gosub started,
+named as the gosub names it, from that leg's MixMonitorStart (recorded lab transcripts)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from cti.principal import Principal, Role
+from cti.recording.dialplan import dialplan_globals, record_file
+from tests.recording.harness import DIRECTORY, harness
+
+SAM = Principal("sam", "Sam", Role.SUPERVISOR)
+POLICY = {"Sales": "always", "Support": "never", "Claims": "demand"}
+
+
+def test_the_file_name_is_built_from_the_leg_alone() -> None:
+    assert record_file("1795309435.2", "1795309435.3") == "rec-1795309435-2-1795309435-3"
+    assert record_file("pbx1-1795309435.2", "x/y;1.3") == "rec-pbx1-1795309435-2-xy1-3"
+    assert len(record_file("9" * 60, "8" * 60)) == 64  # recordings.id
+
+
+def test_policies_are_published_by_did_queue_trunk_and_agent_endpoint() -> None:
+    directory = replace(
+        DIRECTORY,
+        groups={**DIRECTORY.groups, "Claims": replace(DIRECTORY.groups["Sales"], name="Claims")},
+        did_groups={"+442079460300": "Claims", "442079469999": "Gone"},
+        trunk_groups={("lab", "lab-trunk"): "Support", ("other", "far-trunk"): "Sales"},
+    )
+    published = dialplan_globals(directory, "lab", POLICY.__getitem__, lambda g: "")
+    records = {k: v for k, v in published.items() if k.startswith("CTI_RECORD_")}
+    assert records == {
+        "CTI_RECORD_D_442079460300": "demand",  # a group that does not exist is left out
+        "CTI_RECORD_Q_sales": "always",
+        "CTI_RECORD_Q_support": "never",
+        "CTI_RECORD_T_labtrunk": "never",  # this server's trunks only
+        "CTI_RECORD_A_1001": "always",
+        "CTI_RECORD_A_1002": "always",
+    }
+
+
+async def test_an_agent_leg_that_started_recording_is_kept_under_the_gosub_s_name(
+    tmp_path: Path,
+) -> None:
+    rig = harness(tmp_path)
+    await rig.service.start(sweep_every_s=3600)
+    await rig.service.set_policy(SAM, "Sales", {"policy": "always"})
+    assert rig.pbx.globals["CTI_RECORD_A_1001"] == "always"
+    rig.replay("direct_answered")
+    await rig.service.close()
+    [row] = await rig.service.of_call(SAM, "lab:1795309435.2")
+    assert row.id == "rec-1795309435-2-1795309435-3" and row.agent == "alice"
+    assert not any(s[0] == "setvar" for s in rig.pbx.sent)  # nothing sent to the ringing leg
+    assert [(a, d["event"]) for a, d in rig.told.got] == [("alice", "started"), ("alice", "ended")]
+    rig.store.close()
+
+
+async def test_on_demand_the_recording_is_held_and_never_is_not_recorded(tmp_path: Path) -> None:
+    rig = harness(tmp_path)
+    await rig.service.start(sweep_every_s=3600)
+    await rig.service.set_policy(SAM, "Sales", {"policy": "demand"})
+    rig.replay("direct_answered")
+    await rig.service.close()
+    assert ("mute", "PJSIP/1001-00000003", True) in rig.pbx.sent
+    [row] = await rig.service.of_call(SAM, "lab:1795309435.2")
+    assert row.pauses and row.pauses[0][0] == 0.0
+
+    never = harness(tmp_path / "never")
+    await never.service.start(sweep_every_s=3600)
+    await never.service.set_policy(SAM, "Sales", {"policy": "never"})
+    never.replay("direct_answered")
+    await never.service.close()
+    assert await never.service.of_call(SAM, "lab:1795309435.2") == []
+    assert not any(s[0] == "mute" for s in never.pbx.sent)
+    rig.store.close()
+    never.store.close()
