@@ -110,13 +110,16 @@ class StoreRecords:
         spill_file: Path,
         *,
         grace_s: float = 0.5,
+        tick_s: float = 0.1,
     ) -> None:
         self._store = store
         self._connectors = tuple(connectors)
         self._poke = poke
         self._spill = spill_file
         self._grace = grace_s
+        self._tick = tick_s
         self._pending: dict[str, CallRecord] = {}
+        self._batch: list[tuple[CallRecord, int | None, asyncio.Future[bool]]] = []
         self.written = 0
 
     async def notes_for(self, call_id: str) -> str:
@@ -128,24 +131,42 @@ class StoreRecords:
         """Write ``record`` to the outbox (after a short grace for the last notes in flight).
 
         ``wrapup_s``: how long delivery waits for the agent's wrap-up notes (None: the store
-        looks the agent's group up itself).
+        looks the agent's group up itself). The calls whose grace ends within one ``tick_s``
+        are written together, in one transaction (issue 20): the first of them waits the tick
+        and writes the batch; the others wait for its answer.
         """
         self._pending[record.call_id] = record
         await asyncio.sleep(self._grace)
+        mine: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._batch.append((record, wrapup_s, mine))
+        if len(self._batch) == 1:
+            await asyncio.sleep(self._tick)
+            batch, self._batch = self._batch, []
+            await self._write(batch)
+        await mine
+        del self._pending[record.call_id]
+        self.written += 1
+
+    async def _write(
+        self, batch: list[tuple[CallRecord, int | None, asyncio.Future[bool]]]
+    ) -> None:
+        """Write ``batch`` in one transaction, retried with backoff until the store takes it."""
+        ends = [(record, wrapup_s) for record, wrapup_s, _ in batch]
         delay = 0.5
         while True:
             try:
                 store = self._store
-                queued = await store.aio.run(store.end_call, record, self._connectors, wrapup_s)
+                queued = await store.aio.run(store.end_calls, ends, self._connectors)
             except CtiError as exc:
-                log.warning("cannot write the record of %s yet (%s); retrying", record.call_id, exc)
+                log.warning("cannot write %d call records yet (%s); retrying", len(ends), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             break
-        del self._pending[record.call_id]
-        self.written += 1
-        if queued:  # the one wake-up per record (the store does not wake the writer itself)
+        for (_, _, done), was_queued in zip(batch, queued, strict=True):
+            if not done.done():
+                done.set_result(was_queued)
+        if any(queued):  # the one wake-up per batch (the store does not wake the writer itself)
             self._poke()
 
     def spill(self) -> int:

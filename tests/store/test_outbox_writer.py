@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, event
 
 from cti.errors import CrmError, CrmUnavailable, ValidationFailed
 from cti.services import StoreRecords
@@ -91,6 +92,30 @@ async def test_each_record_wakes_the_writer_once(
         await eventually(lambda: delivered(store) and "lab:2" in crm.calls, within=5)
     assert writer.wakes == 2
     assert records.written == 3
+
+
+async def test_calls_ending_within_a_tick_are_written_in_one_transaction(
+    store: Store, crm: MemoryCrm, tmp_path: Path
+) -> None:
+    """Issue 20: under load the record writer's transactions follow the ticks, not the calls;
+    each call still learns its own outcome (a repeated end queues nothing, wakes nothing)."""
+    writer = CountingWriter(store.aio, {"builtin": crm}, poll_interval=3600)
+    records = StoreRecords(store, ["builtin"], writer.poke, tmp_path / "spill", grace_s=0)
+    assert store.end_call(record("lab:0"), ["builtin"])  # ended before: queued already
+    calls = [record(f"lab:{n}") for n in range(6)]
+    writes: list[str] = []
+
+    def begin(conn: object) -> None:
+        writes.append("begin")
+
+    event.listen(Engine, "begin", begin)
+    try:
+        await asyncio.gather(*(records.end_call(call) for call in calls))
+    finally:
+        event.remove(Engine, "begin", begin)
+    assert writes == ["begin"]  # one transaction for the six
+    assert records.written == 6 and writer.wakes == 1
+    assert sorted(e.call_id for e in store.outbox_entries()) == [f"lab:{n}" for n in range(6)]
 
 
 async def test_fails_three_times_then_succeeds(store: Store, clock: FakeClock) -> None:
