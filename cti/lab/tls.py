@@ -66,9 +66,7 @@ def lab_certificate(directory: Path, *, make: bool = True) -> LabCertificate:
         path.unlink(missing_ok=True)  # a half-made set from an interrupted run
     create_private_file(
         files.key_file,
-        key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
     files.cert_file.write_bytes(cert.public_bytes(pem))
     files.ca_file.write_bytes(ca.public_bytes(pem))
