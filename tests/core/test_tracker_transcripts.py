@@ -86,6 +86,18 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
         ("ring_ended", A1, "abandoned", "queued"),
         ("ended", "abandoned"),
     ],
+    # The Queue app's timeout: to the call tracker a caller who was never answered is abandoned
+    # (the reports tell a timeout apart, by the missing HangupRequest: cti.reports.facts).
+    "queue_timeout": [
+        ("started", "inbound", "new"),
+        ("queued", "sales", "queued"),
+        ("rang", A2, "ringing"),
+        ("rang", A1, "ringing"),
+        ("ring_ended", A2, "no_answer", "ringing"),
+        ("ring_ended", A1, "no_answer", "queued"),
+        ("ended", "abandoned"),
+    ],
+    "queue_login_pause_logout": [],  # queue membership only: no call, no update
     "blind_transfer": [
         ("started", "inbound", "new"),
         ("rang", A1, "ringing"),
