@@ -231,11 +231,22 @@ def seed(ctx: click.Context) -> None:
     show_default=True,
     help="Seconds a simulated phone rings before it answers.",
 )
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 9),
+    default=1,
+    show_default=True,
+    help="Run a cluster of this many nodes (ports PORT and up) on a private redis-server and "
+    "PostgreSQL on loopback (docs/scale-out.md); one node when either is missing.",
+)
 @click.pass_context
 @_friendly
-def demo(ctx: click.Context, port: int, simulated_phones: bool, answer_after: float) -> None:
+def demo(
+    ctx: click.Context, port: int, simulated_phones: bool, answer_after: float, nodes: int
+) -> None:
     """Start the lab Asterisk, seed a demo CRM and agents, and run the daemon against them."""
     from cti.demo import seed as seed_demo
+    from cti.demo.cluster import cluster_problem, demo_store_url, serve_cluster
     from cti.demo.run import demo_phones, demo_settings, serve_demo
     from cti.numbers import BUILT_IN_DEFAULT_REGION as DEMO_REGION
 
@@ -244,6 +255,17 @@ def demo(ctx: click.Context, port: int, simulated_phones: bool, answer_after: fl
     started, boot = instance.start()
     click.echo(f"demo: lab Asterisk {'started' if started else 'running'} ({boot:.1f} s)")
     settings = demo_settings(ctx.obj, base.lab, port, base)
+    if nodes > 1:
+        store_url = demo_store_url(settings)
+        problem = cluster_problem(store_url)
+        if problem is None:
+            store = settings.store.model_copy(update={"url": store_url})
+            settings = settings.model_copy(update={"store": store})
+            click.echo(f"demo: {nodes} nodes on PostgreSQL {store_url}")
+        else:
+            click.echo(f"demo: --nodes {nodes} needs a broker and PostgreSQL: {problem}")
+            click.echo("demo: running one node instead")
+            nodes = 1
     # The demo's contacts and callers are GB numbers: a site that never chose keeps GB.
     _setup_region(settings, None, lambda question, default: DEMO_REGION)
     agents = seed_demo(settings)
@@ -266,6 +288,9 @@ def demo(ctx: click.Context, port: int, simulated_phones: bool, answer_after: fl
             " --no-simulated-phones turns them off"
         )
     click.echo(f"demo: carrier calls: `cti lab call` (SIP at 127.0.0.1:{base.lab.sip_port})")
+    if nodes > 1:
+        serve_cluster(settings, nodes, ctx.obj, phones, click.echo)
+        return
     serve_demo(settings, phones, click.echo)
 
 

@@ -38,6 +38,7 @@ from agent_ui.access_api import access_api_routes
 from agent_ui.account_api import account_routes
 from agent_ui.admin import admin_routes
 from agent_ui.agent_messages import AgentMessages
+from agent_ui.cluster_api import cluster_routes
 from agent_ui.desktop import Desktop
 from agent_ui.examples import CallUsBackend, call_us_routes
 from agent_ui.hub import AgentHub
@@ -673,6 +674,7 @@ class Daemon:
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             *admin_routes(self.admin),
+            *cluster_routes(self.cluster.status if self.cluster is not None else None),
             *access_admin_routes(self.access, self.site_settings),
             *access_api_routes(self.access, self.site_settings),
             *call_us_routes(self._call_us_backend()),

@@ -67,6 +67,7 @@ ACCESS: dict[tuple[str, str], str] = {
         (method, path): "admin"
         for method, path in (
             ("GET", "/api/admin/servers"),
+            ("GET", "/api/admin/cluster"),
             ("POST", "/api/admin/servers"),
             ("PUT", "/api/admin/servers/{name}"),
             ("DELETE", "/api/admin/servers/{name}"),

@@ -6,6 +6,7 @@ import { status, tabs } from "/static/common/dom.js";
 import { ReportView } from "/static/common/report_view.js";
 import { Shell } from "/static/common/shell.js";
 import { loadAccess, wireAccess } from "./access.js";
+import { loadCluster } from "./cluster.js";
 import { loadAudit, loadConfig, wireConfig } from "./config.js";
 import { loadDids, wireDids } from "./dids.js";
 import { HomePanel } from "./home.js";
@@ -21,7 +22,7 @@ const signup = new SignupPanel(document.getElementById("signup-links"));
 const region = new SiteSettingsPanel(document.getElementById("site-settings"));
 const reports = new ReportView(document.getElementById("admin-reports"), "admin-report");
 const home = new HomePanel((tab) => app.show(tab));
-const LOADERS = { home: () => home.load(), reports: () => reports.load(), site: () => Promise.all([region.load(), wizard.load()]), agents: () => signup.load(), servers: loadServers, trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
+const LOADERS = { home: () => home.load(), reports: () => reports.load(), site: () => Promise.all([region.load(), wizard.load()]), agents: () => signup.load(), servers: () => Promise.all([loadServers(), loadCluster()]), trunks: loadTrunks, dids: loadDids, access: loadAccess, config: loadConfig, audit: loadAudit };
 const POLLED = ["home", "servers", "trunks"];
 const POLL_MS = 3000;
 
