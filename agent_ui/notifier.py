@@ -69,6 +69,10 @@ class Notifier:
         body = {"group": group, "error": error, "call_id": call_id, "at": at}
         self._hub.notify(supervisor, Outgoing("template_failed", body))
 
+    def wallboard(self, supervisor: str, board: Mapping[str, object]) -> None:
+        """A group's wallboard (cti.supervision.wallboard), when it changed to the second."""
+        self._hub.notify(supervisor, Outgoing("wallboard", dict(board)))
+
     # ------------------------------------------------------- monitoring (cti.monitoring)
     def monitoring(self, agent: str, data: Mapping[str, object]) -> None:
         """Tell the agent a supervisor joined, switched mode on or left their call."""

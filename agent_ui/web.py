@@ -100,12 +100,14 @@ class Page:
     file: str
     title: str
     action: Action
+    nav: bool = True  # listed in the consoles' navigation (the wallboard is reached by link)
 
 
 PAGES = (
     Page("/agent", "agent.html", "Agent desktop", Action.READ_SELF),
     Page("/supervisor", "supervisor.html", "Supervisor console", Action.SUPERVISE_GROUPS),
     Page("/admin", "admin.html", "PBX admin", Action.ADMINISTER_PBX),
+    Page("/wallboard", "wallboard.html", "Wallboard", Action.SUPERVISE_GROUPS, nav=False),
 )
 _HOME = {Role.AGENT: "/agent", Role.SUPERVISOR: "/supervisor", Role.ADMIN: "/admin"}
 _CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
@@ -519,7 +521,9 @@ def _session_body(session: Session) -> dict[str, object]:
         "csrf": session.csrf_token,
         "expires_at": session.expires_at,
         "home": _HOME[principal.role],
-        "pages": [{"path": p.path, "title": p.title} for p in PAGES if may(principal, p.action)],
+        "pages": [
+            {"path": p.path, "title": p.title} for p in PAGES if p.nav and may(principal, p.action)
+        ],
     }
 
 

@@ -57,6 +57,7 @@ from agent_ui.site_api import site_routes
 from agent_ui.site_settings_api import site_settings_routes
 from agent_ui.supervisor import supervisor_routes
 from agent_ui.test_calls_api import TestCallApi
+from agent_ui.wallboard_api import wallboard_routes
 from agent_ui.web import create_app
 from broker_adapters.redis import BrokerKeys, RedisFanout, connect
 from broker_adapters.redis.lease import RedisLeases
@@ -103,6 +104,7 @@ from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
 from cti.store.supervision import trunk_mappings
 from cti.store.values import AgentEndpoint, GroupSpec
+from cti.supervision.board import Wallboards
 from cti.supervision.console import PopCounter, SupervisorConsole
 from cti.webphone import WebPhones
 from cti.webphone.test_calls import TestCalls
@@ -384,6 +386,7 @@ class Daemon:
             refresh_directory=self.refresh_directory,
             default_region=self.site_settings,
             wrapups=self.agent_states.wrapup_of,
+            today=self.reports.queues_today,  # the wallboard's service level so far
         )
         # Access numbers: companies' apps reserve DIDs; a matching call's pop carries the request.
         self.access = AccessNumbers(
@@ -688,6 +691,7 @@ class Daemon:
             ),
             *report_routes(self.reports, self.dashboard),
             *supervisor_routes(self.supervision),
+            *wallboard_routes(Wallboards(self.supervision)),
             *self.desktop.routes(),
             *self.phone.routes(),
             *missed_call_routes(self.missed_calls),

@@ -27,7 +27,7 @@ from cti.reports.query import (
     roll_up,
 )
 from cti.reports.recorder import ReportStore
-from cti.reports.rows import period_rows, stored_keys
+from cti.reports.rows import bucket_rows, period_rows, stored_keys
 from cti.store.aio import AsyncStore
 from cti.store.values import GroupInfo
 
@@ -74,6 +74,19 @@ class Reports:
     def day_request(self, day: date) -> ReportRequest:
         """The request of one local day of the site, by day, every key."""
         return ReportRequest("queue", "day", day, day, self.site_tz, None, "d")
+
+    def queues_today(self, queues: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Today's figures of ``queues`` so far (the site's day buckets), for the wallboard; a
+        blocking read: call it on the store's threads."""
+        today = self.day_request(self.today())
+        with self._store.store.reading("reports.today") as conn:
+            rows = bucket_rows(
+                conn, span="d", dim="queue", start=today.start, end=today.end, keys=list(queues)
+            )
+        figures: dict[str, dict[str, float]] = {}
+        for _, key, metric, value in rows:
+            figures.setdefault(key, {})[metric] = value
+        return figures
 
     async def options(self, principal: Principal) -> dict[str, Any]:
         """What the report page offers ``principal``: the site's time zone and, per dimension,

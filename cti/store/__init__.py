@@ -20,6 +20,7 @@ from cti.store import recording_tables as _recording_tables  # noqa: F401  (its 
 from cti.store import report_tables as _report_tables  # noqa: F401  (its tables on the metadata)
 from cti.store import session_tables as _session_tables  # noqa: F401  (its table on the metadata)
 from cti.store import site_tables as _site_tables  # noqa: F401  (its tables on the metadata)
+from cti.store import wallboard_tables as _wallboard_tables  # noqa: F401  (its table on the metadata)
 from cti.store.aio import AsyncStore
 from cti.store.codec import record_from_json, record_to_json
 from cti.store.outbox import OutboxStats, OutboxWriter, RetryPolicy

@@ -44,7 +44,7 @@ from cti.store import supervision as rows
 from cti.store.supervision import TemplateVersion
 from cti.store.values import GroupInfo, GroupSpec, WrapupScope
 from cti.store.values import Role as AgentRole
-from cti.supervision.feed import LiveFeed, PopCounter, SupervisorNotifier
+from cti.supervision.feed import LiveFeed, PopCounter, QueuesToday, SupervisorNotifier
 from cti.supervision.live import GroupMonitor
 
 __all__ = ["PopCounter", "SupervisorConsole", "SupervisorNotifier"]
@@ -74,6 +74,7 @@ class SupervisorConsole:
         heartbeat_s: float = 10.0,
         groups_every_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        today: QueuesToday | None = None,
     ) -> None:
         self.store, self.crm = store, crm
         self._refresh_directory = refresh_directory
@@ -94,6 +95,7 @@ class SupervisorConsole:
             tick_s=tick_s,
             heartbeat_s=heartbeat_s,
             groups_every_s=groups_every_s,
+            today=today,
         )
 
     # ---------------------------------------------------------------------------- access

@@ -6,7 +6,10 @@ the group's view shows changed (and every ``heartbeat_s``), and ``template_faile
 a pop of the group fell back to the default template (also written to the audit log, once a
 minute per group). It reaches browsers only through :class:`SupervisorNotifier`, which the web
 edge implements with live messages (not numbered nor replayed, so the agent desktop a supervisor
-may also have open keeps its ``seq`` and ignores them). :class:`PopCounter` wraps the pop
+may also have open keeps its ``seq`` and ignores them). Each owner also gets the group's
+``wallboard`` (:mod:`cti.supervision.wallboard`: waiting callers, today's service level, agents
+by state, the alerts its thresholds raise) when it changed, to the second; today's queue
+figures and the thresholds are reloaded with the groups. :class:`PopCounter` wraps the pop
 service's notifier to count pops per group.
 """
 
@@ -16,15 +19,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from cti.pop.service import AgentNotifier
 from cti.store import Store
 from cti.store.values import GroupInfo, Role
 from cti.supervision.live import GroupMonitor
+from cti.supervision.thresholds import load_thresholds, thresholds_json
+from cti.supervision.wallboard import Thresholds, wallboard
 
-__all__ = ["LiveFeed", "PopCounter", "SupervisorNotifier"]
+__all__ = ["LiveFeed", "PopCounter", "QueuesToday", "SupervisorNotifier"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,10 @@ class SupervisorNotifier(Protocol):
     def template_failed(
         self, supervisor: str, group: str, error: str, call_id: str, at: float
     ) -> None: ...
+    def wallboard(self, supervisor: str, board: Mapping[str, object]) -> None: ...
+
+
+QueuesToday = Callable[[Sequence[str]], Mapping[str, Mapping[str, float]]]
 
 
 class LiveFeed:
@@ -51,8 +60,14 @@ class LiveFeed:
         tick_s: float = 0.5,
         heartbeat_s: float = 10.0,
         groups_every_s: float = 5.0,
+        today: QueuesToday | None = None,
     ) -> None:
+        """``today(queues)``: today's report figures of those queues (a blocking store read)."""
         self.store, self.notifier, self.monitor = store, notifier, monitor
+        self._today_of = today
+        self.today: Mapping[str, Mapping[str, float]] = {}
+        self.thresholds: dict[str, Thresholds] = {}
+        self._boards: dict[tuple[str, str], tuple[Any, float]] = {}  # as _sent, for wallboards
         self._tick_s, self._heartbeat_s, self._groups_every_s = tick_s, heartbeat_s, groups_every_s
         self._groups: dict[str, GroupInfo] = {}
         self.names: dict[str, str] = {}
@@ -64,6 +79,14 @@ class LiveFeed:
 
     def snapshot(self, group: GroupInfo) -> dict[str, object]:
         return self.monitor.snapshot(group, self.names)
+
+    def board(self, group: GroupInfo, snapshot: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The wallboard of ``group`` now, with its thresholds and the server's time."""
+        state: Mapping[str, Any] = snapshot if snapshot is not None else self.snapshot(group)
+        limits = self.thresholds.get(group.name, Thresholds())
+        now = float(state["server_time"])
+        board = wallboard(state, group.spec.queues, self.today, limits, now)
+        return {**board, "thresholds": thresholds_json(limits), "server_time": now}
 
     def pop_sent(self, data: Mapping[str, object]) -> None:
         group = data.get("group")
@@ -109,6 +132,14 @@ class LiveFeed:
         self._owners_by_role = {
             a.username for a in agents if a.active and a.role in (Role.SUPERVISOR, Role.ADMIN)
         }
+        self.thresholds = await self.store.aio.run(self._read_thresholds)
+        if self._today_of is not None:
+            queues = sorted({q for g in groups for q in g.spec.queues})
+            self.today = await self.store.aio.run(self._today_of, queues)
+
+    def _read_thresholds(self) -> dict[str, Thresholds]:
+        with self.store.reading("wallboard.thresholds") as conn:
+            return load_thresholds(conn)
 
     def _online_owners(self, info: GroupInfo) -> list[str]:
         """The group's listed owners who may see it (by role, not only the list) and are on."""
@@ -143,14 +174,27 @@ class LiveFeed:
                 continue
             state = self.monitor.snapshot(info, self.names)
             comparable = {k: v for k, v in state.items() if k != "server_time"}
+            board = self.board(info, state)
+            seen = _to_the_second(board)
             for owner in owners:
-                last = self._sent.get((owner, info.name))
-                if last is not None and last[0] == comparable and now - last[1] < self._heartbeat_s:
-                    continue
-                self.notifier.group_state(owner, state)
-                self._sent[(owner, info.name)] = (comparable, now)
-                sent += 1
+                if self._due(self._sent, (owner, info.name), comparable, now):
+                    self.notifier.group_state(owner, state)
+                    sent += 1
+                if self._due(self._boards, (owner, info.name), seen, now):
+                    self.notifier.wallboard(owner, board)
         return sent
+
+    def _due(
+        self, sent: dict[tuple[str, str], tuple[Any, float]], key: tuple[str, str], seen: Any,
+        now: float,
+    ) -> bool:  # fmt: skip
+        """Whether ``seen`` differs from what ``key`` last got (or a heartbeat is due); if so,
+        remember it as sent."""
+        last = sent.get(key)
+        if last is not None and last[0] == seen and now - last[1] < self._heartbeat_s:
+            return False
+        sent[key] = (seen, now)
+        return True
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         async def run() -> None:
@@ -162,6 +206,13 @@ class LiveFeed:
         task = asyncio.get_running_loop().create_task(run(), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _to_the_second(board: Mapping[str, Any]) -> Any:
+    """What a wall screen shows of ``board``: waits and times in state to the whole second."""
+    queues = [{**q, "longest_wait_s": int(q["longest_wait_s"])} for q in board["queues"]]
+    alerts = [(a["kind"], a["queue"]) for a in board["alerts"]]
+    return {**board, "server_time": None, "queues": queues, "alerts": alerts}
 
 
 class PopCounter:

@@ -61,6 +61,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/agent"): "public",  # the pages are static; their APIs check
     ("GET", "/supervisor"): "public",
     ("GET", "/admin"): "public",
+    ("GET", "/wallboard"): "public",  # its board and thresholds check (/api/supervisor/wallboard)
     ("GET", "/healthz"): "public",
     ("GET", "/metrics"): "public",
     **{
@@ -140,6 +141,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/supervisor/preview"): "group",
     ("GET", "/api/supervisor/live"): "group",
     ("GET", "/api/supervisor/history"): "group",
+    ("GET", "/api/supervisor/wallboard"): "group",
+    ("PUT", "/api/supervisor/wallboard/thresholds"): "group",
     ("GET", "/api/supervisor/recording-policy"): "group",
     ("PUT", "/api/supervisor/recording-policy"): "group",
     ("POST", "/api/dial"): "desk",

@@ -45,6 +45,7 @@ TABLES = {
     "recording_policies",
     "recordings",
     "missed_calls",
+    "wallboard_thresholds",
     "site_locations",
     "site_numbers",
     "site_devices",

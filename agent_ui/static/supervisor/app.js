@@ -79,6 +79,7 @@ class App {
   async select(name) {
     this.group = name;
     $("failure-banner").hidden = true;
+    $("wallboard-link").href = `/wallboard?group=${encodeURIComponent(name)}`;
     this.groups.render();
     this.recordingSettings.load();
     this.simulator.render();
