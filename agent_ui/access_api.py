@@ -195,9 +195,8 @@ class _InteractionApi:
         )
 
     async def create(self, request: Request) -> Response:
-        """One transaction for the key, its rate and the reservation (the service's
-        ``reserve_request``); the body is read and checked first, but a bad one is refused
-        only after the key and its rate, so 401 and 429 come before 413 and 422."""
+        """Read and check the body, then hand it to the service, which checks the key and its
+        rate first: 401 and 429 come before 413 and 422, and every refusal is audited."""
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         try:
