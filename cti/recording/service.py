@@ -39,6 +39,7 @@ __all__ = ["RecordCommands", "RecordingNotifier", "RecordingService", "Recording
 
 log = logging.getLogger(__name__)
 
+HELD_VARIABLE = "CTI_RECORD_HELD"  # the cti-record gosub waits for it on a demand recording
 _KEEP_ENDED = 1000  # calls whose recording ids stay known after they end (their records)
 
 
@@ -247,7 +248,7 @@ class RecordingService:
             live.paused_since, live.row = now, replace(row, pauses=((0.0, None),))
         self._spawn(self._store.aio.run(self._write, rows.insert_recording, live.row), "store it")
         if demand:
-            self._spawn(self._mute(live, True), "hold it until the agent starts it")
+            self._spawn(self._hold(live), "hold it until the agent starts it")
         self._tell(live, "started")
 
     def _ended(self, call: CallView) -> None:
@@ -306,6 +307,14 @@ class RecordingService:
             "policy": str(self.policy(live.row.group).policy),
         }
         self._notifier.recording(live.row.agent, data)
+
+    async def _hold(self, live: _Live) -> None:
+        """Mute a demand recording as it starts, then let the gosub waiting on its leg go on
+        (``CTI_RECORD_HELD``): the leg is bridged only then, so nothing is heard before."""
+        await self._mute(live, True)
+        server = self._servers[live.row.server]  # _mute raised if it is not connected
+        await server.set_variable(live.channel, HELD_VARIABLE, "1")
+        live.started = self._clock()  # the file starts at the bridge, which follows at once
 
     async def _mute(self, live: _Live, muted: bool) -> None:
         server = self._servers.get(live.row.server)

@@ -63,7 +63,11 @@ async def test_on_demand_the_recording_is_held_and_never_is_not_recorded(tmp_pat
     await rig.service.set_policy(SAM, "Sales", {"policy": "demand"})
     rig.replay("direct_answered")
     await rig.service.close()
-    assert ("mute", "PJSIP/1001-00000003", True) in rig.pbx.sent
+    held = [s for s in rig.pbx.sent if s[0] in ("mute", "setvar")]
+    assert held == [  # muted first, then the gosub is let go: nothing is heard before
+        ("mute", "PJSIP/1001-00000003", True),
+        ("setvar", "PJSIP/1001-00000003", "CTI_RECORD_HELD", "1"),
+    ]
     [row] = await rig.service.of_call(SAM, "lab:1795309435.2")
     assert row.pauses and row.pauses[0][0] == 0.0
 
@@ -73,6 +77,6 @@ async def test_on_demand_the_recording_is_held_and_never_is_not_recorded(tmp_pat
     never.replay("direct_answered")
     await never.service.close()
     assert await never.service.of_call(SAM, "lab:1795309435.2") == []
-    assert not any(s[0] == "mute" for s in never.pbx.sent)
+    assert not any(s[0] in ("mute", "setvar") for s in never.pbx.sent)
     rig.store.close()
     never.store.close()
