@@ -40,6 +40,7 @@ __all__ = [
     "pop",
     "pop_dismissed",
     "pop_update",
+    "recording",
     "snapshot",
 ]
 
@@ -147,6 +148,23 @@ def call_state(
 def snapshot(pops: Iterable[ActivePop]) -> Outgoing:
     """Replace everything the page shows with the agent's open pops (after a gap in seq)."""
     return Outgoing("snapshot", {"pops": [_card(c, html, data) for c, html, data in pops]})
+
+
+_RECORDING_EVENTS = frozenset({"started", "paused", "resumed", "ended"})
+
+
+def recording(data: Mapping[str, object]) -> Outgoing:
+    """Tell every tab of the agent that their call's recording started, was paused or resumed,
+    or ended (the indicator and Pause/Resume on the card). Live, not numbered: the next frame
+    says the whole state again. Only the fields the desktop shows go out, checked here."""
+    event, paused = data.get("event"), data.get("paused")
+    if event not in _RECORDING_EVENTS or not isinstance(paused, bool):
+        raise ValueError(f"not a recording frame: event {event!r}, paused {paused!r}")
+    keys = ("call_id", "recording", "policy")
+    if not all(isinstance(data.get(k), str) for k in keys):
+        raise ValueError(f"a recording frame names {', '.join(keys)}: {dict(data)!r}")
+    body = {k: data[k] for k in keys}
+    return Outgoing("recording", {"event": event, "paused": paused, **body})
 
 
 def agent_state(state: Mapping[str, object]) -> Outgoing:

@@ -86,7 +86,7 @@ class Notifier:
     # ------------------------------------------------------- recording (cti.recording)
     def recording(self, agent: str, data: Mapping[str, object]) -> None:
         """Tell the agent their call is recorded, paused, resumed or no longer recorded."""
-        self._hub.notify(agent, Outgoing("recording", dict(data)))
+        self._hub.notify(agent, messages.recording(data))
 
 
 _CLOSING_STATES = frozenset({"ended", "transferred"})
