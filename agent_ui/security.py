@@ -105,8 +105,15 @@ def check_csrf(headers: Mapping[str, str], expected: str) -> None:
 
 def content_security_policy(public_origin: str, connect: Sequence[str] = ()) -> str:
     """A CSP with no inline script or style, nothing framing us, sockets only to ourselves
-    and to ``connect`` (the PBX's websocket for the browser phone, ``wss://pbx:8089``)."""
+    and to ``connect`` (the PBX's websocket for the browser phone, ``wss://pbx:8089``).
+
+    A websocket origin in ``connect`` also allows its HTTP twin (``https://pbx:8089``): when
+    the phone's websocket fails, the page asks that server for anything (a no-cors request)
+    to tell an Asterisk that answers but lacks its WebRTC modules from one not reachable.
+    """
     socket_origin = "ws" + public_origin.removeprefix("http")  # http->ws, https->wss
+    twins = [f"http{origin.removeprefix('ws')}" for origin in connect if origin.startswith("ws")]
+    connect = [*connect, *twins]
     return "; ".join(
         [
             "default-src 'self'",

@@ -12,8 +12,22 @@ export const PROBLEMS = {
   insecure: "The browser phone needs a secure page (https, or localhost): the browser refuses the microphone here. Pops still arrive; answer on your desk phone.",
   microphone: "The microphone was refused: allow it for this site in the browser's address bar, then reload. Pops still arrive.",
   refused: "The PBX refused the browser phone's registration (wrong credentials or no such phone). Pops still arrive; ask your PBX admin.",
-  unreachable: "The PBX's websocket cannot be reached (PBX down, or without its WebRTC modules), so the browser phone is off. Pops still arrive; answer on your desk phone.",
+  unreachable: "The PBX's websocket cannot be reached (PBX down, wrong address, or a certificate the browser does not trust), so the browser phone is off. Pops still arrive; answer on your desk phone.",
+  no_webrtc: "The PBX answers but refuses the browser phone's websocket: Asterisk without its WebRTC modules (res_http_websocket, res_pjsip_transport_websocket), or a wrong websocket path. Pops still arrive; ask your PBX admin.",
 };
+
+/** Whether a server answers HTTP at the websocket's address (any status: a no-cors request
+ *  resolves on an answer and rejects when nothing answers). A page cannot see why a websocket
+ *  upgrade failed: Asterisk without res_http_websocket answers it 404, without
+ *  res_pjsip_transport_websocket 400, and both look like a closed port to the page. */
+export async function answersHttp(wsUrl) {
+  try {
+    await fetch(wsUrl.replace(/^ws/, "http"), { mode: "no-cors", cache: "no-store", credentials: "omit", signal: AbortSignal.timeout(3000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export class Phone {
   constructor(onChange) {
@@ -49,9 +63,7 @@ export class Phone {
     // Events of a UA that stop() let go of (it is unregistering) say nothing any more.
     const on = (name, handler) => ua.on(name, (e) => { if (this.ua === ua) handler(e); });
     on("connected", () => this.status("connecting", "Registering your browser phone…"));
-    // A refused websocket upgrade (Asterisk without res_http_websocket and
-    // res_pjsip_transport_websocket) and a closed port look alike to a page: one message.
-    on("disconnected", () => this.status("problem", PROBLEMS.unreachable, "unreachable"));
+    on("disconnected", () => this.disconnected(ua, reg.ws_url));
     on("registered", () => this.status("registered", `Browser phone ready: extension ${reg.extension}`));
     on("registrationFailed", (e) => this.status("problem", PROBLEMS.refused, "refused", e.cause));
     on("newRTCSession", (e) => this.session(e.session, e.originator));
@@ -81,6 +93,13 @@ export class Phone {
     const c = this.consultation;
     const consult = c ? { target: c.target, state: c.state, refused: c.refused || null } : null;
     return { direction, peer, number, state, held, muted, answeredAt, consult };
+  }
+
+  /** The websocket closed or never opened: say whether the PBX answers at all (JsSIP keeps
+   *  trying to connect, so the phone registers once the PBX or its modules are back). */
+  async disconnected(ua, wsUrl) {
+    const problem = (await answersHttp(wsUrl)) ? "no_webrtc" : "unreachable";
+    if (this.ua === ua && !ua.isConnected()) this.status("problem", PROBLEMS[problem], problem);
   }
 
   status(status, message, problem = null, cause = null) {
