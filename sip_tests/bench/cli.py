@@ -120,3 +120,17 @@ _command(
     _access,
     "Access-number reservations/s and latency, service and HTTP daemon, SQLite and PostgreSQL.",
 )
+
+
+def _cluster(quick: bool) -> Report:
+    from sip_tests.bench.cluster import run_cluster  # noqa: PLC0415
+
+    return run_cluster(quick=quick)
+
+
+_command(
+    "cluster",
+    _cluster,
+    "Pop latency at 100 calls/s with agents spread over 3 nodes on Redis vs one node, and the "
+    "broker's own round trip, in one run (PostgreSQL and a private redis-server on loopback).",
+)

@@ -55,10 +55,11 @@ class Site:
     agents: int
     contacts: int
     secret: str
+    database: str | None = None  # a PostgreSQL URL (a cluster's store); None: SQLite in workdir
 
     @property
     def store_url(self) -> str:
-        return f"sqlite:///{self.workdir / 'cti.sqlite3'}"
+        return self.database or f"sqlite:///{self.workdir / 'cti.sqlite3'}"
 
     def caller(self, call: int) -> str:
         """The number call ``call`` comes from: one of the CRM's contacts."""
@@ -80,10 +81,13 @@ class Site:
         return value
 
 
-def seed_site(workdir: Path, *, agents: int, contacts: int) -> Site:
-    """Create the store, the agents and their phones, and the CRM; return the site."""
+def seed_site(
+    workdir: Path, *, agents: int, contacts: int, database: str | None = None
+) -> Site:
+    """Create the store (SQLite, or the empty ``database``), the agents and their phones, and
+    the CRM; return the site."""
     workdir.mkdir(parents=True, exist_ok=True)
-    site = Site(workdir, agents, contacts, secrets.token_urlsafe(48))
+    site = Site(workdir, agents, contacts, secrets.token_urlsafe(48), database)
     store = Store.from_settings(StoreSettings(url=site.store_url))
     try:
         store.upgrade()
@@ -142,6 +146,10 @@ class SiteDaemon(ServeProcess):
 
     def __post_init__(self) -> None:
         self.workdir = self.site.workdir
+
+    @property
+    def store_url(self) -> str:
+        return self.site.store_url
 
     def settings_env(self) -> dict[str, str]:
         server = {
