@@ -81,9 +81,7 @@ class Site:
         return value
 
 
-def seed_site(
-    workdir: Path, *, agents: int, contacts: int, database: str | None = None
-) -> Site:
+def seed_site(workdir: Path, *, agents: int, contacts: int, database: str | None = None) -> Site:
     """Create the store (SQLite, or the empty ``database``), the agents and their phones, and
     the CRM; return the site."""
     workdir.mkdir(parents=True, exist_ok=True)
