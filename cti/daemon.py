@@ -619,7 +619,7 @@ class Daemon:
             lights.append(Light("crm", name, "yellow" if stats.stuck else "green", reason))
         waiting = f"{stats.depth} waiting, {stats.stuck} stuck"
         lights.append(Light("outbox", "outbox", "yellow" if stats.stuck else "green", waiting))
-        files = self.recording.status  # kept by its sweeper; calls go on without it: yellow
+        files = self.recording.check_files()  # now, as /healthz; calls go on without it: yellow
         ok = "readable and writable"
         lights.append(Light("recording", "recording folder", "green" if files.ok else "yellow",
                             ok if files.ok else files.reason))  # fmt: skip
