@@ -842,6 +842,7 @@ class Daemon:
         await self.admin.close()
         await self.supervision.close()
         await self.recording.close()
+        await self.monitoring.close()
         await self.access.close()
         for source in self.sources:
             await source.close()

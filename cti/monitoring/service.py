@@ -8,10 +8,18 @@ originates a call to the supervisor's own phone into ``cti-spy``, exten ``l``/``
 change is ChanSpy's own DTMF (4 listen, 5 whisper, 6 barge, option ``d``), sent with AMI
 ``PlayDTMF`` ``Receive: true`` as if the supervisor had keyed it; leaving hangs the
 supervisor's channel up. Every start, switch and leave is audited.
+
+A session also ends on its own (:meth:`MonitorService.observe`): when the supervisor's phone
+does not answer (or rejects the call), when the supervisor hangs it up, and when the agent's call
+ends while they listen (ChanSpy's ``E`` ends the spy; the supervisor's channel is hung up here
+too, in case it still stands). Each is audited as ``monitor.ended`` with its reason, and the
+supervisor's console is told (a ``monitoring`` frame with ``event: ended`` and the reason).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -23,6 +31,8 @@ from cti.core.updates import CallEnded, CallState, CallUpdate, CallView
 from cti.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cti.pop.directory import Directory
 from cti.principal import Action, Principal, Role, require
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CallLookup",
@@ -82,7 +92,8 @@ class CallLookup(Protocol):
 
 
 class MonitorNotifier(Protocol):
-    """Tells an agent's desktop that a supervisor joined or left their call."""
+    """Tells an agent's desktop that a supervisor joined or left their call, and a supervisor's
+    console that their session ended on its own (with the reason)."""
 
     def monitoring(self, agent: str, data: Mapping[str, object]) -> None: ...
 
@@ -145,6 +156,12 @@ class MonitorService:
         self._audit = audit
         self._clock = clock
         self._sessions: dict[str, MonitorSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Wait for the endings still being handled (hang-ups, audit)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # ---------------------------------------------------------------------------- commands
     async def start(self, principal: Principal, call_id: str, mode: Mode) -> MonitorSession:
@@ -206,16 +223,39 @@ class MonitorService:
 
     # ---------------------------------------------------------------------------- read path
     def observe(self, updates: Iterable[CallUpdate]) -> None:
-        """Forget sessions whose call, or whose supervisor's own call, ended (the read path)."""
+        """End the sessions whose call, or whose supervisor's own call, ended (the read path;
+        the hang-up and the audit go to owned tasks)."""
         for update in updates:
             if not isinstance(update, CallEnded):
                 continue
             for session in list(self._sessions.values()):
-                if update.call.call_id == session.call_id or (
-                    update.call.originate_id == session.originate_id
-                ):
-                    del self._sessions[session.id]
-                    self._tell(session, "ended")
+                if update.call.call_id == session.call_id:
+                    reason = "call_ended"  # the agent's call ended while they listened
+                elif update.call.originate_id != session.originate_id:
+                    continue
+                elif update.call.answered_at is None:
+                    reason = "not_answered"  # the supervisor's phone never picked up
+                else:
+                    reason = "hung_up"  # the supervisor hung their phone up
+                del self._sessions[session.id]
+                task = asyncio.get_running_loop().create_task(self._ended(session, reason))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _ended(self, session: MonitorSession, reason: str) -> None:
+        """Hang the supervisor's phone up if it still stands, audit, tell both sides."""
+        channel = self._spy_channel(session) if reason == "call_ended" else None
+        if channel is not None:
+            try:
+                await self._server(session.server).hangup(channel)
+            except Exception as exc:  # ChanSpy's E may have hung it up first: nothing to do
+                log.info("monitoring: %s already gone (%s)", channel, exc)
+        self._tell(session, "ended")
+        data = {"event": "ended", "session": session.id, "call_id": session.call_id}
+        self._notifier.monitoring(session.supervisor, {**data, "reason": reason})
+        await self._audit(
+            "monitor.ended", {**_details(session), "reason": reason}, session.supervisor
+        )
 
     # ---------------------------------------------------------------------------- helpers
     async def _allowed_call(

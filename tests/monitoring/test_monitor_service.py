@@ -163,4 +163,5 @@ async def test_unknown_calls_modes_and_others_sessions() -> None:
         await monitor.leave(SUE, session.id)
     monitor.observe([CallEnded(calls.calls[0], None)])  # the agent's call ended
     assert monitor.sessions_of(SAM) == []
-    assert told.got == []  # the group does not tell its agents
+    await monitor.close()
+    assert [who for who, _ in told.got] == ["sam"]  # the group does not tell its agents
