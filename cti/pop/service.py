@@ -138,6 +138,7 @@ class PopService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.pops_sent = 0
         self._shown: OrderedDict[tuple[str, str], None] = OrderedDict()  # (agent, call id)
+        self._recording_links: Callable[[str], tuple[str, ...]] = lambda call_id: ()
         self._on_screen: set[tuple[str, str]] = set()  # (agent, call id) during take_back
         # (group, error), newest last; each also goes to on_template_failure(group, error, call)
         self.template_failures: deque[tuple[str, str]] = deque(maxlen=200)
@@ -161,6 +162,11 @@ class PopService:
         handler = self._handlers.get(type(update))
         if handler is not None:
             handler(update)
+
+    def recordings_from(self, links: Callable[[str], tuple[str, ...]]) -> None:
+        """Take the links to a call's recordings (``RecordingService.links_of``) into its
+        record as it ends (the root wires it; the recording service is built after this one)."""
+        self._recording_links = links
 
     def forget(self, call_ids: Iterable[str]) -> None:
         """Drop these calls' pops without a word to anyone: another node owns their server
@@ -561,7 +567,7 @@ class PopService:
                     server=record.server,
                     trunk=record.trunk,
                 )
-                wrapup = group.wrapup_seconds
+                wrapup = group.wrapup_after(record.queue)
             self._spawn(self._records.end_call(record, wrapup), f"record {record.call_id}")
 
     def _group(self, view: CallView, agent: str) -> GroupConfig:
@@ -589,6 +595,7 @@ class PopService:
             matches=tuple(matches),
             flags=flags,
             interaction=_interaction_note(found),
+            recordings=self._recording_links(record.call_id),
         )
 
 
