@@ -57,7 +57,7 @@ class ReportRequest:
     last: date
     tz: ZoneInfo
     keys: tuple[str, ...] | None  # None: every key the asker may see
-    span: str  # the buckets read: "q" or "d"
+    span: str  # the buckets read: "q", "h" or "d"
 
     @property
     def start(self) -> int:
@@ -117,6 +117,8 @@ def parse_request(params: Mapping[str, str], site_tz: ZoneInfo, today: date) -> 
     days = (last - first).days + 1
     daily = by in ("day", "week", "month")
     span = "d" if daily and tz.key == site_tz.key else "q"
+    if by == "hour" and _whole_hours(tz, first, last):
+        span = "h"
     limit = _MAX_DAYS[by] if span == "d" or not daily else _OTHER_ZONE_MAX_DAYS
     if days > limit:
         raise RangeTooLong(
@@ -130,6 +132,18 @@ def parse_request(params: Mapping[str, str], site_tz: ZoneInfo, today: date) -> 
     if keys is not None and (len(keys) > _MAX_KEYS or any(len(k) > 128 for k in keys)):
         raise ValidationFailed(f"keys lists at most {_MAX_KEYS} names", details={"field": "keys"})
     return ReportRequest(dim, by, first, last, tz, keys, span)
+
+
+def _whole_hours(tz: ZoneInfo, first: date, last: date) -> bool:
+    """Whether ``tz``'s hours are UTC's from ``first`` to ``last`` (its offset a whole number
+    of hours at every local midnight of the range), so UTC hour buckets serve."""
+    day = first
+    while day <= last + timedelta(days=1):
+        offset = datetime(day.year, day.month, day.day, tzinfo=tz).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+        day += timedelta(days=1)
+    return True
 
 
 def period_label(start: int, by: str, tz: ZoneInfo) -> str:
@@ -167,12 +181,12 @@ def periods(request: ReportRequest) -> list[tuple[int, int, str]]:
 
 def _buckets(request: ReportRequest) -> Iterable[tuple[int, int]]:
     first, end = request.start, request.end
-    if request.span == "q":
-        quarter = 900
-        edge = first - first % quarter
+    if request.span in ("q", "h"):
+        size = 900 if request.span == "q" else 3600
+        edge = first - first % size
         while edge < end:
-            yield edge, edge + quarter
-            edge += quarter
+            yield edge, edge + size
+            edge += size
         return
     day = request.first
     while day <= request.last:

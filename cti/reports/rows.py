@@ -97,11 +97,12 @@ def period_rows(
         return []
     start, end = periods[0][0], periods[-1][1]
     # Weeks and months of day buckets are summed by the database (7 to 31 rows become one);
-    # hours of quarter hours are not: measured on SQLite, the grouping cost more than the 4
-    # rows it saves (docs/reports.md).
+    # hours read the hour buckets (one a period), or, in a zone whose hours are not UTC's, the
+    # quarters unsummed: measured on SQLite, grouping them cost more than the 4 rows it saves
+    # (docs/reports.md).
     grouped = span == "d" and any(hi - lo > 90_000 for lo, hi, _ in periods)
     if not grouped:
-        step = 900 if span == "q" else 1 << 40  # every quarter hour of a period; a day is one
+        step = {"q": 900, "h": 3600}.get(span, 1 << 40)  # each bucket of a period; a day is one
         labels = {at: label for lo, hi, label in periods for at in range(lo, hi, step)}
         rows = bucket_rows(conn, span=span, dim=dim, start=start, end=end, keys=keys)
         return [(labels[at], key, metric, value) for at, key, metric, value in rows]

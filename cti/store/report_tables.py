@@ -17,11 +17,11 @@ __all__ = ["report_buckets"]
 report_buckets = Table(
     "report_buckets",
     metadata,
-    Column("span", String(1), primary_key=True),  # q: 15 minutes (UTC), d: the site's day
+    Column("span", String(1), primary_key=True),  # q: 15 min, h: hour (UTC), d: the site's day
     Column("dim", String(8), primary_key=True),  # queue, agent, did, trunk
     Column("start", BigInteger, primary_key=True, autoincrement=False),  # epoch seconds
     Column("key", String(128), primary_key=True),
     Column("metric", String(48), primary_key=True),
     Column("value", Float, nullable=False),
-    CheckConstraint("span IN ('q', 'd')", name="span"),
+    CheckConstraint("span IN ('q', 'h', 'd')", name="span"),
 )
