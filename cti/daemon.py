@@ -587,7 +587,7 @@ class Daemon:
         self.desktop.on_event(event, updates)
         self.supervision.observe(event, updates)
         self.recording.observe(event, updates)
-        self.monitoring.observe(updates)
+        self.monitoring.observe(event, updates)
         self.metrics.active_calls.set(self.tracker.active_count())
 
     def _call_us_backend(self) -> CallUsBackend:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
+from cti.core.events import OriginateResponded, PbxEvent
 from cti.core.updates import CallEnded, CallState, CallUpdate, CallView
 from cti.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cti.pop.directory import Directory
@@ -222,9 +223,13 @@ class MonitorService:
         return [s for s in self._sessions.values() if s.supervisor == principal.username]
 
     # ---------------------------------------------------------------------------- read path
-    def observe(self, updates: Iterable[CallUpdate]) -> None:
-        """End the sessions whose call, or whose supervisor's own call, ended (the read path;
-        the hang-up and the audit go to owned tasks)."""
+    def observe(self, event: PbxEvent, updates: Iterable[CallUpdate]) -> None:
+        """End the sessions whose call, or whose supervisor's own call, ended, or whose
+        Originate failed (the read path; the hang-up and the audit go to owned tasks)."""
+        if isinstance(event, OriginateResponded) and not event.success:
+            for session in list(self._sessions.values()):
+                if session.originate_id == event.action_id:  # rejected, busy, unreachable
+                    self._end(session, "not_answered")
         for update in updates:
             if not isinstance(update, CallEnded):
                 continue
@@ -237,10 +242,13 @@ class MonitorService:
                     reason = "not_answered"  # the supervisor's phone never picked up
                 else:
                     reason = "hung_up"  # the supervisor hung their phone up
-                del self._sessions[session.id]
-                task = asyncio.get_running_loop().create_task(self._ended(session, reason))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._end(session, reason)
+
+    def _end(self, session: MonitorSession, reason: str) -> None:
+        del self._sessions[session.id]
+        task = asyncio.get_running_loop().create_task(self._ended(session, reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _ended(self, session: MonitorSession, reason: str) -> None:
         """Hang the supervisor's phone up if it still stands, audit, tell both sides."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from cti.core.events import PbxBooted
 from cti.core.updates import CallEnded, CallState, CallView
 from cti.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cti.monitoring import Mode, MonitorService
@@ -18,6 +19,7 @@ SAM = Principal("sam", "Sam", Role.SUPERVISOR)
 SUE = Principal("sue", "Sue", Role.SUPERVISOR)
 ALICE = Principal("alice", "Alice", Role.AGENT)
 ROOT = Principal("root", "Root", Role.ADMIN)
+TICK = PbxBooted(server="lab", at=0.0)  # an AMI event that means nothing to monitoring
 
 DIRECTORY = Directory(
     endpoint_owners={"PJSIP/1001": ("alice",), "PJSIP/1010": ("sam",), "PJSIP/1009": ("sue",)},
@@ -161,7 +163,7 @@ async def test_unknown_calls_modes_and_others_sessions() -> None:
     assert pbx.sent[0][3] == "b"
     with pytest.raises(NotFound):  # only the supervisor's own session
         await monitor.leave(SUE, session.id)
-    monitor.observe([CallEnded(calls.calls[0], None)])  # the agent's call ended
+    monitor.observe(TICK, [CallEnded(calls.calls[0], None)])  # the agent's call ended
     assert monitor.sessions_of(SAM) == []
     await monitor.close()
     assert [who for who, _ in told.got] == ["sam"]  # the group does not tell its agents

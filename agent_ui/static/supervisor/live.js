@@ -62,6 +62,8 @@ export class LiveView {
       this.accept(data);
     } else if (type === "template_failed") {
       this.app.templateFailed(data);
+    } else if (type === "monitoring" && data.event === "ended") {
+      this.monitor.endedBy(data); // the session ended on its own (cti.monitoring)
     }
   }
 

@@ -12,6 +12,11 @@ const MODES = [
   ["barge", "Barge", "Both parties hear you"],
 ];
 const FOLLOW_MS = 2000;
+const REASONS = {
+  not_answered: "Your phone did not answer: you did not join the call.",
+  hung_up: "You hung up: you left the call.",
+  call_ended: "The agent's call ended; your phone was hung up.",
+};
 
 export class MonitorPanel {
   constructor(panel) {
@@ -77,6 +82,12 @@ export class MonitorPanel {
     clearTimeout(this.timer);
     this.render();
     if (message) toast(message, "info");
+  }
+
+  /** The daemon says the session ended on its own (a monitoring frame with its reason). */
+  endedBy(data) {
+    if (!this.session || this.session.id !== data.session) return;
+    this.ended(REASONS[data.reason] || "The monitored call ended.");
   }
 
   /** Follow the session: it ends when the agent's call or the supervisor's phone hangs up. */
