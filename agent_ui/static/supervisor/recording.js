@@ -1,5 +1,5 @@
 // The group's recording settings (never / always / on demand, tell agents when a supervisor
-// joins, retention) on the Group tab, and the group's latest recordings, playable with seeking,
+// joins, retention, the announcement callers hear first) on the Group tab, and the group's latest recordings, playable with seeking,
 // on the Audit tab. GET/PUT /api/supervisor/recording-policy, GET /api/recordings?group=.
 
 import { clear, el } from "/static/common/dom.js";
@@ -23,6 +23,7 @@ export class RecordingSettings {
       form.elements.policy.value = policy.policy;
       form.elements.tell_agent.checked = policy.tell_agent;
       form.elements.retention_days.value = String(policy.retention_days);
+      form.elements.announcement.value = policy.announcement || "";
     } catch (err) {
       this.app.status(explain(err), true);
     }
@@ -35,10 +36,12 @@ export class RecordingSettings {
       policy: form.elements.policy.value,
       tell_agent: form.elements.tell_agent.checked,
       retention_days: Number.parseInt(form.elements.retention_days.value, 10),
+      announcement: form.elements.announcement.value.trim(), // kept: saving must not clear it
     };
     try {
       const saved = await api("PUT", "/api/supervisor/recording-policy", { query: { group: this.app.group }, body });
-      this.app.status(`Recording of ${saved.group}: ${saved.policy}, kept ${saved.retention_days} days.`);
+      const said = saved.announcement ? `, callers hear ${saved.announcement} first` : "";
+      this.app.status(`Recording of ${saved.group}: ${saved.policy}, kept ${saved.retention_days} days${said}.`);
     } catch (err) {
       this.app.status(explain(err), true);
     }
