@@ -59,6 +59,7 @@ class OutboxStore(Protocol):
 
     def claim_due(self, now: datetime, limit: int, lease_seconds: float) -> list[Delivery]: ...
     def mark_delivered(self, row_id: int, crm_id: str, now: datetime) -> None: ...
+    def mark_all_delivered(self, marks: Sequence[tuple[int, str]], now: datetime) -> None: ...
     def mark_failed(
         self, row_id: int, error: str, next_attempt_at: datetime, now: datetime
     ) -> None: ...
@@ -341,16 +342,29 @@ class OutboxWriter:
             self._rows.claim_due, self._clock.now(), self._batch, self._lease
         )
         store_errors: list[StoreError] = []
+        delivered: list[tuple[Delivery, str]] = []
         if batch:
             async with asyncio.TaskGroup() as group:
                 for delivery in batch:
-                    group.create_task(self._deliver(delivery, store_errors))
+                    group.create_task(self._deliver(delivery, delivered, store_errors))
+        if delivered:  # one transaction marks the batch (issue 20); a crash before it means
+            # one more delivery of these rows after their lease: connectors are idempotent
+            marks = [(delivery.id, crm_id) for delivery, crm_id in delivered]
+            await self._aio.run(self._rows.mark_all_delivered, marks, self._clock.now())
+            self._delivered += len(marks)
+            for connector in dict.fromkeys(delivery.connector for delivery, _ in delivered):
+                await self._recovered(connector)
         if store_errors:
             raise store_errors[0]
         self._store_recovered()
         return len(batch)
 
-    async def _deliver(self, delivery: Delivery, store_errors: list[StoreError]) -> None:
+    async def _deliver(
+        self,
+        delivery: Delivery,
+        delivered: list[tuple[Delivery, str]],
+        store_errors: list[StoreError],
+    ) -> None:
         async with self._slots:
             self._in_flight.add(delivery.id)
             try:
@@ -360,9 +374,7 @@ class OutboxWriter:
             now = self._clock.now()
             try:
                 if crm_id is not None:
-                    await self._aio.run(self._rows.mark_delivered, delivery.id, crm_id, now)
-                    self._delivered += 1
-                    await self._recovered(delivery.connector)
+                    delivered.append((delivery, crm_id))
                     return
                 assert error is not None
                 self._failing[delivery.connector] = now

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, func, select, update
+from sqlalchemy import Connection, Row, bindparam, case, func, select, update
 
 from cti.errors import CtiError
 from cti.store.calls import merge_notes, notes_of
@@ -75,6 +75,27 @@ def mark_delivered(conn: Connection, row_id: int, crm_id: str, now: datetime) ->
             crm_id=crm_id[:255],
         )
     )
+
+
+def mark_all_delivered(conn: Connection, marks: Sequence[tuple[int, str]], now: datetime) -> None:
+    """:func:`mark_delivered` for many rows (row id, crm id): one executemany."""
+    if marks:
+        conn.execute(
+            _MARK_DELIVERED, [{"m_row": row_id, "m_crm": crm_id[:255], "m_now": now}
+                              for row_id, crm_id in marks],
+        )  # fmt: skip
+
+
+_MARK_DELIVERED = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("m_row"), outbox.c.delivered_at.is_(None))
+    .values(
+        attempts=outbox.c.attempts + 1,
+        last_attempt_at=bindparam("m_now"),
+        delivered_at=bindparam("m_now"),
+        crm_id=bindparam("m_crm"),
+    )
+)  # built once
 
 
 def mark_failed(

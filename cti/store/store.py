@@ -345,6 +345,11 @@ class Store:
         with self._write("mark_delivered") as conn:
             rows.mark_delivered(conn, row_id, crm_id, now)
 
+    def mark_all_delivered(self, marks: Sequence[tuple[int, str]], now: datetime) -> None:
+        """Mark many rows (row id, crm id) delivered in one transaction (a writer's batch)."""
+        with self._write("mark_delivered") as conn:
+            rows.mark_all_delivered(conn, marks, now)
+
     def mark_failed(
         self, row_id: int, error: str, next_attempt_at: datetime, now: datetime
     ) -> None:

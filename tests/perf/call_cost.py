@@ -122,6 +122,11 @@ async def measure_call(workdir: Path, transcript: str, *, tabs: int = 1) -> Call
         await daemon.refresh_directory()
         if daemon._refresh_task is not None:  # its reload every 10 s is not the call's cost
             daemon._refresh_task.cancel()
+        for ticking in (daemon.report_facts, daemon.missed_calls):  # flushed below instead,
+            if ticking._task is not None:  # at fixed points: a count must not follow timing
+                ticking._task.cancel()
+        if daemon.access._loop_task is not None:  # its pool refresh is not the call's cost
+            daemon.access._loop_task.cancel()
         for username in AGENTS:
             for _ in range(tabs):
                 tab = _Tab()
@@ -138,13 +143,12 @@ async def measure_call(workdir: Path, transcript: str, *, tabs: int = 1) -> Call
             half = len(events) // 2
             for event_ in events[:half]:
                 await _feed(daemon, event_)
-            await daemon.live_calls.save()  # the call as the journal saves it while it is up
+            await _ticks(daemon)  # the call as the periodic writers save it while it is up
             for event_ in events[half:]:
                 await _feed(daemon, event_)
             await _until(lambda: daemon.records.written >= 1, "the record written")
-            await _until(lambda: daemon.writer.stats.depth == 0, "the record delivered")
-            await daemon.live_calls.save()
-            await asyncio.sleep(0.6)  # missed calls, report facts: their ticks
+            await _until(lambda: daemon.writer.stats.delivered_total >= 1, "the record delivered")
+            await _ticks(daemon)
         for username, (types, chars) in before.items():
             tab = senders[username][0]
             cost.frames[username] = tab.types - types
@@ -154,6 +158,13 @@ async def measure_call(workdir: Path, transcript: str, *, tabs: int = 1) -> Call
         for task in writers:
             task.cancel()
     return cost
+
+
+async def _ticks(daemon: Daemon) -> None:
+    """One tick of each periodic writer: live calls, report figures, missed calls."""
+    await daemon.live_calls.save()
+    await daemon.report_facts.flush()
+    await daemon.missed_calls.flush()
 
 
 async def _feed(daemon: Daemon, event_: PbxEvent) -> None:

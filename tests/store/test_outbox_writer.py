@@ -118,6 +118,28 @@ async def test_calls_ending_within_a_tick_are_written_in_one_transaction(
     assert sorted(e.call_id for e in store.outbox_entries()) == [f"lab:{n}" for n in range(6)]
 
 
+async def test_a_claimed_batch_is_marked_delivered_in_one_statement(
+    store: Store, crm: MemoryCrm, tmp_path: Path
+) -> None:
+    """Issue 20: the rows a wake-up delivered are marked together, not one transaction each."""
+    for n in range(6):
+        assert store.end_call(record(f"lab:{n}"), ["builtin"])
+    marks: list[str] = []
+
+    def statement(conn: object, cursor: object, sql: str, *args: object) -> None:
+        if sql.startswith("UPDATE outbox") and "delivered_at=" in sql.replace(" ", ""):
+            marks.append(sql)
+
+    event.listen(Engine, "before_cursor_execute", statement)
+    try:
+        async with OutboxWriter(store.aio, {"builtin": crm}, poll_interval=3600):
+            await eventually(lambda: len(crm.calls) == 6 and delivered(store), within=5)
+    finally:
+        event.remove(Engine, "before_cursor_execute", statement)
+    assert len(marks) == 1
+    assert all(e.delivered_at is not None for e in store.outbox_entries(include_delivered=True))
+
+
 async def test_fails_three_times_then_succeeds(store: Store, clock: FakeClock) -> None:
     crm = MemoryCrm("builtin", clock=clock.now)
     crm.script(CrmUnavailable("down"), CrmError("500 from the CRM"), CrmUnavailable("down again"))
