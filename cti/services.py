@@ -111,6 +111,7 @@ class StoreRecords:
         *,
         grace_s: float = 0.5,
         tick_s: float = 0.1,
+        max_batch: int = 50,
     ) -> None:
         self._store = store
         self._connectors = tuple(connectors)
@@ -118,6 +119,7 @@ class StoreRecords:
         self._spill = spill_file
         self._grace = grace_s
         self._tick = tick_s
+        self._max_batch = max_batch  # a transaction short enough not to hold others' writes
         self._pending: dict[str, CallRecord] = {}
         self._batch: list[tuple[CallRecord, int | None, asyncio.Future[bool]]] = []
         self.written = 0
@@ -138,10 +140,14 @@ class StoreRecords:
         self._pending[record.call_id] = record
         await asyncio.sleep(self._grace)
         mine: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._batch.append((record, wrapup_s, mine))
-        if len(self._batch) == 1:
+        batch = self._batch
+        if len(batch) >= self._max_batch:  # full: this call opens the next one
+            batch = self._batch = []
+        batch.append((record, wrapup_s, mine))
+        if len(batch) == 1:
             await asyncio.sleep(self._tick)
-            batch, self._batch = self._batch, []
+            if self._batch is batch:
+                self._batch = []
             await self._write(batch)
         await mine
         del self._pending[record.call_id]

@@ -116,6 +116,16 @@ async def test_calls_ending_within_a_tick_are_written_in_one_transaction(
     assert writes == ["begin"]  # one transaction for the six
     assert records.written == 6 and writer.wakes == 1
     assert sorted(e.call_id for e in store.outbox_entries()) == [f"lab:{n}" for n in range(6)]
+    capped = StoreRecords(
+        store, ["builtin"], writer.poke, tmp_path / "spill", grace_s=0, max_batch=4
+    )
+    event.listen(Engine, "begin", begin)
+    try:
+        await asyncio.gather(*(capped.end_call(record(f"lab:{n}")) for n in range(6, 16)))
+    finally:
+        event.remove(Engine, "begin", begin)
+    assert len(writes) == 1 + 3  # ten calls in batches of at most four
+    assert capped.written == 10
 
 
 async def test_a_claimed_batch_is_marked_delivered_in_one_statement(
