@@ -81,7 +81,7 @@ class TotpFactors:
             )
         secret = pyotp.random_base32(32)
         await self._store.aio.run(self._begin, principal.username, self._box.seal(secret))
-        uri = pyotp.TOTP(secret).provisioning_uri(principal.username, issuer_name=self._issuer)
+        uri = pyotp.TOTP(secret).provisioning_uri(name=principal.username, issuer_name=self._issuer)
         return Enrolment(uri, secret, segno.make(uri, error="m").svg_data_uri(scale=4))
 
     async def confirm(self, principal: Principal, code: object) -> None:
