@@ -30,6 +30,7 @@ __all__ = [
     "dialect_insert",
     "insert_outbox_rows",
     "merge_notes",
+    "notes_by_call",
     "notes_of",
     "notes_text",
     "queue_records",
@@ -199,7 +200,7 @@ def queue_records(
         conn.execute(select(outbox.c.call_id).where(outbox.c.call_id.in_(ids))).scalars()
     )
     fresh = [i for i in ids if i not in existing]
-    notes = _notes_by_call(conn, fresh) if fresh else {}
+    notes = notes_by_call(conn, fresh) if fresh else {}
     rows: list[dict[str, Any]] = []
     taken: set[str] = set(existing)
     for record, wrapup_s in ends:
@@ -235,7 +236,7 @@ def _wrapup(conn: Connection, record: CallRecord, wrapup_s: int | None) -> int:
     return spec.wrapup_seconds if spec is not None and applies else 0
 
 
-def _notes_by_call(conn: Connection, call_ids: Sequence[str]) -> dict[str, list[CallNote]]:
+def notes_by_call(conn: Connection, call_ids: Sequence[str]) -> dict[str, list[CallNote]]:
     """Every agent's notes on each of ``call_ids``, in one query (as :func:`notes_of`)."""
     found: dict[str, list[CallNote]] = {}
     for call_id in call_ids:

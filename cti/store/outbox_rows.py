@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, case, func, select, update
 
 from cti.errors import CtiError
-from cti.store.calls import merge_notes, notes_of
+from cti.store.calls import merge_notes, notes_by_call
 from cti.store.codec import record_from_json, record_to_json
 from cti.store.models import outbox
-from cti.store.values import Delivery, OutboxCounts, OutboxEntry
+from cti.store.values import CallNote, Delivery, OutboxCounts, OutboxEntry
 
 __all__ = [
     "claim_due",
@@ -56,8 +56,9 @@ def claim_due(conn: Connection, now: datetime, limit: int, lease_until: datetime
         .values(next_attempt_at=lease_until)
     )
     claimed = []
+    notes = notes_by_call(conn, list(dict.fromkeys(row.call_id for row in rows)))  # one query
     for row in rows:
-        delivery = _delivery(conn, row, now, lease_until)
+        delivery = _delivery(conn, row, now, lease_until, notes[row.call_id])
         if delivery is not None:
             claimed.append(delivery)
     return claimed
@@ -193,14 +194,13 @@ def release_waiting(
 
 
 def _delivery(
-    conn: Connection, row: Row[Any], now: datetime, lease_until: datetime
+    conn: Connection, row: Row[Any], now: datetime, lease_until: datetime, notes: list[CallNote]
 ) -> Delivery | None:
     try:
         record = record_from_json(row.payload)
     except CtiError as exc:
         mark_failed(conn, row.id, f"{exc.error_id}: {exc.message}", lease_until, now)
         return None
-    notes = notes_of(conn, row.call_id)
     if notes:
         fresh = merge_notes(record, notes)
         if fresh != record:

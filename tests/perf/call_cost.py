@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-from cti.config import AmiServerSettings, Settings, StoreSettings
+from cti.config import AmiServerSettings, OutboxSettings, Settings, StoreSettings
 from cti.core.events import PbxEvent
 from cti.daemon import Daemon
 from cti.principal import Principal, Role
@@ -107,7 +107,10 @@ async def measure_call(workdir: Path, transcript: str, *, tabs: int = 1) -> Call
     state.mkdir(mode=0o700, parents=True)
     settings = Settings(
         state_dir=state,
-        store=StoreSettings(url=f"sqlite:///{workdir}/cti.sqlite3"),
+        store=StoreSettings(
+            url=f"sqlite:///{workdir}/cti.sqlite3",
+            outbox=OutboxSettings(poll_interval_s=3600),  # woken by each record, not its poll
+        ),
         servers=(AmiServerSettings(name="lab", port=_closed_port()),),
     )
     daemon = Daemon(settings)

@@ -150,6 +150,29 @@ async def test_a_claimed_batch_is_marked_delivered_in_one_statement(
     assert all(e.delivered_at is not None for e in store.outbox_entries(include_delivered=True))
 
 
+def test_a_claim_reads_the_notes_of_all_its_calls_in_one_query(store: Store) -> None:
+    """Issue 20: each claimed record still gets its call's notes as they are now (wrap-up)."""
+    store.create_agent("alice")
+    for n in range(6):
+        assert store.end_call(record(f"lab:{n}"), ["builtin"], 0)
+        store.save_notes(f"lab:{n}", "alice", f"after call {n}")  # typed in wrap-up
+    reads: list[str] = []
+
+    def statement(conn: object, cursor: object, sql: str, *args: object) -> None:
+        if sql.startswith("SELECT") and "call_notes" in sql:
+            reads.append(sql)
+
+    event.listen(Engine, "before_cursor_execute", statement)
+    try:
+        claimed = store.claim_due(START + timedelta(days=1), 10, 60)
+    finally:
+        event.remove(Engine, "before_cursor_execute", statement)
+    assert len(reads) == 1
+    assert {d.call_id: d.record.notes for d in claimed} == {
+        f"lab:{n}": f"after call {n}" for n in range(6)
+    }
+
+
 async def test_fails_three_times_then_succeeds(store: Store, clock: FakeClock) -> None:
     crm = MemoryCrm("builtin", clock=clock.now)
     crm.script(CrmUnavailable("down"), CrmError("500 from the CRM"), CrmUnavailable("down again"))
