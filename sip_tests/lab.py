@@ -43,6 +43,27 @@ DID_SALES = "442079460100"  # queue `sales`, ringall 1001 + 1002
 DID_SUPPORT = "442079460200"  # queue `support`, rrmemory 1003-1005
 
 
+# Every field of LabSettings that names the instance or a port: a child `cti ...` process that
+# gets fewer (say without ami_tls_port) sees another configuration and restarts the suite's lab.
+_LAB_FIELDS = (
+    "instance",
+    "ami_port",
+    "ami_tls_port",
+    "sip_port",
+    "trunk_host",
+    "trunk_port",
+    "rtp_start",
+    "rtp_end",
+    "http_port",
+)
+
+
+def lab_environment(lab: LabHandle) -> dict[str, str]:
+    """The environment that points a child ``cti`` process (``cti demo``) at this lab as is."""
+    s = lab.settings
+    return {f"CTI_LAB__{name.upper()}": str(getattr(s, name)) for name in _LAB_FIELDS}
+
+
 def direct_did(extension: str) -> str:
     """The DID that rings agent ``extension`` (10XX) directly."""
     return f"44207946{extension}"

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
-from sip_tests.lab import LabHandle
+from sip_tests.lab import LabHandle, lab_environment
 from tests.browser.conftest import LAPTOP, AgentPage
 from tests.browser.webrtc import contacts, launch, phone_state, until
 from tests.e2e.daemon import free_tcp_port
@@ -47,19 +47,13 @@ class Demo:
         return self.output.read_text(errors="replace")
 
 
-def lab_env(lab: LabHandle) -> dict[str, str]:
-    s = lab.settings
-    fields = ("instance", "ami_port", "sip_port", "trunk_port", "http_port", "rtp_start", "rtp_end")
-    return {f"CTI_LAB__{name.upper()}": str(getattr(s, name)) for name in fields}
-
-
 @pytest.fixture(scope="module")
 def demo(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     workdir = tmp_path_factory.mktemp("demo")
     port = free_tcp_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CTI_")},
-        **lab_env(lab),
+        **lab_environment(lab),
         "CTI_STORE__URL": f"sqlite:///{workdir / 'cti.sqlite3'}",
         "CTI_STATE_DIR": str(workdir / "state"),
     }

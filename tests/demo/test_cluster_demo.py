@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from cti.demo.cluster import cluster_problem
-from sip_tests.lab import LabHandle
+from sip_tests.lab import LabHandle, lab_environment
 from tests.e2e.daemon import free_tcp_port
 
 PID = re.compile(r"demo: (node\d) \(pid (\d+)\) at (http://\S+)/agent")
@@ -42,12 +42,6 @@ class Running:
         return {m[1]: (int(m[2]), m[3]) for m in PID.finditer(self.printed())}
 
 
-def _lab_env(lab: LabHandle) -> dict[str, str]:
-    s = lab.settings
-    fields = ("instance", "ami_port", "sip_port", "trunk_port", "http_port", "rtp_start", "rtp_end")
-    return {f"CTI_LAB__{name.upper()}": str(getattr(s, name)) for name in fields}
-
-
 def _until(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -63,7 +57,7 @@ def demo(lab: LabHandle, postgres_url: str, tmp_path: Path) -> Iterator[Running]
     port = free_tcp_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CTI_")},
-        **_lab_env(lab),
+        **lab_environment(lab),
         "CTI_STORE__URL": postgres_url,
         "CTI_STATE_DIR": str(tmp_path / "state"),
     }
