@@ -48,6 +48,16 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("DialEnd", "CANCEL"), ("DialEnd", "CANCEL"), ("DialEnd", "CANCEL"), ("DialEnd", "CANCEL"),
         ("Hangup", A2), ("Hangup", A1), ("QueueCallerAbandon", "sales"), ("Hangup", T),
     ],
+    # The Queue app's 8 s timeout: both rings end NOANSWER, then QueueCallerAbandon with no
+    # HangupRequest before it (queue_log says EXITWITHTIMEOUT), and the dialplan hangs up.
+    "queue_timeout": [
+        ("Newchannel", T), ("QueueCallerJoin", "sales"),
+        ("Newchannel", A2), ("AgentCalled", A2), ("DialBegin", A2),
+        ("Newchannel", A1), ("AgentCalled", A1), ("DialBegin", A1),
+        ("DialEnd", "NOANSWER"), ("DialEnd", "NOANSWER"), ("DialEnd", "CANCEL"), ("DialEnd", "CANCEL"),
+        ("QueueCallerAbandon", "sales"), ("Hangup", A1), ("Hangup", A2), ("Hangup", T),
+    ],
+    "queue_login_pause_logout": [],  # queue membership changes only: no call
     "blind_transfer": [
         ("Newchannel", T), ("Newchannel", A1), ("DialBegin", A1), ("DialEnd", "ANSWER"),
         ("BridgeEnter", A1), ("BridgeEnter", T), ("BlindTransfer", "1002"), ("Hangup", A1),
