@@ -54,8 +54,9 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("Newchannel", T), ("QueueCallerJoin", "sales"),
         ("Newchannel", A2), ("AgentCalled", A2), ("DialBegin", A2),
         ("Newchannel", A1), ("AgentCalled", A1), ("DialBegin", A1),
-        ("DialEnd", "NOANSWER"), ("DialEnd", "NOANSWER"), ("DialEnd", "CANCEL"), ("DialEnd", "CANCEL"),
-        ("QueueCallerAbandon", "sales"), ("Hangup", A1), ("Hangup", A2), ("Hangup", T),
+        ("DialEnd", "NOANSWER"), ("DialEnd", "NOANSWER"),
+        ("DialEnd", "CANCEL"), ("DialEnd", "CANCEL"), ("QueueCallerAbandon", "sales"),
+        ("Hangup", A1), ("Hangup", A2), ("Hangup", T),
     ],
     "queue_login_pause_logout": [],  # queue membership changes only: no call
     "blind_transfer": [
