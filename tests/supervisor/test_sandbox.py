@@ -18,7 +18,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from cti.errors import TemplateError
 from cti.pop.budget import RenderLimits
-from cti.pop.render import DEFAULT_TEMPLATE, PopRenderer, dial, duration, when
+from cti.pop.render import DEFAULT_TEMPLATE, PopRenderer, dial, duration, url, when
 from cti.pop.versions import sample_context
 
 ESCAPES = {
@@ -170,7 +170,7 @@ def test_ordinary_templates_render_as_plain_jinja_would(renderer: PopRenderer) -
     plain = ImmutableSandboxedEnvironment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
-    plain.filters.update(dial=dial, when=when, duration=duration)
+    plain.filters.update(dial=dial, when=when, duration=duration, url=url)
     source = (
         DEFAULT_TEMPLATE
         + "{% set parts = [call.id, match_count] %}{{ parts|join(', ') }} {{ call.id ~ '/' }}"
