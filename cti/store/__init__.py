@@ -19,6 +19,7 @@ from cti.store import missed_call_tables as _missed_call_tables  # noqa: F401  (
 from cti.store import recording_tables as _recording_tables  # noqa: F401  (its tables on the metadata)
 from cti.store import report_tables as _report_tables  # noqa: F401  (its tables on the metadata)
 from cti.store import session_tables as _session_tables  # noqa: F401  (its table on the metadata)
+from cti.store import site_settings_tables as _site_settings_tables  # noqa: F401  (its table on the metadata)
 from cti.store import site_tables as _site_tables  # noqa: F401  (its tables on the metadata)
 from cti.store import wallboard_tables as _wallboard_tables  # noqa: F401  (its table on the metadata)
 from cti.store.aio import AsyncStore

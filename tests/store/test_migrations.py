@@ -51,6 +51,7 @@ TABLES = {
     "site_devices",
     "signup_tokens",
     "site_progress",
+    "site_settings",
 }
 
 
