@@ -121,6 +121,16 @@ class LabHandle:
                 raise AssertionError(f"lab still has channels after {timeout_s} s:\n{channels}")
             time.sleep(0.1)
 
+    def ensure_idle(self, timeout_s: float = 30.0) -> None:
+        """Start a test on an idle lab: wait for calls to end, then hang up what an earlier
+        test left behind (a failed test's call would otherwise fail every test after it)."""
+        try:
+            self.wait_idle(timeout_s)
+        except AssertionError as exc:
+            print(f"lab: hanging up what an earlier test left: {exc}")
+            self.hangup_all()
+            self.wait_idle(15)
+
     def wait_bridged(self, endpoint: str, timeout_s: float = 5.0) -> None:
         """Wait until a channel of ``endpoint`` (``PJSIP/1001``) is Up in a bridge.
 

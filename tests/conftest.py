@@ -56,7 +56,7 @@ def phones(lab: LabHandle, fleet: PhoneFleet) -> Iterator[Callable[..., dict[str
             got[ext] = phone
         return got
 
-    lab.wait_idle(30)
+    lab.ensure_idle(30)
     yield get
     for phone in fleet.phones:
         phone.hangup_all()

@@ -142,7 +142,7 @@ async def test_ring_me_pops_and_the_simulated_phone_answers(
 async def test_ring_me_pops_and_rings_the_browser_phone(
     lab: LabHandle, demo: Demo, webrtc_browser: Browser
 ) -> None:
-    await asyncio.to_thread(lab.wait_idle, 30)
+    await asyncio.to_thread(lab.ensure_idle, 30)
     agent = await alice(webrtc_browser, demo, phone_on=True)
     page = agent.page
     await phone_state(page, "registered")

@@ -42,7 +42,7 @@ async def test_browser_phone_registers_answers_on_the_card_with_audio_both_ways(
     webrtc_browser: Browser,
     sipp_calls: list[SippProcess],
 ) -> None:
-    lab.wait_idle(30)
+    lab.ensure_idle(30)
     alice = await agent_tab(webrtc_browser, desktop)
     page = alice.page
     await phone_state(page, "registered")

@@ -78,7 +78,7 @@ async def test_a_queue_call_rings_the_browser_phone(
     webrtc_browser: Browser,
     sipp_calls: list[SippProcess],
 ) -> None:
-    await asyncio.to_thread(lab.wait_idle, 30)
+    await asyncio.to_thread(lab.ensure_idle, 30)
     alice = await agent_tab(webrtc_browser, desktop)
     page = alice.page
     await phone_state(page, "registered")

@@ -74,7 +74,7 @@ async def test_an_asterisk_without_webrtc_modules_is_said_and_pops_arrive(
     modules: tuple[str, ...],
 ) -> None:
     phones("1001")
-    lab.wait_idle(30)
+    lab.ensure_idle(30)
     unload(*modules)
     alice = await agent_tab(webrtc_browser, desktop)
     page = alice.page

@@ -88,7 +88,7 @@ async def test_one_tab_registers_rings_once_and_hands_over_on_demand(
     webrtc_browser: Browser,
     sipp_calls: list[SippProcess],
 ) -> None:
-    lab.wait_idle(30)
+    lab.ensure_idle(30)
     first = await agent_tab(webrtc_browser, desktop)
     await phone_state(first.page, "registered")
     second, second_sockets = await second_tab(first, lab)
@@ -133,7 +133,7 @@ async def test_closing_the_holding_tab_hands_the_phone_on_and_a_call_meanwhile_r
     webrtc_browser: Browser,
     sipp_calls: list[SippProcess],
 ) -> None:
-    lab.wait_idle(30)
+    lab.ensure_idle(30)
     async with BuiltinCrm.from_url(desktop.store_url, default_region="GB") as crm:
         before = len(await lab_records(crm))
     first = await agent_tab(webrtc_browser, desktop)
