@@ -191,6 +191,10 @@ async def test_notes_and_disposition_reach_the_record_and_the_next_pop(
         )
         assert "&lt;b&gt;twice&lt;/b&gt;" in next_pop["data"]["html"]  # notes shown as text
         assert "Follow-up" in next_pop["data"]["html"]
+        # The second call ends by itself (SIPp hangs up 0.5 s after the answer): wait for it, so
+        # that SIPp is not stopped mid-call by the fixtures, leaving the call up on the lab.
+        await asyncio.to_thread(again.wait, 20)
+        await asyncio.to_thread(lab.wait_idle, 15)
 
 
 async def test_caller_abandons_in_the_queue(
