@@ -314,6 +314,10 @@ class Phone:
 
     # --- waits ----------------------------------------------------------------------------------
 
+    def unregister(self) -> None:
+        """Take this phone's contact off the registrar (``phones`` registers it again)."""
+        self._fleet.run(self._line.unregister, f"{self.extension}: unregister")
+
     def reregister(self, timeout: float = 5.0) -> None:
         """Register again now and wait for the registrar's 200 (a drill may have cleared it)."""
         self._fleet.run(self._line.refresh_registration, f"{self.extension}: re-register")

@@ -24,6 +24,7 @@ import pytest
 from playwright.async_api import Browser
 
 from sip_tests.lab import LabHandle, lab_environment
+from sip_tests.phone import PhoneFleet
 from tests.browser.conftest import LAPTOP, AgentPage
 from tests.browser.webrtc import contacts, launch, phone_state, until
 from tests.e2e.daemon import free_tcp_port
@@ -48,7 +49,13 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def demo(
+    lab: LabHandle, fleet: PhoneFleet, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
+    # Earlier tests' desk phones of the session would hold the agents' contacts (one per AOR):
+    # off the registrar, so that the demo's simulated phones are the desk phones here.
+    for phone in fleet.phones:
+        phone.unregister()
     workdir = tmp_path_factory.mktemp("demo")
     port = free_tcp_port()
     env = {
