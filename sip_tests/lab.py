@@ -123,7 +123,9 @@ class LabHandle:
 
     def ensure_idle(self, timeout_s: float = 30.0) -> None:
         """Start a test on an idle lab: wait for calls to end, then hang up what an earlier
-        test left behind (a failed test's call would otherwise fail every test after it)."""
+        test left behind (a failed test's call would otherwise fail every test after it), and
+        start Asterisk again if an earlier test's module unload took it down."""
+        self.instance.start()  # idempotent: returns at once when it runs with this configuration
         try:
             self.wait_idle(timeout_s)
         except AssertionError as exc:
