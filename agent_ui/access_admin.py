@@ -7,39 +7,23 @@ checks. A key is in the response of the request that issued it and never again.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.admin_access import admin_reader as _reader
+from agent_ui.admin_access import admin_writer as _writer
+from agent_ui.admin_access import no_store_json as _json
 from agent_ui.json_body import read_json
-from agent_ui.web import route_auth
 from cti.access_numbers.service import AccessNumbers
 from cti.access_numbers.values import DEFAULT_HOLD_S, AccessNumber, PoolSpec
 from cti.errors import ValidationFailed
 from cti.numbers import RegionSource, region_source, to_e164
-from cti.principal import Action, Principal, require
 
 __all__ = ["access_admin_routes"]
 
 _NO_STORE = {"cache-control": "no-store"}
-
-
-def _json(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=_NO_STORE)
-
-
-def _reader(request: Request) -> Principal:
-    principal = route_auth(request).session(request).principal
-    require(principal, Action.ADMINISTER_PBX)
-    return principal
-
-
-def _writer(request: Request) -> Principal:
-    principal = route_auth(request).check_write(request).principal
-    require(principal, Action.ADMINISTER_PBX)
-    return principal
 
 
 def _int(body: dict[str, object], key: str, default: int) -> int:

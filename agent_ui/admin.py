@@ -14,11 +14,13 @@ import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.admin_access import admin_reader as _reader
+from agent_ui.admin_access import admin_writer as _writer
+from agent_ui.admin_access import no_store_json as _json
 from agent_ui.json_body import read_body
-from agent_ui.web import route_auth
 from cti.admin.asterisk_config import AsteriskConfig
 from cti.admin.dids import DidAdmin
 from cti.admin.history import AdminHistory
@@ -28,7 +30,6 @@ from cti.admin.servers import ServerSpec
 from cti.admin.services import AdminServices
 from cti.admin.trunk_monitor import TrunkMonitor
 from cti.errors import ValidationFailed
-from cti.principal import Action, Principal, require
 
 __all__ = ["admin_routes"]
 
@@ -36,10 +37,6 @@ _NO_STORE = {"cache-control": "no-store"}
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _JSON_LIMIT = 4 * 1024 * 1024
 _FILENAME = re.compile(r"[^A-Za-z0-9._ -]")
-
-
-def _json(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=_NO_STORE)
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -70,18 +67,6 @@ def _optional_text(body: dict[str, Any], key: str) -> str | None:
     if not isinstance(value, str):
         raise ValidationFailed(f"{key} is text", details={"field": key})
     return value
-
-
-def _reader(request: Request) -> Principal:
-    principal = route_auth(request).session(request).principal
-    require(principal, Action.ADMINISTER_PBX)
-    return principal
-
-
-def _writer(request: Request) -> Principal:
-    principal = route_auth(request).check_write(request).principal
-    require(principal, Action.ADMINISTER_PBX)
-    return principal
 
 
 class _ServerApi:

@@ -9,15 +9,15 @@ the wizard reuses them rather than having its own.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.admin_access import admin_reader as _reader
+from agent_ui.admin_access import admin_writer as _writer
+from agent_ui.admin_access import no_store_json as _json
 from agent_ui.json_body import read_body, read_json
-from agent_ui.web import route_auth
-from cti.principal import Action, Principal, require
 from cti.site.service import SiteAdmin
 from cti.site.values import LOA_MAX_BYTES
 
@@ -26,22 +26,6 @@ __all__ = ["site_routes"]
 _NO_STORE = {"cache-control": "no-store"}
 _FILENAME = re.compile(r"[^A-Za-z0-9._ -]")
 _JSON_LIMIT = 2 * 1024 * 1024
-
-
-def _json(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=_NO_STORE)
-
-
-def _reader(request: Request) -> Principal:
-    principal = route_auth(request).session(request).principal
-    require(principal, Action.ADMINISTER_PBX)
-    return principal
-
-
-def _writer(request: Request) -> Principal:
-    principal = route_auth(request).check_write(request).principal
-    require(principal, Action.ADMINISTER_PBX)
-    return principal
 
 
 class _SiteApi:
