@@ -150,6 +150,13 @@ class LabHandle:
                 raise AssertionError(f"{endpoint} is not in a bridge after {timeout_s} s")
             time.sleep(0.05)
 
+    def restart(self) -> None:
+        """Stop Asterisk and start it afresh, for a test that changed what it runs: after a
+        module unload and load, Asterisk 22 keeps no route to browser phones that register
+        again over the websocket transport (every later call to them rings nothing)."""
+        self.instance.stop()
+        self.instance.start()
+
     def hangup_all(self) -> None:
         """Hang up whatever a failed test left behind."""
         self.instance.cli("channel request hangup all", check=False)
