@@ -132,6 +132,19 @@ class LabHandle:
             print(f"lab: hanging up what an earlier test left: {exc}")
             self.hangup_all()
             self.wait_idle(15)
+        self.drop_browser_contacts()
+
+    def browser_contacts(self) -> list[str]:
+        """Asterisk's stored registrations of browser phones (``<ext>-webrtc;@<hash>`` keys)."""
+        out = self.instance.cli("database show registrar/contact", check=False)
+        return re.findall(r"^/registrar/contact/(\S+-webrtc;@[0-9a-f]+)\s*:", out, re.M)
+
+    def drop_browser_contacts(self) -> None:
+        """Forget browser-phone registrations an earlier test's closed browser left behind: the
+        queues ring ``PJSIP/<ext>-webrtc`` members too, and a stale one rings (and counts a
+        ring-no-answer) in a test that has no browser. No test has a browser open at its start."""
+        for key in self.browser_contacts():
+            self.instance.cli(f"database del registrar/contact {key}", check=False)
 
     def wait_bridged(self, endpoint: str, timeout_s: float = 5.0) -> None:
         """Wait until a channel of ``endpoint`` (``PJSIP/1001``) is Up in a bridge.
