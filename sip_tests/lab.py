@@ -133,6 +133,15 @@ class LabHandle:
             self.hangup_all()
             self.wait_idle(15)
         self.drop_browser_contacts()
+        self.unpause_members()
+
+    def unpause_members(self) -> None:
+        """Unpause every queue member an earlier test's daemon left paused: a daemon that stops
+        leaves its agents as the PBX has them (paused in wrap-up, or for lunch), and a later
+        test's queue call would ring nobody. Each daemon learns the change from AMI."""
+        paused = re.findall(r"\((\S+)\)[^\n]*\(paused", self.instance.cli("queue show"))
+        for interface in sorted(set(paused)):
+            self.instance.cli(f"queue unpause member {interface}", check=False)
 
     def browser_contacts(self) -> list[str]:
         """Asterisk's stored registrations of browser phones (``<ext>-webrtc;@<hash>`` keys)."""
