@@ -12,6 +12,12 @@ publishes (:func:`dialplan_globals`, AMI ``Setvar`` without a channel):
   and the daemon agree on which group a call belongs to;
 * ``CTI_ANNOUNCE_<queue or extension>``: the sound the caller hears first (``cti-announce``).
 
+A policy's value is stamped with the publisher's generation, ``always@<generation>``, and the
+publisher sets ``CTI_RECORD_GEN`` to its generation: the gosub counts only values of the
+current generation. Globals live as long as Asterisk does, so a DID unmapped while no daemon
+ran (or mapped by another store that once served this PBX) would otherwise keep a policy that
+no group has any more.
+
 The gosub names the file from the answering leg itself, ``rec-<linkedid>-<uniqueid>``
 (:func:`record_file`); the daemon learns that a recording started, and its name, from the
 ``MixMonitorStart`` AMI event of that leg (class ``call``, which it reads anyway).
@@ -26,14 +32,17 @@ from cti.pop.directory import Directory
 
 __all__ = [
     "ANNOUNCE_PREFIX",
+    "GENERATION_VARIABLE",
     "RECORD_PREFIX",
     "announce_variable",
     "dialplan_globals",
+    "policy_in",
     "record_file",
 ]
 
 ANNOUNCE_PREFIX = "CTI_ANNOUNCE_"  # + queue or extension: read by the cti-announce gosub
 RECORD_PREFIX = "CTI_RECORD_"  # + D_/Q_/T_/A_ and the key: read by the cti-record gosub
+GENERATION_VARIABLE = "CTI_RECORD_GEN"  # the generation whose policy values count
 _NAME_PART = re.compile(r"[^A-Za-z0-9-]")
 _MAX_NAME = 64  # recordings.id
 
@@ -57,21 +66,30 @@ def record_file(linkedid: str, uniqueid: str) -> str:
     return f"rec-{'-'.join(parts)}"[:_MAX_NAME]
 
 
+def policy_in(value: str, generation: str) -> str:
+    """The policy a ``CTI_RECORD_*`` value holds for the gosub (``cti-record-mode``): the part
+    before ``@`` when the part after it is the current ``generation``, else "" (not set)."""
+    policy, _, stamp = value.partition("@")
+    return policy if stamp == generation else ""
+
+
 def dialplan_globals(
     directory: Directory,
     server: str,
     policy_of: Callable[[str], str],
     sound_of: Callable[[str], str],
+    generation: str,
 ) -> dict[str, str]:
     """Every global the dialplan of ``server`` reads, by name: recording policies by DID, queue,
     trunk and agent endpoint (groups that exist only, as :meth:`Directory.group_for` skips the
-    others), and the announcement by queue and agent extension ("" for none)."""
+    others) stamped with ``generation``, and the announcement by queue and agent extension
+    ("" for none). ``CTI_RECORD_GEN`` itself is the publisher's to set, after these."""
     out: dict[str, str] = {}
     groups = directory.groups
 
     def record(kind: str, key: str, group: str) -> None:
         if group in groups and _key(key):
-            out[f"{RECORD_PREFIX}{kind}_{_key(key)}"] = policy_of(group)
+            out[f"{RECORD_PREFIX}{kind}_{_key(key)}"] = f"{policy_of(group)}@{generation}"
 
     for did, group in directory.did_groups.items():
         record("D", did, group)
@@ -87,7 +105,7 @@ def dialplan_globals(
         name = endpoint.rpartition("/")[2]
         group = directory.group_for(did=None, queue=None, agent=owners[0]).name
         if group in groups:
-            out[f"{RECORD_PREFIX}A_{_key(name)}"] = policy_of(group)
+            out[f"{RECORD_PREFIX}A_{_key(name)}"] = f"{policy_of(group)}@{generation}"
         if name.isdigit():
             out[announce_variable(name)] = sound_of(group)
     return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -31,7 +32,7 @@ from cti.errors import Conflict, NotFound, PermissionDenied
 from cti.pop.directory import Directory
 from cti.principal import Action, Principal, Role, require
 from cti.recording import rows
-from cti.recording.dialplan import dialplan_globals, record_file
+from cti.recording.dialplan import GENERATION_VARIABLE, dialplan_globals, record_file
 from cti.recording.rows import GroupPolicy, Policy, RecordingRow
 from cti.store import Store
 
@@ -119,6 +120,9 @@ class RecordingService:
         self._sweeper: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self._published: dict[tuple[str, str], str] = {}  # (server, variable) -> value
+        # This run's stamp on the policies it publishes: values an earlier run (or another
+        # store) left in Asterisk's globals no longer count once CTI_RECORD_GEN names this one.
+        self.generation = secrets.token_hex(4)
         self.status = RecordingStatus(True, "")
 
     # ---------------------------------------------------------------------------- policies
@@ -164,7 +168,11 @@ class RecordingService:
         DID's, queue's, trunk's and agent endpoint's recording policy, and each queue's and
         agent extension's announcement ("" where the group does not record or says nothing)."""
         return dialplan_globals(
-            self._directory(), server, lambda group: str(self.policy(group).policy), self._sound
+            self._directory(),
+            server,
+            lambda group: str(self.policy(group).policy),
+            self._sound,
+            self.generation,
         )
 
     async def publish(self) -> None:
@@ -175,7 +183,9 @@ class RecordingService:
         for server, commands in self._servers.items():
             wanted = self.dialplan_globals(server)
             names = wanted.keys() | {v for s, v in self._published if s == server}
-            for name in sorted(names):
+            # The generation last: until it is set, the values of the run before still count.
+            wanted[GENERATION_VARIABLE] = self.generation
+            for name in [*sorted(names - {GENERATION_VARIABLE}), GENERATION_VARIABLE]:
                 value = wanted.get(name, "")
                 if self._published.get((server, name)) != value:
                     await commands.set_global(name, value)

@@ -96,10 +96,6 @@ async def test_the_announcement_is_set_on_the_group_tab_and_kept(
     assert (await _policy(daemon))["announcement"] == ""
 
 
-# Passes alone; in a full run it fails: every daemon on the shared lab publishes its groups'
-# recording policies as dialplan globals (CTI_RECORD_*), and another test's daemon still up
-# publishes its own over this one's. To fix: globals keyed per daemon (or the test's own lab).
-@pytest.mark.xfail(strict=False, reason="recording globals of another test's daemon on the lab")
 async def test_the_agent_s_card_pauses_resumes_and_tells_of_a_listener(
     lab: LabHandle, phones: Phones, fleet: PhoneFleet, daemon: DaemonProcess, page: Page
 ) -> None:

@@ -52,12 +52,19 @@ async def test_an_agent_answering_at_once_on_a_queue_call_is_recorded(
             json={"policy": "always", "tell_agent": True, "retention_days": 30},
         )
         assert policy.status_code == 200, policy.text
-    # The published policy is a global before any call (what the gosub reads).
+
+    # The published policy is a global before any call (what the gosub reads), stamped with
+    # the generation the daemon set as CTI_RECORD_GEN (values of other generations are ignored).
+    def published() -> bool:
+        generation = global_value(lab, "CTI_RECORD_GEN")
+        sales = global_value(lab, "CTI_RECORD_Q_sales")
+        return bool(generation) and sales == f"always@{generation}"
+
     for _ in range(50):
-        if global_value(lab, "CTI_RECORD_Q_sales") == "always":
+        if published():
             break
         await asyncio.sleep(0.1)
-    assert global_value(lab, "CTI_RECORD_Q_sales") == "always"
+    assert published(), lab.instance.cli("dialplan show globals")
     got = phones("1001")
     got["1001"].set_answer_policy(AutoAnswer(0.0))
     carrier = fleet.carrier(CALLER, lab.settings.trunk_host, lab.registrar)

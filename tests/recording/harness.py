@@ -17,7 +17,7 @@ from cti.core.tracker import CallTracker
 from cti.core.updates import CallUpdate
 from cti.pop.directory import Directory, GroupConfig
 from cti.recording import RecordingService
-from cti.recording.dialplan import RECORD_PREFIX
+from cti.recording.dialplan import GENERATION_VARIABLE, RECORD_PREFIX, policy_in
 from cti.store import Store
 from cti.store.migrations import upgrade
 from pbx_adapters.asterisk.frame import AmiFrame
@@ -49,8 +49,10 @@ class FakePbx:
             return "".join(c for c in text if c.isascii() and (c.isalnum() or c == "_"))
 
         name = endpoint.rpartition("/")[2].removesuffix("-webrtc")
+        generation = self.globals.get(GENERATION_VARIABLE, "")
         for kind, value in (("D", did), ("Q", route), ("T", trunk), ("A", name)):
-            if mode := self.globals.get(f"{RECORD_PREFIX}{kind}_{key(value)}", ""):
+            stamped = self.globals.get(f"{RECORD_PREFIX}{kind}_{key(value)}", "")
+            if mode := policy_in(stamped, generation):
                 return mode in ("always", "demand")
         return False
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cti.principal import Principal, Role
-from cti.recording.dialplan import dialplan_globals, record_file
+from cti.recording.dialplan import dialplan_globals, policy_in, record_file
 from tests.recording.harness import DIRECTORY, harness
 
 SAM = Principal("sam", "Sam", Role.SUPERVISOR)
@@ -29,16 +29,42 @@ def test_policies_are_published_by_did_queue_trunk_and_agent_endpoint() -> None:
         did_groups={"+442079460300": "Claims", "442079469999": "Gone"},
         trunk_groups={("lab", "lab-trunk"): "Support", ("other", "far-trunk"): "Sales"},
     )
-    published = dialplan_globals(directory, "lab", POLICY.__getitem__, lambda g: "")
+    published = dialplan_globals(directory, "lab", POLICY.__getitem__, lambda g: "", "g7")
     records = {k: v for k, v in published.items() if k.startswith("CTI_RECORD_")}
     assert records == {
-        "CTI_RECORD_D_442079460300": "demand",  # a group that does not exist is left out
-        "CTI_RECORD_Q_sales": "always",
-        "CTI_RECORD_Q_support": "never",
-        "CTI_RECORD_T_labtrunk": "never",  # this server's trunks only
-        "CTI_RECORD_A_1001": "always",
-        "CTI_RECORD_A_1002": "always",
+        "CTI_RECORD_D_442079460300": "demand@g7",  # a group that does not exist is left out
+        "CTI_RECORD_Q_sales": "always@g7",
+        "CTI_RECORD_Q_support": "never@g7",
+        "CTI_RECORD_T_labtrunk": "never@g7",  # this server's trunks only
+        "CTI_RECORD_A_1001": "always@g7",
+        "CTI_RECORD_A_1002": "always@g7",
     }
+
+
+def test_only_values_of_the_current_generation_count() -> None:
+    assert policy_in("always@g7", "g7") == "always"
+    assert policy_in("always@g6", "g7") == ""  # an earlier run's, or another store's
+    assert policy_in("always", "g7") == ""
+    assert policy_in("never@", "") == "never"
+
+
+async def test_a_policy_left_in_asterisk_by_an_earlier_run_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """Alice's endpoint said `always` in a run before this one (a group she left while no daemon
+    ran); this run publishes Sales as `never`, and the gosub must not record her call."""
+    rig = harness(tmp_path)
+    rig.pbx.globals.update({"CTI_RECORD_GEN": "0ld", "CTI_RECORD_D_442079461001": "always@0ld"})
+    await rig.service.start(sweep_every_s=3600)
+    await rig.service.set_policy(SAM, "Sales", {"policy": "never"})
+    assert rig.pbx.globals["CTI_RECORD_GEN"] == rig.service.generation
+    sent = [s[1] for s in rig.pbx.sent if s[0] == "global"]
+    assert sent[-1] == "CTI_RECORD_GEN"  # last: until then the earlier run's values count
+    assert not rig.pbx.records("442079461001", "", "lab-trunk", "PJSIP/1001")
+    rig.replay("direct_answered")
+    await rig.service.close()
+    assert await rig.service.of_call(SAM, "lab:1795309435.2") == []
+    rig.store.close()
 
 
 async def test_an_agent_leg_that_started_recording_is_kept_under_the_gosub_s_name(
@@ -47,7 +73,7 @@ async def test_an_agent_leg_that_started_recording_is_kept_under_the_gosub_s_nam
     rig = harness(tmp_path)
     await rig.service.start(sweep_every_s=3600)
     await rig.service.set_policy(SAM, "Sales", {"policy": "always"})
-    assert rig.pbx.globals["CTI_RECORD_A_1001"] == "always"
+    assert rig.pbx.globals["CTI_RECORD_A_1001"] == f"always@{rig.service.generation}"
     rig.replay("direct_answered")
     await rig.service.close()
     [row] = await rig.service.of_call(SAM, "lab:1795309435.2")
