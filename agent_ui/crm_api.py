@@ -8,7 +8,8 @@ pop cards carry in ``data-ref``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +19,7 @@ from agent_ui.json_body import optional_text, query_text, read_json, required_te
 from agent_ui.web import route_auth
 from crm_connectors.base import CallHistoryEntry, Contact, CrmConnector, NewContact, RecordRef
 from cti.dial_rules import display_number
-from cti.errors import PermissionDenied, ValidationFailed
+from cti.errors import OwnerUnreachable, PermissionDenied, ValidationFailed
 from cti.numbers import (
     RegionSource,
     is_valid_e164,
@@ -30,6 +31,8 @@ from cti.numbers import (
 from cti.principal import Action, require
 
 __all__ = ["CrmApi", "parse_ref"]
+
+log = logging.getLogger(__name__)
 
 _NO_STORE = {"cache-control": "no-store"}
 MAX_QUERY_CHARS = 100
@@ -97,14 +100,19 @@ def _contact(contact: Contact) -> dict[str, object]:
 
 class CrmApi:
     """HTTP handlers over the primary CRM connector; ``refresh_pop`` re-runs a call's lookup,
-    for a call ``was_shown(agent, call_id)`` says the agent had a pop of."""
+    for a call ``was_shown(agent, call_id)`` says the agent had a pop of.
+
+    Both are asked of the node tracking the call (``cti.cluster.pops``): in a cluster it may
+    not be the one answering this request. They raise ``OwnerUnreachable`` (503) when that
+    node cannot be asked.
+    """
 
     def __init__(
         self,
         crm: CrmConnector,
         default_region: str | RegionSource,
-        refresh_pop: Callable[[str], bool],
-        was_shown: Callable[[str, str], bool],
+        refresh_pop: Callable[[str], Awaitable[bool]],
+        was_shown: Callable[[str, str], Awaitable[bool]],
     ) -> None:
         self._crm = crm
         self._regions = region_source(default_region)
@@ -159,14 +167,14 @@ class CrmApi:
         session = route_auth(request).check_write(request)
         require(session.principal, Action.EDIT_CRM)
         body = await read_json(request)
-        call_id = self._own_call(session.principal.username, body)
+        call_id = await self._own_call(session.principal.username, body)
         # The number of a call (the pop's caller id), so possible is enough, as for lookups.
         number = to_e164(required_text(body, "number", 64), self._region) or ""
         if not number:
             raise ValidationFailed("not a phone number", details={"field": "number"})
         ref = parse_ref(required_text(body, "ref", 300), self._crm.name)
         await self._crm.link_number(number, ref)
-        refreshed = self._refresh(call_id)
+        refreshed = await self._refresh(call_id)
         return JSONResponse(
             {"ok": True, "number": number, "ref": _ref_text(ref), "refreshed": refreshed},
             headers=_NO_STORE,
@@ -177,7 +185,7 @@ class CrmApi:
         session = route_auth(request).check_write(request)
         require(session.principal, Action.EDIT_CRM)
         body = await read_json(request)
-        call_id = self._own_call(session.principal.username, body)
+        call_id = await self._own_call(session.principal.username, body)
         phone = optional_text(body, "phone", 64)
         new = NewContact(
             first_name=optional_text(body, "first_name", 80) or "",
@@ -187,21 +195,33 @@ class CrmApi:
             title=optional_text(body, "title", 120),
         )
         contact = await self._crm.create_contact(new)
-        refreshed = self._refresh(call_id)
+        refreshed = await self._refresh(call_id)
         return JSONResponse(
             {"contact": _contact(contact), "refreshed": refreshed},
             status_code=201,
             headers=_NO_STORE,
         )
 
-    def _own_call(self, agent: str, body: dict[str, Any]) -> str | None:
-        """The body's ``call_id`` if ``agent`` had a pop of that call; 403 before any change."""
+    async def _own_call(self, agent: str, body: dict[str, Any]) -> str | None:
+        """The body's ``call_id`` if ``agent`` had a pop of that call; 403 (or 503 when the
+        node tracking the call cannot say) before any change."""
         call_id = optional_text(body, "call_id", 128)
-        if call_id is not None and not self._was_shown(agent, call_id):
+        if call_id is not None and not await self._was_shown(agent, call_id):
             raise PermissionDenied(
                 "that call was not shown to you", details={"call_id": call_id[:128]}
             )
         return call_id
 
-    def _refresh(self, call_id: str | None) -> bool:
-        return self._refresh_pop(call_id) if call_id else False
+    async def _refresh(self, call_id: str | None) -> bool:
+        """Look the caller of ``call_id`` up again; False if it could not be.
+
+        The CRM change is made by now: an owner lost since the check makes the pop stale, not
+        the request failed (a retried request would create the contact twice).
+        """
+        if not call_id:
+            return False
+        try:
+            return await self._refresh_pop(call_id)
+        except OwnerUnreachable as exc:
+            log.warning("pop of %s not refreshed after a CRM change: %s", call_id, exc.message)
+            return False

@@ -15,7 +15,7 @@ JSON APIs listed in docs/protocol.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from starlette.requests import Request
@@ -69,8 +69,8 @@ class Desktop:
         states: AgentStates,
         directory: Callable[[], Directory],
         notifier: Notifier,
-        look_up_again: Callable[[str], bool],
-        was_shown: Callable[[str, str], bool],
+        look_up_again: Callable[[str], Awaitable[bool]],
+        was_shown: Callable[[str, str], Awaitable[bool]],
     ) -> None:
         self._store = store
         self._calls = calls

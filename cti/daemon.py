@@ -75,6 +75,7 @@ from cti.accounts.totp import TotpFactors
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
 from cti.cluster.node import ClusterNode, LeasedSources
+from cti.cluster.pops import LocalPops
 from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
@@ -405,6 +406,8 @@ class Daemon:
             interactions=self.access,
         )
         self.hub.snapshots_from(self.pops.active_pops)  # a reconnecting tab gets its open pops
+        # A call's pops are known to the node tracking it: in a cluster, its server's owner.
+        call_pops = LocalPops(self.pops) if self.cluster is None else self.cluster.pops(self.pops)
         # The agent desktop: page, click-to-dial, call control, CRM API, agent state.
         self.desktop = Desktop(
             dial=settings.dial,
@@ -416,8 +419,8 @@ class Daemon:
             states=self.agent_states,
             directory=self.directory,
             notifier=self.notifier,
-            look_up_again=self.pops.look_up_again,
-            was_shown=self.pops.was_shown,
+            look_up_again=call_pops.look_up_again,
+            was_shown=call_pops.was_shown,
         )
 
     def _build_phones(self, commands: Mapping[str, AsteriskCommands]) -> None:

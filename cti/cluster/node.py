@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from cti.cluster.actions import OwnedActions, answer
 from cti.cluster.fanout import Fanout
 from cti.cluster.ownership import Leases, Ownership, ServerHook
+from cti.cluster.pops import QUESTION_KIND, CallPops, OwnedPops, answer_pop
 from cti.errors import BrokerUnavailable
 from pbx_adapters.asterisk.commands import ActionSender
 
@@ -46,6 +47,7 @@ class ClusterNode:
         self._leases, self._requests = leases, requests
         self._servers, self._ttl, self._timeout = tuple(servers), lease_ttl_s, request_timeout_s
         self._locals: dict[str, Callable[[], ActionSender]] = {}
+        self._pops: CallPops | None = None
         self.ownership: Ownership | None = None
 
     def owns(self, server: str) -> bool:
@@ -55,6 +57,12 @@ class ClusterNode:
         """The ActionSender of ``server`` on this node: local if we own it, else its owner."""
         self._locals[server] = local
         return OwnedActions(server, local, self._owner_view(), self._requests, self._timeout)
+
+    def pops(self, local: CallPops) -> OwnedPops:
+        """The questions about a call's pop on this node: ``local`` answers for the calls of
+        the servers we own (for the other nodes too), their owners for the rest."""
+        self._pops = local
+        return OwnedPops(local, self._owner_view(), self._requests, self._timeout)
 
     async def start(self, on_gained: ServerHook, on_lost: ServerHook) -> None:
         """Join: the fan-out, then requests, then the leases (which may open sessions)."""
@@ -105,6 +113,9 @@ class ClusterNode:
         return self.ownership
 
     async def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Another node's request: a question about a pop, else (no ``kind``) an AMI action."""
+        if body.get("kind") == QUESTION_KIND:
+            return answer_pop(body, self._owner_view(), self._pops)
         return await answer(body, self._owner_view(), lambda server: self._locals[server]())
 
 

@@ -34,6 +34,14 @@ ORIGIN = "http://127.0.0.1:8080"
 ROLES = {"alice": Role.AGENT, "sue": Role.SUPERVISOR, "root": Role.ADMIN}
 
 
+async def _never(call_id: str) -> bool:
+    return False
+
+
+async def _never_shown(agent: str, call_id: str) -> bool:
+    return False
+
+
 class _Users:
     def verify(self, username: str, password: str) -> Principal | None:
         role = ROLES.get(username)
@@ -73,7 +81,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     settings = SiteSettings(store, "GB", configured_by_site=False)
     await settings.load()
     crm = BuiltinCrm.from_url(url, default_region=settings)
-    api = CrmApi(crm, settings, lambda call_id: False, lambda agent, call_id: False)
+    api = CrmApi(crm, settings, _never, _never_shown)
     app = create_app(
         authenticator=_Users(),
         hub=AgentHub(lambda agent: []),
