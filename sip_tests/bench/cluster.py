@@ -2,8 +2,8 @@
 
 Same machinery as ``cti bench pop`` (:mod:`sip_tests.bench.pop`): the AMI replayer plays
 recorded calls (10 calls/s to warm up, then 100 calls/s), the real ``cti serve`` reads it, agent
-websocket clients in processes of their own stamp each ``pop``. Two passes on one PostgreSQL
-store, in the same run:
+websocket clients in processes of their own stamp each ``pop``. Two passes in the same run, each
+on a fresh PostgreSQL store seeded alike:
 
 - **one node**: no broker (the default ``LocalFanout``), every agent's socket on it;
 - **3 nodes**: a private ``redis-server``, three ``cti serve --node-id`` sharing the store, the
@@ -15,7 +15,8 @@ median pop) and times each message back through its subscription: the broker's o
 under the same load, which the cross-node hop cannot beat. Latency is from the replayer writing
 the event that rings an agent's phone to that agent's client reading the pop (CLOCK_MONOTONIC,
 shared by every process). Bounded: 300 calls at 100/s with 150 agents (``--quick``), 800 with
-600 agents otherwise; every process is stopped at the end.
+600 agents otherwise; ``--per-node 1000`` is the issue's form (1,000 agents on one node against
+3,000 over three). Every process is stopped at the end.
 """
 
 from __future__ import annotations
@@ -178,12 +179,17 @@ def _wait_owner(nodes: Sequence[SiteDaemon], timeout_s: float) -> SiteDaemon:
     raise RuntimeError(f"no node logged in on the replayer's AMI within {timeout_s} s")
 
 
-def run_cluster(*, quick: bool, workdir: Path | None = None) -> Report:
-    """Run the one-node pass and the three-node pass on one store; return the report."""
+def run_cluster(*, quick: bool, per_node: int | None = None, workdir: Path | None = None) -> Report:
+    """Run the one-node pass and the three-node pass; return the report.
+
+    Each pass runs on a PostgreSQL store of its own, seeded alike. ``per_node``: one node with
+    that many agents against 3 nodes with three times as many; None: as many agents in both.
+    """
     if shutil.which("redis-server") is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-    report = Report("cluster", quick)
-    agents = 150 if quick else 600
+    report = Report("cluster" if per_node is None else f"cluster-{per_node}-per-node", quick)
+    agents = per_node or (150 if quick else 600)
+    spread_agents = agents * len(NODES) if per_node else agents
     phases = [_Phase(10.0, 20), _Phase(100.0, 300 if quick else 800)]
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="cti-bench-cluster-", dir=workdir) as tmp:
@@ -191,8 +197,12 @@ def run_cluster(*, quick: bool, workdir: Path | None = None) -> Report:
         with scratch_database() as database:
             site = seed_site(root / "site", agents=agents, contacts=5_000, database=database)
             single = _Run(root / "one", site, phases, floor=False).run(6000)
-            sizes = single["pop_chars"]
-            frame = int(statistics.median(sizes)) if sizes else 2000
+        sizes = single["pop_chars"]
+        frame = int(statistics.median(sizes)) if sizes else 2000
+        with scratch_database() as database:
+            site = seed_site(
+                root / "site-3", agents=spread_agents, contacts=5_000, database=database
+            )
             broker = RedisServer(root / "redis")
             broker.start()
             probe = BrokerProbe(broker.url, rate=100.0, chars=frame)
@@ -202,7 +212,7 @@ def run_cluster(*, quick: bool, workdir: Path | None = None) -> Report:
             finally:
                 probe.stop()
                 broker.stop()
-    _report(report, agents, phases, (single, spread), probe.seconds)
+    _report(report, (agents, spread_agents), phases, (single, spread), probe.seconds)
     report.details["load_avg_before"] = load_before
     report.details["load_avg_after"] = os.getloadavg()
     report.details["pop_frame_chars_median"] = frame
@@ -211,7 +221,7 @@ def run_cluster(*, quick: bool, workdir: Path | None = None) -> Report:
 
 def _report(
     report: Report,
-    agents: int,
+    agents: tuple[int, int],
     phases: Sequence[_Phase],
     passes: tuple[dict[str, Any], dict[str, Any]],
     probe: Sequence[float],
@@ -223,7 +233,12 @@ def _report(
     for number, phase in enumerate(phases):
         one = summary_ms(single["latency"].get(number, []))
         three = summary_ms(spread["latency"].get(number, []))
-        label = f"{agents} agents {phase.rate:g}/s"
+        one_agents, spread_agents = agents
+        label = (
+            f"{one_agents} agents {phase.rate:g}/s"
+            if one_agents == spread_agents
+            else f"{one_agents}/node {phase.rate:g}/s"
+        )
         main = phase.rate == 100
         report.add(f"{label} one node p50", one["p50_ms"], "ms")
         report.add(
@@ -249,7 +264,7 @@ def _report(
             cpu = _cpu_between(spread["cpu"], "server", replay["start"], replay["end"])
             if cpu is not None and replay["events"]:
                 report.add("3 nodes: AMI owner CPU per event", cpu / replay["events"] * 1e6, "us")
-        report.details[f"{agents}@{phase.rate:g}"] = {
+        report.details[f"{one_agents}/{spread_agents}@{phase.rate:g}"] = {
             "one_node": one,
             "three_nodes": three,
             "replayer_one": single["phases"][number],
