@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from cti.core.events import PbxEvent, RecordingStarted
 from cti.core.updates import CallEnded, CallUpdate, CallView
-from cti.errors import Conflict, NotFound, PermissionDenied
+from cti.errors import AmiError, Conflict, NotFound, OwnerUnreachable, PermissionDenied
 from cti.pop.directory import Directory
 from cti.principal import Action, Principal, Role, require
 from cti.recording import rows
@@ -40,6 +40,7 @@ __all__ = ["RecordCommands", "RecordingNotifier", "RecordingService", "Recording
 
 log = logging.getLogger(__name__)
 
+_UNSENT = "\x00"  # a global's value not known to be on the PBX: sent at the next pass
 HELD_VARIABLE = "CTI_RECORD_HELD"  # the cti-record gosub waits for it on a demand recording
 _KEEP_ENDED = 1000  # calls whose recording ids stay known after they end (their records)
 
@@ -181,24 +182,40 @@ class RecordingService:
         :meth:`_publish_forever`'s full pass). They are globals, set ahead of any call, so the
         dialplan reads them as the call comes in and as the agent answers: no race with it."""
         for server, commands in self._servers.items():
-            wanted = self.dialplan_globals(server)
-            names = wanted.keys() | {v for s, v in self._published if s == server}
-            # The generation last: until it is set, the values of the run before still count.
-            wanted[GENERATION_VARIABLE] = self.generation
-            for name in [*sorted(names - {GENERATION_VARIABLE}), GENERATION_VARIABLE]:
-                value = wanted.get(name, "")
-                if self._published.get((server, name)) != value:
-                    await commands.set_global(name, value)
-                    self._published[(server, name)] = value
+            try:
+                await self._publish_to(server, commands)
+            except (AmiError, OwnerUnreachable) as exc:
+                # The policy is saved all the same: this PBX is caught up by the next full
+                # pass once its AMI session is back (a reconnect, a take-over).
+                log.warning("recording: globals not published to %s yet (%s)", server, exc)
+                self._resend(server)
+
+    def _resend(self, server: str | None = None) -> None:
+        """Send every global of ``server`` (or of all) again at the next pass. Their names stay
+        known: one no longer wanted is still cleared there."""
+        for key in self._published:
+            if server is None or key[0] == server:
+                self._published[key] = _UNSENT
+
+    async def _publish_to(self, server: str, commands: RecordCommands) -> None:
+        wanted = self.dialplan_globals(server)
+        names = wanted.keys() | {v for s, v in self._published if s == server}
+        # The generation last: until it is set, the values of the run before still count.
+        wanted[GENERATION_VARIABLE] = self.generation
+        for name in [*sorted(names - {GENERATION_VARIABLE}), GENERATION_VARIABLE]:
+            value = wanted.get(name, "")
+            if self._published.get((server, name)) != value:
+                await commands.set_global(name, value)
+                self._published[(server, name)] = value
 
     async def _publish_forever(self, every_s: float = 30.0) -> None:
         while True:
             try:
-                self._published.clear()  # a full pass: Asterisk forgets globals on restart
+                self._resend()  # a full pass: Asterisk forgets globals on restart
                 await self.publish()
             except Exception as exc:  # AMI not up yet, or a PBX restarting: the next pass
                 log.info("recording: announcements not published yet (%s)", exc)
-                self._published.clear()
+                self._resend()
             await asyncio.sleep(every_s)
 
     def _sound(self, group: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cti.core.tracker import CallTracker
 from cti.core.updates import CallUpdate
+from cti.errors import AmiError
 from cti.pop.directory import Directory, GroupConfig
 from cti.recording import RecordingService
 from cti.recording.dialplan import GENERATION_VARIABLE, RECORD_PREFIX, policy_in
@@ -40,6 +41,7 @@ class FakePbx:
     def __init__(self) -> None:
         self.sent: list[tuple[object, ...]] = []
         self.globals: dict[str, str] = {}
+        self.down = False  # AMI not connected: every action fails as the adapter's would
 
     def records(self, did: str, route: str, trunk: str, endpoint: str) -> bool:
         """Whether the cti-record gosub starts MixMonitor on an answered leg of ``endpoint``
@@ -61,6 +63,8 @@ class FakePbx:
         return None
 
     async def set_global(self, name: str, value: str) -> object:
+        if self.down:
+            raise AmiError(f"AMI lab is not connected; Setvar was not sent ({name})")
         self.sent.append(("global", name, value))
         self.globals[name] = value
         return None

@@ -106,3 +106,22 @@ async def test_on_demand_the_recording_is_held_and_never_is_not_recorded(tmp_pat
     assert not any(s[0] in ("mute", "setvar") for s in never.pbx.sent)
     rig.store.close()
     never.store.close()
+
+
+async def test_a_policy_saved_while_the_pbx_is_down_is_published_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """Saving never fails for a PBX that is away (it used to answer 502 after saving); the next
+    pass sends what it missed, and a policy removed meanwhile is still cleared there."""
+    rig = harness(tmp_path)
+    await rig.service.start(sweep_every_s=3600)
+    await rig.service.set_policy(SAM, "Sales", {"policy": "always"})
+    rig.pbx.down = True
+    saved = await rig.service.set_policy(SAM, "Sales", {"policy": "never"})
+    assert str(saved.policy) == "never" and rig.service.policy("Sales") == saved
+    assert rig.pbx.globals["CTI_RECORD_Q_sales"] == f"always@{rig.service.generation}"
+    rig.pbx.down = False
+    await rig.service.publish()
+    assert rig.pbx.globals["CTI_RECORD_Q_sales"] == f"never@{rig.service.generation}"
+    await rig.service.close()
+    rig.store.close()
