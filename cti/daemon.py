@@ -75,7 +75,7 @@ from cti.accounts.totp import TotpFactors
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
 from cti.cluster.node import ClusterNode, LeasedSources
-from cti.cluster.pops import LocalPops
+from cti.cluster.pops import LocalPops, OwnedPops
 from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
@@ -407,7 +407,10 @@ class Daemon:
         )
         self.hub.snapshots_from(self.pops.active_pops)  # a reconnecting tab gets its open pops
         # A call's pops are known to the node tracking it: in a cluster, its server's owner.
-        call_pops = LocalPops(self.pops) if self.cluster is None else self.cluster.pops(self.pops)
+        # The desktop's CRM actions and the notes agents send over the websocket ask it.
+        self.call_pops: LocalPops | OwnedPops = (
+            LocalPops(self.pops) if self.cluster is None else self.cluster.pops(self.pops)
+        )
         # The agent desktop: page, click-to-dial, call control, CRM API, agent state.
         self.desktop = Desktop(
             dial=settings.dial,
@@ -419,8 +422,8 @@ class Daemon:
             states=self.agent_states,
             directory=self.directory,
             notifier=self.notifier,
-            look_up_again=call_pops.look_up_again,
-            was_shown=call_pops.was_shown,
+            look_up_again=self.call_pops.look_up_again,
+            was_shown=self.call_pops.was_shown,
         )
 
     def _build_phones(self, commands: Mapping[str, AsteriskCommands]) -> None:
@@ -717,7 +720,7 @@ class Daemon:
             hub=self.hub,
             http=self.settings.http,
             secret=self._session_secret(),
-            on_agent_message=AgentMessages(self.store, self.pops.was_shown),
+            on_agent_message=AgentMessages(self.store, self.call_pops.was_shown),
             routes=routes,
             connect_sources=_websocket_origins(self.settings),
             audit=self._audit,

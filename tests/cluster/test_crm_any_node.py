@@ -12,32 +12,16 @@ refresh. Bob, never shown the call, is refused on both nodes; with the owner gon
 
 from __future__ import annotations
 
-import asyncio
-import json
-import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from websockets.asyncio.client import ClientConnection
 
-from agent_ui.server import server_config
-from broker_adapters.redis import BrokerKeys, connect
-from broker_adapters.redis.server import RedisServer, free_port
-from cti.config import (
-    AmiServerSettings,
-    ClusterSettings,
-    HttpSettings,
-    Settings,
-    StoreSettings,
-)
-from cti.daemon import Daemon
-from tests.security.site import PASSWORD, Site
-from tests.transcript import events_of, frames
+from broker_adapters.redis.server import RedisServer
+from tests.cluster.two_nodes import lose_owner, next_frame, ring, two_nodes
+from tests.security.site import Site
 
 pytestmark = pytest.mark.multinode
 
@@ -45,56 +29,11 @@ CALLER = "+442079460001"  # direct_answered: Ada Lovelace's call to alice's phon
 PREFIX = "crm-any-node"
 
 
-@asynccontextmanager
-async def _node(workdir: Path, broker: str, name: str, ami_port: int) -> AsyncIterator[Site]:
-    """A started node ``name`` served on a free loopback port; drained and closed after."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    http = HttpSettings(host="127.0.0.1", port=port, public_origin=f"http://127.0.0.1:{port}")
-    (workdir / name).mkdir(mode=0o700)
-    daemon = Daemon(
-        Settings(
-            state_dir=workdir / name,
-            store=StoreSettings(url=f"sqlite:///{workdir}/cti.sqlite3"),
-            http=http,
-            servers=(AmiServerSettings(name="lab", port=ami_port),),
-            cluster=ClusterSettings(broker_url=broker, node_id=name, prefix=PREFIX),
-        )
-    )
-    await daemon.start()
-    server = uvicorn.Server(server_config(daemon.build_app(), http, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "uvicorn did not start"
-            await asyncio.sleep(0.01)
-        yield Site(http.public_origin or "", f"ws://127.0.0.1:{port}/ws", daemon, http)
-    finally:
-        await daemon.drain()
-        server.should_exit = True
-        await task
-        sock.close()
-        await daemon.close()
-
-
 @pytest.fixture
 async def nodes(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[tuple[Site, Site]]:
     """(a, b): ``a`` started first owns the server ``lab``; alice's phone is PJSIP/1001."""
-    ami_port = free_port()
-    async with (
-        _node(tmp_path, redis_server.url, "a", ami_port) as a,
-        _node(tmp_path, redis_server.url, "b", ami_port) as b,
-    ):
-        store = a.daemon.store
-        store.create_agent("alice", password=PASSWORD, endpoints=("PJSIP/1001",))
-        store.create_agent("bob", password=PASSWORD, endpoints=("PJSIP/1002",))
-        for node in (a, b):
-            await node.daemon.refresh_directory()
-        assert a.daemon.cluster is not None and a.daemon.cluster.owns("lab")
-        assert b.daemon.cluster is not None and not b.daemon.cluster.owns("lab")
-        yield a, b
+    async with two_nodes(tmp_path, redis_server.url, PREFIX) as pair:
+        yield pair
 
 
 async def _client(site: Site, username: str) -> httpx.AsyncClient:
@@ -102,26 +41,8 @@ async def _client(site: Site, username: str) -> httpx.AsyncClient:
     return site.client(cookie, csrf)
 
 
-async def _card(ws: ClientConnection, kind: str, call_id: str) -> dict[str, Any]:
-    """The data of the next ``kind`` frame (pop or pop_update) of ``call_id`` on ``ws``."""
-    async with asyncio.timeout(10):
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == kind and frame["data"]["call_id"] == call_id:
-                return dict(frame["data"])
-
-
 def _names(card: dict[str, Any]) -> list[str]:
     return [match["name"] for match in card["card"]["matches"]]
-
-
-def _ring(owner: Daemon) -> str:
-    """Feed the owner Ada's call until it rings alice's phone; return the call's id."""
-    events = events_of(frames("direct_answered"))
-    for event in events[:5]:  # ChannelCreated ... the Dial to PJSIP/1001: ringing, not over
-        owner._on_event(event)
-    [call_id] = owner.tracker.call_ids()
-    return call_id
 
 
 async def test_alice_on_the_other_node_links_and_creates_and_her_pop_is_refreshed(
@@ -130,8 +51,8 @@ async def test_alice_on_the_other_node_links_and_creates_and_her_pop_is_refreshe
     a, b = nodes
     cookie, _ = await b.login("alice")
     async with b.socket(cookie) as ws, await _client(b, "alice") as alice:
-        call_id = _ring(a.daemon)
-        popped = await _card(ws, "pop", call_id)  # made on a, sent through the fan-out
+        call_id = ring(a.daemon)
+        popped = await next_frame(ws, "pop", call_id)  # made on a, sent through the fan-out
         assert _names(popped) == []  # nobody in the CRM has the caller's number yet
 
         made = await alice.post(
@@ -144,7 +65,7 @@ async def test_alice_on_the_other_node_links_and_creates_and_her_pop_is_refreshe
         )
         assert linked.status_code == 200, linked.text
         assert linked.json()["refreshed"] is True
-        assert _names(await _card(ws, "pop_update", call_id)) == ["Ada Lovelace"]
+        assert _names(await next_frame(ws, "pop_update", call_id)) == ["Ada Lovelace"]
 
         created = await alice.post(
             "/api/crm/contacts",
@@ -157,7 +78,7 @@ async def test_alice_on_the_other_node_links_and_creates_and_her_pop_is_refreshe
         )
         assert created.status_code == 201, created.text
         assert created.json()["refreshed"] is True
-        updated = await _card(ws, "pop_update", call_id)
+        updated = await next_frame(ws, "pop_update", call_id)
         assert sorted(_names(updated)) == ["Ada Lovelace", "Grace Hopper"]
 
 
@@ -165,7 +86,7 @@ async def test_bob_who_was_not_shown_the_call_is_refused_on_either_node(
     nodes: tuple[Site, Site],
 ) -> None:
     a, b = nodes
-    call_id = _ring(a.daemon)
+    call_id = ring(a.daemon)
     new = {"first_name": "Eve", "last_name": "Intruder", "phone": CALLER, "call_id": call_id}
     for site in (a, b):
         async with await _client(site, "bob") as bob:
@@ -189,15 +110,9 @@ async def test_with_the_owner_out_of_reach_the_answer_is_503_and_nothing_is_writ
     a, b = nodes
     cookie, _ = await b.login("alice")
     async with b.socket(cookie) as ws:
-        call_id = _ring(a.daemon)
-        await _card(ws, "pop", call_id)
-    keys = BrokerKeys(PREFIX)
-    async with connect(redis_server.url) as broker:
-        await broker.set(keys.lease("lab"), "ghost", px=30_000)
-    for node in (a, b):
-        assert node.daemon.cluster is not None and node.daemon.cluster.ownership is not None
-        await node.daemon.cluster.ownership.round()  # a lets go; both read the new holder
-        assert node.daemon.cluster.ownership.owner_of("lab") == "ghost"
+        call_id = ring(a.daemon)
+        await next_frame(ws, "pop", call_id)
+    await lose_owner(nodes, redis_server.url, PREFIX)
     new = {"first_name": "Grace", "last_name": "Hopper", "phone": CALLER, "call_id": call_id}
     for site in (a, b):
         async with await _client(site, "alice") as alice:
