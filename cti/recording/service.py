@@ -26,9 +26,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from cti.core.events import PbxEvent, RecordingStarted
+from cti.core.events import ChannelsListed, PbxEvent, RecordingStarted
 from cti.core.updates import CallEnded, CallUpdate, CallView
-from cti.errors import Conflict, NotFound, PermissionDenied
+from cti.errors import Conflict, CtiError, NotFound, PermissionDenied
 from cti.pop.directory import Directory
 from cti.principal import Action, Principal, Role, require
 from cti.recording import rows
@@ -120,6 +120,7 @@ class RecordingService:
         self._sweeper: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self._published: dict[tuple[str, str], str] = {}  # (server, variable) -> value
+        self._publishing = asyncio.Lock()  # one pass at a time: each server's generation last
         # This run's stamp on the policies it publishes: values an earlier run (or another
         # store) left in Asterisk's globals no longer count once CTI_RECORD_GEN names this one.
         self.generation = secrets.token_hex(4)
@@ -179,17 +180,54 @@ class RecordingService:
         """Set the recording policies and announcements as dialplan globals on every PBX (only
         what changed since the last time; a PBX that restarted is caught up by
         :meth:`_publish_forever`'s full pass). They are globals, set ahead of any call, so the
-        dialplan reads them as the call comes in and as the agent answers: no race with it."""
-        for server, commands in self._servers.items():
-            wanted = self.dialplan_globals(server)
-            names = wanted.keys() | {v for s, v in self._published if s == server}
-            # The generation last: until it is set, the values of the run before still count.
-            wanted[GENERATION_VARIABLE] = self.generation
-            for name in [*sorted(names - {GENERATION_VARIABLE}), GENERATION_VARIABLE]:
-                value = wanted.get(name, "")
-                if self._published.get((server, name)) != value:
-                    await commands.set_global(name, value)
-                    self._published[(server, name)] = value
+        dialplan reads them as the call comes in and as the agent answers: no race with it.
+
+        Every PBX there is now: those an admin added at runtime too (``servers`` follows them).
+        One that cannot take them (not connected) keeps none of the others from getting theirs;
+        it gets every value next time, and the first such error is raised once all were tried.
+        """
+        async with self._publishing:
+            servers = self._servers.items()
+            for gone in {s for s, _ in self._published} - {name for name, _ in servers}:
+                self._forget(gone)  # removed: if it comes back, it gets everything again
+            failed: CtiError | None = None
+            for server, commands in servers:
+                try:
+                    await self._publish_to(server, commands)
+                except CtiError as exc:
+                    self._forget(server)
+                    failed = failed or exc
+            if failed is not None:
+                raise failed
+
+    async def _publish_to(self, server: str, commands: RecordCommands) -> None:
+        wanted = self.dialplan_globals(server)
+        names = wanted.keys() | {v for s, v in self._published if s == server}
+        # The generation last: until it is set, the values of the run before still count.
+        wanted[GENERATION_VARIABLE] = self.generation
+        for name in [*sorted(names - {GENERATION_VARIABLE}), GENERATION_VARIABLE]:
+            value = wanted.get(name, "")
+            if self._published.get((server, name)) != value:
+                await commands.set_global(name, value)
+                self._published[(server, name)] = value
+
+    def _forget(self, server: str) -> None:
+        for key in [key for key in self._published if key[0] == server]:
+            del self._published[key]
+
+    async def _publish_on_login(self, server: str) -> None:
+        """``server``'s AMI session logged in: a server an admin just added, a changed one's new
+        session, or a PBX back from a restart (which forgot its globals): all of them, now."""
+        commands = self._servers.get(server)
+        if commands is None:
+            return
+        async with self._publishing:
+            self._forget(server)
+            try:
+                await self._publish_to(server, commands)
+            except CtiError as exc:  # lost again already: the next login or full pass
+                self._forget(server)
+                log.info("recording: announcements not published to %s yet (%s)", server, exc)
 
     async def _publish_forever(self, every_s: float = 30.0) -> None:
         while True:
@@ -198,7 +236,6 @@ class RecordingService:
                 await self.publish()
             except Exception as exc:  # AMI not up yet, or a PBX restarting: the next pass
                 log.info("recording: announcements not published yet (%s)", exc)
-                self._published.clear()
             await asyncio.sleep(every_s)
 
     def _sound(self, group: str) -> str:
@@ -227,6 +264,8 @@ class RecordingService:
         goes to owned tasks."""
         if isinstance(event, RecordingStarted):
             self._started(event)
+        elif isinstance(event, ChannelsListed) and self._publisher is not None:
+            self._spawn(self._publish_on_login(event.server), f"publish to {event.server}")
         for update in updates:
             if isinstance(update, CallEnded):
                 self._ended(update.call)
