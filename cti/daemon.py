@@ -291,17 +291,22 @@ class ServerCommands(Mapping[str, AsteriskCommands]):
     def _source(self, name: str) -> AsteriskSource | None:
         return next((source for source in self._sources if source.name == name), None)
 
+    def prepare(self, name: str) -> None:
+        """Build a cluster's commands of ``name`` before its source can hold the lease: building
+        them is what lets this node, once the owner, answer other nodes' actions for it."""
+        if self._owned is not None and name not in self._built:
+            # They look the session up at each action: take-overs and changes replace it.
+            owned = self._owned(name, lambda: self._connection(name))
+            self._built[name] = AsteriskCommands(owned)
+
     def __getitem__(self, name: str) -> AsteriskCommands:
         source = self._source(name)
         if source is None:
             raise KeyError(name)
         if self._owned is None:
             return source.commands
-        commands = self._built.get(name)
-        if commands is None:  # it looks the session up at each action: take-overs replace it
-            commands = AsteriskCommands(self._owned(name, lambda: self._connection(name)))
-            self._built[name] = commands
-        return commands
+        self.prepare(name)
+        return self._built[name]
 
     def _connection(self, name: str) -> ActionSender:
         source = self._source(name)
@@ -424,6 +429,8 @@ class Daemon:
         ]
         owned = None if self.cluster is None else self.cluster.actions
         self.commands = ServerCommands(self.sources, owned)
+        for source in self.sources:
+            self.commands.prepare(source.name)
         return self.commands
 
     def _build_desktop(self, commands: Mapping[str, AsteriskCommands]) -> None:
@@ -596,6 +603,7 @@ class Daemon:
 
     def _make_source(self, name: str, ami: AmiSettings) -> AsteriskSource:
         """A PBX connection feeding the read path (for servers an admin adds at runtime)."""
+        self.commands.prepare(name)
         return AsteriskSource(name, ami, self._on_event)
 
     # ---------------------------------------------------------------------------- cluster
