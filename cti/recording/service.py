@@ -154,14 +154,20 @@ class RecordingService:
     async def set_policy(
         self, principal: Principal, group: str, fields: dict[str, Any]
     ) -> GroupPolicy:
-        """A supervisor of ``group`` or an admin sets how it is recorded (403 for anyone else)."""
+        """A supervisor of ``group`` or an admin sets how it is recorded (403 for anyone else).
+
+        Saved, it is published to every PBX reached now; one out of reach (down, or an added
+        server not connected yet) gets it as its session logs in, or at the next full pass."""
         await self.check_reach(principal, group)
         policy = GroupPolicy.parse(group, fields)
         now = datetime.fromtimestamp(self._clock(), UTC)
         await self._store.aio.run(self._write, rows.save_policy, policy, now)
         self._policies[group] = policy
         await self._audit("recording.policy", policy.as_dict(), principal.username)
-        await self.publish()
+        try:
+            await self.publish()
+        except CtiError as exc:
+            log.warning("recording: policy of %s saved, not yet on every PBX (%s)", group, exc)
         return policy
 
     def dialplan_globals(self, server: str) -> dict[str, str]:
