@@ -64,7 +64,7 @@ class CallControl:
         context: str,
     ) -> None:
         self._tracker = tracker
-        self._servers = dict(servers)
+        self._servers = servers  # read at each use: it follows servers added at runtime
         self._endpoints_of = endpoints_of
         self._rules = rules
         self._context = context

@@ -94,11 +94,9 @@ class Dialer:
         *,
         limiter: DialLimiter | None = None,
     ) -> None:
-        if not servers:
-            raise ValueError("click-to-dial needs at least one PBX server")
         self._settings = settings
         self.rules = rules
-        self._servers = dict(servers)
+        self._servers = servers  # read at each dial: servers an admin adds count at once
         self._endpoints_of = endpoints_of
         self._notify = notify
         self._limiter = limiter or DialLimiter(settings.max_per_window, settings.window_s)
@@ -184,7 +182,12 @@ class Dialer:
 
     def _server_for(self, endpoint: AgentEndpoint) -> Originator:
         if endpoint.server is None:
-            return next(iter(self._servers.values()))
+            server = next(iter(self._servers.values()), None)  # the first there is
+            if server is None:
+                raise DialRefused(
+                    "this daemon reaches no PBX server now", details={"reason": "no_server"}
+                )
+            return server
         server = self._servers.get(endpoint.server)
         if server is None:
             raise DialRefused(

@@ -20,7 +20,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -80,7 +80,7 @@ from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
-from cti.errors import ConfigError, CrmUnavailable, CtiError, StoreError
+from cti.errors import AmiError, ConfigError, CrmUnavailable, CtiError, StoreError
 from cti.live_calls import LiveCallJournal
 from cti.metrics import Metrics
 from cti.missed_calls import MissedCalls
@@ -109,13 +109,13 @@ from cti.supervision.board import Wallboards
 from cti.supervision.console import PopCounter, SupervisorConsole
 from cti.webphone import WebPhones
 from cti.webphone.test_calls import TestCalls
-from pbx_adapters.asterisk.commands import AsteriskCommands
+from pbx_adapters.asterisk.commands import ActionSender, AsteriskCommands
 from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.queue_control import AsteriskQueues
 from pbx_adapters.asterisk.source import AsteriskSource
 from pbx_adapters.asterisk.tls import AmiTls
 
-__all__ = ["Daemon"]
+__all__ = ["Daemon", "ServerCommands"]
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +269,67 @@ def _ticket_store(settings: Settings) -> RedisTickets | None:
     return RedisTickets(connect(cluster.broker_url), BrokerKeys(cluster.prefix))
 
 
+OwnedSender = Callable[[str, Callable[[], ActionSender]], ActionSender]
+
+
+class ServerCommands(Mapping[str, AsteriskCommands]):
+    """Each Asterisk server's commands, read from the daemon's sources at each use.
+
+    The sources are the configuration file's and those an admin added, changed or removed at
+    runtime (:class:`cti.admin.servers.ServerRegistry` edits the same list), so click-to-dial,
+    call control, queue pauses, recording and monitoring all reach the servers there are now.
+    In one process a server's commands are its source's own (a changed server's are those of
+    its new session); in a cluster they are built on ``owned`` (``ClusterNode.actions``): sent
+    here if this node owns the server, else to its owner. ``items()`` and ``values()`` are
+    snapshots, so a loop with awaits in it is not upset by an admin's change meanwhile.
+    """
+
+    def __init__(self, sources: Sequence[AsteriskSource], owned: OwnedSender | None) -> None:
+        self._sources, self._owned = sources, owned
+        self._built: dict[str, AsteriskCommands] = {}  # a cluster's, one per server name
+
+    def _source(self, name: str) -> AsteriskSource | None:
+        return next((source for source in self._sources if source.name == name), None)
+
+    def prepare(self, name: str) -> None:
+        """Build a cluster's commands of ``name`` before its source can hold the lease: building
+        them is what lets this node, once the owner, answer other nodes' actions for it."""
+        if self._owned is not None and name not in self._built:
+            # They look the session up at each action: take-overs and changes replace it.
+            owned = self._owned(name, lambda: self._connection(name))
+            self._built[name] = AsteriskCommands(owned)
+
+    def __getitem__(self, name: str) -> AsteriskCommands:
+        source = self._source(name)
+        if source is None:
+            raise KeyError(name)
+        if self._owned is None:
+            return source.commands
+        self.prepare(name)
+        return self._built[name]
+
+    def _connection(self, name: str) -> ActionSender:
+        source = self._source(name)
+        if source is None:
+            raise AmiError(f"server {name} was removed", details={"server": name})
+        return source.connection
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([source.name for source in self._sources])
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def __contains__(self, name: object) -> bool:
+        return any(source.name == name for source in self._sources)
+
+    def items(self) -> ItemsView[str, AsteriskCommands]:
+        return {name: self[name] for name in self}.items()
+
+    def values(self) -> ValuesView[AsteriskCommands]:
+        return {name: self[name] for name in self}.values()
+
+
 class _Server(uvicorn.Server):
     """uvicorn, with the daemon's drain run before uvicorn closes connections."""
 
@@ -360,22 +421,24 @@ class Daemon:
         self.dashboard = Dashboard(self.store.aio, self.reports, self._lights)
 
     def _build_sources(self) -> Mapping[str, AsteriskCommands]:
-        """The AMI sources of the configuration file; return each server's commands."""
+        """The AMI sources of the configuration file (servers an admin adds join the list
+        later); return each server's commands, live: every service holds this one mapping."""
         settings = self.settings
         self.sources = [
             AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
         ]
-        commands = {source.name: source.commands for source in self.sources}
-        if self.cluster is not None:  # any node's commands reach the server's owning node
-            commands = {name: self._owned_commands(name) for name in commands}
-        return commands
+        owned = None if self.cluster is None else self.cluster.actions
+        self.commands = ServerCommands(self.sources, owned)
+        for source in self.sources:
+            self.commands.prepare(source.name)
+        return self.commands
 
     def _build_desktop(self, commands: Mapping[str, AsteriskCommands]) -> None:
         """Agent state, the supervisor console, access numbers, pops and the agent desktop."""
         settings = self.settings
         primary = self.connectors[settings.crm.connectors[0]]
         self.agent_states = AgentStates(
-            AsteriskQueues(list(commands.items())), self.directory, self.notifier.agent_state
+            AsteriskQueues(commands), self.directory, self.notifier.agent_state
         )
         # The supervisor console: groups, pop templates (publishing refreshes the directory).
         self.supervision = SupervisorConsole(
@@ -466,6 +529,8 @@ class Daemon:
             files=settings.recording.directory,
             notifier=self.notifier,
             link_base=settings.http.public_origin,
+            # One publisher a server: in a cluster, the node holding its AMI session.
+            publishes_to=self.cluster.owns if self.cluster is not None else lambda server: True,
         )
         self.pops.recordings_from(self.recording.links_of)  # the record's recording links
         self.monitoring = MonitorService(
@@ -543,17 +608,12 @@ class Daemon:
 
     def _make_source(self, name: str, ami: AmiSettings) -> AsteriskSource:
         """A PBX connection feeding the read path (for servers an admin adds at runtime)."""
+        self.commands.prepare(name)
         return AsteriskSource(name, ami, self._on_event)
 
     # ---------------------------------------------------------------------------- cluster
     def _source_named(self, name: str) -> AsteriskSource:
         return next(source for source in self.sources if source.name == name)
-
-    def _owned_commands(self, server: str) -> AsteriskCommands:
-        assert self.cluster is not None
-        return AsteriskCommands(
-            self.cluster.actions(server, lambda: self._source_named(server).connection)
-        )
 
     async def _gain_server(self, server: str) -> None:
         """This node took the AMI lease of ``server``: its saved live calls, then its session.

@@ -26,9 +26,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from cti.core.events import PbxEvent, RecordingStarted
+from cti.core.events import ChannelsListed, PbxEvent, RecordingStarted
 from cti.core.updates import CallEnded, CallUpdate, CallView
-from cti.errors import AmiError, Conflict, NotFound, OwnerUnreachable, PermissionDenied
+from cti.errors import Conflict, CtiError, NotFound, PermissionDenied
 from cti.pop.directory import Directory
 from cti.principal import Action, Principal, Role, require
 from cti.recording import rows
@@ -99,11 +99,13 @@ class RecordingService:
         files: Path,
         notifier: RecordingNotifier | None = None,
         link_base: str = "",
+        publishes_to: Callable[[str], bool] = lambda server: True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``files``: the directory where this host reads what Asterisk writes (its monitor
         spool directory, or the storage the admin names); ``link_base``: the public origin the
-        call record's links start with (``https://cti.example.com``)."""
+        call record's links start with (``https://cti.example.com``); ``publishes_to``: whether
+        this node sets a server's globals (in a cluster, the node holding its AMI session)."""
         self._store = store
         self._calls = calls
         self._servers = servers
@@ -113,7 +115,9 @@ class RecordingService:
         self.files = files
         self._notifier = notifier
         self._clock = clock
+        self._publishes_to = publishes_to
         self._policies: dict[str, GroupPolicy] = {}
+        self._policy_writes = 0  # set_policy calls: a reload read before one is not kept
         self._live: dict[str, _Live] = {}  # call id -> its recording
         self._link_base = link_base.rstrip("/")
         self._of_call: OrderedDict[str, list[str]] = OrderedDict()  # call id -> recording ids
@@ -121,6 +125,7 @@ class RecordingService:
         self._sweeper: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self._published: dict[tuple[str, str], str] = {}  # (server, variable) -> value
+        self._publishing = asyncio.Lock()  # one pass at a time: each server's generation last
         # This run's stamp on the policies it publishes: values an earlier run (or another
         # store) left in Asterisk's globals no longer count once CTI_RECORD_GEN names this one.
         self.generation = secrets.token_hex(4)
@@ -154,14 +159,21 @@ class RecordingService:
     async def set_policy(
         self, principal: Principal, group: str, fields: dict[str, Any]
     ) -> GroupPolicy:
-        """A supervisor of ``group`` or an admin sets how it is recorded (403 for anyone else)."""
+        """A supervisor of ``group`` or an admin sets how it is recorded (403 for anyone else).
+
+        Saved, it is published to every PBX reached now; one out of reach (down, or an added
+        server not connected yet) gets it as its session logs in, or at the next full pass."""
         await self.check_reach(principal, group)
         policy = GroupPolicy.parse(group, fields)
         now = datetime.fromtimestamp(self._clock(), UTC)
         await self._store.aio.run(self._write, rows.save_policy, policy, now)
         self._policies[group] = policy
+        self._policy_writes += 1
         await self._audit("recording.policy", policy.as_dict(), principal.username)
-        await self.publish()
+        try:
+            await self.publish()
+        except CtiError as exc:
+            log.warning("recording: policy of %s saved, not yet on every PBX (%s)", group, exc)
         return policy
 
     def dialplan_globals(self, server: str) -> dict[str, str]:
@@ -180,15 +192,27 @@ class RecordingService:
         """Set the recording policies and announcements as dialplan globals on every PBX (only
         what changed since the last time; a PBX that restarted is caught up by
         :meth:`_publish_forever`'s full pass). They are globals, set ahead of any call, so the
-        dialplan reads them as the call comes in and as the agent answers: no race with it."""
-        for server, commands in self._servers.items():
-            try:
-                await self._publish_to(server, commands)
-            except (AmiError, OwnerUnreachable) as exc:
-                # The policy is saved all the same: this PBX is caught up by the next full
-                # pass once its AMI session is back (a reconnect, a take-over).
-                log.warning("recording: globals not published to %s yet (%s)", server, exc)
-                self._resend(server)
+        dialplan reads them as the call comes in and as the agent answers: no race with it.
+
+        Every PBX there is now: those an admin added at runtime too (``servers`` follows them),
+        but in a cluster only those whose AMI session this node holds (``publishes_to``): one
+        publisher a server, so two nodes never take turns with their generations. One that
+        cannot take them (not connected) keeps none of the others from getting theirs; it gets
+        every value next time, and the first such error is raised once all were tried.
+        """
+        async with self._publishing:
+            servers = [(name, c) for name, c in self._servers.items() if self._publishes_to(name)]
+            for gone in {s for s, _ in self._published} - {name for name, _ in servers}:
+                self._forget(gone)  # removed (or owned elsewhere): all again if it comes back
+            failed: CtiError | None = None
+            for server, commands in servers:
+                try:
+                    await self._publish_to(server, commands)
+                except CtiError as exc:
+                    self._resend(server)
+                    failed = failed or exc
+            if failed is not None:
+                raise failed
 
     def _resend(self, server: str | None = None) -> None:
         """Send every global of ``server`` (or of all) again at the next pass. Their names stay
@@ -208,14 +232,43 @@ class RecordingService:
                 await commands.set_global(name, value)
                 self._published[(server, name)] = value
 
-    async def _publish_forever(self, every_s: float = 30.0) -> None:
+    def _forget(self, server: str) -> None:
+        for key in [key for key in self._published if key[0] == server]:
+            del self._published[key]
+
+    async def _publish_on_login(self, server: str) -> None:
+        """``server``'s AMI session logged in: a server an admin just added, a changed one's new
+        session, or a PBX back from a restart (which forgot its globals): all of them, now."""
+        commands = self._servers.get(server)
+        if commands is None or not self._publishes_to(server):
+            return
+        async with self._publishing:
+            self._resend(server)
+            try:
+                await self._publish_to(server, commands)
+            except CtiError as exc:  # lost again already: the next login or full pass
+                self._resend(server)
+                log.info("recording: announcements not published to %s yet (%s)", server, exc)
+
+    async def _publish_forever(self, every_s: float = 5.0, full_every: int = 6) -> None:
+        """Every ``every_s``: the policies again from the store (another node of a cluster may
+        have changed one, and only the node holding a server's session publishes there), and
+        what changed; every ``full_every`` passes, every global (a PBX forgets them on restart).
+        """
+        passes = 0
         while True:
             try:
-                self._resend()  # a full pass: Asterisk forgets globals on restart
+                written = self._policy_writes
+                fresh = await self._store.aio.run(self._read, rows.all_policies)
+                if written == self._policy_writes:  # not one set here while it was read
+                    self._policies = fresh
+                if passes % full_every == 0:
+                    self._resend()
                 await self.publish()
             except Exception as exc:  # AMI not up yet, or a PBX restarting: the next pass
                 log.info("recording: announcements not published yet (%s)", exc)
                 self._resend()
+            passes += 1
             await asyncio.sleep(every_s)
 
     def _sound(self, group: str) -> str:
@@ -244,6 +297,8 @@ class RecordingService:
         goes to owned tasks."""
         if isinstance(event, RecordingStarted):
             self._started(event)
+        elif isinstance(event, ChannelsListed) and self._publisher is not None:
+            self._spawn(self._publish_on_login(event.server), f"publish to {event.server}")
         for update in updates:
             if isinstance(update, CallEnded):
                 self._ended(update.call)

@@ -102,7 +102,7 @@ class TestCalls:
         limiter: DialLimiter | None = None,
     ) -> None:
         self._settings = settings
-        self._servers = dict(servers)
+        self._servers = servers  # read at each use: it follows servers added at runtime
         self._endpoints_of = endpoints_of
         self._group_of = group_of
         self._regions = region_source(default_region)  # read at each use: admins may change it
@@ -190,7 +190,12 @@ class TestCalls:
 
     def _server(self, name: str | None) -> TestCallOriginator:
         if name is None:
-            return next(iter(self._servers.values()))
+            first = next(iter(self._servers.values()), None)
+            if first is None:
+                raise TestCallRefused(
+                    "this daemon reaches no PBX server now", details={"reason": "no_server"}
+                )
+            return first
         server = self._servers.get(name)
         if server is None:
             raise TestCallRefused(

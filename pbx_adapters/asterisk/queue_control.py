@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from cti.core.events import WEBRTC_SUFFIX, QueueMemberChanged, is_site_device
-from cti.errors import AmiActionFailed
+from cti.errors import AmiActionFailed, CtiError
 from pbx_adapters.asterisk.commands import AsteriskCommands
 from pbx_adapters.asterisk.frame import AmiFrame
 
@@ -22,10 +22,14 @@ log = logging.getLogger(__name__)
 
 
 class AsteriskQueues:
-    """Queue pauses and member listings on every configured Asterisk server."""
+    """Queue pauses and member listings on every Asterisk server.
 
-    def __init__(self, servers: Sequence[tuple[str, AsteriskCommands]]) -> None:
-        self._servers = tuple(servers)
+    ``servers`` is read at each call: the composition root's mapping follows the servers an
+    admin adds or removes at runtime.
+    """
+
+    def __init__(self, servers: Mapping[str, AsteriskCommands]) -> None:
+        self._servers = servers
 
     async def pause(self, interface: str, paused: bool, reason: str) -> bool:
         """``QueuePause`` ``interface`` in all its queues on every server; False if in none.
@@ -37,6 +41,7 @@ class AsteriskQueues:
         it has no browser phone.
         """
         known = False
+        unreachable: CtiError | None = None
         interfaces = [interface]
         if (
             interface.startswith("PJSIP/")
@@ -44,25 +49,42 @@ class AsteriskQueues:
             and not is_site_device(interface)
         ):
             interfaces.append(interface + WEBRTC_SUFFIX)
-        for name, commands in self._servers:
+        for name, commands in self._servers.items():
             for each in interfaces:
                 try:
                     await commands.queue_pause(each, paused, reason=reason if paused else "")
                 except AmiActionFailed as exc:  # "Interface not found": not a member there
                     log.debug("%s: QueuePause %s refused: %s", name, each, exc)
                     continue
+                except CtiError as exc:  # not connected (or no owner): the others still pause
+                    log.warning("%s: QueuePause %s not sent: %s", name, each, exc)
+                    unreachable = unreachable or exc
+                    break
                 known = True
+        if not known and unreachable is not None:  # maybe a member on the server out of reach
+            raise unreachable
         return known
 
     async def members(self) -> list[QueueMemberChanged]:
         """Every member of every queue (``QueueStatus``), as the events the daemon routes."""
         found: list[QueueMemberChanged] = []
-        for name, commands in self._servers:
+        listed = False
+        unreachable: CtiError | None = None
+        for name, commands in self._servers.items():
             now = time.time()
-            for frame in await commands.queue_status():
+            try:
+                frames = await commands.queue_status()
+            except CtiError as exc:  # one server down: the members of the others still count
+                log.warning("%s: QueueStatus failed: %s", name, exc)
+                unreachable = unreachable or exc
+                continue
+            listed = True
+            for frame in frames:
                 member = queue_member(name, frame, now)
                 if member is not None:
                     found.append(member)
+        if not listed and unreachable is not None:
+            raise unreachable
         return found
 
 
