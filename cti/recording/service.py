@@ -250,6 +250,17 @@ class RecordingService:
                 self._resend(server)
                 log.info("recording: announcements not published to %s yet (%s)", server, exc)
 
+    async def refresh(self, *, full: bool = False) -> None:
+        """Read the policies again (another node may have set one) and publish what changed
+        where this node publishes; ``full``: every global, changed or not."""
+        written = self._policy_writes
+        fresh = await self._store.aio.run(self._read, rows.all_policies)
+        if written == self._policy_writes:  # not one set here while it was read
+            self._policies = fresh
+        if full:
+            self._resend()
+        await self.publish()
+
     async def _publish_forever(self, every_s: float = 5.0, full_every: int = 6) -> None:
         """Every ``every_s``: the policies again from the store (another node of a cluster may
         have changed one, and only the node holding a server's session publishes there), and
@@ -258,13 +269,7 @@ class RecordingService:
         passes = 0
         while True:
             try:
-                written = self._policy_writes
-                fresh = await self._store.aio.run(self._read, rows.all_policies)
-                if written == self._policy_writes:  # not one set here while it was read
-                    self._policies = fresh
-                if passes % full_every == 0:
-                    self._resend()
-                await self.publish()
+                await self.refresh(full=passes % full_every == 0)
             except Exception as exc:  # AMI not up yet, or a PBX restarting: the next pass
                 log.info("recording: announcements not published yet (%s)", exc)
                 self._resend()

@@ -26,7 +26,7 @@ from broker_adapters.redis.server import RedisServer
 from cti.config import AmiServerSettings, ClusterSettings, HttpSettings, Settings, StoreSettings
 from cti.daemon import Daemon
 from cti.principal import Role
-from cti.store.values import AgentEndpoint
+from cti.store.values import AgentEndpoint, GroupSpec
 from tests.admin.test_runtime_server_commands import (
     CAROL_PHONE,
     PAUSE,
@@ -43,6 +43,7 @@ from tests.security.site import PASSWORD, Site
 pytestmark = pytest.mark.multinode
 
 PREFIX = "runtime-commands"
+ALWAYS = {"policy": "always"}
 
 
 @asynccontextmanager
@@ -103,6 +104,7 @@ async def test_dial_pause_and_globals_from_any_node_reach_an_added_server_throug
         store.create_agent(
             "carol", password=PASSWORD, endpoints=(AgentEndpoint(CAROL_PHONE, "pbx2"),)
         )
+        store.create_group(GroupSpec("Sales", members=("carol",)))
         for each in (a, b):
             await each.daemon.refresh_directory()
         async with await client(a, "root") as admin:
@@ -115,9 +117,21 @@ async def test_dial_pause_and_globals_from_any_node_reach_an_added_server_throug
         await until(lambda: b_owner.owner_of("pbx2") == "a")
         assert not b.daemon.cluster.owns("pbx2")
 
-        # b publishes its recording globals to pbx2 through a (as a does itself).
+        # One publisher a server: a, holding pbx2's session, sets its recording globals; b
+        # sends none there (two generations taking turns would unset each other's values).
+        await until(generation_set(pbx2, a.daemon.recording.generation))
         await b.daemon.recording.publish()
-        assert generation_set(pbx2, b.daemon.recording.generation)()
+        assert not generation_set(pbx2, b.daemon.recording.generation)()
+        # A policy set on b reaches pbx2 through a's next pass, which reads the store again.
+        async with await client(b, "root") as admin:
+            policy = await admin.put(
+                "/api/supervisor/recording-policy", params={"group": "Sales"}, json=ALWAYS
+            )
+            assert policy.status_code == 200, policy.text
+        stamped = f"always@{a.daemon.recording.generation}"
+        assert not any(v.get("Value") == stamped for v in pbx2.actions("Setvar"))
+        await a.daemon.recording.refresh()
+        assert any(v.get("Value") == stamped for v in pbx2.actions("Setvar"))
 
         async with await client(b, "carol") as carol:
             dialled = await carol.post("/api/dial", json={"number": "1002"})
