@@ -18,10 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
-from agent_ui.server import server_config
 from broker_adapters.redis.server import free_port
 from cti.config import AmiServerSettings, HttpSettings, Settings, StoreSettings
 from cti.core.updates import CallState, CallView
@@ -32,7 +30,7 @@ from cti.principal import Role
 from cti.recording.dialplan import GENERATION_VARIABLE
 from cti.store.values import AgentEndpoint, GroupSpec
 from tests.fakes.ami_server import FakeAmiServer, Frame, ReceivedAction, error, listing, success
-from tests.security.site import PASSWORD, Site
+from tests.security.site import PASSWORD, Site, served
 from tests.transcript import frames
 
 SECRET = "fake-secret"
@@ -76,20 +74,8 @@ async def running(workdir: Path, lab_port: int) -> AsyncIterator[Site]:
             servers=(lab,),
         )
     )
-    await daemon.start()
-    server = uvicorn.Server(server_config(daemon.build_app(), http, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "uvicorn did not start"
-            await asyncio.sleep(0.01)
-        yield Site(http.public_origin or "", f"ws://127.0.0.1:{port}/ws", daemon, http)
-    finally:
-        await daemon.drain()
-        server.should_exit = True
-        await task
-        sock.close()
-        await daemon.close()
+    async with served(daemon, sock, http) as site:
+        yield site
 
 
 async def client(site: Site, username: str) -> httpx.AsyncClient:

@@ -11,17 +11,14 @@ globals there the same way. Before, only configured servers had commands: ``b`` 
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
-from agent_ui.server import server_config
 from broker_adapters.redis.server import RedisServer
 from cti.config import AmiServerSettings, ClusterSettings, HttpSettings, Settings, StoreSettings
 from cti.daemon import Daemon
@@ -38,7 +35,7 @@ from tests.admin.test_runtime_server_commands import (
     server_body,
     until,
 )
-from tests.security.site import PASSWORD, Site
+from tests.security.site import PASSWORD, Site, served
 
 pytestmark = pytest.mark.multinode
 
@@ -71,20 +68,8 @@ async def node(workdir: Path, broker: str, name: str, lab_port: int) -> AsyncIte
             ),
         )
     )
-    await daemon.start()
-    server = uvicorn.Server(server_config(daemon.build_app(), http, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "uvicorn did not start"
-            await asyncio.sleep(0.01)
-        yield Site(http.public_origin or "", f"ws://127.0.0.1:{port}/ws", daemon, http)
-    finally:
-        await daemon.drain()
-        server.should_exit = True
-        await task
-        sock.close()
-        await daemon.close()
+    async with served(daemon, sock, http) as site:
+        yield site
 
 
 async def test_dial_pause_and_globals_from_any_node_reach_an_added_server_through_its_owner(

@@ -15,10 +15,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from websockets.asyncio.client import ClientConnection
 
-from agent_ui.server import server_config
 from broker_adapters.redis import BrokerKeys, connect
 from broker_adapters.redis.server import free_port
 from cti.config import (
@@ -30,7 +28,7 @@ from cti.config import (
 )
 from cti.core.events import PbxEvent
 from cti.daemon import Daemon
-from tests.security.site import PASSWORD, Site
+from tests.security.site import PASSWORD, Site, served
 from tests.transcript import events_of, frames
 
 __all__ = ["lab_call", "lose_owner", "next_frame", "node", "ring", "two_nodes"]
@@ -56,20 +54,8 @@ async def node(
             cluster=ClusterSettings(broker_url=broker, node_id=name, prefix=prefix),
         )
     )
-    await daemon.start()
-    server = uvicorn.Server(server_config(daemon.build_app(), http, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "uvicorn did not start"
-            await asyncio.sleep(0.01)
-        yield Site(http.public_origin or "", f"ws://127.0.0.1:{port}/ws", daemon, http)
-    finally:
-        await daemon.drain()
-        server.should_exit = True
-        await task
-        sock.close()
-        await daemon.close()
+    async with served(daemon, sock, http) as site:
+        yield site
 
 
 @asynccontextmanager

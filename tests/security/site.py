@@ -112,14 +112,23 @@ async def running_site(
     except BaseException:
         sock.close()
         raise
+    async with served(daemon, sock, settings.http) as site:
+        yield site
+
+
+@asynccontextmanager
+async def served(daemon: Daemon, sock: socket.socket, http: HttpSettings) -> AsyncIterator[Site]:
+    """Start ``daemon`` and serve its app on the listening ``sock``; drain, stop, close it all
+    when the block ends (the socket too)."""
+    port = sock.getsockname()[1]
     await daemon.start()
-    server = uvicorn.Server(server_config(daemon.build_app(), settings.http, log_level="warning"))
+    server = uvicorn.Server(server_config(daemon.build_app(), http, log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
             assert not task.done(), "uvicorn did not start"
             await asyncio.sleep(0.01)
-        yield Site(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", daemon, settings.http)
+        yield Site(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", daemon, http)
     finally:
         await daemon.drain()
         server.should_exit = True
