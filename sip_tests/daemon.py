@@ -119,7 +119,9 @@ class ServeProcess:
             if self._answers(healthy_only=self.start_until_healthy, timeout_s=1):
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"cti serve not ready after {timeout_s} s: {self.log_tail()}")
+        tail = self.log_tail()
+        self.stop()  # a fixture that fails here never reaches its teardown: leave no daemon up
+        raise RuntimeError(f"cti serve not ready after {timeout_s} s: {tail}")
 
     def healthy(self) -> bool:
         """Whether ``/healthz`` says 200 now (every AMI server connected)."""
