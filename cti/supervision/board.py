@@ -48,5 +48,5 @@ class Wallboards:
                 )  # fmt: skip
 
         await store.aio.run(write)
-        self._console.feed.thresholds[info.name] = thresholds
+        self._console.feed.set_thresholds(info.name, thresholds)
         return {"group": info.name, "thresholds": thresholds_json(thresholds)}

@@ -67,6 +67,7 @@ class LiveFeed:
         self._today_of = today
         self.today: Mapping[str, Mapping[str, float]] = {}
         self.thresholds: dict[str, Thresholds] = {}
+        self._threshold_writes = 0  # set_thresholds calls: a reload read before one is not kept
         self._boards: dict[tuple[str, str], tuple[Any, float]] = {}  # as _sent, for wallboards
         self._tick_s, self._heartbeat_s, self._groups_every_s = tick_s, heartbeat_s, groups_every_s
         self._groups: dict[str, GroupInfo] = {}
@@ -132,10 +133,18 @@ class LiveFeed:
         self._owners_by_role = {
             a.username for a in agents if a.active and a.role in (Role.SUPERVISOR, Role.ADMIN)
         }
-        self.thresholds = await self.store.aio.run(self._read_thresholds)
+        written = self._threshold_writes
+        thresholds = await self.store.aio.run(self._read_thresholds)
+        if written == self._threshold_writes:  # else a save here raced it: the next reload
+            self.thresholds = thresholds
         if self._today_of is not None:
             queues = sorted({q for g in groups for q in g.spec.queues})
             self.today = await self.store.aio.run(self._today_of, queues)
+
+    def set_thresholds(self, group: str, thresholds: Thresholds) -> None:
+        """A group's thresholds as just saved: the next board uses them."""
+        self.thresholds[group] = thresholds
+        self._threshold_writes += 1
 
     def _read_thresholds(self) -> dict[str, Thresholds]:
         with self.store.reading("wallboard.thresholds") as conn:
@@ -150,20 +159,32 @@ class LiveFeed:
         ]
 
     async def _tick_forever(self) -> None:
+        """Push the live views every tick; reload groups every few seconds beside it, so a slow
+        store read (today's figures, a busy database) never holds the wallboards still."""
         next_refresh = 0.0
-        while True:
-            now = time.monotonic()
-            if now >= next_refresh:
-                next_refresh = now + self._groups_every_s
+        reloading: asyncio.Task[None] | None = None
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= next_refresh and (reloading is None or reloading.done()):
+                    next_refresh = now + self._groups_every_s
+                    reloading = asyncio.create_task(self._reload(), name="supervisor reload")
                 try:
-                    await self.refresh()
-                except Exception:  # the store may be restarting; keep the last view
-                    log.exception("supervisor console: could not reload groups")
-            try:
-                self.push_states()
-            except Exception:
-                log.exception("supervisor console: live view update failed")
-            await asyncio.sleep(self._tick_s)
+                    self.push_states()
+                except Exception:
+                    log.exception("supervisor console: live view update failed")
+                await asyncio.sleep(self._tick_s)
+        finally:
+            if reloading is not None:
+                reloading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reloading
+
+    async def _reload(self) -> None:
+        try:
+            await self.refresh()
+        except Exception:  # the store may be restarting; keep the last view
+            log.exception("supervisor console: could not reload groups")
 
     def push_states(self) -> int:
         """Send ``group_state`` to each online owner whose view changed; return how many."""
