@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,12 +98,15 @@ class LabInstance:
         pid = state.get("pid")
         return pid if isinstance(pid, int) and self._owns(pid) else None
 
-    def _config_digest(self) -> str:
-        """A digest of everything the instance is rendered from: the config files and the ports."""
+    def _config_digest(self, without: Sequence[str] = ()) -> str:
+        """A digest of everything the instance is rendered from: the config files and the ports
+        (and the modules left out, so a later plain start runs the whole configuration again)."""
         digest = hashlib.sha256(json.dumps(_jsonable(self.settings), sort_keys=True).encode())
         source = self.settings.config_dir
         for path in sorted(source.glob("*.conf")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        if without:
+            digest.update(b"without\0" + ",".join(sorted(without)).encode())
         return digest.hexdigest()
 
     def _running_config(self) -> str | None:
@@ -151,18 +155,22 @@ class LabInstance:
         return self.directory / "log" / "queue_log"
 
     # ---------------------------------------------------------------------------- commands
-    def start(self) -> tuple[bool, float]:
-        """Start Asterisk unless it runs already; return (started, seconds until fully booted)."""
+    def start(self, *, without: Sequence[str] = ()) -> tuple[bool, float]:
+        """Start Asterisk unless it runs already; return (started, seconds until fully booted).
+
+        ``without``: modules (``res_pjsip_transport_websocket.so``) modules.conf loads that this
+        run leaves out, as on a PBX whose admin never loaded them; the next start without them
+        restarts Asterisk with the whole configuration."""
         t0 = time.monotonic()
         if self.pid() is not None:
-            if self._running_config() == self._config_digest():
+            if self._running_config() == self._config_digest(without):
                 self._wait_ready(t0)
                 return False, time.monotonic() - t0
             # asterisk-config/ (or the ports) changed since it started: a lab must run what the
             # repository says, so restart it rather than serve an old dialplan to the tests.
             self.stop()
         self._check_ports_free()
-        self._render()
+        self._render(without)
         stdout = (self.directory / "log" / "stdout.log").open("ab")
         with stdout:
             proc = subprocess.Popen(
@@ -177,7 +185,7 @@ class LabInstance:
             "pid": proc.pid,
             "started_at": time.time(),
             "settings": _jsonable(self.settings),
-            "config": self._config_digest(),
+            "config": self._config_digest(without),
         }
         self.state_file.write_text(json.dumps(state, indent=2))
         try:
@@ -236,7 +244,7 @@ class LabInstance:
             "sh", "-c", script, "sh", str(self.install.root), str(self.install.root), *asterisk,
         ]  # fmt: skip
 
-    def _render(self) -> None:
+    def _render(self, without: Sequence[str] = ()) -> None:
         for sub in ("etc", "log", "log/cdr-csv", "run", "spool", "lib", "cache"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
         for log in self.log_files():  # keep one previous run's logs, start this one clean
@@ -251,6 +259,9 @@ class LabInstance:
             text = render_conf((source / name).read_text(), rewrites.get(name, {}))
             if name == "rtp.conf":
                 text += ice_host_candidates(machine_addresses())
+            if name == "modules.conf":
+                for module in without:
+                    text = text.replace(f"load => {module}", f"; left out: {module}")
             (self.directory / "etc" / name).write_text(text)
         for extra in source.glob("*_cti_*.conf"):  # generated include files (admin console)
             (self.directory / "etc" / extra.name).write_text(extra.read_text())
