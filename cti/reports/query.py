@@ -258,25 +258,33 @@ def roll_up(
     ``key_of`` maps a stored key to the report keys it counts for (a queue to its groups).
     """
     cells: dict[tuple[str, str], Sums] = {}
-    totals: dict[str, Sums] = {}
     for label, stored, metric, value in rows:
-        biggest = metric.endswith("_max")
         for key in key_of.get(stored, ()) if key_of is not None else (stored,):
             cell = cells.get((label, key))
             if cell is None:
-                cell = cells[(label, key)] = {}
-            total = totals.get(key)
-            if total is None:
-                total = totals[key] = {}
-            for target in (cell, total):
-                old = target.get(metric)
-                if old is None:
-                    target[metric] = value
-                elif biggest:
-                    target[metric] = max(old, value)
-                else:
-                    target[metric] = old + value
+                cells[(label, key)] = {metric: value}
+            else:
+                _add(cell, metric, value)
+    # Totals from the cells, not the rows: a month of agents has 10 rows a cell.
+    totals: dict[str, Sums] = {}
+    for (_, key), cell in cells.items():
+        total = totals.get(key)
+        if total is None:
+            totals[key] = dict(cell)
+        else:
+            for metric, value in cell.items():
+                _add(total, metric, value)
     return cells, totals
+
+
+def _add(sums: Sums, metric: str, value: float) -> None:
+    old = sums.get(metric)
+    if old is None:
+        sums[metric] = value
+    elif metric.endswith("_max"):
+        sums[metric] = max(old, value)
+    else:
+        sums[metric] = old + value
 
 
 def unknown(keys: Sequence[str], known: Iterable[str]) -> None:

@@ -15,7 +15,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Integer, and_, case, column, func, select, values
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Select,
+    and_,
+    case,
+    column,
+    func,
+    select,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cti.reports.buckets import BucketKey, Deltas
@@ -79,7 +90,7 @@ def bucket_rows(
     )
     if keys is not None:
         query = query.where(t.c.key.in_(list(keys)))
-    return [(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in conn.execute(query)]
+    return _fetched(conn, query)
 
 
 def period_rows(
@@ -123,8 +134,22 @@ def period_rows(
         query = query.where(t.c.key.in_(list(keys)))
     return [
         (periods[i][2], key, metric, float(biggest if metric.endswith("_max") else total))
-        for i, key, metric, total, biggest in conn.execute(query)
+        for i, key, metric, total, biggest in _fetched(conn, query)
     ]
+
+
+def _fetched(conn: Connection, query: Select[Any]) -> list[Any]:
+    """The rows of ``query`` as the driver returns them (tuples of int, str and float here).
+
+    SQLAlchemy builds, caches and runs the statement; the DB-API cursor's ``fetchall`` skips its
+    per-row ``Row`` objects, which cost more than the query: an agent month by day (62,000 rows)
+    took 140-200 ms through ``Result`` against 80 ms from the cursor (SQLite, docs/reports.md).
+    """
+    result = conn.execute(query)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def stored_keys(conn: Connection, dim: str, *, limit: int = 500) -> list[str]:
