@@ -31,7 +31,7 @@ from sip_tests.bench.results import Report, summary_ms
 from sip_tests.bench.site import Site, SiteDaemon, phone_of, seed_site
 from sip_tests.daemon import cpu_seconds, free_tcp_port
 
-__all__ = ["run_pop"]
+__all__ = ["PopRecords", "run_pop"]
 
 _PER_PROCESS = 500
 CPU_PER_EVENT_TARGET_US = 30  # the whole daemon, all threads, at 100 calls/s (issue 20)
@@ -89,14 +89,43 @@ def _sample(roles: dict[str, tuple[int, int | None]]) -> dict[str, float]:
     return out
 
 
-class _Run:
-    """One pass: replayer + (daemon or floor) + clients, over every phase."""
+@dataclass(frozen=True, slots=True)
+class PopRecords:
+    """What the clients read, matched with the events that rang each agent, per phase.
 
-    def __init__(self, work: Path, site: Site, phases: Sequence[_Phase], *, floor: bool) -> None:
+    A pop read after the window (``window_end``: the replayer's pause and 2 s more after its
+    last event) is late: counted in ``late``, not in ``latency``. A ring with no pop at all,
+    even late, is in ``missing`` as ``(linkedid, endpoint)``.
+    """
+
+    latency: dict[int, list[float]]  # seconds from the ring to the pop, read in the window
+    sizes: list[int]  # characters of every first pop
+    pending: dict[int, int]  # pops in the window that went out before the CRM answered
+    late: dict[int, list[float]]  # seconds from the ring to the pops read after the window
+    missing: dict[int, list[tuple[str, str]]]
+
+
+class _Run:
+    """One pass: replayer + (daemon or floor) + clients, over every phase.
+
+    ``late_s``: how long the clients go on reading after the window closed, so that a pop
+    read late is told apart from one never sent.
+    """
+
+    def __init__(
+        self,
+        work: Path,
+        site: Site,
+        phases: Sequence[_Phase],
+        *,
+        floor: bool,
+        late_s: float = 0.0,
+    ) -> None:
         self.work = work
         self.site = site
         self.phases = phases
         self.floor = floor
+        self.late_s = late_s
         work.mkdir(parents=True, exist_ok=True)
 
     def clients(self, url: str, origin: str) -> list[subprocess.Popen[bytes]]:
@@ -182,46 +211,57 @@ class _Run:
                 samples.append((time.monotonic(), _sample(roles)))
                 time.sleep(0.2)
             time.sleep(2.0)  # the last pops land
+            window_end = time.monotonic()
+            time.sleep(self.late_s)  # pops read from now on are late, not lost
             summary = json.loads(_wait_file(done, 5))
         finally:
             (work / "stop").write_text("stop")
             if daemon is not None:
                 daemon.stop()
             _stop_all(procs)
-        latency, sizes, pending = self.latencies()
+        pops = self.latencies(window_end)
         return {
             "phases": summary,
             "cpu": samples,
-            "latency": latency,
-            "pop_chars": sizes,
-            "pending": pending,
+            "latency": pops.latency,
+            "late": pops.late,
+            "missing": pops.missing,
+            "pop_chars": pops.sizes,
+            "pending": pops.pending,
             "frames": self.frame_counts(),
         }
 
-    def latencies(self) -> tuple[dict[int, list[float]], list[int], dict[int, int]]:
-        """Per phase: each (call, agent) pop's delay after the event that rang that agent, and
-        how many went out before the CRM answered; the size of every first pop (characters)."""
+    def latencies(self, window_end: float = float("inf")) -> PopRecords:
+        """Match each (call, agent)'s first pop with the event that rang that agent."""
         triggers: dict[tuple[str, str], tuple[float, int]] = {}
         with (self.work / "triggers.jsonl").open() as lines:
             for line in lines:
                 at, linked, endpoint, phase = json.loads(line)
                 triggers.setdefault((linked, endpoint), (at, phase))
-        seen: set[tuple[str, int]] = set()
-        out: dict[int, list[float]] = {}
-        sizes: list[int] = []
-        pending: dict[int, int] = {}
+        first: dict[tuple[str, int], tuple[float, int, bool]] = {}
         for path in sorted(self.work.glob("pops-*.jsonl")):
             for line in path.read_text().splitlines():
                 at, agent, call_id, chars, early = json.loads(line)
-                if (call_id, agent) in seen:
-                    continue
-                seen.add((call_id, agent))
-                sizes.append(chars)
-                found = triggers.get((call_id.split(":", 1)[1], phone_of(agent)))
-                if found is not None:
-                    out.setdefault(found[1], []).append(at - found[0])
-                    pending[found[1]] = pending.get(found[1], 0) + bool(early)
-        return out, sizes, pending
+                first.setdefault((call_id, agent), (at, chars, early))
+        records = PopRecords({}, [], {}, {}, {})
+        popped: set[tuple[str, str]] = set()
+        for (call_id, agent), (at, chars, early) in first.items():
+            records.sizes.append(chars)
+            key = (call_id.split(":", 1)[1], phone_of(agent))
+            found = triggers.get(key)
+            if found is None:
+                continue
+            popped.add(key)
+            rang, phase = found
+            if at > window_end:
+                records.late.setdefault(phase, []).append(at - rang)
+                continue
+            records.latency.setdefault(phase, []).append(at - rang)
+            records.pending[phase] = records.pending.get(phase, 0) + bool(early)
+        for key, (_, phase) in sorted(triggers.items()):
+            if key not in popped:
+                records.missing.setdefault(phase, []).append(key)
+        return records
 
     def frame_counts(self) -> dict[str, list[int]]:
         """Frames and characters the clients received, by message type, over the whole run."""

@@ -42,12 +42,40 @@ def test_latency_is_the_first_pop_after_the_event_that_rang_that_agent(tmp_path:
             [30.000, 3, "bench:1700000077.0", 1000, False],  # no trigger: not a latency
         ],
     )
-    latency, sizes, pending = run.latencies()
+    pops = run.latencies()
 
-    assert latency[0] == pytest.approx([0.004, 0.010])
-    assert latency[1] == pytest.approx([0.003])
-    assert sorted(sizes) == [1000, 1700, 1750, 1760]
-    assert pending == {0: 1, 1: 0}
+    assert pops.latency[0] == pytest.approx([0.004, 0.010])
+    assert pops.latency[1] == pytest.approx([0.003])
+    assert sorted(pops.sizes) == [1000, 1700, 1750, 1760]
+    assert pops.pending == {0: 1, 1: 0}
+    assert pops.late == {} and pops.missing == {}
+
+
+def test_a_pop_read_after_the_window_is_late_and_a_ring_never_popped_is_missing(
+    tmp_path: Path,
+) -> None:
+    run = _run(tmp_path)
+    _lines(
+        run.work / "triggers.jsonl",
+        [
+            [10.000, "1700000000.0", "PJSIP/b0000", 1],
+            [10.001, "1700000000.0", "PJSIP/b0001", 1],
+            [10.002, "1700000001.0", "PJSIP/b0002", 1],
+        ],
+    )
+    _lines(
+        run.work / "pops-0.jsonl",
+        [
+            [10.010, 0, "bench:1700000000.0", 1700, False],
+            [14.501, 1, "bench:1700000000.0", 1700, True],  # after the window closed at 14.0
+        ],
+    )
+    pops = run.latencies(window_end=14.0)
+
+    assert pops.latency == {1: pytest.approx([0.010])}
+    assert pops.late == {1: pytest.approx([4.5])}
+    assert pops.pending == {1: 0}  # counted among the pops in the window only
+    assert pops.missing == {1: [("1700000001.0", "PJSIP/b0002")]}
 
 
 def test_frames_are_counted_by_type_over_every_client_process(tmp_path: Path) -> None:
