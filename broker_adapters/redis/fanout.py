@@ -1,7 +1,7 @@
 """Fan-out of agent frames through Redis: one script call numbers, keeps and publishes a frame.
 
 Hot path: :meth:`RedisFanout.publish` encodes the frame with seq 0 and queues it; one task sends
-the queue in pipelined batches of ``EVALSHA`` calls, each of which (atomically, in Redis)
+the queue in pipelined batches of ``EVAL`` calls, each of which (atomically, in Redis)
 increments the agent's counter, appends the frame to the agent's replay Stream (entry id
 ``<seq>-1``, trimmed to ``replay_messages``, expiring after ``replay_seconds``) and publishes
 ``<seq>\\n<agent>\\n<frame>`` on the frames channel. Every node, the producer included, gets it
@@ -11,6 +11,12 @@ agent's frames arrive in seq order on every node.
 After a lost connection the subscriber re-subscribes, checks the epoch (a broker that lost its
 data starts a new one: every tab then resumes with a snapshot), then fetches from the replay
 Streams what the agents connected here missed, before reading the live feed again.
+
+``EVAL`` rather than ``EVALSHA``: a pipeline holding ``EVALSHA`` calls first asks Redis whether
+the script is loaded (``SCRIPT EXISTS``, a round trip of its own before every batch), and a
+restarted Redis has forgotten it: ``NOSCRIPT`` for some calls of a batch and not others could
+number an agent's frames out of order. The script's 400 characters ride along with each frame
+(a pop is 2,000 or more) and Redis finds it in its cache by its hash.
 """
 
 from __future__ import annotations
@@ -59,11 +65,10 @@ class RedisFanout:
         self._redis = client
         self._keys = keys
         self._node = node
-        self._maxlen = replay_messages
-        self._expire_ms = int(replay_seconds * 1000)
+        self._maxlen = str(replay_messages)  # script arguments go as strings
+        self._expire_ms = str(int(replay_seconds * 1000))
         self._max_pending = max_pending
         self._batch = batch
-        self._script = client.register_script(_PUBLISH)
         self._epoch = ""
         self._sink: FrameSink | None = None
         self._pending: deque[tuple[str, str]] = deque()  # (agent, frame with seq 0)
@@ -195,15 +200,17 @@ class RedisFanout:
                 if agent.startswith(_CONTROL):
                     pipe.publish(agent[len(_CONTROL) :], payload)
                     continue
-                keys = [self._keys.seq(agent), self._keys.replay(agent)]
-                args: list[str | int] = [
+                pipe.eval(
+                    _PUBLISH,
+                    2,
+                    self._keys.seq(agent),
+                    self._keys.replay(agent),
                     agent,
                     payload,
                     self._maxlen,
                     self._expire_ms,
                     self._keys.frames,
-                ]
-                await self._script(keys=keys, args=args, client=pipe)
+                )
             await pipe.execute()
 
     def _send_control(self, channel: str, body: dict[str, Any]) -> None:
