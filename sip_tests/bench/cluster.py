@@ -45,6 +45,7 @@ from cti.private_files import create_private_file, ensure_private_dir
 from sip_tests.bench.pop import _PER_PROCESS, _cpu_between, _Phase, _Run, _spawn, _wait_file
 from sip_tests.bench.results import Report, summary_ms
 from sip_tests.bench.site import Site, SiteDaemon, seed_site
+from sip_tests.bench.transcripts import INBOUND_SCRIPTS
 from sip_tests.drill.cluster_lab import scratch_database
 
 __all__ = ["run_cluster"]
@@ -222,6 +223,18 @@ def run_cluster(*, quick: bool, per_node: int | None = None, workdir: Path | Non
     return report
 
 
+def _by_script(rings: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """How many of ``rings`` (linkedid, endpoint) each recorded call made: the replayer plays
+    transcript ``call % 7`` as call number ``call``, linkedid ``1700000000 + call``
+    (:func:`sip_tests.bench.stream.timeline`, :meth:`CallScript.play`)."""
+    counts: dict[str, int] = {}
+    for linkedid, _ in rings:
+        call = int(linkedid.split(".", 1)[0]) - 1_700_000_000
+        name = INBOUND_SCRIPTS[call % len(INBOUND_SCRIPTS)]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def _report(
     report: Report,
     agents: tuple[int, int],
@@ -282,5 +295,6 @@ def _report(
             "replayer_three": spread["phases"][number],
             "late_ms": [sorted(1000 * t for t in run["late"].get(number, [])) for run in passes],
             "never_popped": [m[:20] for m in missing],
+            "never_popped_by_call": [_by_script(m) for m in missing],
         }
     report.details["broker_probe"] = broker
