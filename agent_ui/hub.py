@@ -9,9 +9,11 @@ browser reconnects and resumes; the others, and the caller of ``send``, never wa
 
 With several nodes (docs/scale-out.md) the numbering and the replay that outlive a node are the
 broker's: :meth:`AgentHub.send` hands the frame to the :class:`~cti.cluster.Fanout`, which
-gives it back numbered to every node's hub (:meth:`AgentHub.deliver`); a tab resuming on a node
-whose own buffer lacks what it missed gets it from the broker first (:meth:`AgentHub.catch_up`).
-In one process the fan-out is :class:`~cti.cluster.LocalFanout`: one synchronous call.
+gives it back numbered to the hub of every node serving a socket of the agent
+(:meth:`AgentHub.deliver`; a socket is served within :meth:`AgentHub.serving`); a tab resuming
+on a node whose own buffer lacks what it missed gets it from the broker first
+(:meth:`AgentHub.catch_up`). In one process the fan-out is :class:`~cti.cluster.LocalFanout`:
+one synchronous call.
 
 Everything here runs on one event loop; call it from that loop's thread only.
 """
@@ -23,7 +25,8 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -336,15 +339,30 @@ class AgentHub:
         """
         return self._fanout.publish(agent, lambda seq: encode(message, seq))
 
+    @contextmanager
+    def serving(self, agent: str) -> Iterator[None]:
+        """Have ``agent``'s frames come to this node while one of its sockets is served here.
+
+        Wraps a socket's whole life, from before :meth:`catch_up` to after its connection
+        closed: with a broker, a node holding no socket of an agent gets none of its frames.
+        """
+        self._fanout.attach(agent)
+        try:
+            yield
+        finally:
+            self._fanout.detach(agent)
+
     async def catch_up(
         self, agent: str, last_seq: int | None, epoch: str | None
     ) -> list[tuple[int, str]] | None:
-        """Before :meth:`open`: fetch from the shared replay what this node's buffer lacks.
+        """Within :meth:`serving`, before :meth:`open`: fetch what this node's buffer lacks.
 
-        A tab that moved from another node (or this node started after it was numbered) finds
-        the frames it missed in the broker. Frames newer than this node has seen are delivered
-        at once (in order), so the stream stays whole. None when nothing was needed or found.
+        Waits until the fan-out delivers here the frames numbered before this node served the
+        agent; a tab that moved from another node finds older ones it missed in the broker.
+        Frames newer than this node has seen are delivered at once (in order), so the stream
+        stays whole. None when nothing was needed or found.
         """
+        await self._fanout.attached(agent)
         if last_seq is None or epoch != self.epoch:
             return None
         stream = self._streams.get(agent)
@@ -372,9 +390,6 @@ class AgentHub:
         stream = self._streams.get(agent)
         return stream.seq if stream is not None else 0
 
-    def agents_here(self) -> list[str]:
-        return [agent for agent, stream in self._streams.items() if stream.connections]
-
     def deliver(self, agent: str, seq: int, frame: str) -> None:
         """Keep frame ``seq`` of ``agent`` for replay and queue it to the agent's connections."""
         stream = self._streams.setdefault(agent, _Stream())
@@ -396,6 +411,12 @@ class AgentHub:
                 self._queued += 1
             else:
                 self._drop_slow(conn)
+
+    def advance(self, agent: str, seq: int) -> None:
+        """The broker numbered ``agent`` up to ``seq`` while this node did not serve it."""
+        stream = self._streams.setdefault(agent, _Stream())
+        if seq > stream.seq:
+            stream.seq, stream.buffer, stream.buffered_bytes = seq, None, 0
 
     def deliver_live(self, agent: str, frame: str) -> None:
         """Queue another node's unnumbered frame (seq 0) as :meth:`notify` would have."""

@@ -129,6 +129,10 @@ class AgentSocket:
             problem = PolicyViolation(f"too many open connections ({cap}): close another tab")
             await _close_quietly(websocket, CloseCode.TOO_MANY_CONNECTIONS, problem)
             return
+        with self._hub.serving(session.principal.username):
+            await self._open_and_serve(websocket, session, resume)
+
+    async def _open_and_serve(self, websocket: WebSocket, session: Session, resume: Resume) -> None:
         try:
             # A tab that moved from another node finds what it missed in the broker's replay.
             earlier = await self._hub.catch_up(

@@ -23,12 +23,13 @@ class FrameSink(Protocol):
         """The last seq this node numbered or delivered for ``agent`` (0: none)."""
         ...
 
-    def agents_here(self) -> list[str]:
-        """The agents with sockets on this node (what a reconnected broker must catch up)."""
-        ...
-
     def deliver(self, agent: str, seq: int, frame: str) -> None:
         """Keep frame ``seq`` for replay and queue it to ``agent``'s sockets on this node."""
+        ...
+
+    def advance(self, agent: str, seq: int) -> None:
+        """``agent`` was numbered up to ``seq`` while this node did not hold it, and those frames
+        are not at hand: keep none before it (a tab that needs them reads them elsewhere)."""
         ...
 
     def deliver_live(self, agent: str, frame: str) -> None:

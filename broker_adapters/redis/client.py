@@ -30,9 +30,11 @@ class BrokerKeys:
     def epoch(self) -> str:
         return f"{self.prefix}:epoch"
 
-    @property
-    def frames(self) -> str:  # channel: numbered agent frames
-        return f"{self.prefix}:frames"
+    def frames(self, node: str) -> str:  # channel: numbered frames of the agents a node holds
+        return f"{self.prefix}:frames:{node}"
+
+    def presence(self, agent: str) -> str:  # sorted set: the nodes holding an agent, to when
+        return f"{self.prefix}:presence:{agent}"
 
     @property
     def live(self) -> str:  # channel: unnumbered frames (supervisors' live views)

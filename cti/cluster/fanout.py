@@ -9,7 +9,9 @@ the replay a reconnecting tab needs (:meth:`Fanout.missed`).
 
 A frame is passed as ``frame_for(seq)``, the function that encodes it for a given number: the
 local fan-out calls it once with the real number; a broker fan-out encodes it with seq 0 and the
-number is set where it is known (:func:`number_frame`).
+number is set where it is known (:func:`number_frame`). A node says which agents it serves
+(:meth:`Fanout.attach`, :meth:`Fanout.detach`), so that a broker fan-out need carry an agent's
+frames only to the nodes holding a socket of that agent.
 """
 
 from __future__ import annotations
@@ -31,6 +33,27 @@ class Fanout(Protocol):
 
     def bind(self, sink: FrameSink) -> None:
         """Deliver to ``sink`` (this node's hub); called once, before :meth:`start`."""
+        ...
+
+    def attach(self, agent: str) -> None:
+        """A socket of ``agent`` is served on this node from now on; never blocks.
+
+        Counted: each attach is undone by one :meth:`detach`. From the first, every frame of
+        ``agent`` reaches this node: those numbered before it (that the shared replay holds)
+        first, then the later ones, in order. A node holding no socket of an agent need not get
+        its frames.
+        """
+        ...
+
+    def detach(self, agent: str) -> None:
+        """A socket of ``agent`` on this node closed (one :meth:`attach` undone); never blocks."""
+        ...
+
+    async def attached(self, agent: str) -> bool:
+        """Wait until :meth:`attach` took effect: the frames numbered before it are delivered.
+
+        False if it did not within a bound (the broker is away): they come when it is back.
+        """
         ...
 
     def publish(self, agent: str, frame_for: FrameFor) -> int:
@@ -86,6 +109,16 @@ class LocalFanout:
 
     def bind(self, sink: FrameSink) -> None:
         self._sink = sink
+
+    def attach(self, agent: str) -> None:
+        del agent  # every frame is delivered here: there is no other node
+
+    def detach(self, agent: str) -> None:
+        del agent
+
+    async def attached(self, agent: str) -> bool:
+        del agent
+        return True
 
     def publish(self, agent: str, frame_for: FrameFor) -> int:
         sink = self._sink

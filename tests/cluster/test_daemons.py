@@ -52,10 +52,12 @@ async def test_two_nodes_share_the_server_and_the_frames(
         assert a.cluster is not None and b.cluster is not None
         assert a.cluster.owns("lab") and not b.cluster.owns("lab")
         assert a.hub.epoch == b.hub.epoch
-        a.hub.send("alice", messages.pop("c1", "<p>x</p>", {"call_id": "c1"}))
-        async with asyncio.timeout(5):
-            while b.hub.position("alice") != 1:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+        with b.hub.serving("alice"):  # a socket of alice on b: her frames go there
+            await b.hub.catch_up("alice", None, b.hub.epoch)
+            a.hub.send("alice", messages.pop("c1", "<p>x</p>", {"call_id": "c1"}))
+            async with asyncio.timeout(5):
+                while b.hub.position("alice") != 1:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
         body = await healthz(b)
         assert body["cluster"]["node"] == "b"
         assert body["cluster"]["owners"] == {"lab": "a"}
