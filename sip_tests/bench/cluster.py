@@ -8,7 +8,9 @@ on a fresh PostgreSQL store seeded alike:
 - **one node**: no broker (the default ``LocalFanout``), every agent's socket on it;
 - **3 nodes**: a private ``redis-server``, three ``cti serve --node-id`` sharing the store, the
   session secret and ``secrets.key``; one owns the AMI session (the lease), agent ``i``'s socket
-  is on node ``i % 3``, so two thirds of the pops cross the broker to another node.
+  is on node ``i % 3``, so two thirds of the pops cross the broker to another node; the pass's
+  p50 is also given apart for the agents on the AMI owner (their pops take the broker's round
+  trip too, under the same load) and for the agents on the other nodes.
 
 Meanwhile a probe publishes on its own Redis channel 100 times a second (frames the size of the
 median pop) and times each message back through its subscription: the broker's own round trip,
@@ -116,6 +118,16 @@ class _ClusterRun(_Run):
         super().__init__(work, site, phases, floor=False, late_s=LATE_S)
         self.broker = broker
         self.nodes: list[SiteDaemon] = []
+        self.owner = 0  # the index of the node holding the AMI lease
+
+    def run(self, frame_bytes: int) -> dict[str, Any]:
+        """The pass, with its latencies split: agents on the AMI owner, agents elsewhere."""
+        out = super().run(frame_bytes)
+        spread, owner = len(self.nodes), self.owner
+        near = self.latencies(self.window_end, lambda i: i % spread == owner)
+        far = self.latencies(self.window_end, lambda i: i % spread != owner)
+        out["latency_owner"], out["latency_others"] = near.latency, far.latency
+        return out
 
     def _server(
         self, procs: list[Any], ami_port: int, frame_bytes: int
@@ -142,6 +154,7 @@ class _ClusterRun(_Run):
             daemon.start()
             self.nodes.append(daemon)
         owner = _wait_owner(self.nodes, 60)
+        self.owner = self.nodes.index(owner)
         return _Nodes(self.nodes), owner.pid, "", ""
 
     def clients(self, url: str, origin: str) -> list[Any]:
@@ -267,6 +280,10 @@ def _report(
         )
         report.add(f"{label} one node p99", one["p99_ms"], "ms")
         report.add(f"{label} 3 nodes p99", three["p99_ms"], "ms", floor=one["p99_ms"])
+        near = summary_ms(spread["latency_owner"].get(number, []))
+        far = summary_ms(spread["latency_others"].get(number, []))
+        report.add(f"{label} 3 nodes p50, agents on the AMI owner", near["p50_ms"], "ms")
+        report.add(f"{label} 3 nodes p50, agents on other nodes", far["p50_ms"], "ms")
         report.add(f"{label} pops (one node / 3 nodes)", one["n"], f"/ {three['n']:.0f}")
         late = [len(run["late"].get(number, [])) for run in passes]
         report.add(f"{label} pops read late (one node / 3 nodes)", late[0], f"/ {late[1]}")
@@ -291,6 +308,8 @@ def _report(
         report.details[f"{one_agents}/{spread_agents}@{phase.rate:g}"] = {
             "one_node": one,
             "three_nodes": three,
+            "three_nodes_agents_on_owner": near,
+            "three_nodes_agents_elsewhere": far,
             "replayer_one": single["phases"][number],
             "replayer_three": spread["phases"][number],
             "late_ms": [sorted(1000 * t for t in run["late"].get(number, [])) for run in passes],

@@ -22,13 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sip_tests.bench.results import Report, summary_ms
-from sip_tests.bench.site import Site, SiteDaemon, phone_of, seed_site
+from sip_tests.bench.site import Site, SiteDaemon, agent_of, phone_of, seed_site
 from sip_tests.daemon import cpu_seconds, free_tcp_port
 
 __all__ = ["PopRecords", "run_pop"]
@@ -126,6 +126,7 @@ class _Run:
         self.phases = phases
         self.floor = floor
         self.late_s = late_s
+        self.window_end = float("inf")
         work.mkdir(parents=True, exist_ok=True)
 
     def clients(self, url: str, origin: str) -> list[subprocess.Popen[bytes]]:
@@ -211,7 +212,7 @@ class _Run:
                 samples.append((time.monotonic(), _sample(roles)))
                 time.sleep(0.2)
             time.sleep(2.0)  # the last pops land
-            window_end = time.monotonic()
+            window_end = self.window_end = time.monotonic()
             time.sleep(self.late_s)  # pops read from now on are late, not lost
             summary = json.loads(_wait_file(done, 5))
         finally:
@@ -231,8 +232,11 @@ class _Run:
             "frames": self.frame_counts(),
         }
 
-    def latencies(self, window_end: float = float("inf")) -> PopRecords:
-        """Match each (call, agent)'s first pop with the event that rang that agent."""
+    def latencies(
+        self, window_end: float = float("inf"), agents: Callable[[int], bool] | None = None
+    ) -> PopRecords:
+        """Match each (call, agent)'s first pop with the event that rang that agent (of the
+        ``agents`` that pass the filter, if given; their rings only count as missing then)."""
         triggers: dict[tuple[str, str], tuple[float, int]] = {}
         with (self.work / "triggers.jsonl").open() as lines:
             for line in lines:
@@ -246,6 +250,8 @@ class _Run:
         records = PopRecords({}, [], {}, {}, {})
         popped: set[tuple[str, str]] = set()
         for (call_id, agent), (at, chars, early) in first.items():
+            if agents is not None and not agents(agent):
+                continue
             records.sizes.append(chars)
             key = (call_id.split(":", 1)[1], phone_of(agent))
             found = triggers.get(key)
@@ -259,6 +265,9 @@ class _Run:
             records.latency.setdefault(phase, []).append(at - rang)
             records.pending[phase] = records.pending.get(phase, 0) + bool(early)
         for key, (_, phase) in sorted(triggers.items()):
+            index = agent_of(key[1])
+            if agents is not None and (index is None or not agents(index)):
+                continue
             if key not in popped:
                 records.missing.setdefault(phase, []).append(key)
         return records

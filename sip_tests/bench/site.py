@@ -36,7 +36,7 @@ from cti.store.models import agent_endpoints
 from cti.store.models import agents as agent_rows
 from sip_tests.daemon import ServeProcess, free_tcp_port
 
-__all__ = ["Site", "SiteDaemon", "agent_name", "phone_of", "seed_site"]
+__all__ = ["Site", "SiteDaemon", "agent_name", "agent_of", "phone_of", "seed_site"]
 
 
 def agent_name(index: int) -> str:
@@ -45,6 +45,14 @@ def agent_name(index: int) -> str:
 
 def phone_of(index: int) -> str:
     return f"PJSIP/{agent_name(index)}"
+
+
+def agent_of(phone: str) -> int | None:
+    """The index of the agent whose phone is ``phone`` (None: no agent's)."""
+    name = phone.removeprefix("PJSIP/")
+    if len(name) != 5 or not name.startswith("b") or not name[1:].isdigit():
+        return None
+    return int(name[1:])
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,3 +96,22 @@ def test_cpu_of_a_phase_comes_from_the_samples_around_it() -> None:
     assert _cpu_between(samples, "loop", 1.0, 2.0) is None  # never sampled
     # over 1 s, client-0 used 0.3 s and client-1 0.4 s of CPU: the busiest used 40% of a core
     assert _busiest_client(samples, 1.0, 2.0) == pytest.approx(0.4)
+
+
+def test_the_figures_of_some_agents_only(tmp_path: Path) -> None:
+    """The cluster bench splits its pops: agents on the AMI owner, agents on the other nodes."""
+    run = _run(tmp_path)
+    _lines(
+        run.work / "triggers.jsonl",
+        [
+            [10.000, "1700000000.0", "PJSIP/b0000", 0],
+            [10.001, "1700000000.0", "PJSIP/b0001", 0],
+            [10.002, "1700000001.0", "PJSIP/b0003", 0],
+        ],
+    )
+    _lines(run.work / "pops-0.jsonl", [[10.010, 0, "bench:1700000000.0", 1700, False]])
+    odd = run.latencies(agents=lambda i: i % 2 == 1)
+    even = run.latencies(agents=lambda i: i % 2 == 0)
+    assert odd.latency == {} and even.latency == {0: pytest.approx([0.010])}
+    assert odd.missing == {0: [("1700000000.0", "PJSIP/b0001"), ("1700000001.0", "PJSIP/b0003")]}
+    assert even.missing == {}
