@@ -75,7 +75,7 @@ from cti.accounts.totp import TotpFactors
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
 from cti.cluster.node import ClusterNode, LeasedSources
-from cti.cluster.pops import LocalPops, OwnedPops
+from cti.cluster.pops import LocalPops, RecordedPops
 from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
@@ -471,8 +471,10 @@ class Daemon:
         self.hub.snapshots_from(self.pops.active_pops)  # a reconnecting tab gets its open pops
         # A call's pops are known to the node tracking it: in a cluster, its server's owner.
         # The desktop's CRM actions and the notes agents send over the websocket ask it.
-        self.call_pops: LocalPops | OwnedPops = (
-            LocalPops(self.pops) if self.cluster is None else self.cluster.pops(self.pops)
+        # Ended calls no pop service remembers (a restart, a new owner) are asked of their record.
+        self.call_pops = RecordedPops(
+            LocalPops(self.pops) if self.cluster is None else self.cluster.pops(self.pops),
+            lambda call_id, agent: self.store.aio.run(self.store.record_names, call_id, agent),
         )
         # The agent desktop: page, click-to-dial, call control, CRM API, agent state.
         self.desktop = Desktop(
