@@ -18,14 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.principal import Action, require
 from cti.reports.dashboard import Dashboard
 from cti.reports.service import Reports, report_csv
 
 __all__ = ["report_routes"]
-
-_NO_STORE = {"cache-control": "no-store"}
 
 
 class _ReportsApi:
@@ -36,11 +35,11 @@ class _ReportsApi:
     async def report(self, request: Request) -> Response:
         principal = route_auth(request).session(request).principal
         body = await self.reports.report(principal, dict(request.query_params))
-        return JSONResponse(body, headers=_NO_STORE)
+        return JSONResponse(body, headers=NO_STORE)
 
     async def options(self, request: Request) -> Response:
         principal = route_auth(request).session(request).principal
-        return JSONResponse(await self.reports.options(principal), headers=_NO_STORE)
+        return JSONResponse(await self.reports.options(principal), headers=NO_STORE)
 
     async def report_csv(self, request: Request) -> Response:
         principal = route_auth(request).session(request).principal
@@ -49,12 +48,12 @@ class _ReportsApi:
         return Response(
             report_csv(body),
             media_type="text/csv; charset=utf-8",
-            headers={**_NO_STORE, "content-disposition": f'attachment; filename="{name}"'},
+            headers={**NO_STORE, "content-disposition": f'attachment; filename="{name}"'},
         )
 
     async def home(self, request: Request) -> Response:
         require(route_auth(request).session(request).principal, Action.ADMINISTER_PBX)
-        return JSONResponse(await self.dashboard.home(), headers=_NO_STORE)
+        return JSONResponse(await self.dashboard.home(), headers=NO_STORE)
 
 
 def report_routes(reports: Reports, dashboard: Dashboard) -> list[BaseRoute]:
