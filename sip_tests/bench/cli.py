@@ -43,12 +43,6 @@ def _crm(quick: bool) -> Report:
     return run_crm(quick=quick)
 
 
-def _pop(quick: bool) -> Report:
-    from sip_tests.bench.pop import run_pop  # noqa: PLC0415
-
-    return run_pop(quick=quick)
-
-
 def _memory(quick: bool) -> Report:
     from sip_tests.bench.memory import run_memory  # noqa: PLC0415
 
@@ -57,8 +51,30 @@ def _memory(quick: bool) -> Report:
 
 _command("ingest", _ingest, "AMI events/s per core through framer, normalizer and tracker.")
 _command("crm", _crm, "CRM caller-ID lookups on SQLite and PostgreSQL (100k to 10M contacts).")
-_command("pop", _pop, "Pop latency from the AMI event to the agent's websocket, under load.")
 _command("memory", _memory, "Resident memory per connected agent (1,000 and 5,000 agents).")
+
+
+@bench.command("pop", help="Pop latency from the AMI event to the agent's websocket, under load.")
+@_QUICK
+@click.option(
+    "--with-reports",
+    is_flag=True,
+    help="Also run the product while supervisors read reports from a store holding a year of "
+    "buckets, and print each latency and the daemon's CPU per event both ways.",
+)
+@click.option(
+    "--readers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --with-reports: how many report requests are in flight at once (default 2).",
+)
+def _pop(quick: bool, with_reports: bool, readers: int | None) -> None:
+    from sip_tests.bench.pop import run_pop  # noqa: PLC0415
+
+    if readers is not None and not with_reports:
+        raise click.UsageError("--readers counts report readers: give --with-reports too")
+    loops = (readers or 2) if with_reports else 0
+    _emit(run_pop(quick=quick, report_readers=loops))
 
 
 def _slow_template(quick: bool) -> Report:
