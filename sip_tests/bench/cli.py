@@ -68,13 +68,19 @@ _command("memory", _memory, "Resident memory per connected agent (1,000 and 5,00
     default=None,
     help="With --with-reports: how many report requests are in flight at once (default 2).",
 )
-def _pop(quick: bool, with_reports: bool, readers: int | None) -> None:
+@click.option(
+    "--report-worker",
+    type=click.Choice(["process", "inline"]),
+    default=None,
+    help="With --with-reports: where the daemon answers them ([reports] worker; default its own).",
+)
+def _pop(quick: bool, with_reports: bool, readers: int | None, report_worker: str | None) -> None:
     from sip_tests.bench.pop import run_pop  # noqa: PLC0415
 
-    if readers is not None and not with_reports:
-        raise click.UsageError("--readers counts report readers: give --with-reports too")
+    if (readers is not None or report_worker is not None) and not with_reports:
+        raise click.UsageError("--readers and --report-worker are about reports: --with-reports")
     loops = (readers or 2) if with_reports else 0
-    _emit(run_pop(quick=quick, report_readers=loops))
+    _emit(run_pop(quick=quick, report_readers=loops, report_worker=report_worker))
 
 
 def _slow_template(quick: bool) -> Report:

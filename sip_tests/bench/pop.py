@@ -310,11 +310,13 @@ def run_pop(
     agent_counts: Sequence[int] | None = None,
     workdir: Path | None = None,
     report_readers: int = 0,
+    report_worker: str | None = None,
 ) -> Report:
     """Run every agent count at every rate, product then floor; return the report.
 
     With ``report_readers`` (loops), the product runs twice on a store that holds report
-    buckets, without readers and then with them, before the floor.
+    buckets, without readers and then with them, before the floor; ``report_worker`` sets
+    where the daemon answers them (``[reports] worker``; None: its default).
     """
     report = Report("pop", quick)
     report.details["load_before"] = os.getloadavg()
@@ -328,8 +330,10 @@ def run_pop(
             site = seed_site(root / f"site-{agents}", agents=agents, contacts=5_000)
             load = None
             if report_readers:
-                load, seeded = report_load(site, BUCKETS_QUICK if quick else BUCKETS_FULL)
+                buckets = BUCKETS_QUICK if quick else BUCKETS_FULL
+                load, seeded = report_load(site, buckets, report_worker)
                 report.details[f"{agents} report buckets"] = seeded
+                report.details["report worker"] = report_worker or "default"
             product = _Run(root / f"product-{agents}", site, phases, floor=False, reports=load)
             plain = product.run(6000)
             reading = None

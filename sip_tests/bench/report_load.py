@@ -47,10 +47,14 @@ class ReportLoad:
     cookie: str
     time_zone: str  # the buckets' days are this zone's
     cases: tuple[tuple[str, dict[str, str]], ...]
+    worker: str | None = None  # the daemon's [reports] worker ("process", "inline"); None: default
 
     def daemon_env(self) -> dict[str, str]:
         """The daemon's settings for this site: its days are the buckets' days."""
-        return {"CTI_REPORTS__TIME_ZONE": self.time_zone}
+        env = {"CTI_REPORTS__TIME_ZONE": self.time_zone}
+        if self.worker is not None:
+            env["CTI_REPORTS__WORKER"] = self.worker
+        return env
 
     def reader_config(
         self, base_url: str, work: Path, loops: int, stop_files: Sequence[Path]
@@ -84,7 +88,7 @@ def seed_buckets(site: Site, sizes: tuple[int, int, int, int]) -> dict[str, floa
 
 
 def report_load(
-    site: Site, sizes: tuple[int, int, int, int]
+    site: Site, sizes: tuple[int, int, int, int], worker: str | None = None
 ) -> tuple[ReportLoad, dict[str, float]]:
     """Seed ``site``'s report buckets (:func:`seed_buckets`); return how to read them and what
     the seeding wrote."""
@@ -94,7 +98,7 @@ def report_load(
     cases = tuple(
         (f"{dim} month by day", {"dim": dim, **month}) for dim in ("queue", "group", "agent")
     )
-    return ReportLoad(site.admin_cookie(), reports.TZ.key, cases), seeded
+    return ReportLoad(site.admin_cookie(), reports.TZ.key, cases, worker), seeded
 
 
 def read_figures(path: Path, phases: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import httpx
+
 from sip_tests.bench.pop import _spawn, _wait_file
 from sip_tests.bench.report_load import read_figures, report_load
 from sip_tests.bench.site import SiteDaemon, seed_site
@@ -24,6 +26,15 @@ def test_the_reader_gets_every_month_by_day_from_the_daemon(tmp_path: Path) -> N
     daemon.start()
     try:
         cfg = load.reader_config(daemon.origin, work, 2, [stop])
+        # The daemon's report worker process starts with its first report: start it now, so
+        # the second below reads every case rather than waiting for that start.
+        warm = httpx.get(
+            f"{daemon.origin}/api/reports",
+            params=cfg["cases"][0][1],
+            cookies={"cti_session": cfg["cookie"]},
+            timeout=60,
+        )
+        assert warm.status_code == 200, warm.text
         reader = _spawn("sip_tests.bench.report_reader", cfg, work / "reader.json")
         _wait_file(work / "reader-ready", 30, [reader])
         (work / "go").write_text("go")
