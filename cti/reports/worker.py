@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
-import os
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,6 +30,7 @@ from zoneinfo import ZoneInfo
 from cti.errors import CtiError
 from cti.principal import Principal
 from cti.reports.service import Reports, report_csv
+from cti.workers import kill_pool, pool_pids, spawn_pool, worker_started
 
 __all__ = ["ReportUnavailable", "ReportWorker"]
 
@@ -66,8 +65,7 @@ class ReportWorker:
     @property
     def pid(self) -> int | None:
         """The worker process's id while one runs (None in-process or before the first use)."""
-        processes = getattr(self._pool, "_processes", None) or {}
-        return next(iter(processes), None)
+        return next(iter(pool_pids(self._pool)), None)
 
     async def json(self, principal: Principal, params: Mapping[str, str]) -> bytes:
         """The report as the JSON body ``GET /api/reports`` answers."""
@@ -105,19 +103,13 @@ class ReportWorker:
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
             assert self._url is not None, "in-process answers need no worker"
-            self._pool = ProcessPoolExecutor(
-                max_workers=1,
-                # spawn, not fork: the daemon has threads (store, CRM) and an event loop
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(str(self._url), self._reports.site_tz.key, self._nice),
+            self._pool = spawn_pool(
+                1, _start_worker, (str(self._url), self._reports.site_tz.key, self._nice)
             )
         return self._pool
 
     def _stop(self, pool: ProcessPoolExecutor) -> None:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()  # a worker stuck in a query does not take shutdown's hint
-        pool.shutdown(wait=False, cancel_futures=True)
+        kill_pool(pool)  # a worker stuck in a query does not take shutdown's hint
         if self._pool is pool:
             self._pool = None
 
@@ -143,7 +135,7 @@ def _start_worker(url: str, tz: str, nice: int) -> None:
     global _worker  # noqa: PLW0603 - the process's one service, made once by the pool
     from cti.store import Store  # noqa: PLC0415 - imported in the worker only
 
-    os.nice(nice)
+    worker_started(nice)
     store = Store(url, pool_size=1)
     _worker = Reports(store.aio, ZoneInfo(tz))
 
