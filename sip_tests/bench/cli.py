@@ -60,7 +60,7 @@ _command("memory", _memory, "Resident memory per connected agent (1,000 and 5,00
     "--with-reports",
     is_flag=True,
     help="Also run the product while supervisors read reports from a store holding a year of "
-    "buckets, and print each latency and the daemon's CPU per event both ways.",
+    "calls and their buckets, and print each latency and the daemon's CPU per event both ways.",
 )
 @click.option(
     "--readers",

@@ -13,10 +13,11 @@ late pops: every process's CPU (and the daemon's event-loop thread's) is sampled
 during each phase and reported beside the latencies, so a figure bounded by the clients or the
 replayer shows as such.
 
-With report readers (``--with-reports``), the site's store also holds a year of report buckets
-(:mod:`sip_tests.bench.report_load`) and the product runs twice on it, without and then with
-reader loops (:mod:`sip_tests.bench.report_reader`) asking the daemon for reports from the
-first call to the last; each latency and the daemon's CPU per event are printed both ways.
+With report readers (``--with-reports``), the site's store also holds a year of calls and
+their report buckets (:mod:`sip_tests.bench.report_load`) and the product runs twice on it,
+without and then with reader loops (:mod:`sip_tests.bench.report_reader`) asking the daemon
+for reports from the first call to the last; each latency and the daemon's CPU per event are
+printed both ways.
 """
 
 from __future__ import annotations
@@ -34,14 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sip_tests.bench.report_load import (
-    BUCKETS_FULL,
-    BUCKETS_QUICK,
-    ReportLoad,
-    add_read_rows,
-    read_figures,
-    report_load,
-)
+from sip_tests.bench.report_load import ReportLoad, add_read_rows, read_figures, report_load
+from sip_tests.bench.reports import FULL_PLAN, QUICK_PLAN
 from sip_tests.bench.results import Report, summary_ms
 from sip_tests.bench.site import Site, SiteDaemon, phone_of, seed_site
 from sip_tests.daemon import cpu_seconds, free_tcp_port
@@ -330,8 +325,8 @@ def run_pop(
             site = seed_site(root / f"site-{agents}", agents=agents, contacts=5_000)
             load = None
             if report_readers:
-                buckets = BUCKETS_QUICK if quick else BUCKETS_FULL
-                load, seeded = report_load(site, buckets, report_worker)
+                plan = QUICK_PLAN if quick else FULL_PLAN
+                load, seeded = report_load(site, plan, report_worker)
                 report.details[f"{agents} report buckets"] = seeded
                 report.details["report worker"] = report_worker or "default"
             product = _Run(root / f"product-{agents}", site, phases, floor=False, reports=load)

@@ -1,8 +1,8 @@
 """Reports read while the pop bench plays calls (``cti bench pop --with-reports``).
 
-:func:`report_load` gives a bench site's store a year of report buckets, as ``cti bench
-reports`` seeds them (:func:`seed_buckets` is the one caller of that bench's seeding, so a new
-seeding is one change here), and returns what a reader process
+:func:`report_load` gives a bench site's store a year of calls and their report buckets, as
+``cti bench reports`` seeds them (:func:`seed_buckets` is the one caller of that bench's
+seeding, so a new seeding is one change here), and returns what a reader process
 (:mod:`sip_tests.bench.report_reader`) needs: the site admin's session and the reports to ask
 for, a month by day of every queue, group and agent (the seeding's keys: ``q00``, ``group0``,
 ``agent000``, ...). The daemon is given the seeding's time zone as the site's, so those reports
@@ -26,18 +26,12 @@ from sip_tests.bench.results import Report, percentile
 from sip_tests.bench.site import Site
 
 __all__ = [
-    "BUCKETS_FULL",
-    "BUCKETS_QUICK",
     "ReportLoad",
     "add_read_rows",
     "read_figures",
     "report_load",
     "seed_buckets",
 ]
-
-# queues, agents, days of queue quarter hours, days of agent quarter hours: `cti bench reports`'s
-BUCKETS_QUICK = (8, 40, 7, 2)
-BUCKETS_FULL = (20, 200, 31, 7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,26 +67,28 @@ class ReportLoad:
         }
 
 
-def seed_buckets(site: Site, sizes: tuple[int, int, int, int]) -> dict[str, float]:
-    """Write a year of report buckets and the report groups into ``site``'s store (with the
-    report bench's seeding as it stands); return how many rows and how long it took."""
-    queues, agents, q_days, agent_q_days = sizes
+def seed_buckets(site: Site, plan: reports.Plan) -> dict[str, float]:
+    """Write ``plan``'s calls, their report buckets and the report groups into ``site``'s store
+    (with the report bench's seeding as it stands; the CRM's tables are there too); return how
+    many bucket rows and calls, and how long it took."""
     store = Store(site.store_url)
     try:
         started = time.perf_counter()
-        rows = reports._seed(store, queues, agents, q_days, agent_q_days)
-        reports._groups(store, queues, agents)
+        reports.seed_calls({"site": store}, plan, datetime.now(reports.TZ).date())
+        reports.add_groups(store, plan.centre)
+        seconds = round(time.perf_counter() - started, 1)
+        rows = reports.stored_rows(store)
     finally:
         store.close()
-    return {"rows": rows, "seconds": round(time.perf_counter() - started, 1)}
+    return {"rows": rows["bucket_rows"], "calls": rows["calls"], "seconds": seconds}
 
 
 def report_load(
-    site: Site, sizes: tuple[int, int, int, int], worker: str | None = None
+    site: Site, plan: reports.Plan, worker: str | None = None
 ) -> tuple[ReportLoad, dict[str, float]]:
     """Seed ``site``'s report buckets (:func:`seed_buckets`); return how to read them and what
     the seeding wrote."""
-    seeded = seed_buckets(site, sizes)
+    seeded = seed_buckets(site, plan)
     today = datetime.now(reports.TZ).date()
     month = {"by": "day", "from": (today - timedelta(days=30)).isoformat(), "to": str(today)}
     cases = tuple(

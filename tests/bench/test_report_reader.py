@@ -10,15 +10,18 @@ from pathlib import Path
 import httpx
 
 from sip_tests.bench.pop import _spawn, _wait_file
+from sip_tests.bench.report_calls import Centre
 from sip_tests.bench.report_load import read_figures, report_load
+from sip_tests.bench.reports import Plan
 from sip_tests.bench.site import SiteDaemon, seed_site
 from sip_tests.daemon import free_tcp_port
 
 
 def test_the_reader_gets_every_month_by_day_from_the_daemon(tmp_path: Path) -> None:
     site = seed_site(tmp_path / "site", agents=2, contacts=10)
-    load, seeded = report_load(site, (2, 3, 1, 1))  # 2 queues (one group), 3 agents
-    assert seeded["rows"] > 0
+    plan = Plan(Centre(queues=2, agents=3), calls=3000, q_days=1, agent_q_days=1, days=31)
+    load, seeded = report_load(site, plan)  # 2 queues (one group), 3 agents
+    assert seeded["rows"] > 0 and seeded["calls"] == 3000
     work = tmp_path / "run"
     work.mkdir()
     stop = work / "stop"
