@@ -128,7 +128,11 @@ def _reports(quick: bool) -> Report:
     return run_reports(quick=quick)
 
 
-_command("reports", _reports, "Report query time on a store holding a year of buckets.")
+_command(
+    "reports",
+    _reports,
+    "Report query time on a store holding a year of calls (1M) and their buckets.",
+)
 
 
 def _access(quick: bool) -> Report:
