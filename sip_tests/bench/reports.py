@@ -1,8 +1,9 @@
 """``cti bench reports``: report query time on a store holding a year of calls and their buckets.
 
-Seeds a store (SQLite, then PostgreSQL when it answers on loopback) with a year of synthetic
-calls (1,000,000; 100,000 with ``--quick``) over 20 queues and 200 agents (8 and 40), 20 DIDs
-and 4 trunks, made by :mod:`sip_tests.bench.report_calls`: each call's record goes into the
+Seeds two stores (SQLite, and PostgreSQL when it answers on loopback) with a year of synthetic
+calls (1,000,000; 100,000 with ``--quick``; today is a whole day, calls after now too, so the
+reports of today read a full day) over 20 queues and 200 agents (8 and 40), 20 DIDs and 4
+trunks, made by :mod:`sip_tests.bench.report_calls`: each call's record goes into the
 built-in CRM's ``crm_calls`` table of the same database, and its facts (queue visit, rings
 unanswered, transfers, wrap-up, the finished call; the agents' logins and pauses) are counted by
 the daemon's own :class:`cti.reports.buckets.Deltas` and written by
