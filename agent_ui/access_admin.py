@@ -14,16 +14,15 @@ from starlette.routing import BaseRoute, Route
 
 from agent_ui.admin_access import admin_reader as _reader
 from agent_ui.admin_access import admin_writer as _writer
-from agent_ui.admin_access import no_store_json as _json
 from agent_ui.json_body import read_json
+from agent_ui.responses import NO_STORE
+from agent_ui.responses import no_store_json as _json
 from cti.access_numbers.service import AccessNumbers
 from cti.access_numbers.values import DEFAULT_HOLD_S, AccessNumber, PoolSpec
 from cti.errors import ValidationFailed
 from cti.numbers import RegionSource, region_source, to_e164
 
 __all__ = ["access_admin_routes"]
-
-_NO_STORE = {"cache-control": "no-store"}
 
 
 def _int(body: dict[str, object], key: str, default: int) -> int:
@@ -128,7 +127,7 @@ class _AccessAdminApi:
         _reader(request)
         status = [s.as_dict() for s in await self.access.status()]
         return Response(
-            json.dumps({"pools": status}), media_type="application/json", headers=_NO_STORE
+            json.dumps({"pools": status}), media_type="application/json", headers=NO_STORE
         )
 
 

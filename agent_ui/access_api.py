@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_body
+from agent_ui.responses import NO_STORE
 from cti.access_numbers.service import AccessNumbers, ReservationRequest
 from cti.access_numbers.values import Interaction
 from cti.errors import CtiError, ValidationFailed
@@ -34,7 +35,6 @@ __all__ = ["MAX_CONTEXT_BYTES", "access_api_routes", "openapi_document"]
 MAX_CONTEXT_BYTES = 4096
 _MAX_DEPTH = 4
 _BODY_LIMIT = 16 * 1024
-_NO_STORE = {"cache-control": "no-store"}
 
 
 _PHONE = r"^[+(0-9][0-9 ().-]*$"  # the characters of a phone number; phonenumbers says if it is one
@@ -171,7 +171,7 @@ def interaction_body(found: Interaction) -> dict[str, Any]:
 
 
 def _error(exc: CtiError) -> Response:
-    headers = dict(_NO_STORE)
+    headers = dict(NO_STORE)
     retry = exc.details.get("retry_after_s")
     if isinstance(retry, int | float):
         headers["retry-after"] = str(max(1, math.ceil(retry)))
@@ -211,7 +211,7 @@ class _InteractionApi:
             )
         except CtiError as exc:
             return _error(exc)
-        return JSONResponse(interaction_body(found), status_code=201, headers=_NO_STORE)
+        return JSONResponse(interaction_body(found), status_code=201, headers=NO_STORE)
 
     async def get(self, request: Request) -> Response:
         try:
@@ -219,7 +219,7 @@ class _InteractionApi:
             found = await self.access.interaction(key, request.path_params["id"])
         except CtiError as exc:
             return _error(exc)
-        return JSONResponse(interaction_body(found), headers=_NO_STORE)
+        return JSONResponse(interaction_body(found), headers=NO_STORE)
 
     async def delete(self, request: Request) -> Response:
         try:
@@ -227,7 +227,7 @@ class _InteractionApi:
             found = await self.access.cancel(key, request.path_params["id"])
         except CtiError as exc:
             return _error(exc)
-        return JSONResponse(interaction_body(found), headers=_NO_STORE)
+        return JSONResponse(interaction_body(found), headers=NO_STORE)
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json
 from agent_ui.policy import WebPolicy
+from agent_ui.responses import NO_STORE
 from agent_ui.session import LoginThrottle
 from agent_ui.web import AuditLog, route_auth
 from cti.accounts.passwords import PasswordChanges, WrongPassword
@@ -32,7 +33,6 @@ __all__ = ["account_routes"]
 
 log = logging.getLogger(__name__)
 
-_NO_STORE = {"cache-control": "no-store"}
 _MAX_PASSWORD = 1024  # as the login's: bounds the argon2 work one request causes
 
 
@@ -73,7 +73,7 @@ class _PasswordRoute:
             raise
         self._throttle.record(principal.username, address, success=True)
         log.info("%s changed their password (%d other sessions ended)", principal.username, ended)
-        return JSONResponse({"sessions_ended": ended}, headers=_NO_STORE)
+        return JSONResponse({"sessions_ended": ended}, headers=NO_STORE)
 
 
 class _TotpRoutes:
@@ -86,24 +86,24 @@ class _TotpRoutes:
             "enabled": await self._factors.enabled(principal.username),
             "available": principal.role in TOTP_ROLES,
         }
-        return JSONResponse(body, headers=_NO_STORE)
+        return JSONResponse(body, headers=NO_STORE)
 
     async def begin(self, request: Request) -> Response:
         principal = route_auth(request).check_write(request).principal
         enrolment = await self._factors.begin(principal)
-        return JSONResponse(enrolment.as_dict(), headers=_NO_STORE)
+        return JSONResponse(enrolment.as_dict(), headers=NO_STORE)
 
     async def confirm(self, request: Request) -> Response:
         principal = route_auth(request).check_write(request).principal
         body = await read_json(request)
         await self._factors.confirm(principal, body.get("code"))
-        return JSONResponse({"enabled": True}, headers=_NO_STORE)
+        return JSONResponse({"enabled": True}, headers=NO_STORE)
 
     async def reset(self, request: Request) -> Response:
         admin = route_auth(request).check_write(request).principal
         require(admin, Action.ADMINISTER_PBX)
         await self._factors.reset(admin, request.path_params["username"][:64])
-        return Response(status_code=204, headers=_NO_STORE)
+        return Response(status_code=204, headers=NO_STORE)
 
 
 def account_routes(

@@ -19,8 +19,9 @@ from starlette.routing import BaseRoute, Route
 
 from agent_ui.admin_access import admin_reader as _reader
 from agent_ui.admin_access import admin_writer as _writer
-from agent_ui.admin_access import no_store_json as _json
 from agent_ui.json_body import read_body
+from agent_ui.responses import NO_STORE
+from agent_ui.responses import no_store_json as _json
 from cti.admin.asterisk_config import AsteriskConfig
 from cti.admin.dids import DidAdmin
 from cti.admin.history import AdminHistory
@@ -33,7 +34,6 @@ from cti.errors import ValidationFailed
 
 __all__ = ["admin_routes"]
 
-_NO_STORE = {"cache-control": "no-store"}
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _JSON_LIMIT = 4 * 1024 * 1024
 _FILENAME = re.compile(r"[^A-Za-z0-9._ -]")
@@ -232,7 +232,7 @@ class _AuditApi:
 
 
 def _download(data: bytes, filename: str, media: str) -> Response:
-    headers = {**_NO_STORE, "content-disposition": f'attachment; filename="{filename}"'}
+    headers = {**NO_STORE, "content-disposition": f'attachment; filename="{filename}"'}
     return Response(data, media_type=media, headers=headers)
 
 

@@ -1,23 +1,13 @@
-"""What every admin-only route module needs: the admin check for reads and writes, and JSON
-answers that are never cached."""
+"""What every admin-only route module needs: the admin check for reads and writes."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from agent_ui.web import route_auth
 from cti.principal import Action, Principal, require
 
-__all__ = ["NO_STORE", "admin_reader", "admin_writer", "no_store_json"]
-
-NO_STORE = {"cache-control": "no-store"}
-
-
-def no_store_json(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=NO_STORE)
+__all__ = ["admin_reader", "admin_writer"]
 
 
 def admin_reader(request: Request) -> Principal:

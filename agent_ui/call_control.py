@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from agent_ui.json_body import read_json, required_text
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.core.updates import CallView
 from cti.dial_rules import DialRules
@@ -31,7 +32,6 @@ __all__ = ["CallCommands", "CallControl", "CallLookup"]
 
 log = logging.getLogger(__name__)
 
-_NO_STORE = {"cache-control": "no-store"}
 TransferKind = Literal["blind", "attended"]
 
 
@@ -95,7 +95,7 @@ class CallControl:
         require(session.principal, Action.CONTROL_CALL)  # before the body: 403, not 422
         body = await read_json(request)
         await self.hangup(session.principal, required_text(body, "call_id", 128))
-        return JSONResponse({"ok": True}, headers=_NO_STORE)
+        return JSONResponse({"ok": True}, headers=NO_STORE)
 
     async def transfer_endpoint(self, request: Request) -> Response:
         """``POST /api/calls/transfer`` ``{"call_id", "target", "kind": "blind"|"attended"}``."""
@@ -111,7 +111,7 @@ class CallControl:
             required_text(body, "target", 64),
             "blind" if kind == "blind" else "attended",
         )
-        return JSONResponse({"ok": True, "target": number, "kind": kind}, headers=_NO_STORE)
+        return JSONResponse({"ok": True, "target": number, "kind": kind}, headers=NO_STORE)
 
     # ---------------------------------------------------------------------------- helpers
     def _own_channel(self, principal: Principal, call_id: str) -> tuple[CallCommands, str]:

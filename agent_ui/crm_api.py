@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from agent_ui.json_body import optional_text, query_text, read_json, required_text
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from crm_connectors.base import CallHistoryEntry, Contact, CrmConnector, NewContact, RecordRef
 from cti.dial_rules import display_number
@@ -34,7 +35,6 @@ __all__ = ["CrmApi", "parse_ref"]
 
 log = logging.getLogger(__name__)
 
-_NO_STORE = {"cache-control": "no-store"}
 MAX_QUERY_CHARS = 100
 MAX_RESULTS = 25
 
@@ -142,7 +142,7 @@ class CrmApi:
             }
             for hit in hits
         ]
-        return JSONResponse({"query": query, "hits": body}, headers=_NO_STORE)
+        return JSONResponse({"query": query, "hits": body}, headers=NO_STORE)
 
     async def history(self, request: Request) -> Response:
         """``GET /api/crm/history?number=`` or ``?ref=`` -> past calls, notes, dispositions."""
@@ -160,7 +160,7 @@ class CrmApi:
         else:
             raise ValidationFailed("give a number or a ref", details={})
         entries = await self._crm.history(target, limit=MAX_RESULTS)
-        return JSONResponse({"calls": [_history(e) for e in entries]}, headers=_NO_STORE)
+        return JSONResponse({"calls": [_history(e) for e in entries]}, headers=NO_STORE)
 
     async def link_number(self, request: Request) -> Response:
         """``POST /api/crm/link`` ``{"number", "ref", "call_id"?}``: this number is this record."""
@@ -177,7 +177,7 @@ class CrmApi:
         refreshed = await self._refresh(call_id)
         return JSONResponse(
             {"ok": True, "number": number, "ref": _ref_text(ref), "refreshed": refreshed},
-            headers=_NO_STORE,
+            headers=NO_STORE,
         )
 
     async def create_contact(self, request: Request) -> Response:
@@ -199,7 +199,7 @@ class CrmApi:
         return JSONResponse(
             {"contact": _contact(contact), "refreshed": refreshed},
             status_code=201,
-            headers=_NO_STORE,
+            headers=NO_STORE,
         )
 
     async def _own_call(self, agent: str, body: dict[str, Any]) -> str | None:

@@ -27,6 +27,7 @@ from agent_ui.crm_api import CrmApi
 from agent_ui.dial import Dialer, Originator
 from agent_ui.json_body import query_text, read_json
 from agent_ui.notifier import Notifier
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from crm_connectors.base import CrmConnector
 from cti.agent_state import AgentState, AgentStates, AgentStatus
@@ -46,7 +47,6 @@ __all__ = ["PAUSE_REASONS", "Desktop", "PbxCommands"]
 log = logging.getLogger(__name__)
 
 PAUSE_REASONS = ("Break", "Lunch", "Training", "Meeting", "Back office")
-_NO_STORE = {"cache-control": "no-store"}
 _EXTENSION_PREFIX = "PJSIP/"
 
 
@@ -122,7 +122,7 @@ class Desktop:
         except AmiError as exc:
             log.warning("agent state of %s unknown: %s", principal.username, exc)
             state = AgentState(AgentStatus.UNKNOWN)
-        return JSONResponse(self._state_body(state), headers=_NO_STORE)
+        return JSONResponse(self._state_body(state), headers=NO_STORE)
 
     async def _set_state(self, request: Request) -> Response:
         """``POST /api/agent/state`` ``{"state": "ready"}`` or ``{"state": "paused", "reason"}``."""
@@ -138,14 +138,14 @@ class Desktop:
             state = await self.states.set_paused(agent, str(body.get("reason") or ""))
         else:
             raise ValidationFailed("state is ready or paused", details={"field": "state"})
-        return JSONResponse(self._state_body(state), headers=_NO_STORE)
+        return JSONResponse(self._state_body(state), headers=NO_STORE)
 
     async def _end_wrapup(self, request: Request) -> Response:
         """``POST /api/agent/wrapup/end``: end the agent's wrap-up now (409 when not in one)."""
         session = route_auth(request).check_write(request)
         require(session.principal, Action.SET_AGENT_STATE)
         state = await self._wrapup_ended(session.principal.username, "button")
-        return JSONResponse(self._state_body(state), headers=_NO_STORE)
+        return JSONResponse(self._state_body(state), headers=NO_STORE)
 
     async def _wrapup_ended(self, agent: str, via: str) -> AgentState:
         """End ``agent``'s wrap-up early and say so in the audit log (``agent.wrapup_ended``)."""
@@ -172,7 +172,7 @@ class Desktop:
                 if endpoint.endpoint.startswith(_EXTENSION_PREFIX) and extension.isdigit():
                     people.append({"name": agent.name, "extension": extension})
         people.sort(key=lambda p: p["name"].casefold())
-        return JSONResponse({"colleagues": people}, headers=_NO_STORE)
+        return JSONResponse({"colleagues": people}, headers=NO_STORE)
 
     async def _restore(self, request: Request) -> Response:
         """``GET /api/calls/restore?call_id=``: this agent's notes and the call's live state.
@@ -198,7 +198,7 @@ class Desktop:
             "state": state,
             "answered_at": answered_at,
         }
-        return JSONResponse(body, headers=_NO_STORE)
+        return JSONResponse(body, headers=NO_STORE)
 
     def _live_state(self, username: str, call_id: str) -> tuple[str, float | None]:
         """``answered`` (since), ``ringing``, ``elsewhere`` or ``ended``, as the tracker sees it."""

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from agent_ui import messages
 from agent_ui.json_body import read_json
 from agent_ui.protocol import Outgoing
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.config import DialSettings
 from cti.core.events import WEBRTC_SUFFIX, OriginateResponded
@@ -36,7 +37,6 @@ __all__ = ["DialStarted", "Dialer", "Originator"]
 
 log = logging.getLogger(__name__)
 
-_NO_STORE = {"cache-control": "no-store"}
 _FIELD: dict[str, object] = {"field": "number"}
 _MAX_NUMBER = 64
 # OriginateResponse ``Reason`` codes (Asterisk's enum ast_control_frame_type subset it reports).
@@ -169,7 +169,7 @@ class Dialer:
         require(session.principal, Action.DIAL)  # the role before the body
         body = await read_json(request)
         started = await self.dial(session.principal, body.get("number"), body.get("phone"))
-        return JSONResponse(started.as_dict(), status_code=202, headers=_NO_STORE)
+        return JSONResponse(started.as_dict(), status_code=202, headers=NO_STORE)
 
     async def _own_endpoint(self, username: str) -> AgentEndpoint:
         endpoints = await self._endpoints_of(username)

@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import optional_text, read_json, required_text
+from agent_ui.responses import NO_STORE
 from agent_ui.web import PAGES_DIR, route_auth
 from cti.errors import CtiError, ValidationFailed
 
@@ -35,7 +36,6 @@ PAGE = "/examples/call-us"
 _ID = re.compile(r"ix_[0-9a-f]{1,64}")
 _TIMEOUT_S = 10.0
 _PASSED_HEADERS = ("retry-after",)
-_NO_STORE = {"cache-control": "no-store"}
 
 
 class ExampleNotConfigured(CtiError):
@@ -112,11 +112,11 @@ def _answer(got: ApiAnswer) -> Response:
         body = {k: body.get(k) for k in ("id", "state", "number", "expires_at", "call_id")}
     elif body.get("details", {}).get("field") in ("caller_number", "customer.phone"):
         body["details"]["field"] = "phone"  # the page's one phone field
-    return JSONResponse(body, status_code=got.status, headers={**_NO_STORE, **got.headers})
+    return JSONResponse(body, status_code=got.status, headers={**NO_STORE, **got.headers})
 
 
 def _error(exc: CtiError) -> Response:
-    return JSONResponse(exc.as_dict(), status_code=exc.status, headers=_NO_STORE)
+    return JSONResponse(exc.as_dict(), status_code=exc.status, headers=NO_STORE)
 
 
 def _interaction_path(request: Request) -> str:
@@ -131,7 +131,7 @@ def call_us_routes(backend: CallUsBackend) -> list[BaseRoute]:
     html = (PAGES_DIR / "call_us.html").read_text(encoding="utf-8")
 
     async def page(request: Request) -> Response:
-        return HTMLResponse(html, headers=_NO_STORE)
+        return HTMLResponse(html, headers=NO_STORE)
 
     async def reserve(request: Request) -> Response:
         try:

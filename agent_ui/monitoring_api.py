@@ -13,13 +13,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json, required_text
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.monitoring import Mode, MonitorService
 from cti.principal import Action, require
 
 __all__ = ["monitoring_routes"]
-
-_NO_STORE = {"cache-control": "no-store"}
 
 
 def monitoring_routes(service: MonitorService) -> list[BaseRoute]:
@@ -29,7 +28,7 @@ def monitoring_routes(service: MonitorService) -> list[BaseRoute]:
         body = await read_json(request)
         mode = Mode.parse(body.get("mode", "listen"))
         joined = await service.start(session.principal, required_text(body, "call_id", 128), mode)
-        return JSONResponse(joined.as_dict(), status_code=201, headers=_NO_STORE)
+        return JSONResponse(joined.as_dict(), status_code=201, headers=NO_STORE)
 
     async def switch(request: Request) -> Response:
         session = route_auth(request).check_write(request)
@@ -38,17 +37,17 @@ def monitoring_routes(service: MonitorService) -> list[BaseRoute]:
         changed = await service.switch(
             session.principal, request.path_params["id"], Mode.parse(body.get("mode"))
         )
-        return JSONResponse(changed.as_dict(), headers=_NO_STORE)
+        return JSONResponse(changed.as_dict(), headers=NO_STORE)
 
     async def leave(request: Request) -> Response:
         session = route_auth(request).check_write(request)
         await service.leave(session.principal, request.path_params["id"])
-        return JSONResponse({"ok": True}, headers=_NO_STORE)
+        return JSONResponse({"ok": True}, headers=NO_STORE)
 
     async def mine(request: Request) -> Response:
         session = route_auth(request).session(request)
         sessions = [s.as_dict() for s in service.sessions_of(session.principal)]
-        return JSONResponse({"sessions": sessions}, headers=_NO_STORE)
+        return JSONResponse({"sessions": sessions}, headers=NO_STORE)
 
     return [
         Route("/api/monitor", start, methods=["POST"]),

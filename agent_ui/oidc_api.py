@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.accounts.oidc import OidcLogin
 from cti.errors import AuthenticationRequired, CtiError, NotFound, StoreError
@@ -25,7 +26,6 @@ from cti.secretbox import SecretBox
 
 __all__ = ["oidc_routes"]
 
-_NO_STORE = {"cache-control": "no-store"}
 _COOKIE = "cti_oidc"
 _ERROR_COOKIE = "cti_oidc_error"
 _PENDING_S = 600  # a sign-in at the provider must come back within this
@@ -47,7 +47,7 @@ class _Routes:
         failed = self._failure(request.cookies.get(_ERROR_COOKIE, ""))
         if failed:
             body["error"] = failed
-        response = JSONResponse(body, headers=_NO_STORE)
+        response = JSONResponse(body, headers=NO_STORE)
         if _ERROR_COOKIE in request.cookies:  # said once
             response.delete_cookie(_ERROR_COOKIE, path="/login/oidc", secure=self._secure)
         return response
@@ -56,7 +56,7 @@ class _Routes:
         login = self._need()
         pending = await login.start()
         key = await login.pending.keep(pending)
-        response = RedirectResponse(pending.url, status_code=303, headers=_NO_STORE)
+        response = RedirectResponse(pending.url, status_code=303, headers=NO_STORE)
         response.set_cookie(
             _COOKIE,
             key,
@@ -74,7 +74,7 @@ class _Routes:
             return await self._finish(request, login)
         except CtiError as exc:  # back to the sign-in card, which says why
             log.info("single sign-on failed: %s (%s)", exc.message, exc.error_id)
-            response = RedirectResponse(_FAILED_LANDING, status_code=303, headers=_NO_STORE)
+            response = RedirectResponse(_FAILED_LANDING, status_code=303, headers=NO_STORE)
             response.delete_cookie(_COOKIE, path="/login/oidc", secure=self._secure, httponly=True)
             if self._box is not None:
                 response.set_cookie(
@@ -98,7 +98,7 @@ class _Routes:
             )
         signed_in = await login.finish(pending, query.get("state", ""), query.get("code", ""))
         home = _HOME[str(signed_in.principal.role)]
-        redirect = RedirectResponse(home, status_code=303, headers=_NO_STORE)
+        redirect = RedirectResponse(home, status_code=303, headers=NO_STORE)
         session, response = await route_auth(request).sign_in(
             request, signed_in.principal, redirect
         )

@@ -12,11 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.responses import NO_STORE
 from cti.site.phone_server import FetchRequest, PhoneFileServer, ProvisioningChallenge
 
 __all__ = ["phone_file_routes"]
-
-_NO_STORE = {"cache-control": "no-store"}
 
 
 def _target(request: Request) -> str:
@@ -44,9 +43,9 @@ class _PhoneFiles:
         try:
             served = await self._server.fetch(fetch)
         except ProvisioningChallenge as exc:
-            headers = {**_NO_STORE, "www-authenticate": exc.challenge}
+            headers = {**NO_STORE, "www-authenticate": exc.challenge}
             return JSONResponse(exc.as_dict(), status_code=exc.status, headers=headers)
-        return Response(served.body, media_type=served.media_type, headers=_NO_STORE)
+        return Response(served.body, media_type=served.media_type, headers=NO_STORE)
 
     async def by_digest(self, request: Request) -> Response:
         return await self._serve(request, None)

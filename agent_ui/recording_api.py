@@ -19,14 +19,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json, required_text
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.errors import ValidationFailed
 from cti.principal import Action, require
 from cti.recording import RecordingService
 
 __all__ = ["recording_routes"]
-
-_NO_STORE = {"cache-control": "no-store"}
 
 
 def _group(request: Request) -> str:
@@ -53,12 +52,12 @@ def recording_routes(service: RecordingService) -> list[BaseRoute]:
         if "group" in request.query_params:  # a supervisor's list of the group's latest
             group = request.query_params["group"][:64]
             latest = await service.recent(session.principal, group)
-            return JSONResponse({"recordings": [r.as_dict() for r in latest]}, headers=_NO_STORE)
+            return JSONResponse({"recordings": [r.as_dict() for r in latest]}, headers=NO_STORE)
         call_id = request.query_params.get("call_id", "")
         if not call_id or len(call_id) > 128:
             raise ValidationFailed("call_id is required", details={"field": "call_id"})
         found = await service.of_call(session.principal, call_id)
-        return JSONResponse({"recordings": [r.as_dict() for r in found]}, headers=_NO_STORE)
+        return JSONResponse({"recordings": [r.as_dict() for r in found]}, headers=NO_STORE)
 
     def pauser(paused: bool) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -68,14 +67,14 @@ def recording_routes(service: RecordingService) -> list[BaseRoute]:
             row = await service.pause(
                 session.principal, required_text(body, "call_id", 128), paused
             )
-            return JSONResponse(row.as_dict(), headers=_NO_STORE)
+            return JSONResponse(row.as_dict(), headers=NO_STORE)
 
         return endpoint
 
     async def get_policy(request: Request) -> Response:
         session = route_auth(request).session(request)
         policy = await service.policy_for(session.principal, _group(request))
-        return JSONResponse(policy.as_dict(), headers=_NO_STORE)
+        return JSONResponse(policy.as_dict(), headers=NO_STORE)
 
     async def put_policy(request: Request) -> Response:
         session = route_auth(request).check_write(request)
@@ -83,7 +82,7 @@ def recording_routes(service: RecordingService) -> list[BaseRoute]:
         await service.check_reach(session.principal, group)  # the role before the body
         body = await read_json(request)
         policy = await service.set_policy(session.principal, group, dict(body))
-        return JSONResponse(policy.as_dict(), headers=_NO_STORE)
+        return JSONResponse(policy.as_dict(), headers=NO_STORE)
 
     return [
         Route("/api/recordings", of_call, methods=["GET"]),

@@ -18,47 +18,48 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.principal import Action, require
 from cti.reports.dashboard import Dashboard
-from cti.reports.service import Reports, report_csv
+from cti.reports.service import Reports
+from cti.reports.worker import ReportWorker
 
 __all__ = ["report_routes"]
 
-_NO_STORE = {"cache-control": "no-store"}
-
 
 class _ReportsApi:
-    def __init__(self, reports: Reports, dashboard: Dashboard) -> None:
+    def __init__(self, worker: ReportWorker, reports: Reports, dashboard: Dashboard) -> None:
+        self.worker = worker
         self.reports = reports
         self.dashboard = dashboard
 
     async def report(self, request: Request) -> Response:
         principal = route_auth(request).session(request).principal
-        body = await self.reports.report(principal, dict(request.query_params))
-        return JSONResponse(body, headers=_NO_STORE)
+        body = await self.worker.json(principal, dict(request.query_params))
+        return Response(body, media_type="application/json", headers=NO_STORE)
 
     async def options(self, request: Request) -> Response:
         principal = route_auth(request).session(request).principal
-        return JSONResponse(await self.reports.options(principal), headers=_NO_STORE)
+        return JSONResponse(await self.reports.options(principal), headers=NO_STORE)
 
     async def report_csv(self, request: Request) -> Response:
         principal = route_auth(request).session(request).principal
-        body = await self.reports.report(principal, dict(request.query_params))
-        name = f"report-{body['dim']}-{body['by']}-{body['from']}-{body['to']}.csv"
+        name, text = await self.worker.csv(principal, dict(request.query_params))
         return Response(
-            report_csv(body),
+            text,
             media_type="text/csv; charset=utf-8",
-            headers={**_NO_STORE, "content-disposition": f'attachment; filename="{name}"'},
+            headers={**NO_STORE, "content-disposition": f'attachment; filename="{name}"'},
         )
 
     async def home(self, request: Request) -> Response:
         require(route_auth(request).session(request).principal, Action.ADMINISTER_PBX)
-        return JSONResponse(await self.dashboard.home(), headers=_NO_STORE)
+        return JSONResponse(await self.dashboard.home(), headers=NO_STORE)
 
 
-def report_routes(reports: Reports, dashboard: Dashboard) -> list[BaseRoute]:
-    api = _ReportsApi(reports, dashboard)
+def report_routes(worker: ReportWorker, reports: Reports, dashboard: Dashboard) -> list[BaseRoute]:
+    """``worker`` answers the reports and their CSV, ``reports`` the page's options."""
+    api = _ReportsApi(worker, reports, dashboard)
     return [
         Route("/api/reports", api.report, methods=["GET"]),
         Route("/api/reports.csv", api.report_csv, methods=["GET"]),

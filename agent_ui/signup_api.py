@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json
+from agent_ui.responses import NO_STORE
 from agent_ui.web import PAGES_DIR, route_auth
 from cti.errors import ValidationFailed
 from cti.principal import Action, require
@@ -34,7 +35,7 @@ from cti.site.signup import SignupLinks
 __all__ = ["ImportedUsers", "signup_routes"]
 
 COOKIE = "cti_signup"
-_NO_STORE = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+_NO_STORE = {**NO_STORE, "referrer-policy": "no-referrer"}  # the link is in the URL
 #: (import id, admin) -> the usernames that applied import created or updated.
 ImportedUsers = Callable[[str, str], list[str]]
 

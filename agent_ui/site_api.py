@@ -16,14 +16,13 @@ from starlette.routing import BaseRoute, Route
 
 from agent_ui.admin_access import admin_reader as _reader
 from agent_ui.admin_access import admin_writer as _writer
-from agent_ui.admin_access import no_store_json as _json
 from agent_ui.json_body import read_body, read_json
+from agent_ui.responses import no_store_json as _json
 from cti.site.service import SiteAdmin
 from cti.site.values import LOA_MAX_BYTES
 
 __all__ = ["site_routes"]
 
-_NO_STORE = {"cache-control": "no-store"}
 _FILENAME = re.compile(r"[^A-Za-z0-9._ -]")
 _JSON_LIMIT = 2 * 1024 * 1024
 

@@ -13,13 +13,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.principal import Action, require
 from cti.site_settings import SiteSettings
 
 __all__ = ["site_settings_routes"]
-
-_NO_STORE = {"cache-control": "no-store"}
 
 
 class _SiteSettingsApi:
@@ -28,14 +27,14 @@ class _SiteSettingsApi:
 
     async def show(self, request: Request) -> Response:
         require(route_auth(request).session(request).principal, Action.ADMINISTER_PBX)
-        return JSONResponse(self.settings.view(), headers=_NO_STORE)
+        return JSONResponse(self.settings.view(), headers=NO_STORE)
 
     async def change(self, request: Request) -> Response:
         principal = route_auth(request).check_write(request).principal
         require(principal, Action.ADMINISTER_PBX)
         body = await read_json(request)
         await self.settings.set_default_region(principal, body.get("default_region"))
-        return JSONResponse(self.settings.view(), headers=_NO_STORE)
+        return JSONResponse(self.settings.view(), headers=NO_STORE)
 
 
 def site_settings_routes(settings: SiteSettings) -> list[BaseRoute]:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.errors import ValidationFailed
 from cti.principal import Principal
@@ -24,12 +25,11 @@ from cti.supervision.console import SupervisorConsole
 
 __all__ = ["supervisor_routes"]
 
-_NO_STORE = {"cache-control": "no-store"}
 MAX_BODY = 512 * 1024  # a 64 KiB template, JSON-escaped at worst, and its settings
 
 
 def _json(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=_NO_STORE)
+    return JSONResponse(body, status_code=status, headers=NO_STORE)
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -92,7 +92,7 @@ class _Routes:
     async def delete_group(self, request: Request) -> Response:
         principal = self.writer(request)
         await self.console.delete_group(principal, _group(request))
-        return Response(status_code=204, headers=_NO_STORE)
+        return Response(status_code=204, headers=NO_STORE)
 
     # ------------------------------------------------------------------------ templates
     async def templates(self, request: Request) -> Response:

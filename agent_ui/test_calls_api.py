@@ -13,13 +13,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.principal import Principal
 from cti.webphone.test_calls import TestCallStarted
 
 __all__ = ["TestCallApi", "TestCallPlacer"]
-
-_NO_STORE = {"cache-control": "no-store"}
 
 
 class TestCallPlacer(Protocol):
@@ -50,7 +49,7 @@ class TestCallApi:
         """Ring the signed-in user's own phone: no body needed (an empty JSON object)."""
         session = route_auth(request).check_write(request)
         started = await self._calls.ring_me(session.principal)
-        return JSONResponse(started.as_dict(), status_code=202, headers=_NO_STORE)
+        return JSONResponse(started.as_dict(), status_code=202, headers=NO_STORE)
 
     async def simulate(self, request: Request) -> Response:
         """``?group=Sales`` (as every supervisor route) and ``{"did": null, "caller":
@@ -61,4 +60,4 @@ class TestCallApi:
         started = await self._calls.simulate(
             session.principal, group, body.get("did"), body.get("caller")
         )
-        return JSONResponse(started.as_dict(), status_code=202, headers=_NO_STORE)
+        return JSONResponse(started.as_dict(), status_code=202, headers=NO_STORE)

@@ -16,18 +16,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_ui.json_body import read_json
+from agent_ui.responses import NO_STORE
 from agent_ui.web import route_auth
 from cti.errors import ValidationFailed
 from cti.supervision.board import Wallboards
 
 __all__ = ["wallboard_routes"]
 
-_NO_STORE = {"cache-control": "no-store"}
 MAX_BODY = 4096
 
 
 def _json(body: Any) -> JSONResponse:
-    return JSONResponse(body, headers=_NO_STORE)
+    return JSONResponse(body, headers=NO_STORE)
 
 
 def _group(request: Request) -> str:

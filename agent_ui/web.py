@@ -34,6 +34,7 @@ from starlette.types import Scope
 from agent_ui.hub import AgentHub
 from agent_ui.json_body import read_body, read_json
 from agent_ui.policy import AgentMessageHandler, WebPolicy
+from agent_ui.responses import NO_STORE
 from agent_ui.security import (
     OriginPolicy,
     SecurityHeadersMiddleware,
@@ -68,7 +69,6 @@ log = logging.getLogger(__name__)
 
 AuditLog = Callable[[str, dict[str, object]], Awaitable[object]]  # (kind, details)
 
-_NO_STORE = {"cache-control": "no-store"}
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # common/, agent/, supervisor/, admin/
 PAGES_DIR = Path(__file__).parent / "pages"
 MAX_USERNAME_CHARS = 150
@@ -151,15 +151,15 @@ class _Pages:
     async def home(self, request: Request) -> Response:
         session = request_session(request)
         home = _HOME[session.principal.role] if session else "/agent"
-        return RedirectResponse(home, status_code=303, headers=_NO_STORE)
+        return RedirectResponse(home, status_code=303, headers=NO_STORE)
 
     async def page(self, request: Request) -> Response:
         page, html = self._html[request.url.path]
         session = request_session(request)
         if session is not None and not may(session.principal, page.action):
             home = _HOME[session.principal.role]
-            return RedirectResponse(home, status_code=303, headers=_NO_STORE)
-        return HTMLResponse(html, headers=_NO_STORE)
+            return RedirectResponse(home, status_code=303, headers=NO_STORE)
+        return HTMLResponse(html, headers=NO_STORE)
 
 
 def create_app(
@@ -368,7 +368,7 @@ class _Api:
         if self.second_factor is not None and await self.second_factor.enabled(username):
             step = [principal.username, principal.display_name, str(principal.role)]
             body = {"second_factor": "totp", "token": self.second_step.dumps(step)}
-            return JSONResponse(body | {"expires_in_s": SECOND_STEP_S}, headers=_NO_STORE)
+            return JSONResponse(body | {"expires_in_s": SECOND_STEP_S}, headers=NO_STORE)
         _, response = await self.sign_in(request, principal, None)
         log.info("user %s logged in from %s", principal.username, address)
         return response
@@ -418,7 +418,7 @@ class _Api:
         ):  # the account changed between the password check and now
             raise AuthenticationRequired("wrong username or password")
         if response is None:
-            response = JSONResponse(_session_body(session), headers=_NO_STORE)
+            response = JSONResponse(_session_body(session), headers=NO_STORE)
         response.set_cookie(
             self.cookie,
             value,
@@ -437,7 +437,7 @@ class _Api:
         if session is not None:
             check_csrf(request.headers, session.csrf_token)
             await self._end(session, "logged out")
-        response = Response(status_code=204, headers=_NO_STORE)
+        response = Response(status_code=204, headers=NO_STORE)
         response.delete_cookie(
             self.cookie, path="/", secure=self.secure, httponly=True, samesite=self.policy.same_site
         )
@@ -447,7 +447,7 @@ class _Api:
         """Return the user and the CSRF token the page sends back on every POST."""
         session = self._session(request)
         require(session.principal, Action.READ_SELF)
-        return JSONResponse(_session_body(session), headers=_NO_STORE)
+        return JSONResponse(_session_body(session), headers=NO_STORE)
 
     async def ws_ticket(self, request: Request) -> Response:
         """Mint a single-use ticket to open /ws?ticket=... within ``ticket_ttl_s`` seconds."""
@@ -457,7 +457,7 @@ class _Api:
         require(session.principal, Action.RECEIVE_POPS)
         ticket = await self.tickets.mint(session)
         body = {"ticket": ticket, "expires_in_s": self.tickets.ttl_s}
-        return JSONResponse(body, headers=_NO_STORE)
+        return JSONResponse(body, headers=NO_STORE)
 
     async def _end(self, session: Session, reason: str) -> None:
         """End ``session`` in the registry and close its sockets."""
@@ -529,7 +529,7 @@ def _session_body(session: Session) -> dict[str, object]:
 
 async def _cti_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CtiError)
-    headers = dict(_NO_STORE)
+    headers = dict(NO_STORE)
     retry = exc.details.get("retry_after_s") if isinstance(exc, RateLimited) else None
     if isinstance(retry, int | float):
         headers["retry-after"] = str(math.ceil(retry))

@@ -337,6 +337,9 @@ class ReportSettings(_Section):
     short_abandon_s: float = Field(default=5.0, ge=0, le=600)  # abandons under this: apart
     service_level_s: float = Field(default=20.0, gt=0, le=3600)  # answered within, by default
     queue_service_level_s: dict[str, float] = {}  # per queue
+    # "process": the report API answers from a nice'd worker process (cti.reports.worker);
+    # "inline": on the daemon's store threads, as one process with less memory
+    worker: Literal["process", "inline"] = "process"
 
     @field_validator("time_zone")
     @classmethod

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -75,7 +76,7 @@ from cti.accounts.totp import TotpFactors
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
 from cti.cluster.node import ClusterNode, LeasedSources
-from cti.cluster.pops import LocalPops, OwnedPops
+from cti.cluster.pops import LocalPops, RecordedPops
 from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
@@ -94,6 +95,7 @@ from cti.reports.buckets import Counting
 from cti.reports.dashboard import Dashboard, Light
 from cti.reports.recorder import FactRecorder
 from cti.reports.service import Reports
+from cti.reports.worker import ReportWorker
 from cti.secretbox import SecretBox
 from cti.services import StoreAuthenticator, StoreRecords, build_directory
 from cti.site.phone_server import PhoneFileServer, PhoneServerSettings
@@ -126,6 +128,12 @@ def _oidc_login(settings: Settings, store: Store, state_dir: Path) -> OidcLogin 
         return None
     callback = settings.http.public_origin.rstrip("/") + "/login/oidc/callback"
     return OidcLogin(settings.oidc, store, SecretBox.for_state_dir(state_dir), callback)
+
+
+def _on_disk(url: str) -> bool:
+    """Whether another process can open the store at ``url`` (an in-memory SQLite cannot)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:")
 
 
 def _web_policy(http: HttpSettings) -> WebPolicy:
@@ -418,6 +426,9 @@ class Daemon:
             self._agent_name,
         )
         self.reports = Reports(self.store.aio, site_tz)
+        # The report API's answers: in a nice'd process of their own, off the pops' interpreter.
+        in_worker = settings.reports.worker == "process" and _on_disk(settings.store.url)
+        self.report_worker = ReportWorker(self.reports, settings.store.url if in_worker else None)
         self.dashboard = Dashboard(self.store.aio, self.reports, self._lights)
 
     def _build_sources(self) -> Mapping[str, AsteriskCommands]:
@@ -471,8 +482,10 @@ class Daemon:
         self.hub.snapshots_from(self.pops.active_pops)  # a reconnecting tab gets its open pops
         # A call's pops are known to the node tracking it: in a cluster, its server's owner.
         # The desktop's CRM actions and the notes agents send over the websocket ask it.
-        self.call_pops: LocalPops | OwnedPops = (
-            LocalPops(self.pops) if self.cluster is None else self.cluster.pops(self.pops)
+        # Ended calls no pop service remembers (a restart, a new owner) are asked of their record.
+        self.call_pops = RecordedPops(
+            LocalPops(self.pops) if self.cluster is None else self.cluster.pops(self.pops),
+            lambda call_id, agent: self.store.aio.run(self.store.record_names, call_id, agent),
         )
         # The agent desktop: page, click-to-dial, call control, CRM API, agent state.
         self.desktop = Desktop(
@@ -755,7 +768,7 @@ class Daemon:
                 secure_cookies=self.settings.http.secure_cookies,
                 imported_users=self.admin.provisioning.imported_users,
             ),
-            *report_routes(self.reports, self.dashboard),
+            *report_routes(self.report_worker, self.reports, self.dashboard),
             *supervisor_routes(self.supervision),
             *wallboard_routes(Wallboards(self.supervision)),
             *self.desktop.routes(),
@@ -934,6 +947,7 @@ class Daemon:
             await connector.close()
         if self._tickets is not None:
             await self._tickets.close()
+        self.report_worker.close()
         self.store.close()
 
     async def serve(self) -> None:

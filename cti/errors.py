@@ -7,6 +7,8 @@ catches a library's own exception type.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AmiActionFailed",
     "AmiConnectionLost",
@@ -66,6 +68,14 @@ class CtiError(Exception):
     def as_dict(self) -> dict[str, object]:
         """Return the JSON body an HTTP or websocket boundary sends for this error."""
         return {"error": self.error_id, "message": self.message, "details": self.details}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its details (it crosses from the report worker's process)."""
+        return (_rebuilt, (type(self), self.message, self.details))
+
+
+def _rebuilt(cls: type[CtiError], message: str, details: dict[str, object]) -> CtiError:
+    return cls(message, details=details)
 
 
 class ConfigError(CtiError):

@@ -7,17 +7,31 @@ which agents were shown a call and can look the caller up again (``PopService.wa
 (``{"kind": "pop"}`` requests, :func:`answer_pop` on the owner's side). An owner that cannot be
 asked is :class:`OwnerUnreachable` (503), never a "not shown to you". :class:`LocalPops` is the
 single process's, where every call is local.
+
+Those answers live in memory: a call that ended before its node restarted, or before its
+server changed owner, is known to no pop service. :class:`RecordedPops` then asks the call's
+record (queued in the shared store at hangup), which names the agents it rang and the one who
+answered: they may still annotate it and act on it in their wrap-up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
 from cti.cluster.actions import Requests
 from cti.cluster.ownership import Ownership
 from cti.errors import OwnerUnreachable
 
-__all__ = ["QUESTION_KIND", "CallPops", "LocalPops", "OwnedPops", "answer_pop"]
+__all__ = [
+    "QUESTION_KIND",
+    "AskedPops",
+    "CallPops",
+    "LocalPops",
+    "OwnedPops",
+    "RecordedPops",
+    "answer_pop",
+]
 
 QUESTION_KIND = "pop"  # the requests of this module; AMI actions carry no kind
 Question = Literal["was_shown", "look_up_again"]
@@ -28,6 +42,13 @@ class CallPops(Protocol):
 
     def was_shown(self, agent: str, call_id: str) -> bool: ...
     def look_up_again(self, call_id: str) -> bool: ...
+
+
+class AskedPops(Protocol):
+    """The same questions, asked of whoever answers them (``LocalPops``, ``OwnedPops``)."""
+
+    async def was_shown(self, agent: str, call_id: str) -> bool: ...
+    async def look_up_again(self, call_id: str) -> bool: ...
 
 
 class LocalPops:
@@ -97,6 +118,29 @@ class OwnedPops:
                 str(error.get("message")), details=dict(error.get("details") or {})
             )
         return bool(reply.get("answer"))
+
+
+class RecordedPops:
+    """Pop questions with the call's record as a second witness (see the module's text)."""
+
+    def __init__(self, pops: AskedPops, named: Callable[[str, str], Awaitable[bool]]) -> None:
+        """``named(call_id, agent)``: whether the ended call's record names ``agent``."""
+        self._pops, self._named = pops, named
+
+    async def was_shown(self, agent: str, call_id: str) -> bool:
+        """Shown by the node tracking the call, or named by its record. An unreachable owner
+        is asked no further when the record answers; otherwise it stays an error (503)."""
+        try:
+            if await self._pops.was_shown(agent, call_id):
+                return True
+        except OwnerUnreachable:
+            if await self._named(call_id, agent):
+                return True
+            raise
+        return await self._named(call_id, agent)
+
+    async def look_up_again(self, call_id: str) -> bool:
+        return await self._pops.look_up_again(call_id)
 
 
 def answer_pop(

@@ -20,9 +20,6 @@ with the rest of its pool, and a new pool takes over.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
-import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -33,6 +30,7 @@ from cti.errors import TemplateError
 from cti.pop.budget import RenderLimitExceeded, RenderLimits
 from cti.pop.render import DEFAULT_TEMPLATE, PopRenderer, SliceUsed
 from cti.pop.versions import SAMPLE_KINDS, sample_context
+from cti.workers import kill_pool, spawn_pool, worker_started
 
 __all__ = ["CardRenderer"]
 
@@ -45,9 +43,7 @@ _worker: PopRenderer | None = None
 def _start_worker(limits: RenderLimits) -> None:
     """Run in each worker process as it starts: one renderer (and compile cache) per worker."""
     global _worker  # noqa: PLW0603 (one renderer per worker process)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon stops its workers itself
-    # Below the daemon: on a busy host, the loop that delivers every other pop comes first.
-    os.nice(10)
+    worker_started(nice=10)
     _worker = PopRenderer(limits, quarantine_s=0)
     warm_up(_worker)
 
@@ -202,12 +198,11 @@ class CardRenderer:
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
+            self._pool = spawn_pool(
                 self._workers,
-                mp_context=multiprocessing.get_context("spawn"),  # the daemon has threads
-                initializer=_start_worker,
+                _start_worker,
                 # CPU time there too: a worker the host starves is no measure of the template
-                initargs=(replace(self.renderer.limits, cpu_clock=True),),
+                (replace(self.renderer.limits, cpu_clock=True),),
             )
             self._warm = self._pool.submit(_warm)  # starts one worker now
         return self._pool
@@ -218,10 +213,7 @@ class CardRenderer:
             return
         self._pool, self._warm = None, None
         self.pools_replaced += 1
-        processes = list((pool._processes or {}).values())  # no public way to kill them
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.kill()
+        kill_pool(pool)
 
     async def close(self) -> None:
         """Stop the workers (renders under way finish first: they are bounded)."""

@@ -3,11 +3,11 @@
 Both databases take ``INSERT ... ON CONFLICT (primary key) DO UPDATE``; the dialect's own
 ``insert`` builds it. Sums add to the stored value, ``*_max`` metrics keep the larger.
 
-A report whose periods hold several buckets (hours of quarter hours, weeks and months of days)
-of days (weeks, months) is summed by the database: the periods go in as a ``VALUES`` CTE joined
-on the bucket start (the primary key's order serves each period's range), grouped by period, key
-and metric, so Python sees one row per period instead of one per bucket (a year by week: 52
-rows a key and metric, not 365).
+A report whose periods hold several day buckets (weeks, months) is summed by the database,
+grouped by period, key and metric, so Python sees one row per period instead of one per bucket
+(a year by week: 52 rows a key and metric, not 365). SQLite joins the periods as a ``VALUES``
+CTE on the bucket start (the primary key's order serves each period's range); PostgreSQL finds
+each row's period with ``width_bucket`` in one range scan.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    bindparam,
     case,
     column,
     func,
@@ -117,6 +118,21 @@ def period_rows(
         labels = {at: label for lo, hi, label in periods for at in range(lo, hi, step)}
         rows = bucket_rows(conn, span=span, dim=dim, start=start, end=end, keys=keys)
         return [(labels[at], key, metric, value) for at, key, metric, value in rows]
+    if conn.dialect.name == "postgresql":
+        query = _grouped_by_bucket(span, dim, periods)
+    else:
+        query = _grouped_by_join(span, dim, periods)
+    if keys is not None:
+        query = query.where(t.c.key.in_(list(keys)))
+    return [
+        (periods[i][2], key, metric, float(biggest if metric.endswith("_max") else total))
+        for i, key, metric, total, biggest in _fetched(conn, query)
+    ]
+
+
+def _grouped_by_join(span: str, dim: str, periods: Sequence[tuple[int, int, str]]) -> Select[Any]:
+    """SQLite: the periods as a ``VALUES`` CTE joined on the bucket start; each period bounds
+    its own range of the primary key."""
     p = (
         values(
             column("i", Integer), column("lo", BigInteger), column("hi", BigInteger), name="periods"
@@ -124,18 +140,27 @@ def period_rows(
         .data([(i, lo, hi) for i, (lo, hi, _) in enumerate(periods)])
         .cte("periods")
     )
-    query = (
+    return (
         select(p.c.i, t.c.key, t.c.metric, func.sum(t.c.value), func.max(t.c.value))
         .select_from(t.join(p, and_(t.c.start >= p.c.lo, t.c.start < p.c.hi)))
-        .where(t.c.span == span, t.c.dim == dim)  # each period bounds its own index range
+        .where(t.c.span == span, t.c.dim == dim)
         .group_by(p.c.i, t.c.key, t.c.metric)
     )
-    if keys is not None:
-        query = query.where(t.c.key.in_(list(keys)))
-    return [
-        (periods[i][2], key, metric, float(biggest if metric.endswith("_max") else total))
-        for i, key, metric, total, biggest in _fetched(conn, query)
-    ]
+
+
+def _grouped_by_bucket(span: str, dim: str, periods: Sequence[tuple[int, int, str]]) -> Select[Any]:
+    """PostgreSQL: one range scan, each row's period found by ``width_bucket`` over the
+    periods' first starts (a binary search). The join above is planned as a nested loop there
+    (every row against every period: a year by week took 1.2-1.4 s, this 0.2 s; 60-80 ms once
+    the table is analysed, docs/reports.md)."""
+    edges = bindparam("edges", [lo for lo, _, _ in periods], type_=postgresql.ARRAY(BigInteger))
+    period = (func.width_bucket(t.c.start, edges) - 1).label("i")
+    return (
+        select(period, t.c.key, t.c.metric, func.sum(t.c.value), func.max(t.c.value))
+        .where(t.c.span == span, t.c.dim == dim)
+        .where(t.c.start >= periods[0][0], t.c.start < periods[-1][1])
+        .group_by(period, t.c.key, t.c.metric)
+    )
 
 
 def _fetched(conn: Connection, query: Select[Any]) -> list[Any]:

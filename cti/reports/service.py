@@ -91,8 +91,7 @@ class Reports:
     async def options(self, principal: Principal) -> dict[str, Any]:
         """What the report page offers ``principal``: the site's time zone and, per dimension,
         the keys they may ask for (trunks: those with figures, for admins only)."""
-        if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
-            raise PermissionDenied("reports are for supervisors and admins")
+        _may_read(principal)
         return await self._store.run(self._options, principal)
 
     def _options(self, principal: Principal) -> dict[str, Any]:
@@ -107,19 +106,23 @@ class Reports:
 
     async def report(self, principal: Principal, params: Mapping[str, str]) -> dict[str, Any]:
         """The figures of ``params`` (see :func:`parse_request`) that ``principal`` may see."""
-        if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
-            raise PermissionDenied("reports are for supervisors and admins")
+        _may_read(principal)
         request = parse_request(params, self.site_tz, self.today())
         return await self.answer(principal, request)
 
     async def answer(self, principal: Principal, request: ReportRequest) -> dict[str, Any]:
         """The figures of an already validated ``request``, from the buckets its span names
         (``cti bench reports`` times one request on two spans this way)."""
-        if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
-            raise PermissionDenied("reports are for supervisors and admins")
-        return await self._store.run(self._report, principal, request)
+        _may_read(principal)
+        return await self._store.run(self.read, principal, request)
 
-    def _report(self, principal: Principal, request: ReportRequest) -> dict[str, Any]:
+    def report_now(self, principal: Principal, params: Mapping[str, str]) -> dict[str, Any]:
+        """:meth:`report`, blocking: for the report worker's process (``cti.reports.worker``)."""
+        _may_read(principal)
+        return self.read(principal, parse_request(params, self.site_tz, self.today()))
+
+    def read(self, principal: Principal, request: ReportRequest) -> dict[str, Any]:
+        """The figures of ``request`` that ``principal`` may see; blocking (a store thread)."""
         store = self._store.store
         groups = store.groups()
         everything = _scope(groups, request.dim)
@@ -163,6 +166,11 @@ class Reports:
                     details={"key": missing[0][:128]},
                 )
         return _body(request, cells, totals)
+
+
+def _may_read(principal: Principal) -> None:
+    if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise PermissionDenied("reports are for supervisors and admins")
 
 
 def _body(

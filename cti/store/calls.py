@@ -117,6 +117,17 @@ def notes_of(conn: Connection, call_id: str) -> list[CallNote]:
     return [_note(row) for row in rows]
 
 
+def record_names(conn: Connection, call_id: str, username: str) -> bool:
+    """Whether the queued record of ``call_id`` names ``username`` as rung or answering."""
+    payload = conn.execute(
+        select(outbox.c.payload).where(outbox.c.call_id == call_id).limit(1)
+    ).scalar()
+    if not isinstance(payload, dict):
+        return False
+    rung = payload.get("agents_rung")
+    return payload.get("answered_by") == username or (isinstance(rung, list) and username in rung)
+
+
 def _note(row: Any) -> CallNote:
     return CallNote(
         call_id=row.call_id,

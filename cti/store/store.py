@@ -296,6 +296,12 @@ class Store:
         with self._read("notes_for") as conn:
             return calls.notes_of(conn, call_id)
 
+    def record_names(self, call_id: str, username: str) -> bool:
+        """Whether the record of ended call ``call_id`` names ``username`` (rung or answering):
+        what a call's pops were shown to, once no node remembers them."""
+        with self._read("record_names") as conn:
+            return calls.record_names(conn, call_id, username)
+
     def end_call(
         self, record: CallRecord, connectors: Sequence[str], wrapup_s: int | None = None
     ) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 from cti.core.records import CallRecord
 from cti.errors import ValidationFailed
+from cti.principal import Role
 
 __all__ = [
     "AgentEndpoint",
@@ -33,12 +34,6 @@ __all__ = [
 USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{1,64}")
 _GROUP_NAME_MAX = 64
 _DISPOSITION_MAX = 255
-
-
-class Role(StrEnum):
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
 
 
 class PopTrigger(StrEnum):

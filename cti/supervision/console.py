@@ -43,7 +43,6 @@ from cti.store import Store
 from cti.store import supervision as rows
 from cti.store.supervision import TemplateVersion
 from cti.store.values import GroupInfo, GroupSpec, WrapupScope
-from cti.store.values import Role as AgentRole
 from cti.supervision.feed import LiveFeed, PopCounter, QueuesToday, SupervisorNotifier
 from cti.supervision.live import GroupMonitor
 
@@ -52,7 +51,7 @@ __all__ = ["PopCounter", "SupervisorConsole", "SupervisorNotifier"]
 log = logging.getLogger(__name__)
 
 Refresh = Callable[[], Awaitable[None]]
-_OWNER_ROLES = (AgentRole.SUPERVISOR, AgentRole.ADMIN)  # who may own a group
+_OWNER_ROLES = (Role.SUPERVISOR, Role.ADMIN)  # who may own a group
 
 
 class SupervisorConsole:

@@ -43,12 +43,6 @@ def _crm(quick: bool) -> Report:
     return run_crm(quick=quick)
 
 
-def _pop(quick: bool) -> Report:
-    from sip_tests.bench.pop import run_pop  # noqa: PLC0415
-
-    return run_pop(quick=quick)
-
-
 def _memory(quick: bool) -> Report:
     from sip_tests.bench.memory import run_memory  # noqa: PLC0415
 
@@ -57,8 +51,36 @@ def _memory(quick: bool) -> Report:
 
 _command("ingest", _ingest, "AMI events/s per core through framer, normalizer and tracker.")
 _command("crm", _crm, "CRM caller-ID lookups on SQLite and PostgreSQL (100k to 10M contacts).")
-_command("pop", _pop, "Pop latency from the AMI event to the agent's websocket, under load.")
 _command("memory", _memory, "Resident memory per connected agent (1,000 and 5,000 agents).")
+
+
+@bench.command("pop", help="Pop latency from the AMI event to the agent's websocket, under load.")
+@_QUICK
+@click.option(
+    "--with-reports",
+    is_flag=True,
+    help="Also run the product while supervisors read reports from a store holding a year of "
+    "calls and their buckets, and print each latency and the daemon's CPU per event both ways.",
+)
+@click.option(
+    "--readers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --with-reports: how many report requests are in flight at once (default 2).",
+)
+@click.option(
+    "--report-worker",
+    type=click.Choice(["process", "inline"]),
+    default=None,
+    help="With --with-reports: where the daemon answers them ([reports] worker; default its own).",
+)
+def _pop(quick: bool, with_reports: bool, readers: int | None, report_worker: str | None) -> None:
+    from sip_tests.bench.pop import run_pop  # noqa: PLC0415
+
+    if (readers is not None or report_worker is not None) and not with_reports:
+        raise click.UsageError("--readers and --report-worker are about reports: --with-reports")
+    loops = (readers or 2) if with_reports else 0
+    _emit(run_pop(quick=quick, report_readers=loops, report_worker=report_worker))
 
 
 def _slow_template(quick: bool) -> Report:
@@ -106,7 +128,11 @@ def _reports(quick: bool) -> Report:
     return run_reports(quick=quick)
 
 
-_command("reports", _reports, "Report query time on a store holding a year of buckets.")
+_command(
+    "reports",
+    _reports,
+    "Report query time on a store holding a year of calls (1M) and their buckets.",
+)
 
 
 def _access(quick: bool) -> Report:

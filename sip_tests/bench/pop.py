@@ -12,11 +12,19 @@ On a small machine the clients can saturate before the daemon does, and late cli
 late pops: every process's CPU (and the daemon's event-loop thread's) is sampled from /proc
 during each phase and reported beside the latencies, so a figure bounded by the clients or the
 replayer shows as such.
+
+With report readers (``--with-reports``), the site's store also holds a year of calls and
+their report buckets (:mod:`sip_tests.bench.report_load`) and the product runs twice on it,
+without and then with reader loops (:mod:`sip_tests.bench.report_reader`) asking the daemon
+for reports from the first call to the last; each latency and the daemon's CPU per event are
+printed both ways.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import statistics
 import subprocess
 import sys
@@ -27,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sip_tests.bench.report_load import ReportLoad, add_read_rows, read_figures, report_load
+from sip_tests.bench.reports import FULL_PLAN, QUICK_PLAN
 from sip_tests.bench.results import Report, summary_ms
 from sip_tests.bench.site import Site, SiteDaemon, agent_of, phone_of, seed_site
 from sip_tests.daemon import cpu_seconds, free_tcp_port
@@ -35,6 +45,7 @@ __all__ = ["PopRecords", "run_pop"]
 
 _PER_PROCESS = 500
 CPU_PER_EVENT_TARGET_US = 30  # the whole daemon, all threads, at 100 calls/s (issue 20)
+_READING = "(reports read)"  # a figure of the pass with report readers
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +117,8 @@ class PopRecords:
 
 
 class _Run:
-    """One pass: replayer + (daemon or floor) + clients, over every phase.
+    """One pass: replayer + (daemon or floor) + clients, over every phase; with ``readers``
+    loops reading the site's reports (``reports``) from the first call to the last.
 
     ``late_s``: how long the clients go on reading after the window closed, so that a pop
     read late is told apart from one never sent.
@@ -120,6 +132,8 @@ class _Run:
         *,
         floor: bool,
         late_s: float = 0.0,
+        reports: ReportLoad | None = None,
+        readers: int = 0,
     ) -> None:
         self.work = work
         self.site = site
@@ -127,6 +141,8 @@ class _Run:
         self.floor = floor
         self.late_s = late_s
         self.window_end = float("inf")
+        self.reports = reports
+        self.readers = readers if reports is not None else 0
         work.mkdir(parents=True, exist_ok=True)
 
     def clients(self, url: str, origin: str) -> list[subprocess.Popen[bytes]]:
@@ -167,7 +183,8 @@ class _Run:
             procs.append(_spawn("sip_tests.bench.floor", floor_cfg, work / "floor.json"))
             _wait_file(work / "floor-ready", 30, procs)
             return None, procs[-1].pid, f"ws://127.0.0.1:{ws_port}/ws", "http://127.0.0.1"
-        daemon = SiteDaemon(self.site, ami_port)
+        env = self.reports.daemon_env() if self.reports is not None else {}
+        daemon = SiteDaemon(self.site, ami_port, extra_env=env)
         daemon.start()
         deadline = time.monotonic() + 30
         while not daemon.healthy() and time.monotonic() < deadline:
@@ -203,6 +220,9 @@ class _Run:
                 "replayer": (procs[0].pid, None),
                 **{f"client-{n}": (proc.pid, None) for n, proc in enumerate(clients)},
             }
+            if self.readers:
+                procs.append(self.reader(origin))
+                roles["reader"] = (procs[-1].pid, None)
             time.sleep(1.0)
             (work / "go").write_text("go")
             done = work / "done"
@@ -230,7 +250,28 @@ class _Run:
             "pop_chars": pops.sizes,
             "pending": pops.pending,
             "frames": self.frame_counts(),
+            "reads": self.reads(summary, samples) if self.readers else None,
         }
+
+    def reads(self, summary: list[dict[str, Any]], samples: _Samples) -> dict[str, Any]:
+        """The reports read in each phase, and the share of a core the reader process used."""
+        figures = read_figures(self.work / "reads.jsonl", summary)
+        for number, phase in enumerate(summary):
+            start, end = phase["start"], phase["end"]
+            used = _cpu_between(samples, "reader", start, end)
+            share = math.nan if used is None else 100 * used / max(end - start, 1e-9)
+            figures[str(number)]["reader_cpu_pct"] = share
+        return figures
+
+    def reader(self, base_url: str) -> subprocess.Popen[bytes]:
+        """Start the report readers; they read from ``go`` until the replay is done."""
+        assert self.reports is not None
+        work = self.work
+        stops = (work / "done", work / "stop")
+        cfg = self.reports.reader_config(base_url, work, self.readers, stops)
+        proc = _spawn("sip_tests.bench.report_reader", cfg, work / "reader.json")
+        _wait_file(work / "reader-ready", 30, [proc])
+        return proc
 
     def latencies(
         self, window_end: float = float("inf"), agents: Callable[[int], bool] | None = None
@@ -301,23 +342,48 @@ def _busiest_client(samples: _Samples, start: float, end: float) -> float | None
 
 
 def run_pop(
-    *, quick: bool, agent_counts: Sequence[int] | None = None, workdir: Path | None = None
+    *,
+    quick: bool,
+    agent_counts: Sequence[int] | None = None,
+    workdir: Path | None = None,
+    report_readers: int = 0,
+    report_worker: str | None = None,
 ) -> Report:
-    """Run every agent count at every rate, product then floor; return the report."""
+    """Run every agent count at every rate, product then floor; return the report.
+
+    With ``report_readers`` (loops), the product runs twice on a store that holds report
+    buckets, without readers and then with them, before the floor; ``report_worker`` sets
+    where the daemon answers them (``[reports] worker``; None: its default).
+    """
     report = Report("pop", quick)
+    report.details["load_before"] = os.getloadavg()
     counts = agent_counts or ((100,) if quick else (100, 1000))
     seconds = 2.0 if quick else 8.0
     rates = (10.0, 100.0, 200.0) if quick else (10.0, 50.0, 100.0, 200.0)
     phases = [_Phase(rate, max(5, int(rate * seconds))) for rate in rates]
     with tempfile.TemporaryDirectory(prefix="cti-bench-pop-", dir=workdir) as tmp:
         for agents in counts:
-            site = seed_site(Path(tmp) / f"site-{agents}", agents=agents, contacts=5_000)
-            product = _Run(Path(tmp) / f"product-{agents}", site, phases, floor=False).run(6000)
-            sizes = product["pop_chars"]
+            root = Path(tmp)
+            site = seed_site(root / f"site-{agents}", agents=agents, contacts=5_000)
+            load = None
+            if report_readers:
+                plan = QUICK_PLAN if quick else FULL_PLAN
+                load, seeded = report_load(site, plan, report_worker)
+                report.details[f"{agents} report buckets"] = seeded
+                report.details["report worker"] = report_worker or "default"
+            product = _Run(root / f"product-{agents}", site, phases, floor=False, reports=load)
+            plain = product.run(6000)
+            reading = None
+            if load is not None:
+                work = root / f"reading-{agents}"
+                reading = _Run(
+                    work, site, phases, floor=False, reports=load, readers=report_readers
+                ).run(6000)
+            sizes = plain["pop_chars"]
             frame = int(statistics.median(sizes)) if sizes else 6000
-            floor = _Run(Path(tmp) / f"floor-{agents}", site, phases, floor=True).run(frame)
+            floor = _Run(root / f"floor-{agents}", site, phases, floor=True).run(frame)
             report.add(f"{agents} agents pop frame (median)", frame, "chars")
-            _report(report, agents, phases, product, floor)
+            _report(report, agents, phases, (plain, reading), floor)
     return report
 
 
@@ -325,12 +391,15 @@ def _report(
     report: Report,
     agents: int,
     phases: Sequence[_Phase],
-    product: dict[str, Any],
+    products: tuple[dict[str, Any], dict[str, Any] | None],
     floor: dict[str, Any],
 ) -> None:
+    """Every phase's rows; with a pass that read reports (``products[1]``), its rows beside."""
+    product, reading = products
     report.details[f"{agents} frames by type"] = {
         "product": product["frames"],
         "floor": floor["frames"],
+        **({"reading": reading["frames"]} if reading is not None else {}),
     }
     counts = product["frames"]
     pops = counts.get("pop", [0, 0])[0]
@@ -342,60 +411,83 @@ def _report(
         base = summary_ms(floor["latency"].get(number, []))
         label = f"{agents} agents {phase.rate:g}/s"
         replay, replay_floor = product["phases"][number], floor["phases"][number]
-        report.details[f"{agents}@{phase.rate:g}"] = {
+        details = {
             "product": ours,
             "floor": base,
             "replayer": replay,
             "replayer_floor": replay_floor,
         }
-        main = agents >= 1000 and phase.rate == 100
-        report.add(
-            f"{label} p50",
-            ours["p50_ms"],
-            "ms",
-            floor=base["p50_ms"],
-            target="<= 1.5x floor" if main else "",
-            ok=ours["p50_ms"] <= 1.5 * base["p50_ms"] if main else None,
-        )
-        tail = phase.rate >= 100  # issue 20: p99 within 3x the floor at 100 and 200 calls/s
-        report.add(
-            f"{label} p99",
-            ours["p99_ms"],
-            "ms",
-            floor=base["p99_ms"],
-            target="<= 3x floor" if tail else "",
-            ok=ours["p99_ms"] <= 3 * base["p99_ms"] if tail else None,
-        )
-        top = phase.rate == 200
-        report.add(
-            f"{label} max",
-            ours["max_ms"],
-            "ms",
-            floor=base["max_ms"],
-            target="< 10 ms" if top else "",
-            ok=ours["max_ms"] < 10 if top else None,
-        )
+        read = None
+        if reading is not None:
+            read = summary_ms(reading["latency"].get(number, []))
+            details |= {
+                "reading": read,
+                "replayer_reading": reading["phases"][number],
+                "reports": reading["reads"][str(number)],
+            }
+        report.details[f"{agents}@{phase.rate:g}"] = details
+        _latency_rows(report, (agents, label), phase, (ours, read), base)
         if ours["n"]:
             early = product["pending"].get(number, 0)
             report.add(f"{label} pops sent before the CRM answered", 100 * early / ours["n"], "%")
-        _report_cpu(report, label, phase, (product, floor), number)
+        _report_cpu(report, label, phase, (product, floor, reading), number)
+        if reading is not None:
+            add_read_rows(report, label, reading["reads"], number)
+    if reading is not None:
+        failed = reading["reads"]["failed"]
+        report.add(f"{agents} agents report requests failed", failed, "", target="0", ok=not failed)
+
+
+def _latency_rows(
+    report: Report,
+    names: tuple[int, str],
+    phase: _Phase,
+    summaries: tuple[dict[str, float], dict[str, float] | None],
+    base: dict[str, float],
+) -> None:
+    """p50, p99 and max of the product against the floor's; each while reports were read
+    right after it, when they were."""
+    agents, label = names
+    ours, read = summaries
+    main = agents >= 1000 and phase.rate == 100
+    tail = phase.rate >= 100  # issue 20: p99 within 3x the floor at 100 and 200 calls/s
+    top = phase.rate == 200
+    targets: dict[str, tuple[str, bool | None]] = {
+        "p50": ("<= 1.5x floor", ours["p50_ms"] <= 1.5 * base["p50_ms"]) if main else ("", None),
+        "p99": ("<= 3x floor", ours["p99_ms"] <= 3 * base["p99_ms"]) if tail else ("", None),
+        "max": ("< 10 ms", ours["max_ms"] < 10) if top else ("", None),
+    }
+    for stat, (target, ok) in targets.items():
+        key = f"{stat}_ms"
+        report.add(f"{label} {stat}", ours[key], "ms", floor=base[key], target=target, ok=ok)
+        if read is not None:
+            report.add(f"{label} {stat} {_READING}", read[key], "ms", floor=base[key])
+
+
+def _daemon_cpu(run: dict[str, Any], number: int) -> tuple[float, float, float] | None:
+    """The daemon's CPU per event (us), its event loop's, and how busy that loop was (%)."""
+    replay = run["phases"][number]
+    start, end, events = replay["start"], replay["end"], replay["events"]
+    cpu = _cpu_between(run["cpu"], "server", start, end)
+    loop = _cpu_between(run["cpu"], "loop", start, end)
+    if cpu is None or loop is None or not events:
+        return None
+    return cpu / events * 1e6, loop / events * 1e6, 100 * loop / max(end - start, 1e-9)
 
 
 def _report_cpu(
     report: Report,
     label: str,
     phase: _Phase,
-    runs: tuple[dict[str, Any], dict[str, Any]],
+    runs: tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None],
     number: int,
 ) -> None:
-    """The daemon's CPU per event, and how busy the clients were (their stamps lag if busy)."""
-    product, floor = runs
-    replay = product["phases"][number]
-    start, end, events = replay["start"], replay["end"], replay["events"]
-    cpu = _cpu_between(product["cpu"], "server", start, end)
-    loop = _cpu_between(product["cpu"], "loop", start, end)
-    if cpu is not None and loop is not None and events:
-        us = cpu / events * 1e6
+    """The daemon's CPU per event (and while reports were read), and how busy the clients were
+    (their stamps lag if busy)."""
+    product, floor, reading = runs
+    daemon = _daemon_cpu(product, number)
+    if daemon is not None:
+        us, loop_us, busy = daemon
         at_100 = phase.rate == 100
         report.add(
             f"{label} daemon CPU per event",
@@ -404,9 +496,15 @@ def _report_cpu(
             target=f"<= {CPU_PER_EVENT_TARGET_US} us" if at_100 else "",
             ok=us <= CPU_PER_EVENT_TARGET_US if at_100 else None,
         )
-        report.add(f"{label} event loop CPU per event", loop / events * 1e6, "us")
-        report.add(f"{label} event loop busy", 100 * loop / max(end - start, 1e-9), "%")
-    ours = _busiest_client(product["cpu"], start, end)
+        read = None if reading is None else _daemon_cpu(reading, number)
+        if read is not None:
+            report.add(f"{label} daemon CPU per event {_READING}", read[0], "us")
+        report.add(f"{label} event loop CPU per event", loop_us, "us")
+        report.add(f"{label} event loop busy", busy, "%")
+        if read is not None:
+            report.add(f"{label} event loop busy {_READING}", read[2], "%")
+    replay = product["phases"][number]
+    ours = _busiest_client(product["cpu"], replay["start"], replay["end"])
     replay_floor = floor["phases"][number]
     base = _busiest_client(floor["cpu"], replay_floor["start"], replay_floor["end"])
     if ours is not None:

@@ -1,9 +1,10 @@
 """A call-centre site for benchmarks and drills: a store with agents and a CRM, and the daemon.
 
 :func:`seed_site` fills a fresh SQLite store with ``agents`` agents (``b0000``, ``b0001``, ...
-on phones ``PJSIP/b0000``, ...) in one transaction, without passwords: benchmark clients carry
-session cookies minted with the site's secret and recorded in the store's session book
-(:meth:`Site.cookie`) instead of logging in, which would cost an argon2 hash each. The built-in
+on phones ``PJSIP/b0000``, ...) and one admin (``badmin``, no phone) in one transaction, without
+passwords: benchmark clients carry session cookies minted with the site's secret and recorded in
+the store's session book (:meth:`Site.cookie`, :meth:`Site.admin_cookie`) instead of logging in,
+which would cost an argon2 hash each. The built-in
 CRM gets ``contacts`` generated contacts (:func:`crm_connectors.builtin.seed_bulk`), so every
 benchmark caller is somebody. :class:`SiteDaemon` runs the real ``cti serve`` on that site in a
 process of its own (:class:`sip_tests.daemon.ServeProcess`, the launcher tests and drills use
@@ -36,7 +37,10 @@ from cti.store.models import agent_endpoints
 from cti.store.models import agents as agent_rows
 from sip_tests.daemon import ServeProcess, free_tcp_port
 
-__all__ = ["Site", "SiteDaemon", "agent_name", "agent_of", "phone_of", "seed_site"]
+__all__ = ["ADMIN", "Site", "SiteDaemon", "agent_name", "agent_of", "phone_of", "seed_site"]
+
+ADMIN = "badmin"  # the site's admin account: reads reports (sip_tests.bench.report_reader)
+_SESSION_S = 12 * 3600
 
 
 def agent_name(index: int) -> str:
@@ -76,16 +80,29 @@ class Site:
     def cookie(self, index: int) -> str:
         """A session cookie value for agent ``index``, as a login would have set it (and the
         session recorded in the store, where the daemon checks it)."""
-        codec = SessionCodec(SecretStr(self.secret), max_age_s=12 * 3600)
         name = agent_name(index)
-        session, value = codec.issue(Principal(name, f"Bench {name}", Role.AGENT))
+        return self._session(Principal(name, f"Bench {name}", Role.AGENT))
+
+    def admin_cookie(self) -> str:
+        """A session cookie value for the site's admin (:data:`ADMIN`), as :meth:`cookie`."""
+        return self._session(Principal(ADMIN, "Bench admin", Role.ADMIN))
+
+    def _session(self, principal: Principal) -> str:
+        codec = SessionCodec(SecretStr(self.secret), max_age_s=_SESSION_S)
+        session, value = codec.issue(principal)
         store = Store.from_settings(StoreSettings(url=self.store_url))
         try:
-            SessionBook(store).register(
-                session.session_id, name, str(Role.AGENT), session.expires_at, 12 * 3600
+            known = SessionBook(store).register(
+                session.session_id,
+                principal.username,
+                str(principal.role),
+                session.expires_at,
+                _SESSION_S,
             )
         finally:
             store.close()
+        if not known:
+            raise RuntimeError(f"the site has no {principal.role} {principal.username!r}")
         return value
 
 
@@ -117,6 +134,18 @@ def seed_site(workdir: Path, *, agents: int, contacts: int, database: str | None
                         "created_at": now,
                     }
                     for i in range(agents)
+                ]
+                + [
+                    {
+                        "id": agents + 1,
+                        "username": ADMIN,
+                        "display_name": "Bench admin",
+                        "email": None,
+                        "password_hash": None,
+                        "role": "admin",
+                        "active": True,
+                        "created_at": now,
+                    }
                 ],
             )
             conn.execute(

@@ -11,7 +11,6 @@ admin added pbx2 as before, her pause never reached pbx2 and no recording global
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from broker_adapters.redis.server import free_port
-from cti.config import AmiServerSettings, HttpSettings, Settings, StoreSettings
+from cti.config import AmiServerSettings, Settings, StoreSettings
 from cti.core.updates import CallState, CallView
 from cti.daemon import Daemon
 from cti.errors import AmiError
@@ -30,7 +29,7 @@ from cti.principal import Role
 from cti.recording.dialplan import GENERATION_VARIABLE
 from cti.store.values import AgentEndpoint, GroupSpec
 from tests.fakes.ami_server import FakeAmiServer, Frame, ReceivedAction, error, listing, success
-from tests.security.site import PASSWORD, Site, served
+from tests.security.site import PASSWORD, Site, http_of, loopback_socket, served
 from tests.transcript import frames
 
 SECRET = "fake-secret"
@@ -59,11 +58,8 @@ def fake_pbx(members: Sequence[str] = ()) -> FakeAmiServer:
 @asynccontextmanager
 async def running(workdir: Path, lab_port: int) -> AsyncIterator[Site]:
     """The daemon, its only configured server ``lab`` on ``lab_port``, served on loopback."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    http = HttpSettings(host="127.0.0.1", port=port, public_origin=f"http://127.0.0.1:{port}")
+    sock = loopback_socket()
+    http = http_of(sock)
     (workdir / "state").mkdir(mode=0o700)
     lab = AmiServerSettings(name="lab", port=lab_port, secret=SecretStr(SECRET))
     daemon = Daemon(

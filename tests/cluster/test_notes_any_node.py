@@ -26,6 +26,7 @@ from broker_adapters.redis.server import RedisServer
 from cti.daemon import Daemon
 from tests.cluster.two_nodes import lab_call, lose_owner, next_frame, ring, two_nodes
 from tests.security.site import Site
+from tests.store.fakes import eventually
 
 pytestmark = pytest.mark.multinode
 
@@ -140,3 +141,37 @@ async def test_with_the_owner_out_of_reach_alice_is_told_and_nothing_is_kept(
                 assert failed["type"] == "error", failed
                 assert failed["data"]["error"] == "cluster.owner_unreachable", failed
     assert a.daemon.store.notes_for(call_id) == []
+
+
+async def test_wrap_up_notes_on_an_ended_call_are_kept_after_its_owner_is_gone(
+    nodes: tuple[Site, Site], redis_server: RedisServer
+) -> None:
+    """The call ended on ``a`` (its record is queued in the shared store), then ``a``'s lease
+    moved to a node that does not answer: the record names alice, so ``b`` keeps her wrap-up
+    notes without the owner (``RecordedPops``). Before, she got ``cluster.owner_unreachable``
+    (and after a restart, "not shown to you"): a wrap-up lost to a failover. Bob, whom the
+    record does not name, still cannot write on it."""
+    a, b = nodes
+    cookie, _ = await b.login("alice")
+    async with b.socket(cookie) as ws:
+        call_id = ring(a.daemon)
+        await next_frame(ws, "pop", call_id)
+        _hang_up(a.daemon)
+        await next_frame(ws, "call_state", call_id)
+    queued = a.daemon.store.outbox_entries
+    await eventually(lambda: bool(queued(call_id=call_id, include_delivered=True)), within=10)
+    await lose_owner(nodes, redis_server.url, PREFIX)
+    cookie, _ = await b.login("alice")
+    async with b.socket(cookie) as ws:
+        saved = await _send(ws, "notes", "w1", {"call_id": call_id, "text": NOTES})
+        assert saved["type"] == "notes_saved", saved
+        picked = await _send(ws, "disposition", "w2", {"call_id": call_id, "value": "Resolved"})
+        assert picked["type"] == "disposition_saved", picked
+    [note] = b.daemon.store.notes_for(call_id)
+    assert (note.username, note.notes, note.disposition) == ("alice", NOTES, "Resolved")
+    cookie, _ = await b.login("bob")
+    async with b.socket(cookie) as ws:
+        refused = await _send(ws, "notes", "b1", {"call_id": call_id, "text": "not mine"})
+        assert refused["type"] == "error", refused
+        assert refused["data"]["error"] == "cluster.owner_unreachable", refused
+    assert [n.username for n in b.daemon.store.notes_for(call_id)] == ["alice"]

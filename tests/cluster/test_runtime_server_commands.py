@@ -11,7 +11,6 @@ globals there the same way. Before, only configured servers had commands: ``b`` 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from broker_adapters.redis.server import RedisServer
-from cti.config import AmiServerSettings, ClusterSettings, HttpSettings, Settings, StoreSettings
+from cti.config import AmiServerSettings, ClusterSettings, Settings, StoreSettings
 from cti.daemon import Daemon
 from cti.principal import Role
 from cti.store.values import AgentEndpoint, GroupSpec
@@ -35,7 +34,7 @@ from tests.admin.test_runtime_server_commands import (
     server_body,
     until,
 )
-from tests.security.site import PASSWORD, Site, served
+from tests.security.site import PASSWORD, Site, http_of, loopback_socket, served
 
 pytestmark = pytest.mark.multinode
 
@@ -46,11 +45,8 @@ ALWAYS = {"policy": "always"}
 @asynccontextmanager
 async def node(workdir: Path, broker: str, name: str, lab_port: int) -> AsyncIterator[Site]:
     """A started node ``name`` served on a free loopback port; drained and closed after."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    http = HttpSettings(host="127.0.0.1", port=port, public_origin=f"http://127.0.0.1:{port}")
+    sock = loopback_socket()
+    http = http_of(sock)
     (workdir / name).mkdir(mode=0o700)
     key = workdir / "a" / "secrets.key"  # every node seals and opens with the same key
     if name != "a":

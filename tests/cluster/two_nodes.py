@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,13 +21,12 @@ from broker_adapters.redis.server import free_port
 from cti.config import (
     AmiServerSettings,
     ClusterSettings,
-    HttpSettings,
     Settings,
     StoreSettings,
 )
 from cti.core.events import PbxEvent
 from cti.daemon import Daemon
-from tests.security.site import PASSWORD, Site, served
+from tests.security.site import PASSWORD, Site, http_of, loopback_socket, served
 from tests.transcript import events_of, frames
 
 __all__ = ["lab_call", "lose_owner", "next_frame", "node", "ring", "two_nodes"]
@@ -39,11 +37,8 @@ async def node(
     workdir: Path, broker: str, name: str, ami_port: int, prefix: str
 ) -> AsyncIterator[Site]:
     """A started node ``name`` served on a free loopback port; drained and closed after."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    http = HttpSettings(host="127.0.0.1", port=port, public_origin=f"http://127.0.0.1:{port}")
+    sock = loopback_socket()
+    http = http_of(sock)
     (workdir / name).mkdir(mode=0o700)
     daemon = Daemon(
         Settings(

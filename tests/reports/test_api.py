@@ -22,6 +22,7 @@ from cti.reports.buckets import Counting
 from cti.reports.dashboard import Dashboard, Light
 from cti.reports.recorder import FactRecorder
 from cti.reports.service import Reports
+from cti.reports.worker import ReportWorker
 from cti.store import GroupSpec, Store
 from tests.transcript import events_of, frames, is_agent
 
@@ -36,9 +37,13 @@ class _Users:
         return Principal(username, username, role) if role else None
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+@pytest.fixture(params=["process", "inline"])
+async def api(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """Every test twice: answered by the report worker's process, and on the store's threads."""
+    url = f"sqlite:///{tmp_path / 's.sqlite3'}"
+    store = Store(url)
     store.upgrade()
     for name in ("sue", "tom"):
         store.create_agent(name, role="supervisor")
@@ -60,18 +65,22 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     reports = Reports(store.aio, TZ)
     lights = [Light("ami", "lab", "red", "not connected")]
     dashboard = Dashboard(store.aio, reports, lambda: lights)
+    worker = ReportWorker(reports, url if request.param == "process" else None)
     app = create_app(
         authenticator=_Users(),
         hub=AgentHub(lambda agent: []),
         http=HttpSettings(public_origin=ORIGIN),
         secret=SecretStr("x" * 40),
         on_agent_message=lambda *a: None,  # type: ignore[arg-type]
-        routes=report_routes(reports, dashboard),
+        routes=report_routes(worker, reports, dashboard),
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
-        yield client, day
-    store.close()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+            yield client, day
+    finally:
+        worker.close()
+        store.close()
 
 
 async def _login(client: httpx.AsyncClient, username: str) -> None:

@@ -97,16 +97,28 @@ def site_settings(
     )
 
 
+def loopback_socket(backlog: int = 128) -> socket.socket:
+    """A socket listening on a free loopback port, for :func:`served`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+    return sock
+
+
+def http_of(sock: socket.socket, **http: Any) -> HttpSettings:
+    """The HTTP settings of a daemon served on ``sock`` (its own origin public)."""
+    port = sock.getsockname()[1]
+    origin = f"http://127.0.0.1:{port}"
+    return HttpSettings(host="127.0.0.1", port=port, public_origin=origin, **http)
+
+
 @asynccontextmanager
 async def running_site(
     workdir: Path, oidc: OidcSettings | None = None, **http: Any
 ) -> AsyncIterator[Site]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    settings = site_settings(workdir, port, oidc, **http)  # its AMI server is not there: no PBX
+    sock = loopback_socket()
+    settings = site_settings(workdir, sock.getsockname()[1], oidc, **http)  # no PBX there
     try:
         daemon = Daemon(settings)
     except BaseException:

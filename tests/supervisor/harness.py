@@ -4,7 +4,6 @@ uvicorn on loopback, for the API and browser tests. The PBX side is fed by hand.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from cti.principal import Principal
 from cti.services import StoreAuthenticator, build_directory
 from cti.store import GroupSpec, Store
 from cti.supervision.console import SupervisorConsole
+from tests.security.site import http_of, loopback_socket
 
 SECRET = SecretStr("supervisor-test-secret-" + "y" * 40)
 PASSWORD = "pw-{}"
@@ -123,13 +123,8 @@ async def console_server(workdir: Path, *, tick_s: float = 0.1) -> AsyncIterator
     url = f"sqlite:///{path}"
     await asyncio.to_thread(upgrade_crm, url)
     await asyncio.to_thread(seed_demo, url, "GB")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    origin = f"http://127.0.0.1:{port}"
-    http = HttpSettings(host="127.0.0.1", port=port, public_origin=origin)
+    sock = loopback_socket()
+    http = http_of(sock)
     hub = AgentHub(lambda agent: [])
     async with BuiltinCrm.from_url(url, default_region="GB") as crm:
         holder: dict[str, Harness] = {}
@@ -148,7 +143,7 @@ async def console_server(workdir: Path, *, tick_s: float = 0.1) -> AsyncIterator
             tick_s=tick_s,
             groups_every_s=0.5,
         )
-        harness = Harness(origin, store, console, hub, http)
+        harness = Harness(http.public_origin, store, console, hub, http)
         holder["h"] = harness
         await harness.refresh_directory()
         app = create_app(
