@@ -61,6 +61,9 @@ class ReportWorker:
         self._nice = nice
         self._timeout = timeout_s
         self._pool: ProcessPoolExecutor | None = None
+        # One request in the worker at a time, the others wait here: the time limit is then the
+        # running request's own, and a queue of them never kills the one being answered.
+        self._turn = asyncio.Semaphore(1)
 
     @property
     def pid(self) -> int | None:
@@ -82,11 +85,13 @@ class ReportWorker:
         if self._url is None:
             body = await self._reports.report(principal, params)
             return _encoded(body, form)
+        async with self._turn:
+            return await self._in_worker(principal, dict(params), form)
+
+    async def _in_worker(self, principal: Principal, params: dict[str, str], form: Form) -> Any:
         for attempt in (1, 2):
             pool = self._started()
-            future = asyncio.wrap_future(
-                pool.submit(_answer_in_worker, principal, dict(params), form)
-            )
+            future = asyncio.wrap_future(pool.submit(_answer_in_worker, principal, params, form))
             try:
                 return await asyncio.wait_for(future, self._timeout)
             except BrokenProcessPool:

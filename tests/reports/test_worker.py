@@ -4,6 +4,7 @@ their details, it runs nice'd, and a worker that dies or hangs is replaced."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -101,3 +102,12 @@ async def test_a_worker_over_its_time_limit_is_replaced_and_the_asker_told(
         assert slow.pid is None  # stopped, not left running beside the next one
     finally:
         slow.close()
+
+
+async def test_requests_at_once_take_turns_in_the_one_worker(worker: ReportWorker) -> None:
+    """Four supervisors at once: each gets its own answer, one worker answers them in turn."""
+    asked = [{**QUERY, "keys": key} for key in ("sales", "support", "sales", "support")]
+    bodies = await asyncio.gather(*(worker.json(ROOT, query) for query in asked))
+    keys = [[t["key"] for t in json.loads(body)["totals"]] for body in bodies]
+    assert keys == [["sales"], ["support"], ["sales"], ["support"]]
+    assert worker.pid is not None
