@@ -73,12 +73,13 @@ class Counting:
 class Deltas:
     """Additions to buckets, merged: ``sums`` add up, ``maxes`` keep the largest."""
 
-    __slots__ = ("counting", "maxes", "sums")
+    __slots__ = ("_day", "counting", "maxes", "sums")
 
     def __init__(self, counting: Counting) -> None:
         self.counting = counting
         self.sums: dict[BucketKey, float] = {}
         self.maxes: dict[BucketKey, float] = {}
+        self._day = (0, 0)  # the local day facts last fell in: [start, next day's start)
 
     def __len__(self) -> int:
         return len(self.sums) + len(self.maxes)
@@ -93,19 +94,30 @@ class Deltas:
     def add(self, at: float, dim: str, key: str, metric: str, v: float) -> None:
         """Add ``v`` to ``metric`` of ``dim``/``key`` in the quarter, hour and day of ``at``."""
         key = key[:_KEY_MAX]
-        table = self.maxes if metric.endswith(MAX_SUFFIX) else self.sums
         quarter = quarter_start(at)
-        spans = (
-            ("q", quarter),
-            ("h", quarter - quarter % HOUR),
-            ("d", day_start(at, self.counting.tz)),
+        buckets = (
+            ("q", quarter, dim, key, metric),
+            ("h", quarter - quarter % HOUR, dim, key, metric),
+            ("d", self._day_of(at), dim, key, metric),
         )
-        for span, start in spans:
-            bucket = (span, start, dim, key, metric)
-            if table is self.sums:
-                table[bucket] = table.get(bucket, 0.0) + v
-            elif v > table.get(bucket, float("-inf")):
-                table[bucket] = v
+        if metric.endswith(MAX_SUFFIX):
+            maxes = self.maxes
+            for bucket in buckets:
+                if v > maxes.get(bucket, float("-inf")):
+                    maxes[bucket] = v
+        else:
+            sums = self.sums
+            for bucket in buckets:
+                sums[bucket] = sums.get(bucket, 0.0) + v
+
+    def _day_of(self, at: float) -> int:
+        """:func:`day_start` of ``at``, remembered for the rest of that day: the zone's rules
+        are asked once a day, not for every fact (they were a third of counting's time)."""
+        start, end = self._day
+        if not start <= at < end:
+            start = day_start(at, self.counting.tz)
+            self._day = (start, _next_day(start, self.counting.tz))
+        return start
 
     def add_span(self, start: float, end: float, dim: str, key: str, metric: str) -> None:
         """Add the seconds from ``start`` to ``end``, cut at quarter and day edges."""
