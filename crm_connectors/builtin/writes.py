@@ -24,7 +24,7 @@ from cti.core.records import CallRecord, CrmMatch, Direction
 from cti.errors import CrmError, NotFound, ValidationFailed
 from cti.numbers import EnteredNumber, parse_entered, split_extension, to_e164
 
-__all__ = ["create_contact", "dialect_insert", "link_number", "log_call"]
+__all__ = ["call_row", "create_contact", "dialect_insert", "link_number", "log_call"]
 
 _MAX_CALL_ID = 255  # crm_calls.call_id; a longer key is refused, never cut (it would merge calls)
 
@@ -45,7 +45,7 @@ def log_call(conn: Connection, record: CallRecord, default_region: str, now: dat
         raise ValidationFailed(
             "call times must be timezone-aware", details={"call_id": record.call_id}
         )
-    values = fitted(calls, _call_values(record, default_region, now))
+    values = fitted(calls, call_row(record, default_region, now))
     inserted = conn.execute(_insert_call(conn.dialect.name), values).first()
     if inserted is None:
         existing = conn.execute(
@@ -131,7 +131,8 @@ def create_contact(
     return contact_id
 
 
-def _call_values(record: CallRecord, default_region: str, now: datetime) -> dict[str, object]:
+def call_row(record: CallRecord, default_region: str, now: datetime) -> dict[str, object]:
+    """``record`` as a ``crm_calls`` row, logged at ``now`` (numbers in E.164 of the region)."""
     far_party = {
         Direction.INBOUND: record.caller_number,
         Direction.OUTBOUND: record.called_number,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from crm_connectors.builtin.writes import call_row
 from cti.core.records import CallRecord, Direction, Outcome
 from cti.reports.facts import Fact, FactTracker, QueueVisit, RingNoAnswer, Span, Transfer
 
@@ -263,36 +264,9 @@ class CallMaker:
 
 
 def crm_row(record: CallRecord) -> dict[str, object]:
-    """``record`` as a row of the built-in CRM's ``crm_calls`` (what its ``log_call`` writes,
-    without the matches: no contact is matched)."""
-    far = record.caller_number if record.direction is Direction.INBOUND else record.called_number
-    return {
-        "call_id": record.call_id,
-        "server": record.server,
-        "direction": record.direction.value,
-        "outcome": record.outcome.value,
-        "started_at": record.started_at,
-        "answered_at": record.answered_at,
-        "ended_at": record.ended_at,
-        "caller_number": record.caller_number,
-        "caller_name": record.caller_name,
-        "called_number": record.called_number,
-        "external_e164": far,
-        "did": record.did,
-        "trunk": record.trunk,
-        "queue": record.queue,
-        "wait_seconds": record.wait_seconds,
-        "talk_seconds": record.talk_seconds,
-        "hold_seconds": record.hold_seconds,
-        "duration_seconds": record.duration_seconds,
-        "agents_rung": list(record.agents_rung),
-        "answered_by": record.answered_by,
-        "notes": record.notes,
-        "disposition": record.disposition,
-        "flags": list(record.flags),
-        "recordings": list(record.recordings),
-        "logged_at": record.ended_at,
-    }
+    """``record`` as a row of the built-in CRM's ``crm_calls``, as its ``log_call`` writes it
+    (without the matches: no contact is matched), logged as the call ended."""
+    return call_row(record, "GB", record.ended_at)
 
 
 def _utc(epoch: float) -> datetime:
