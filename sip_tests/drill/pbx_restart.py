@@ -97,8 +97,13 @@ def _live_trunk_calls(run: DrillLab) -> list[str]:
     return sorted(found)
 
 
-async def _wait_all_up(run: DrillLab, calls: int, timeout_s: float) -> None:
-    """Wait until Asterisk has ``calls`` answered trunk calls and the daemon tracks as many."""
+async def _wait_all_up(run: DrillLab, calls: int, timeout_s: float, *, enough: float) -> None:
+    """Wait until Asterisk has ``calls`` answered trunk calls and the daemon tracks as many.
+
+    After ``timeout_s``, go on with the calls that are up if they are at least ``enough`` of
+    them and the daemon tracks exactly those: a carrier call the loaded host lost before it was
+    answered (SIPp gave up on it) is not what the drill checks; every call up at the restart is.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         up = len(await asyncio.to_thread(_live_trunk_calls, run))
@@ -106,6 +111,8 @@ async def _wait_all_up(run: DrillLab, calls: int, timeout_s: float) -> None:
         if up >= calls and tracked >= calls:
             return
         if time.monotonic() > deadline:
+            if up >= enough * calls and tracked == up:
+                return
             raise LabError(f"only {up} calls up in Asterisk, {tracked} tracked, of {calls}")
         await asyncio.sleep(0.25)
 
@@ -155,14 +162,19 @@ async def run_pbx_restart(
     calls: int = 50,
     rate_per_s: float = 10.0,
     reconnect: ReconnectPolicy | None = None,
+    enough: float = 1.0,
 ) -> PbxRestartResult:
-    """Run the drill on lab instance ``offset``; return what the CRM holds of the live calls."""
+    """Run the drill on lab instance ``offset``; return what the CRM holds of the live calls.
+
+    ``enough``: the share of ``calls`` that must be up before the restart (see
+    :func:`_wait_all_up`); the command asks for all of them.
+    """
     started = time.monotonic()
     async with drill_lab(offset, workdir, through_relay=False, reconnect=reconnect) as run:
         with sipp_agents(run.lab, AGENTS, answer_delay_s=0.3):
             carriers = _start_calls(run, calls, rate_per_s)
             try:
-                await _wait_all_up(run, calls, timeout_s=calls / rate_per_s + 60)
+                await _wait_all_up(run, calls, timeout_s=calls / rate_per_s + 60, enough=enough)
                 live = await asyncio.to_thread(_live_trunk_calls, run)
                 tracked = int((await run.health())["active_calls"])
                 asterisk_back, daemon_back = await _restart(run)

