@@ -106,9 +106,8 @@ class Reports:
 
     async def report(self, principal: Principal, params: Mapping[str, str]) -> dict[str, Any]:
         """The figures of ``params`` (see :func:`parse_request`) that ``principal`` may see."""
-        _may_read(principal)
-        request = parse_request(params, self.site_tz, self.today())
-        return await self.answer(principal, request)
+        _may_read(principal)  # before a store thread is taken
+        return await self._store.run(self.report_now, principal, params)
 
     async def answer(self, principal: Principal, request: ReportRequest) -> dict[str, Any]:
         """The figures of an already validated ``request``, from the buckets its span names
@@ -117,7 +116,7 @@ class Reports:
         return await self._store.run(self.read, principal, request)
 
     def report_now(self, principal: Principal, params: Mapping[str, str]) -> dict[str, Any]:
-        """:meth:`report`, blocking: for the report worker's process (``cti.reports.worker``)."""
+        """:meth:`report`, blocking: on a store thread, or in the report worker's process."""
         _may_read(principal)
         return self.read(principal, parse_request(params, self.site_tz, self.today()))
 
