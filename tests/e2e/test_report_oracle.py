@@ -276,10 +276,12 @@ async def test_report_figures_equal_asterisks_queue_log_and_cdr(
         "ring_no_answer": oracle.ring_no_answer,
         "asa_s": oracle.asa_s,
         "service_level_pct": oracle.service_level_pct,
-        "talk_s": float(oracle.talk_s),
         "longest_wait_s": float(oracle.longest_wait_s),
     }
     assert {k: sales[k] for k in from_log} == from_log, (sales, log)
+    # app_queue takes an answered call's talk twice, each from its own whole-second time(NULL):
+    # for the queue_log line, then for AMI's AgentComplete. A second can tick between the two.
+    assert abs(sales["talk_s"] - oracle.talk_s) <= oracle.answered, (sales, log)
     assert oracle.service_level_pct == round(3 * 100 / 7, 1)  # the 24 s answer missed it
     assert 20 < max(oracle.waits_answered) < 30
 
