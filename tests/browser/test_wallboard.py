@@ -10,12 +10,30 @@ import re
 from collections.abc import Callable
 
 import pytest
+from playwright.async_api import Page, WebSocket
 
 from tests.browser.conftest import Desk, to_docs
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 SALES_DID = "442079460100"  # Queue(sales) in the lab's dialplan; no sales phone registered
+
+
+def _boards_received(page: Page) -> list[str]:
+    """The ``wallboard`` frames ``page``'s websocket receives from now on."""
+    frames: list[str] = []
+
+    def on_socket(ws: WebSocket) -> None:
+        ws.on("framereceived", lambda payload: _keep_board(frames, payload))
+
+    page.on("websocket", on_socket)
+    return frames
+
+
+def _keep_board(frames: list[str], payload: str | bytes) -> None:
+    text = payload if isinstance(payload, str) else payload.decode()
+    if '"type":"wallboard"' in text.replace(" ", ""):
+        frames.append(text)
 
 
 def _seconds(text: str) -> int:
@@ -39,18 +57,9 @@ async def test_a_waiting_caller_shows_on_the_wallboard_and_alerts_past_the_thres
     link = page.locator("#wallboard-link[href='/wallboard?group=Sales']")
     await link.wait_for()
     assert await link.get_attribute("href") == "/wallboard?group=Sales"
+    boards = _boards_received(page)
     await page.goto(f"{desk.daemon.origin}/wallboard?group=Sales")
     await page.locator("#wb-link", has_text="live: connected").wait_for(timeout=10_000)
-
-    await page.click("#wb-settings")  # the threshold, set on the page
-    await page.fill("#wb-thresholds [name=max_wait_s]", "4")
-    await page.fill("#wb-thresholds [name=min_service_level_pct]", "250")
-    await page.click("#wb-thresholds button[type=submit]")
-    bad = page.locator("#wb-thresholds [name=min_service_level_pct][aria-invalid=true]")
-    await bad.wait_for()  # refused, the field named; nothing stored
-    await page.fill("#wb-thresholds [name=min_service_level_pct]", "")
-    await page.click("#wb-thresholds button[type=submit]")
-    await page.locator("#status", has_text="Thresholds of Sales saved").wait_for()
 
     card = page.locator(".wb-queue[data-queue='sales']")
     waiting = card.locator("[data-figure='waiting'] dd")
@@ -58,6 +67,24 @@ async def test_a_waiting_caller_shows_on_the_wallboard_and_alerts_past_the_thres
     assert await page.locator(".wb-alert").count() == 0
     desk.ring(SALES_DID, hold_s=5, answer_timeout_s=40)
     await card.locator("[data-figure='waiting'] dd", has_text="1").wait_for(timeout=15_000)
+
+    # The threshold, set on the page while the caller waits: boards arrive every second then,
+    # and what Sam typed stays in the form until he saves it.
+    await page.click("#wb-settings")
+    await page.fill("#wb-thresholds [name=max_wait_s]", "4")
+    await page.fill("#wb-thresholds [name=min_service_level_pct]", "250")
+    await page.click("#wb-thresholds button[type=submit]")
+    bad = page.locator("#wb-thresholds [name=min_service_level_pct][aria-invalid=true]")
+    await bad.wait_for()  # refused, the field named; nothing stored
+    seen = len(boards)
+    async with asyncio.timeout(5):
+        while len(boards) < seen + 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert await page.input_value("#wb-thresholds [name=max_wait_s]") == "4"
+    await page.fill("#wb-thresholds [name=min_service_level_pct]", "")
+    await page.click("#wb-thresholds button[type=submit]")
+    await page.locator("#status", has_text="Thresholds of Sales saved").wait_for()
+
     alert = page.locator(".wb-alert[data-kind='wait'][data-queue='sales']")
     await alert.wait_for(timeout=15_000)
     longest = await card.locator("[data-figure='longest_wait'] dd").inner_text()

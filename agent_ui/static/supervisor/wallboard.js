@@ -28,6 +28,9 @@ class Wallboard {
     $("wb-fullscreen").addEventListener("click", () => document.documentElement.requestFullscreen?.());
     $("wb-settings").addEventListener("click", () => this.toggleSettings());
     $("wb-thresholds").addEventListener("submit", (event) => this.saveThresholds(event));
+    // What the supervisor typed stays until it is saved: boards keep coming (every second
+    // while a time in state ticks) and would put the stored thresholds back under his hands.
+    $("wb-thresholds").addEventListener("input", (event) => { event.currentTarget.dataset.edited = "true"; });
     setInterval(() => this.draw(), 1000);
   }
 
@@ -100,7 +103,8 @@ class Wallboard {
   accept(board) {
     this.board = board;
     this.receivedAt = Date.now() / 1000;
-    fillThresholds($("wb-thresholds"), board.thresholds);
+    const form = $("wb-thresholds");
+    if (!form.dataset.edited) fillThresholds(form, board.thresholds);
     this.draw();
   }
 
@@ -131,6 +135,7 @@ class Wallboard {
       const saved = await api("PUT", "/api/supervisor/wallboard/thresholds",
         { query: { group: this.group }, body: readThresholds(form) });
       status(`Thresholds of ${saved.group} saved.`);
+      delete form.dataset.edited;
       this.accept(await api("GET", "/api/supervisor/wallboard", { query: { group: this.group } }));
     } catch (err) {
       markInvalid(form, err);
