@@ -9,6 +9,8 @@ read back into :class:`SippResult`.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import re
 import shutil
 import socket
@@ -168,6 +170,28 @@ def free_udp_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
+# SIPp binds four media ports from -mp up (audio RTP and RTCP, video RTP and RTCP). A kernel
+# ephemeral port for -mp says nothing of the three after it (CI lost a drill to a video port
+# taken), and the ephemeral range is where other processes' sockets come and go: the blocks are
+# taken from a range below it, under the test labs' SIP ports and above any lab's RTP.
+_MEDIA_PORTS = range(12000, 24996, 4)
+
+
+def free_media_ports(host: str, *, tries: int = 50) -> int:
+    """Return the first of four consecutive UDP ports on ``host`` free right now."""
+    for _ in range(tries):
+        first = random.choice(_MEDIA_PORTS)
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first, first + 4):
+                    sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                    sock.bind((host, port))
+            except OSError:
+                continue
+        return first
+    raise SippError(f"no four free consecutive UDP ports on {host} for SIPp's media")
+
+
 def _sipp() -> str:
     binary = shutil.which("sipp")
     if binary is None:
@@ -194,7 +218,7 @@ def _start(
     argv += [
         "-sf", str(path),
         "-i", local_host, "-p", str(local_port), "-t", "u1",
-        "-mi", local_host, "-mp", str(free_udp_port(local_host)),
+        "-mi", local_host, "-mp", str(free_media_ports(local_host)),
         "-aa", "-nostdin", "-trace_logs", "-log_file", str(log_file),
         "-timeout", f"{int(global_timeout_s)}s", "-timeout_error",
         *args,
@@ -328,6 +352,7 @@ def _wait_bound(host: str, port: int, proc: SippProcess, timeout_s: float = 5.0)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
+            proc.stop()  # its log file closed
             raise SippError(proc._explain("SIPp (far end) exited at start"))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             try:
@@ -335,6 +360,7 @@ def _wait_bound(host: str, port: int, proc: SippProcess, timeout_s: float = 5.0)
             except OSError:
                 return  # taken: SIPp is listening
         time.sleep(0.02)
+    proc.stop()
     raise SippError(proc._explain(f"SIPp never bound {host}:{port}"))
 
 
