@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import Table, func, select
 
 from cti.errors import CtiError
+from cti.reports.buckets import MAX_SUFFIX
 from cti.reports.recorder import ReportStore
 from cti.reports.rows import bucket_rows
 from cti.reports.service import Reports
@@ -97,7 +98,7 @@ class Dashboard:
         summary: dict[str, float] = {}
         for _start, _key, metric, value in queues:
             old = summary.get(metric, 0.0)
-            summary[metric] = max(old, value) if metric.endswith("_max") else old + value
+            summary[metric] = max(old, value) if metric.endswith(MAX_SUFFIX) else old + value
         summary["inbound"] = sum(v for _s, _k, m, v in calls if m == "offered")
         activity = [
             {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind}

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cti.errors import NotFound, ValidationFailed
+from cti.reports.buckets import MAX_SUFFIX
 
 __all__ = [
     "DIMENSIONS",
@@ -281,7 +282,7 @@ def _add(sums: Sums, metric: str, value: float) -> None:
     old = sums.get(metric)
     if old is None:
         sums[metric] = value
-    elif metric.endswith("_max"):
+    elif metric.endswith(MAX_SUFFIX):
         sums[metric] = max(old, value)
     else:
         sums[metric] = old + value

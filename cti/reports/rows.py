@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cti.reports.buckets import BucketKey, Deltas
+from cti.reports.buckets import MAX_SUFFIX, BucketKey, Deltas
 from cti.store.report_tables import report_buckets as t
 
 __all__ = ["add_deltas", "bucket_rows", "period_rows", "stored_keys"]
@@ -125,7 +125,7 @@ def period_rows(
     if keys is not None:
         query = query.where(t.c.key.in_(list(keys)))
     return [
-        (periods[i][2], key, metric, float(biggest if metric.endswith("_max") else total))
+        (periods[i][2], key, metric, float(biggest if metric.endswith(MAX_SUFFIX) else total))
         for i, key, metric, total, biggest in _fetched(conn, query)
     ]
 
