@@ -6,7 +6,9 @@ at most ``max_workers`` queries run at once however many calls arrive together. 
 scripts call :meth:`BuiltinCrm.lookup_sync` directly on their own thread.
 
 Lookups, the hot path, run as one statement on a connection each thread keeps
-(:mod:`.dedicated`); everything else checks connections out of the engine's pool.
+(:mod:`.dedicated`), on threads of their own: a pop never waits behind call records, notes or
+searches that hold every worker (the outbox delivers four records at once, and on SQLite each
+waits its turn for the write lock). Everything else checks connections out of the engine's pool.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = ["BuiltinCrm"]
 
 T = TypeVar("T")
 
+_LOOKUP_WORKERS = 2  # lookups are one indexed statement each: two threads keep up with bursts
 _MAX_LIMIT = 500  # search and history: more rows than a screen shows is a mistake, not a need
 
 
@@ -98,6 +101,11 @@ class BuiltinCrm:
         # An in-memory database's one connection cannot be taken out of its pool.
         self._lookups = None if shared else LookupConnections(engine)
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=f"crm-{name}")
+        self._lookup_executor = (
+            self._executor
+            if self._lookups is None
+            else ThreadPoolExecutor(_LOOKUP_WORKERS, thread_name_prefix=f"crm-{name}-lookup")
+        )
         self._closed = False
 
     @classmethod
@@ -135,7 +143,9 @@ class BuiltinCrm:
         """Find who is calling from ``number``; a number that does not parse matches nobody."""
         if to_e164(number, self._region) is None:
             return LookupResult(number, None)
-        return await self._run("lookup", lambda: self.lookup_sync(number, options))
+        return await self._run(
+            "lookup", lambda: self.lookup_sync(number, options), self._lookup_executor
+        )
 
     def lookup_sync(
         self, number: str, options: LookupOptions = DEFAULT_LOOKUP_OPTIONS
@@ -213,10 +223,12 @@ class BuiltinCrm:
     ) -> None:
         await self.close()
 
-    async def _run(self, operation: str, call: Callable[[], T]) -> T:
+    async def _run(
+        self, operation: str, call: Callable[[], T], executor: ThreadPoolExecutor | None = None
+    ) -> T:
         self._check_open()
         try:
-            future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+            future = asyncio.get_running_loop().run_in_executor(executor or self._executor, call)
         except RuntimeError as exc:  # the executor shut down after _check_open
             raise CrmError("the CRM connector is closed", details={"connector": self.name}) from exc
         if self._timeout is None:
@@ -266,6 +278,7 @@ class BuiltinCrm:
 
     def _shutdown(self) -> None:
         self._executor.shutdown(wait=True)
+        self._lookup_executor.shutdown(wait=True)
         if self._lookups is not None:
             self._lookups.close()
         if self._owns_engine:

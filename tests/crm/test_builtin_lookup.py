@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+
 import pytest
+from sqlalchemy import create_engine
 
 from crm_connectors.base import LookupOptions, MatchCount, MatchKind, RecordRef
 from crm_connectors.builtin import BuiltinCrm
 from cti.core.records import CrmMatch, Direction, Outcome
 from cti.errors import NotFound, ValidationFailed
 from tests.crm.conftest import NOW, REGION, contact_ref
+from tests.crm.test_builtin_writes import RECORD
 
 
 async def test_one_match_brings_account_phones_open_cases_and_history(crm: BuiltinCrm) -> None:
@@ -211,3 +218,42 @@ async def test_record_urls_follow_the_template(demo_url: str) -> None:
 async def test_refs_of_other_systems_are_refused_for_writes(crm: BuiltinCrm) -> None:
     with pytest.raises(ValidationFailed):
         await crm.link_number("+442079460999", RecordRef("salesforce", "contact", "1"))
+
+
+@contextlib.contextmanager
+def _writes_held(url: str) -> Iterator[None]:
+    """Hold the call table's write lock from another connection: every CRM write waits."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if url.startswith("sqlite"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # readers go on (WAL), writers wait
+            else:
+                conn.begin()  # inserts wait, reads go on
+                conn.exec_driver_sql("LOCK TABLE crm_calls IN SHARE ROW EXCLUSIVE MODE")
+            yield
+            conn.exec_driver_sql("ROLLBACK") if url.startswith("sqlite") else conn.rollback()
+    finally:
+        engine.dispose()
+
+
+async def test_a_lookup_does_not_wait_behind_call_records_holding_every_worker(
+    demo_url: str,
+) -> None:
+    """A pop's lookup has threads of its own: four call records (the outbox's concurrency)
+    waiting on the database's write lock hold every other worker, and the caller is still found."""
+    crm = BuiltinCrm.from_url(demo_url, default_region=REGION, max_workers=4)
+    try:
+        with _writes_held(demo_url):
+            writes = [
+                asyncio.create_task(crm.log_call(replace(RECORD, call_id=f"pbx1:held.{n}")))
+                for n in range(4)
+            ]
+            await asyncio.sleep(0.2)  # each has taken a worker and waits on the lock
+            async with asyncio.timeout(3):
+                result = await crm.lookup("+442079460001")
+            assert [w.done() for w in writes] == [False] * 4  # found while they still wait
+            assert result.matches
+        assert len({await w for w in writes}) == 4  # and each record is written once released
+    finally:
+        await crm.close()
