@@ -12,8 +12,10 @@ tools simply lacks them; a plug-in that fails to load says so in one line when i
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -474,6 +476,9 @@ def outbox_retry(ctx: click.Context, row_id: int | None, retry_all: bool) -> Non
 
 def main() -> None:
     """Console-script entry point."""
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a process that will not
+    # stop (or answers slowly) is doing, without a debugger on the box.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     cli(prog_name="cti")
 
 

@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,8 +172,7 @@ def run_nodes(
             echo(f"demo: {node.name} (pid {node.process.pid}) at {node.url}/agent")
         yield nodes
     finally:
-        for node in nodes:
-            _stop(node)
+        _stop_all(nodes, echo)
         redis.stop()
 
 
@@ -193,16 +192,27 @@ def _wait_serving(node: DemoNode, log: Path, timeout_s: float = 60.0) -> None:
     raise BrokerUnavailable(f"{node.name} did not serve on port {node.port} in {timeout_s:g} s")
 
 
-def _stop(node: DemoNode) -> None:
-    process = node.process
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def _stop_all(
+    nodes: Sequence[DemoNode], echo: Callable[[str], Any], timeout_s: float = 20.0
+) -> None:
+    """SIGTERM every node at once, then wait for them together: a node slow to stop costs its
+    own grace, not the others' too. One still running at the deadline says why (its threads'
+    stacks, from `cti`'s SIGUSR1 handler, go to its log) and is killed."""
+    running = [n for n in nodes if n.process is not None and n.process.poll() is None]
+    for node in running:
+        assert node.process is not None
+        node.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for node in running:
+        assert node.process is not None
+        try:
+            node.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            echo(f"demo: {node.name} did not stop in {timeout_s:g} s; its stacks are in its log")
+            node.process.send_signal(signal.SIGUSR1)
+            time.sleep(0.5)
+            node.process.kill()
+            node.process.wait()
 
 
 def serve_cluster(

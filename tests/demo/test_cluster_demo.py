@@ -141,7 +141,14 @@ def test_three_nodes_print_their_urls_share_sessions_and_take_over(demo: Running
     print(f"\ntake-over after kill -9 of {first}: {second} in {time.monotonic() - began:.1f} s")
 
     os.killpg(demo.proc.pid, signal.SIGINT)
-    assert demo.proc.wait(timeout=60) is not None
+    try:
+        demo.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # say where it hangs: every thread's stack, and the logs
+        demo.proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        logs = sorted((demo.output.parent / "state").rglob("serve.log"))
+        tails = "\n".join(f"--- {p}\n" + p.read_text(errors="replace")[-3000:] for p in logs)
+        raise AssertionError(f"the demo did not stop:\n{demo.printed()[-6000:]}\n{tails}") from None
     assert "stopping the nodes and the broker" in demo.printed()
     for _, url in nodes.values():
         assert _health(url) == {}  # every node stopped with the demo
