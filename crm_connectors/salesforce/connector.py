@@ -7,6 +7,12 @@ only builds queries, awaits, and maps answers. A lookup is one SOSL search, then
 records' open cases and call Tasks as two SOQL queries in parallel; its result is cached for
 ``cache_ttl_s``. When the caller cancels (the pop timeout), queued requests are dropped and a
 running one is the last: see :mod:`crm_connectors.salesforce.client`.
+
+Lookups, the hot path, run on threads of their own (two): a pop never waits behind call
+records, number links, new contacts or searches that hold every worker (the outbox delivers four
+records at once, and a write that is retrying keeps its thread through its backoff). The
+client's request slots stay shared: they are the org's limit, held only while a request is on
+the wire, never during a backoff.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ __all__ = ["SalesforceCrm"]
 T = TypeVar("T")
 Unit = Callable[[Salesforce], T]
 
+_LOOKUP_WORKERS = 2  # a search, then two queries at once: two threads keep up with bursts
 _MAX_LIMIT = 200  # search and history rows: more than a screen shows is a mistake
 _WRITE_STRIPES = 16
 _PERSONS = ("Contact", "Lead")
@@ -86,6 +93,9 @@ class SalesforceCrm:
         self._client = SalesforceClient(settings, session or new_session(settings), backoff=backoff)
         self._executor = ThreadPoolExecutor(
             settings.max_concurrent_requests, thread_name_prefix=f"crm-{settings.name}"
+        )
+        self._lookup_executor = ThreadPoolExecutor(
+            _LOOKUP_WORKERS, thread_name_prefix=f"crm-{settings.name}-lookup"
         )
         self._cache: TtlCache[tuple[str, LookupOptions], LookupResult] = TtlCache(
             settings.cache_ttl_s, settings.cache_size, clock
@@ -118,7 +128,9 @@ class SalesforceCrm:
             lead_phones=settings.lead_phone_fields,
             limit=options.max_matches,
         )
-        found = await self._run("lookup", lambda api: api.search(sosl))
+        found = await self._run(
+            "lookup", lambda api: api.search(sosl), executor=self._lookup_executor
+        )
         with readable("lookup"):
             plan = LookupPlan.of(_search_records(found), self._refs(), settings, options)
         cases, tasks = await self._both(
@@ -267,16 +279,24 @@ class SalesforceCrm:
     ) -> None:
         await self.close()
 
-    async def _run(self, operation: str, unit: Unit[T], *, idempotent: bool = True) -> T:
-        """Run ``unit`` on a worker thread within ``operation_timeout_s``; on cancellation or
-        timeout, tell the thread to start nothing more."""
+    async def _run(
+        self,
+        operation: str,
+        unit: Unit[T],
+        *,
+        idempotent: bool = True,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> T:
+        """Run ``unit`` on a worker thread (of ``executor``, the workers' by default) within
+        ``operation_timeout_s``; on cancellation or timeout, tell the thread to start nothing
+        more."""
         if self._closed:
             raise CrmError("the CRM connector is closed", details={"connector": self.name})
         cancel = threading.Event()
         call = functools.partial(
             self._client.call, operation, unit, cancel=cancel, idempotent=idempotent
         )
-        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        future = asyncio.get_running_loop().run_in_executor(executor or self._executor, call)
         timeout = self._settings.operation_timeout_s
         try:
             async with asyncio.timeout(timeout):
@@ -292,12 +312,15 @@ class SalesforceCrm:
     async def _both(
         self, first: tuple[str, str | None], second: tuple[str, str | None]
     ) -> tuple[list[Row], list[Row]]:
-        """Run two optional SOQL queries at once; a failure of either cancels the other."""
+        """Run a lookup's two optional SOQL queries at once, on the lookup threads; a failure
+        of either cancels the other."""
 
         async def rows(operation: str, soql: str | None) -> list[Row]:
             if soql is None:
                 return []
-            return await self._run(operation, lambda api: _query_records(api, soql))
+            return await self._run(
+                operation, lambda api: _query_records(api, soql), executor=self._lookup_executor
+            )
 
         error: BaseException | None = None
         try:
@@ -356,6 +379,7 @@ class SalesforceCrm:
 
     def _shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._lookup_executor.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
 

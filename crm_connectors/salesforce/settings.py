@@ -233,7 +233,7 @@ class SalesforceSettings:
     max_attempts: int = 4  # per request, the first one included
     backoff_base_s: float = 0.25
     backoff_cap_s: float = 4.0
-    max_concurrent_requests: int = 4  # also the number of worker threads
+    max_concurrent_requests: int = 4  # also the worker threads (lookups have two more)
     cache_ttl_s: float = 30.0
     cache_size: int = 1024
 

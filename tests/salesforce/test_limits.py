@@ -205,3 +205,32 @@ async def test_the_event_loop_never_waits_on_salesforce(
     # (The figure itself is printed; on a loaded machine a few tens of ms are normal.)
     assert len(lags) > 20
     assert worst < 0.15
+
+
+async def test_a_lookup_does_not_wait_behind_call_records_holding_every_worker(
+    connect: Callable[..., SalesforceCrm], seed: Seed, fake: FakeSalesforce
+) -> None:
+    """A pop's lookup has threads of its own: four call records (the outbox's concurrency)
+    backing off after a 503 hold every worker, and the caller is still found."""
+    crm = connect(
+        backoff=Backoff(base_s=5.0, cap_s=5.0, rand=lambda: 1.0), max_concurrent_requests=4
+    )
+    await crm.lookup(JANE)  # logged in
+    fake.fail_next(4, "unavailable")
+    records = [_call(seed, call_id=f"pbx1:held.{n}") for n in range(4)]
+    writes = [asyncio.create_task(crm.log_call(record)) for record in records]
+    async with asyncio.timeout(3):  # each takes a worker, meets its 503 and backs off for 5 s
+        while fake.refused < 4:  # noqa: ASYNC110  (the fake's server threads make it true)
+            await asyncio.sleep(0.01)
+
+    async with asyncio.timeout(3):
+        result = await crm.lookup("+447700900123")
+
+    assert [w.done() for w in writes] == [False] * 4  # found while they still back off
+    assert result.single is not None
+    assert result.single.display_name == "John Roe"
+    task_ids = [await w for w in writes]  # and each record is written once after its backoff
+    assert [
+        [t["Id"] for t in fake.org.tasks() if t.get("CallObject") == record.call_id]
+        for record in records
+    ] == [[task_id] for task_id in task_ids]
