@@ -251,6 +251,9 @@ class OutboxSettings(_Section):
     probe_interval_s: float = Field(default=10.0, gt=0)
     batch_size: int = Field(default=50, ge=1)
     concurrency: int = Field(default=4, ge=1)
+    # Records queued or coming due within this long of a first one are claimed, delivered and
+    # marked together: at 100 calls/s, one round of outbox statements for several calls.
+    gather_s: float = Field(default=0.05, ge=0, le=5)
 
 
 class StoreSettings(_Section):

@@ -150,6 +150,34 @@ async def test_a_claimed_batch_is_marked_delivered_in_one_statement(
     assert all(e.delivered_at is not None for e in store.outbox_entries(include_delivered=True))
 
 
+@pytest.mark.parametrize(("gather_s", "rounds"), [(0.5, 1), (0.0, 5)])
+async def test_records_queued_together_are_delivered_in_one_round(
+    store: Store, crm: MemoryCrm, gather_s: float, rounds: int
+) -> None:
+    """Issue 20: calls ending within ``gather_s`` of each other (each queued and poked as the
+    daemon does) are claimed, delivered and marked in one round, not one round each."""
+    marks: list[str] = []
+
+    def statement(conn: object, cursor: object, sql: str, *args: object) -> None:
+        if sql.startswith("UPDATE outbox") and "delivered_at=" in sql.replace(" ", ""):
+            marks.append(sql)
+
+    writer = OutboxWriter(store.aio, {"builtin": crm}, poll_interval=3600, gather_s=gather_s)
+    event.listen(Engine, "before_cursor_execute", statement)
+    try:
+        async with writer:
+            await asyncio.sleep(0.05)  # the writer's first look found nothing: it waits
+            for n in range(5):
+                await store.aio.run(store.end_call, record(f"lab:{n}"), ["builtin"])
+                writer.poke()
+                if not gather_s:  # each round has ended before the next call's record
+                    await eventually(lambda n=n: len(crm.calls) == n + 1, within=5)
+            await eventually(lambda: len(crm.calls) == 5 and delivered(store), within=5)
+    finally:
+        event.remove(Engine, "before_cursor_execute", statement)
+    assert len(marks) == rounds
+
+
 def test_a_claim_reads_the_notes_of_all_its_calls_in_one_query(store: Store) -> None:
     """Issue 20: each claimed record still gets its call's notes as they are now (wrap-up)."""
     store.create_agent("alice")
