@@ -83,7 +83,7 @@ from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
 from cti.errors import AmiError, ConfigError, CrmUnavailable, CtiError, StoreError
 from cti.live_calls import LiveCallJournal
-from cti.metrics import Metrics
+from cti.metrics import LoopLagProbe, Metrics
 from cti.missed_calls import MissedCalls
 from cti.monitoring import MonitorService
 from cti.numbers import FixedRegion, RegionSource, default_region_warning
@@ -361,6 +361,7 @@ class Daemon:
         self.state_dir = settings.state_dir
         _check_private_state(settings)
         self.metrics = Metrics()
+        self.loop_lag = LoopLagProbe(self.metrics.event_loop_lag)
         self.store = Store.from_settings(settings.store)
         self._build_records(environ)
         self._build_call_path()
@@ -478,6 +479,7 @@ class Daemon:
             lookup_timeout_s=settings.crm.lookup_timeout_ms / 1000,
             on_template_failure=self.supervision.template_failed,
             interactions=self.access,
+            lookup_took=self.metrics.crm_lookup.observe,
         )
         self.hub.snapshots_from(self.pops.active_pops)  # a reconnecting tab gets its open pops
         # A call's pops are known to the node tracking it: in a cluster, its server's owner.
@@ -872,6 +874,7 @@ class Daemon:
         self.live_calls.start()
         self.missed_calls.start()
         self.report_facts.start()
+        self.loop_lag.start()
         if self.cluster is not None:  # each server's session opens on the node owning it
             await self.cluster.start(self._gain_server, self._lose_server)
         for source in self.sources if self.cluster is None else ():
@@ -930,6 +933,7 @@ class Daemon:
             await self.cluster.close()
         await self.report_facts.close()
         await self.missed_calls.close()
+        await self.loop_lag.close()
         for task in (self._refresh_task, self._crm_task, self._gc_task):
             if task is not None:
                 task.cancel()

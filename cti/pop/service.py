@@ -123,8 +123,11 @@ class PopService:
         clock: Callable[[], float] = time.monotonic,
         on_template_failure: Callable[[str, str, str], None] | None = None,
         interactions: InteractionMatcher | None = None,
+        lookup_took: Callable[[float], None] | None = None,
     ) -> None:
+        """``lookup_took(seconds)``: told how long each caller lookup took (metrics)."""
         self._crm = crm
+        self._lookup_took = lookup_took
         self._directory = directory
         self._out = notifier
         self._records = records
@@ -288,13 +291,18 @@ class PopService:
         session.task = self._spawn(self._lookup(session), f"lookup {session.view.call_id}")
 
     async def _lookup(self, session: _Session) -> None:
+        asked = time.monotonic()
         try:
             async with asyncio.timeout(max(self._timeout, 5.0)):  # no extra task, unlike wait_for
                 result = await self._crm.lookup(session.number, self._options)
         except (CrmError, TimeoutError) as exc:
+            if self._lookup_took is not None:
+                self._lookup_took(time.monotonic() - asked)
             log.warning("CRM lookup of %s failed: %s", session.number, exc)
             session.state = "failed"
         else:
+            if self._lookup_took is not None:
+                self._lookup_took(time.monotonic() - asked)
             session.lookup, session.state = result, "done"
         earlier = [pop for pop in session.pops.values() if pop.sent and pop.active]
         waiting = session.stop_waiting()

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sip_tests.bench.daemon_metrics import HISTOGRAMS, Scrape, phase_quantile, scrape
 from sip_tests.bench.report_load import ReportLoad, add_read_rows, read_figures, report_load
 from sip_tests.bench.reports import FULL_PLAN, QUICK_PLAN
 from sip_tests.bench.results import Report, summary_ms
@@ -209,6 +210,7 @@ class _Run:
         procs = [_spawn("sip_tests.bench.replayer", replayer_cfg, work / "replayer.json")]
         daemon: SiteDaemon | None = None
         samples: _Samples = []
+        scrapes: list[Scrape] = []  # the daemon's /metrics, about once a second
         try:
             ami_port = int(_wait_file(work / "ami-port", 30, procs))
             daemon, pid, url, origin = self._server(procs, ami_port, frame_bytes)
@@ -228,9 +230,20 @@ class _Run:
             done = work / "done"
             budget = sum(p.calls / p.rate for p in self.phases) + 120
             deadline = time.monotonic() + budget
+            next_scrape = 0.0
             while not done.exists() and time.monotonic() < deadline:
-                samples.append((time.monotonic(), _sample(roles)))
+                now = time.monotonic()
+                samples.append((now, _sample(roles)))
+                if daemon is not None and now >= next_scrape:
+                    next_scrape = now + 1.0
+                    got = scrape(f"http://127.0.0.1:{daemon.port}", now)
+                    if got is not None:
+                        scrapes.append(got)
                 time.sleep(0.2)
+            if daemon is not None:  # after the last phase ended
+                got = scrape(f"http://127.0.0.1:{daemon.port}", time.monotonic())
+                if got is not None:
+                    scrapes.append(got)
             time.sleep(2.0)  # the last pops land
             window_end = self.window_end = time.monotonic()
             time.sleep(self.late_s)  # pops read from now on are late, not lost
@@ -244,6 +257,7 @@ class _Run:
         return {
             "phases": summary,
             "cpu": samples,
+            "metrics": scrapes,
             "latency": pops.latency,
             "late": pops.late,
             "missing": pops.missing,
@@ -464,6 +478,18 @@ def _latency_rows(
             report.add(f"{label} {stat} {_READING}", read[key], "ms", floor=base[key])
 
 
+def _report_daemon_view(
+    report: Report, label: str, scrapes: list[Scrape], replay: dict[str, Any]
+) -> None:
+    """Where the daemon says the time went in this phase (bucket bounds from /metrics)."""
+    for name, what in HISTOGRAMS.items():
+        for q in (0.5, 0.99):
+            found = phase_quantile(scrapes, name, replay["start"], replay["end"], q)
+            if found is not None:
+                bound, seen = found
+                report.add(f"{label} {what} p{round(q * 100)} (<=, of {seen})", bound * 1e3, "ms")
+
+
 def _daemon_cpu(run: dict[str, Any], number: int) -> tuple[float, float, float] | None:
     """The daemon's CPU per event (us), its event loop's, and how busy that loop was (%)."""
     replay = run["phases"][number]
@@ -504,6 +530,7 @@ def _report_cpu(
         if read is not None:
             report.add(f"{label} event loop busy {_READING}", read[2], "%")
     replay = product["phases"][number]
+    _report_daemon_view(report, label, product.get("metrics") or [], replay)
     ours = _busiest_client(product["cpu"], replay["start"], replay["end"])
     replay_floor = floor["phases"][number]
     base = _busiest_client(floor["cpu"], replay_floor["start"], replay_floor["end"])

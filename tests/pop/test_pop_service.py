@@ -6,7 +6,7 @@ The sinks are small recording classes, not mocks: they store what the service ha
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -79,7 +79,13 @@ async def crm(tmp_path: Path) -> AsyncIterator[BuiltinCrm]:
         yield connector
 
 
-def service(crm: object, notifier: Notifier, records: Records, **kw: object) -> PopService:
+def service(
+    crm: object,
+    notifier: Notifier,
+    records: Records,
+    lookup_took: Callable[[float], None] | None = None,
+    **kw: object,
+) -> PopService:
     directory = Directory(endpoint_owners=OWNERS, **kw)  # type: ignore[arg-type]
     return PopService(
         crm,  # type: ignore[arg-type]
@@ -88,6 +94,7 @@ def service(crm: object, notifier: Notifier, records: Records, **kw: object) -> 
         records,
         default_region="GB",
         lookup_timeout_s=0.3,
+        lookup_took=lookup_took,
     )
 
 
@@ -124,8 +131,8 @@ async def test_ringall_pops_both_agents_and_dismisses_the_one_who_did_not_answer
 
 
 async def test_a_slow_crm_does_not_hold_the_pop_back(crm: BuiltinCrm) -> None:
-    notifier, records = Notifier(), Records()
-    pops = service(SlowCrm(crm, delay=0.6), notifier, records)  # lookup timeout is 0.3 s
+    notifier, records, took = Notifier(), Records(), list[float]()
+    pops = service(SlowCrm(crm, delay=0.6), notifier, records, took.append)  # timeout is 0.3 s
     updates, _ = updates_of(frames("direct_answered"))
     started, rang = updates[0], updates[1]
     pops.handle(started)
@@ -137,6 +144,7 @@ async def test_a_slow_crm_does_not_hold_the_pop_back(crm: BuiltinCrm) -> None:
     kind, _, html, data = notifier.sent[-1]
     assert (kind, data["lookup"]) == ("pop_update", "done")
     assert "Alice Archer" in html
+    assert len(took) == 1 and took[0] >= 0.6  # the metrics see the lookup's whole time
     for update in updates[2:]:
         pops.handle(update)
     await pops.close()
