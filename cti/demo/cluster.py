@@ -233,7 +233,8 @@ def serve_cluster(
                 f"kill a node's pid to watch another take over; Ctrl-C stops them all"
             )
             asyncio.run(_until_stopped(phones))
-    except KeyboardInterrupt:
+            echo("demo: stopping the nodes and the broker")
+    except KeyboardInterrupt:  # Ctrl-C while the nodes were starting
         echo("demo: stopping the nodes and the broker")
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -244,6 +245,20 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 async def _until_stopped(phones: DemoPhones | None) -> None:
-    if phones is not None:
-        await phones.run()
-    await asyncio.Event().wait()  # until Ctrl-C
+    """Until Ctrl-C or SIGTERM, handled by the loop itself. asyncio.run handles Ctrl-C only when
+    SIGINT has Python's default handler; a demo started as a script's background job inherits
+    SIGINT ignored (bash sets that, and exec keeps it), so Ctrl-C to its group stopped the nodes
+    and the broker, which handle it themselves, but not the demo (CI ran it so)."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    ticking = None if phones is None else asyncio.create_task(phones.run(), name="demo phones")
+    try:
+        await stopping.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if ticking is not None:
+            ticking.cancel()
+            await asyncio.gather(ticking, return_exceptions=True)

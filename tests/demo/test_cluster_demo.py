@@ -64,8 +64,10 @@ def demo(lab: LabHandle, postgres_url: str, tmp_path: Path) -> Iterator[Running]
     output = tmp_path / "demo.out"
     command = [sys.executable, "-m", "cti.cli", "demo", "--nodes", "3", "--port", str(port)]
     with output.open("wb") as out:
+        # Started as a script's background job starts it: SIGINT ignored (bash does that, and
+        # exec keeps it). Ctrl-C to the group must stop the demo all the same.
         proc = subprocess.Popen(
-            [*command, "--no-simulated-phones"],
+            ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command, "--no-simulated-phones"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
