@@ -66,6 +66,9 @@ async def test_change_password_from_the_shell_by_keyboard(browser: Browser, site
 
     # A common password: the server's refusal lands on the new-password field.
     await page.keyboard.press("Enter")  # the button kept the focus
+    # Typed only once the dialog has put the focus in its first field: keys sent before that
+    # went to the button, and the current password arrived short (CI saw it once).
+    await expect(page.locator("#password-current")).to_be_focused()
     await page.keyboard.type(PASSWORD)
     await page.keyboard.press("Tab")
     await page.keyboard.type("Password123456!")
