@@ -253,12 +253,18 @@ async def _until_stopped(phones: DemoPhones | None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    ticking = None if phones is None else asyncio.create_task(phones.run(), name="demo phones")
+    waiting: list[asyncio.Task[object]] = [
+        asyncio.create_task(stopping.wait(), name="demo until stopped")
+    ]
+    if phones is not None:
+        waiting.append(asyncio.create_task(phones.run(), name="demo phones"))
     try:
-        await stopping.wait()
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # the phones failing stops the demo with their error, as before
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-        if ticking is not None:
-            ticking.cancel()
-            await asyncio.gather(ticking, return_exceptions=True)
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)

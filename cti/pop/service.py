@@ -296,14 +296,13 @@ class PopService:
             async with asyncio.timeout(max(self._timeout, 5.0)):  # no extra task, unlike wait_for
                 result = await self._crm.lookup(session.number, self._options)
         except (CrmError, TimeoutError) as exc:
-            if self._lookup_took is not None:
-                self._lookup_took(time.monotonic() - asked)
             log.warning("CRM lookup of %s failed: %s", session.number, exc)
             session.state = "failed"
         else:
+            session.lookup, session.state = result, "done"
+        finally:
             if self._lookup_took is not None:
                 self._lookup_took(time.monotonic() - asked)
-            session.lookup, session.state = result, "done"
         earlier = [pop for pop in session.pops.values() if pop.sent and pop.active]
         waiting = session.stop_waiting()
         for pop in waiting:  # rung while the lookup ran: their pops go out now, with the data

@@ -230,20 +230,21 @@ class _Run:
             done = work / "done"
             budget = sum(p.calls / p.rate for p in self.phases) + 120
             deadline = time.monotonic() + budget
+
+            def take_metrics(now: float) -> None:
+                got = None if daemon is None else scrape(daemon.origin, now)
+                if got is not None:
+                    scrapes.append(got)
+
             next_scrape = 0.0
             while not done.exists() and time.monotonic() < deadline:
                 now = time.monotonic()
                 samples.append((now, _sample(roles)))
-                if daemon is not None and now >= next_scrape:
+                if now >= next_scrape:
                     next_scrape = now + 1.0
-                    got = scrape(f"http://127.0.0.1:{daemon.port}", now)
-                    if got is not None:
-                        scrapes.append(got)
+                    take_metrics(now)
                 time.sleep(0.2)
-            if daemon is not None:  # after the last phase ended
-                got = scrape(f"http://127.0.0.1:{daemon.port}", time.monotonic())
-                if got is not None:
-                    scrapes.append(got)
+            take_metrics(time.monotonic())  # after the last phase ended
             time.sleep(2.0)  # the last pops land
             window_end = self.window_end = time.monotonic()
             time.sleep(self.late_s)  # pops read from now on are late, not lost
