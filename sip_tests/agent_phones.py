@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sip_tests.lab import LabHandle
 
 # sip_tests.sipp's own launcher and bind wait: the same SIPp command line as every lab call.
-from sip_tests.sipp import SippError, SippProcess, _start, _wait_bound, cleanup_workdirs
+from sip_tests.sipp import SippError, SippProcess, _start, cleanup_workdirs
 
 __all__ = ["SippAgent", "register", "sipp_agents"]
 
@@ -165,7 +165,7 @@ def _start_agent(
         register(sock, registrar, extension, lab.password(extension), clear_all=True)
         register(sock, registrar, extension, lab.password(extension), expires=int(lifetime_s) + 60)
         port = int(sock.getsockname()[1])
-    proc = _start(
+    proc = _start(  # returns once SIPp listens: no INVITE reaches a port nobody listens on
         "agent_phone.xml",
         {"ANSWER_DELAY_MS": int(answer_delay_s * 1000)},
         [],
@@ -174,7 +174,6 @@ def _start_agent(
         remote=None,
         global_timeout_s=lifetime_s,
     )
-    _wait_bound("127.0.0.1", port, proc)  # no INVITE may reach a port nobody listens on
     return SippAgent(extension, port, proc)
 
 

@@ -10,6 +10,7 @@ read back into :class:`SippResult`.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import re
 import shutil
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -170,10 +171,10 @@ def free_udp_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-# SIPp binds four media ports from -mp up (audio RTP and RTCP, video RTP and RTCP). A kernel
-# ephemeral port for -mp says nothing of the three after it (CI lost a drill to a video port
-# taken), and the ephemeral range is where other processes' sockets come and go: the blocks are
-# taken from a range below it, under the test labs' SIP ports and above any lab's RTP.
+# SIPp binds -mp and -mp+2 (audio and video RTP); a block of four keeps their RTCP ports free
+# too. A kernel ephemeral port for -mp says nothing of the ports after it (CI lost a drill to a
+# video port taken), and the ephemeral range is where other processes' sockets come and go: the
+# blocks are taken from a range below it, under the test labs' SIP ports and above any lab's RTP.
 _MEDIA_PORTS = range(12000, 24996, 4)
 
 
@@ -205,25 +206,46 @@ def _start(
     args: Iterable[str],
     *,
     local_host: str,
-    local_port: int,
+    local_port: int | None,
     remote: str | None,
     global_timeout_s: float,
+    tries: int = 4,
 ) -> SippProcess:
-    workdir = Path(tempfile.mkdtemp(prefix="sipp-"))
-    path = render_scenario(scenario, values, workdir)
-    log_file = workdir / "outcomes.log"
-    argv = [_sipp()]
-    if remote:
-        argv.append(remote)
-    argv += [
-        "-sf", str(path),
-        "-i", local_host, "-p", str(local_port), "-t", "u1",
-        "-mi", local_host, "-mp", str(free_media_ports(local_host)),
-        "-aa", "-nostdin", "-trace_logs", "-log_file", str(log_file),
-        "-timeout", f"{int(global_timeout_s)}s", "-timeout_error",
-        *args,
-    ]  # fmt: skip
-    return SippProcess(argv, workdir, log_file)
+    """Start SIPp and return once it listens on its SIP port (``None``: a free one is taken).
+
+    SIPp binds its SIP port and its audio and video RTP ports, and exits if one is taken: a port
+    found free a moment before can be gone by then (another SIPp started just before has not
+    bound its ports yet). Such a start is tried again on other ports, up to ``tries`` times;
+    any other exit at start is an error with SIPp's own words.
+    """
+    args = list(args)
+    for attempt in range(1, tries + 1):
+        workdir = Path(tempfile.mkdtemp(prefix="sipp-"))
+        path = render_scenario(scenario, values, workdir)
+        log_file = workdir / "outcomes.log"
+        port = free_udp_port(local_host) if local_port is None else local_port
+        media = free_media_ports(local_host)
+        argv = [_sipp()]
+        if remote:
+            argv.append(remote)
+        argv += [
+            "-sf", str(path),
+            "-i", local_host, "-p", str(port), "-t", "u1",
+            "-mi", local_host, "-mp", str(media),
+            "-aa", "-nostdin", "-trace_logs", "-log_file", str(log_file),
+            "-timeout", f"{int(global_timeout_s)}s", "-timeout_error",
+            *args,
+        ]  # fmt: skip
+        proc = SippProcess(argv, workdir, log_file)
+        try:
+            _wait_bound(proc, (port, media, media + 2))
+        except SippError:
+            if attempt == tries or "Address already in use" not in proc._stderr_text():
+                raise
+            cleanup_workdirs([proc])
+            continue
+        return proc
+    raise AssertionError("unreachable")  # the last try returns or raises
 
 
 def sip_user(caller_id: str) -> str:
@@ -273,7 +295,7 @@ def inbound_call(
         values,
         args,
         local_host=target.trunk_host,
-        local_port=free_udp_port(target.trunk_host),
+        local_port=None,
         remote=f"{target.asterisk_host}:{target.asterisk_port}",
         global_timeout_s=answer_timeout_s + hold_s + 30,
     )
@@ -316,7 +338,7 @@ def inbound_load(
         values,
         args,
         local_host=target.trunk_host,
-        local_port=free_udp_port(target.trunk_host),
+        local_port=None,
         remote=f"{target.asterisk_host}:{target.asterisk_port}",
         global_timeout_s=count / rate_per_s + answer_timeout_s + hold_s + 60,
     )
@@ -334,7 +356,7 @@ def trunk_far_end(
 ) -> SippProcess:
     """Listen as the trunk's far end; answer up to ``max_calls`` outbound calls from Asterisk."""
     values = {"ANSWER_DELAY_MS": int(answer_delay_s * 1000), "HOLD_MS": int(hold_s * 1000)}
-    proc = _start(
+    return _start(
         "trunk_far_end.xml",
         values,
         ["-m", str(max_calls)],
@@ -343,25 +365,44 @@ def trunk_far_end(
         remote=None,
         global_timeout_s=lifetime_s,
     )
-    _wait_bound(target.trunk_host, target.trunk_port, proc)
-    return proc
 
 
-def _wait_bound(host: str, port: int, proc: SippProcess, timeout_s: float = 5.0) -> None:
-    """Wait until SIPp has bound its UDP port, so Asterisk's first INVITE is not lost."""
+def _wait_bound(proc: SippProcess, ports: Collection[int], timeout_s: float = 5.0) -> None:
+    """Wait until SIPp itself holds UDP ``ports`` (its SIP port, its audio and video RTP), so
+    Asterisk's first INVITE is not lost; raise SippError if it exits or never binds them.
+
+    Asked of the kernel's socket table for SIPp's own sockets: a port that merely cannot be
+    bound may be held by another process, while this SIPp is dying of exactly that.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
             proc.stop()  # its log file closed
-            raise SippError(proc._explain("SIPp (far end) exited at start"))
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                return  # taken: SIPp is listening
-        time.sleep(0.02)
+            raise SippError(proc._explain("SIPp exited at start"))
+        if set(ports) <= _udp_ports_of(proc.proc.pid):
+            return
+        time.sleep(0.01)
     proc.stop()
-    raise SippError(proc._explain(f"SIPp never bound {host}:{port}"))
+    raise SippError(proc._explain(f"SIPp never bound UDP ports {sorted(ports)}"))
+
+
+def _udp_ports_of(pid: int) -> set[int]:
+    """The local UDP ports process ``pid`` has sockets on (Linux: its fds and /proc/net/udp)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()  # sl local rem st queues timer retr uid timeout inode
+                if len(fields) > 9 and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def cleanup_workdirs(procs: Iterable[SippProcess]) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from sip_tests.drill.cluster_lab import AGENT_LOGINS, ClusterLab, Node, cluster_
 from sip_tests.drill.lab_run import Comparison, compare, wait_records
 from sip_tests.drill.stream_client import StreamTab
 from sip_tests.lab import direct_did
-from sip_tests.sipp import SippProcess, cleanup_workdirs, inbound_load
+from sip_tests.sipp import SippProcess, SippResult, cleanup_workdirs, inbound_load
 
 __all__ = ["ClusterFailoverResult", "run_cluster_failover"]
 
@@ -79,6 +80,7 @@ class ClusterFailoverResult:
     not_restored: list[str]  # "call: flags" of those whose record says other than `restored`
     seconds: float
     logs: dict[str, str] = field(default_factory=dict)
+    carriers: dict[str, str] = field(default_factory=dict)  # extension -> how its SIPp ended
 
     @property
     def ok(self) -> bool:
@@ -162,6 +164,8 @@ class ClusterFailoverResult:
             },
             "seconds": self.seconds,
         }
+        if self.cdr_calls != self.calls:
+            report.details["carriers"] = self.carriers
         return report
 
 
@@ -199,12 +203,13 @@ async def _until(check: object, timeout_s: float, what: str) -> float:
 
 def _start_calls(
     run: ClusterLab, extensions: Sequence[str], calls: int, rate: float, hold_s: float
-) -> list[SippProcess]:
+) -> dict[str, SippProcess]:
+    """One SIPp per agent's DID, placing that agent's share of the calls."""
     share = [
         calls // len(extensions) + (i < calls % len(extensions)) for i in range(len(extensions))
     ]
-    return [
-        inbound_load(
+    return {
+        ext: inbound_load(
             run.lab.sip,
             direct_did(ext),
             CALLERS,
@@ -215,7 +220,15 @@ def _start_calls(
         )
         for ext, count in zip(extensions, share, strict=True)
         if count
-    ]
+    }
+
+
+def _ended(result: SippResult) -> str:
+    """How one carrier SIPp ended, for a failure's message: its exit code, its calls'
+    outcomes and the end of what it printed."""
+    outcomes = Counter(o.outcome for o in result.outcomes)
+    counted = ", ".join(f"{name} {n}" for name, n in sorted(outcomes.items())) or "none"
+    return f"exit {result.returncode}; outcomes: {counted}; stderr: {result.stderr[-600:]}"
 
 
 async def _kill_owner(run: ClusterLab, agents: Sequence[_Agent]) -> tuple[Node, Node, float]:
@@ -322,16 +335,18 @@ async def run_cluster_failover(
             stack.push_async_callback(agent.tab.stop)
         await _until(_all_greeted(spread), 20, "every tab's hello")
         carriers = await asyncio.to_thread(_start_calls, run, extensions, calls, rate_per_s, hold_s)
-        stack.callback(cleanup_workdirs, carriers)
-        for carrier in carriers:
+        stack.callback(cleanup_workdirs, carriers.values())
+        for carrier in carriers.values():
             stack.callback(carrier.stop)
         await _until(_popped(spread, calls * 0.3), span + 30, "the first pops")
         popped_at_kill = _pop_count(spread)
         killed, owner, takeover = await _kill_owner(run, spread)
         await _until(_popped(spread, calls * 0.7), span + 60, "pops after the kill")
         broker_back = await _restart_broker(run, broker_down_s)
-        for carrier in carriers:
-            await asyncio.to_thread(carrier.wait, span + hold_s + 90)
+        ended = {
+            ext: await asyncio.to_thread(carrier.wait, span + hold_s + 90)
+            for ext, carrier in carriers.items()
+        }
         await asyncio.to_thread(run.lab.wait_idle, 30)
         cdr = calls_from(run.cdr.rows(run.cdr_mark), TRUNK_CHANNEL)
         expected = {f"lab:{linkedid}" for linkedid in cdr}
@@ -364,6 +379,7 @@ async def run_cluster_failover(
         not_restored=not_restored,
         seconds=round(time.monotonic() - started, 1),
         logs=logs,
+        carriers={ext: _ended(result) for ext, result in ended.items()},
     )
 
 

@@ -41,7 +41,7 @@ async def test_kill_the_owner_and_restart_the_broker_during_lab_calls(
     for key, value in report.details.items():
         print(f"{key}: {value}")
     c = result.comparison
-    assert result.cdr_calls == calls, result.logs
+    assert result.cdr_calls == calls, (result.carriers, result.logs)
     assert not c.lost and not c.duplicated, (c, result.logs)
     assert result.takeover_s <= 5.0
     assert result.new_owner != result.killed

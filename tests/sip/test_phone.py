@@ -27,17 +27,19 @@ from sip_tests.phone import (
 )
 
 # An instance of this module's own; parallel sessions shift it like the suite's (conftest.py).
+# Its SIP and AMI ports lie below the kernel's ephemeral range (32768 up), where any client
+# socket of the suite may hold them when the lab starts (a run found its AMI port so taken).
 OFFSET = int(os.environ.get("CTI_TEST_LAB_OFFSET", "0"))
 INSTANCE = "phones" if OFFSET == 0 else f"phones-{OFFSET}"
 LAB_ENV = {
     "CTI_LAB__INSTANCE": INSTANCE,
-    "CTI_LAB__AMI_PORT": str(35038 + OFFSET),
-    "CTI_LAB__SIP_PORT": str(35060 + OFFSET),
-    "CTI_LAB__TRUNK_PORT": str(35080 + OFFSET),
+    "CTI_LAB__AMI_PORT": str(27038 + OFFSET),
+    "CTI_LAB__SIP_PORT": str(27060 + OFFSET),
+    "CTI_LAB__TRUNK_PORT": str(27080 + OFFSET),
     "CTI_LAB__RTP_START": str(45000 + OFFSET * 10),
     "CTI_LAB__RTP_END": str(45000 + OFFSET * 10 + 899),
 }
-REGISTRAR = f"127.0.0.1:{35060 + OFFSET}"
+REGISTRAR = f"127.0.0.1:{27060 + OFFSET}"
 CTI = Path(sys.executable).with_name("cti")
 LAB_ROOT = "/var/cache/cti-lab/debian-sid-asterisk"
 ASTERISK_CONF = f"/var/lib/cti-lab/{INSTANCE}/etc/asterisk.conf"
