@@ -266,8 +266,27 @@ class AmiConnection:
         if link.lost.done():
             return  # a dropped link's last bytes: its actions already failed
         received_at = self._clock()
-        # asyncio reads up to 256 KiB under load: frame and deliver it slice by slice so the
-        # frames of one slice are handed on (and can be freed) before the next is parsed.
+        if len(data) <= _READ_SLICE_BYTES or link.transport is None:
+            self._feed(link, data, received_at)
+            return
+        # asyncio reads up to 256 KiB at once when the loop fell behind: hundreds of events,
+        # tens of ms of work. Handled in one callback, it would hold every pop and websocket
+        # write it queued until its end. So a big read is framed and delivered a slice per
+        # callback, with reading paused until the last slice, which keeps the wire order.
+        link.transport.pause_reading()
+        self._feed_from(link, data, 0, received_at)
+
+    def _feed_from(self, link: AmiLink, data: bytes, start: int, received_at: float) -> None:
+        if link.lost.done() or link.transport is None:
+            return
+        end = start + _READ_SLICE_BYTES
+        self._feed(link, data[start:end], received_at)
+        if end < len(data):
+            asyncio.get_running_loop().call_soon(self._feed_from, link, data, end, received_at)
+        else:
+            link.transport.resume_reading()
+
+    def _feed(self, link: AmiLink, data: bytes, received_at: float) -> None:
         for start in range(0, len(data), _READ_SLICE_BYTES):
             frames = link.framer.feed(data[start : start + _READ_SLICE_BYTES])
             if frames:

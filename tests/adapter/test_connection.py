@@ -405,6 +405,40 @@ async def test_a_failing_sink_does_not_stop_the_read_path(
         assert conn.stats.sink_errors == 1
 
 
+async def test_a_big_read_lets_other_callbacks_run_between_its_slices(
+    ami_server: FakeAmiServer, make_settings: SettingsFactory
+) -> None:
+    """A read of ~100 KB (the loop fell behind) is not handled in one callback: what the first
+    events queued (a pop's websocket write) runs before the last event is delivered, and every
+    event still comes once, in wire order."""
+    kept = RecordingSink()
+    ran_after: list[int] = []  # how many burst events had been delivered when it ran
+
+    def sink(frame: AmiFrame, received_at: float) -> None:
+        kept(frame, received_at)
+        if frame.get("N") == "0":
+            asyncio.get_running_loop().call_soon(lambda: ran_after.append(len(kept.named("B"))))
+
+    burst = b"".join(encode(event("B", N=str(i), Pad="x" * 80)) for i in range(1000))
+    async with AmiConnection("pbx1", make_settings(), sink) as conn:
+        await conn.wait_ready(5)
+        assert conn._link is not None and conn._link.transport is not None
+        transport = conn._link.transport
+        transport.pause_reading()  # the burst waits in the socket, as behind a busy loop
+        await ami_server.push(burst)
+        await asyncio.sleep(0.1)
+        transport.resume_reading()
+        frames = await kept.wait_for("B", count=1000)
+        assert [f.get("N") for f in frames] == [str(i) for i in range(1000)]
+        burst_times = {t for f, t in zip(kept.frames, kept.times, strict=True) if f.name == "B"}
+        assert len(burst_times) == 1, "the burst must arrive as one read for this test"
+        await asyncio.sleep(0)
+        assert ran_after and ran_after[0] < 1000, ran_after
+        assert transport.is_reading()  # reading resumed after the last slice
+        await ami_server.push_frame(event("After"))
+        await kept.wait_for("After")
+
+
 async def test_close_fails_in_flight_actions(
     ami_server: FakeAmiServer, sink: RecordingSink, make_settings: SettingsFactory
 ) -> None:
