@@ -33,8 +33,11 @@ __all__ = ["LookupConnections"]
 class LookupConnections:
     """Run the one-statement lookup on a connection of the calling thread's own."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sqlite_busy_ms: int | None = None) -> None:
+        """``sqlite_busy_ms``: how long a SQLite connection of these waits for a lock (None:
+        the engine's own busy timeout)."""
         self._engine = engine
+        self._busy_ms = sqlite_busy_ms
         self._dialect = engine.dialect
         self._sql = lookup_statement(self._dialect.name)
         self._local = threading.local()
@@ -82,6 +85,8 @@ class LookupConnections:
             driver: Any = proxy.dbapi_connection
             if self._dialect.name == "postgresql":
                 driver.autocommit = True
+            elif self._busy_ms is not None:
+                driver.execute(f"PRAGMA busy_timeout = {int(self._busy_ms):d}")
         except BaseException:
             _close_quietly(proxy)
             raise

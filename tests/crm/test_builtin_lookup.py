@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 from sqlalchemy import create_engine
+from sqlalchemy import exc as sa_exc
 
 from crm_connectors.base import LookupOptions, MatchCount, MatchKind, RecordRef
-from crm_connectors.builtin import BuiltinCrm
+from crm_connectors.builtin import BuiltinCrm, seed_demo, upgrade
 from cti.core.records import CrmMatch, Direction, Outcome
 from cti.errors import NotFound, ValidationFailed
 from tests.crm.conftest import NOW, REGION, contact_ref
@@ -255,5 +258,61 @@ async def test_a_lookup_does_not_wait_behind_call_records_holding_every_worker(
             assert [w.done() for w in writes] == [False] * 4  # found while they still wait
             assert result.matches
         assert len({await w for w in writes}) == 4  # and each record is written once released
+    finally:
+        await crm.close()
+
+
+@contextlib.contextmanager
+def _lookup_threads_held(crm: BuiltinCrm) -> Iterator[threading.Event]:
+    """Keep both lookup threads busy until the event is set (or the block ends)."""
+    release = threading.Event()
+    held = [crm._lookup_executor.submit(release.wait, 10) for _ in range(2)]
+    try:
+        yield release
+    finally:
+        release.set()
+        for future in held:
+            future.result()
+
+
+async def test_a_sqlite_lookup_runs_on_the_loop_a_postgresql_one_on_its_threads(
+    demo_url: str,
+) -> None:
+    """On a SQLite file the lookup needs no thread (no hop there and back); on PostgreSQL, a
+    network round trip, it never runs on the loop."""
+    crm = BuiltinCrm.from_url(demo_url, default_region=REGION)
+    try:
+        with _lookup_threads_held(crm) as release:
+            lookup = asyncio.create_task(crm.lookup("020 7946 0001"))
+            await asyncio.sleep(0.3)
+            assert lookup.done() is demo_url.startswith("sqlite")
+            release.set()
+            async with asyncio.timeout(5):
+                result = await lookup
+        assert result.single is not None and result.single.display_name == "Alice Archer"
+    finally:
+        await crm.close()
+
+
+async def test_a_lookup_sqlite_refuses_on_the_loop_is_made_on_a_thread(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's connection never waits for a lock: refused ("database is locked", as a
+    writer's checkpoint can make a WAL reader), the lookup waits for it on a lookup thread."""
+    upgrade(sqlite_url)
+    seed_demo(sqlite_url, REGION, now=NOW)
+    crm = BuiltinCrm.from_url(sqlite_url, default_region=REGION)
+    refused: list[str] = []
+
+    def locked(e164: str, *_: object) -> tuple[()]:
+        refused.append(e164)
+        raise sa_exc.OperationalError("SELECT", {}, sqlite3.OperationalError("database is locked"))
+
+    try:
+        assert crm._inline is not None
+        monkeypatch.setattr(crm._inline, "lookup", locked)
+        result = await crm.lookup("+442079460001")
+        assert refused == ["+442079460001"]
+        assert result.single is not None and result.single.display_name == "Alice Archer"
     finally:
         await crm.close()
