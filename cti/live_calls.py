@@ -38,6 +38,8 @@ __all__ = ["LiveCallJournal"]
 
 log = logging.getLogger(__name__)
 
+_SNAPSHOTS_PER_STEP = 50  # ~1 ms of snapshots and fingerprints between two yields to the loop
+
 
 class LiveCallStore(Protocol):
     """The store methods the journal runs (on the store's threads, through its ``aio``)."""
@@ -154,13 +156,17 @@ class LiveCallJournal:
             self._dirty.clear()
             changed: dict[str, dict[str, object]] = {}
             prints: dict[str, int] = {}
-            for call_id in candidates:
+            for n, call_id in enumerate(candidates, 1):
                 snapshot = tracker.snapshot(call_id)
-                if snapshot is None or call_id in changed:
-                    continue
-                fingerprint = _fingerprint(snapshot)
-                if self._saved.get(call_id) != fingerprint:
-                    changed[call_id], prints[call_id] = snapshot, fingerprint
+                if snapshot is not None and call_id not in changed:
+                    fingerprint = _fingerprint(snapshot)
+                    if self._saved.get(call_id) != fingerprint:
+                        changed[call_id], prints[call_id] = snapshot, fingerprint
+                if n % _SNAPSHOTS_PER_STEP == 0:
+                    # Hundreds of calls take milliseconds: pops go out between the steps.
+                    await asyncio.sleep(0)
+            # A call that ended during the steps was deleted with its record: not saved again.
+            changed = {call: snap for call, snap in changed.items() if tracker.is_live(call)}
             gone = sorted(self._gone)
             if not changed and not gone:
                 return True

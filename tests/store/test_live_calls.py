@@ -6,6 +6,7 @@ The journal and the tracker are the real ones; the calls are recorded lab transc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -15,6 +16,8 @@ from cti.core.tracker import CallTracker
 from cti.core.updates import CallAnswered, CallEnded, CallStarted, CallUpdate
 from cti.live_calls import LiveCallJournal
 from cti.store import Store
+from pbx_adapters.asterisk.frame import AmiFrame
+from sip_tests.bench.transcripts import load_scripts
 from tests.transcript import events_of, frames, is_agent
 
 
@@ -128,3 +131,47 @@ async def test_a_change_no_update_announces_is_saved_by_the_sweep(store: Store) 
     assert await journal.save()
     [(_, _, second, _)] = store.live_calls()
     assert len(second["channels"]) == len(first["channels"]) + 1
+
+
+class _CountingTracker(CallTracker):
+    """The real tracker, counting the snapshots the journal takes."""
+
+    snapshots = 0
+
+    def snapshot(self, call_id: str) -> dict[str, object] | None:
+        self.snapshots += 1
+        return super().snapshot(call_id)
+
+
+async def test_a_save_of_many_calls_lets_the_loop_run_and_skips_a_call_ended_meanwhile(
+    store: Store,
+) -> None:
+    """Snapshotting hundreds of calls takes milliseconds: the journal yields to the loop every
+    50 (pops go out meanwhile), and a call that ends in between is not saved again over the
+    deletion that came with its record."""
+    tracker = _CountingTracker(is_agent)
+    journal = LiveCallJournal(store.aio, tracker, sweep=0)
+    [script] = load_scripts(["direct_answered"])
+    calls = []
+    for call in range(120):
+        events = events_of(AmiFrame.from_pairs(f.pairs) for f in script.play(call))
+        answered = next(i for i, e in enumerate(events) if type(e).__name__ == "BridgeEntered")
+        journal.observe(tracker.feed_all(events[: answered + 1]))
+        calls.append(events[answered + 1 :])
+    first = tracker.call_ids()[0]
+    seen_at_first_yield: list[int] = []
+
+    async def meanwhile() -> None:
+        await asyncio.sleep(0)
+        seen_at_first_yield.append(tracker.snapshots)
+        ended = [u for u in tracker.feed_all(calls[0]) if isinstance(u, CallEnded)]
+        assert ended[0].call.call_id == first and ended[0].record is not None
+        journal.observe(ended)
+        assert store.end_call(ended[0].record, ["builtin"]) is True
+
+    other = asyncio.create_task(meanwhile())
+    assert await journal.save()
+    await other
+    assert seen_at_first_yield and 0 < seen_at_first_yield[0] < 120
+    saved = [c for c, _, _, _ in store.live_calls()]
+    assert first not in saved and len(saved) == 119
