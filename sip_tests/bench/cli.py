@@ -74,13 +74,21 @@ _command("memory", _memory, "Resident memory per connected agent (1,000 and 5,00
     default=None,
     help="With --with-reports: where the daemon answers them ([reports] worker; default its own).",
 )
-def _pop(quick: bool, with_reports: bool, readers: int | None, report_worker: str | None) -> None:
+@click.option(
+    "--holds",
+    is_flag=True,
+    help="Also time every callback of the daemon's event loop and print the kinds that held "
+    "it longest (callbacks over 2 ms, over 5 ms, the longest).",
+)
+def _pop(
+    quick: bool, with_reports: bool, readers: int | None, report_worker: str | None, holds: bool
+) -> None:
     from sip_tests.bench.pop import run_pop  # noqa: PLC0415
 
     if (readers is not None or report_worker is not None) and not with_reports:
         raise click.UsageError("--readers and --report-worker are about reports: --with-reports")
     loops = (readers or 2) if with_reports else 0
-    _emit(run_pop(quick=quick, report_readers=loops, report_worker=report_worker))
+    _emit(run_pop(quick=quick, report_readers=loops, report_worker=report_worker, holds=holds))
 
 
 def _slow_template(quick: bool) -> Report:

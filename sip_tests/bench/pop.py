@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sip_tests.bench.daemon_metrics import HISTOGRAMS, Scrape, phase_quantile, scrape
+from sip_tests.bench.holds import add_hold_rows, holds_env, read_holds
 from sip_tests.bench.report_load import ReportLoad, add_read_rows, read_figures, report_load
 from sip_tests.bench.reports import FULL_PLAN, QUICK_PLAN
 from sip_tests.bench.results import Report, summary_ms
@@ -135,8 +136,10 @@ class _Run:
         late_s: float = 0.0,
         reports: ReportLoad | None = None,
         readers: int = 0,
+        holds: bool = False,
     ) -> None:
         self.work = work
+        self.holds = holds and not floor
         self.site = site
         self.phases = phases
         self.floor = floor
@@ -185,6 +188,8 @@ class _Run:
             _wait_file(work / "floor-ready", 30, procs)
             return None, procs[-1].pid, f"ws://127.0.0.1:{ws_port}/ws", "http://127.0.0.1"
         env = self.reports.daemon_env() if self.reports is not None else {}
+        if self.holds:
+            env = {**env, **holds_env(work / "holds.json")}
         daemon = SiteDaemon(self.site, ami_port, extra_env=env)
         daemon.start()
         deadline = time.monotonic() + 30
@@ -266,6 +271,7 @@ class _Run:
             "pending": pops.pending,
             "frames": self.frame_counts(),
             "reads": self.reads(summary, samples) if self.readers else None,
+            "holds": read_holds(work / "holds.json") if self.holds else None,
         }
 
     def reads(self, summary: list[dict[str, Any]], samples: _Samples) -> dict[str, Any]:
@@ -363,8 +369,12 @@ def run_pop(
     workdir: Path | None = None,
     report_readers: int = 0,
     report_worker: str | None = None,
+    holds: bool = False,
 ) -> Report:
     """Run every agent count at every rate, product then floor; return the report.
+
+    ``holds``: also time every callback the daemon's event loop runs (sip_tests.bench.holds)
+    and print the kinds that held it longest.
 
     With ``report_readers`` (loops), the product runs twice on a store that holds report
     buckets, without readers and then with them, before the floor; ``report_worker`` sets
@@ -386,8 +396,12 @@ def run_pop(
                 load, seeded = report_load(site, plan, report_worker)
                 report.details[f"{agents} report buckets"] = seeded
                 report.details["report worker"] = report_worker or "default"
-            product = _Run(root / f"product-{agents}", site, phases, floor=False, reports=load)
+            product = _Run(
+                root / f"product-{agents}", site, phases, floor=False, reports=load, holds=holds
+            )
             plain = product.run(6000)
+            if plain["holds"] is not None:
+                add_hold_rows(report, f"{agents} agents", plain["holds"])
             reading = None
             if load is not None:
                 work = root / f"reading-{agents}"
