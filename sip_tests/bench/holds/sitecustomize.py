@@ -32,7 +32,8 @@ def _install(path: str) -> None:
         if owner is not None and hasattr(owner, "get_coro"):  # a task's step
             name = re.sub(r"[ :].*", "", owner.get_name())
             return f"task {name}: {getattr(owner.get_coro(), '__qualname__', '?')}"
-        return str(getattr(callback, "__qualname__", type(callback).__name__))
+        name = getattr(callback, "__qualname__", None) or getattr(callback, "__name__", None)
+        return str(name or type(callback).__name__)
 
     def timed(handle: events.Handle) -> None:
         began = clock()
