@@ -189,7 +189,7 @@ class _Run:
             return None, procs[-1].pid, f"ws://127.0.0.1:{ws_port}/ws", "http://127.0.0.1"
         env = self.reports.daemon_env() if self.reports is not None else {}
         if self.holds:
-            env = {**env, **holds_env(work / "holds.json")}
+            env = {**env, **holds_env(work / "holds")}
         daemon = SiteDaemon(self.site, ami_port, extra_env=env)
         daemon.start()
         deadline = time.monotonic() + 30
@@ -271,7 +271,7 @@ class _Run:
             "pending": pops.pending,
             "frames": self.frame_counts(),
             "reads": self.reads(summary, samples) if self.readers else None,
-            "holds": read_holds(work / "holds.json") if self.holds else None,
+            "holds": read_holds(work / "holds", daemon.pid) if self.holds and daemon else None,
         }
 
     def reads(self, summary: list[dict[str, Any]], samples: _Samples) -> dict[str, Any]:

@@ -21,15 +21,17 @@ _TOP = 6  # kinds shown
 
 
 def holds_env(out: Path) -> dict[str, str]:
-    """The daemon's environment additions: this directory first on its path, and its file."""
+    """The daemon's environment additions: this directory first on its path, and the
+    directory ``out`` (made here) where each process writes ``<pid>.json`` at exit."""
+    out.mkdir(parents=True, exist_ok=True)
     path = os.pathsep.join(p for p in (str(_HERE), os.environ.get("PYTHONPATH", "")) if p)
-    return {"PYTHONPATH": path, "BENCH_HOLDS_FILE": str(out)}
+    return {"PYTHONPATH": path, "BENCH_HOLDS_DIR": str(out)}
 
 
-def read_holds(path: Path) -> dict[str, dict[str, Any]]:
-    """What the daemon wrote at exit: kind -> counts; empty if it wrote nothing."""
+def read_holds(out: Path, pid: int) -> dict[str, dict[str, Any]]:
+    """What process ``pid`` wrote in ``out`` at exit: kind -> counts; empty if nothing."""
     try:
-        rows: dict[str, dict[str, Any]] = json.loads(path.read_text())
+        rows: dict[str, dict[str, Any]] = json.loads((out / f"{pid}.json").read_text())
     except (OSError, ValueError):
         return {}
     return rows

@@ -1,11 +1,13 @@
 """Which callbacks hold the daemon's event loop: ``cti bench pop --holds`` (not the product).
 
-The bench puts this directory first on the daemon's ``PYTHONPATH`` with ``BENCH_HOLDS_FILE``
+The bench puts this directory first on the daemon's ``PYTHONPATH`` with ``BENCH_HOLDS_DIR``
 set: Python imports ``sitecustomize`` at start-up, and this one times every callback the loop
 runs (``asyncio.events.Handle._run``: I/O callbacks, ``call_soon``s and each step of every
-task) and, at exit, writes those over 0.5 ms to that file by kind (a task's name and coroutine,
-or the callback's qualified name): how many, their total, how many over 1, 2 and 5 ms, the
-longest. Two clock reads per callback: a fraction of a microsecond.
+task) and, at exit, writes those over 0.5 ms by kind (a task's name and coroutine, or the
+callback's qualified name) to ``<pid>.json`` in that directory: how many, their total, how many
+over 1, 2 and 5 ms, the longest. The daemon's children (its report worker, multiprocessing's
+resource tracker) inherit the environment and write files of their own. Two clock reads per
+callback: a fraction of a microsecond.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import time
 from asyncio import events
 from typing import Any
 
-_FILE = os.environ.get("BENCH_HOLDS_FILE")
+_DIR = os.environ.get("BENCH_HOLDS_DIR")
 
 
-def _install(path: str) -> None:
+def _install(directory: str) -> None:
     stats: dict[str, list[float]] = {}
     run = events.Handle._run
     clock = time.perf_counter
@@ -30,10 +32,10 @@ def _install(path: str) -> None:
         callback: Any = handle._callback  # type: ignore[attr-defined]
         owner = getattr(callback, "__self__", None)
         if owner is not None and hasattr(owner, "get_coro"):  # a task's step
-            name = re.sub(r"[ :].*", "", owner.get_name())
-            return f"task {name}: {getattr(owner.get_coro(), '__qualname__', '?')}"
+            task = re.sub(r"[ :].*", "", owner.get_name())
+            return f"task {task}: {getattr(owner.get_coro(), '__qualname__', '?')}"
         name = getattr(callback, "__qualname__", None) or getattr(callback, "__name__", None)
-        return str(name or type(callback).__name__)
+        return str(name) if name else type(callback).__name__
 
     def timed(handle: events.Handle) -> None:
         began = clock()
@@ -51,12 +53,12 @@ def _install(path: str) -> None:
     def dump() -> None:
         keys = ("count", "total_s", "over_1ms", "over_2ms", "over_5ms", "max_s")
         rows = {k: dict(zip(keys, v, strict=True)) for k, v in stats.items()}
-        with open(path, "w") as out:
+        with open(os.path.join(directory, f"{os.getpid()}.json"), "w") as out:
             json.dump(rows, out)
 
     events.Handle._run = timed  # type: ignore[method-assign,assignment]
     atexit.register(dump)
 
 
-if _FILE:
-    _install(_FILE)
+if _DIR:
+    _install(_DIR)
