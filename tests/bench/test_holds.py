@@ -42,6 +42,7 @@ def test_the_callbacks_that_held_the_loop_are_written_by_kind(tmp_path: Path) ->
     holds = read_holds(out, proc.pid)
     hold = holds["hold"]
     assert (hold["count"], hold["over_5ms"]) == (1, 1) and hold["max_s"] >= 0.006
+    assert hold["cpu_s"] < 0.003  # it slept: the loop's thread waited, it did not compute
     [stepper] = [row for kind, row in holds.items() if kind.startswith("task stepper:")]
     assert stepper["over_2ms"] == 3 and stepper["over_5ms"] == 0
     report = Report("pop", True)

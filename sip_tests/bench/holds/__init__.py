@@ -42,5 +42,6 @@ def add_hold_rows(report: Report, label: str, holds: dict[str, dict[str, Any]]) 
     report.details[f"{label} loop holds"] = holds or "not written: did the daemon exit cleanly?"
     ranked = sorted(holds.items(), key=lambda kv: (-kv[1]["over_2ms"], -kv[1]["total_s"]))
     for kind, row in ranked[:_TOP]:
-        longest = f"> 5 ms: {row['over_5ms']}, max {1000 * row['max_s']:.1f} ms"
+        cpu = 100 * row.get("cpu_s", 0.0) / max(row["total_s"], 1e-9)
+        longest = f"> 5 ms: {row['over_5ms']}, max {1000 * row['max_s']:.1f} ms, CPU {cpu:.0f} %"
         report.add(f"{label} loop held > 2 ms by {kind[:56]} ({longest})", row["over_2ms"], "times")
