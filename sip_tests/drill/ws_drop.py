@@ -152,7 +152,7 @@ class _Drill:
     """The drill's moving parts and its steps; tab A goes through the relay, tab B does not."""
 
     def __init__(self, lab: LabHandle, site: Site, relay: TcpRelay, daemon: SiteDaemon) -> None:
-        self.lab, self.site, self.relay = lab, site, relay
+        self.lab, self.site, self.relay, self.daemon = lab, site, relay, daemon
         url = f"ws://127.0.0.1:{daemon.port}/ws"
         via_relay = f"ws://127.0.0.1:{relay.port}/ws"
         cookie = site.cookie(0)
@@ -174,6 +174,18 @@ class _Drill:
                 answer_timeout_s=10,
                 hold_s=self.hold_s,
             )
+        )
+
+    def explain(self) -> str:
+        """What each tab saw and how each SIPp call went, for a failure's message."""
+        calls = [
+            f"{', '.join(o.outcome for o in proc.outcomes()) or 'no outcome'} "
+            f"(exit {proc.proc.poll()}; {proc._stderr_text()[-300:]!r})"
+            for proc in self.sipp
+        ]
+        return (
+            f"tab A states {self.a.states}; tab B states {self.b.states}; SIPp calls {calls}; "
+            f"daemon log: {self.daemon.log_tail(15)}"
         )
 
     def answered(self, tab: StreamTab, count: int) -> bool:
@@ -258,11 +270,14 @@ async def _exercise(drill: _Drill, result: WsDropResult, calls: int, drop_s: flo
         await _until("both tabs to say hello", lambda: bool(drill.a.hellos and drill.b.hellos), 20)
         for n in range(min(2, calls)):
             drill.call(n)
-        await _until(
-            "tab A to see the first calls answered",
-            lambda: drill.answered(drill.a, min(2, calls)),
-            30,
-        )
+        try:
+            await _until(
+                "tab A to see the first calls answered",
+                lambda: drill.answered(drill.a, min(2, calls)),
+                30,
+            )
+        except CtiError as exc:
+            raise CtiError(f"{exc}; {drill.explain()}") from exc
         result.drops.append(await drill.blackhole(calls, drop_s))
         result.drops.append(await drill.clean_close(drop_s))
         result.snapshot_pops, result.snapshot_match = await drill.snapshot()
