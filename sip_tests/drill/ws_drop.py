@@ -214,7 +214,7 @@ class _Drill:
         dropped = time.monotonic()
         self.relay.blackhole()
         for n in range(2, calls):
-            self.call(n)
+            await asyncio.to_thread(self.call, n)  # SIPp is waited for until it listens
         await _until("tab B to see every call answered", lambda: self.answered(self.b, calls), 30)
         await asyncio.sleep(max(0.0, dropped + drop_s - time.monotonic()))
         back = time.monotonic()
@@ -269,7 +269,7 @@ async def _exercise(drill: _Drill, result: WsDropResult, calls: int, drop_s: flo
     try:
         await _until("both tabs to say hello", lambda: bool(drill.a.hellos and drill.b.hellos), 20)
         for n in range(min(2, calls)):
-            drill.call(n)
+            await asyncio.to_thread(drill.call, n)
         try:
             await _until(
                 "tab A to see the first calls answered",
