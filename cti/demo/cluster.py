@@ -172,6 +172,7 @@ def run_nodes(
             echo(f"demo: {node.name} (pid {node.process.pid}) at {node.url}/agent")
         yield nodes
     finally:
+        echo("demo: stopping the nodes and the broker")
         _stop_all(nodes, echo)
         redis.stop()
 
@@ -233,9 +234,8 @@ def serve_cluster(
                 f"kill a node's pid to watch another take over; Ctrl-C stops them all"
             )
             asyncio.run(_until_stopped(phones))
-            echo("demo: stopping the nodes and the broker")
-    except KeyboardInterrupt:  # Ctrl-C while the nodes were starting
-        echo("demo: stopping the nodes and the broker")
+    except KeyboardInterrupt:
+        pass  # Ctrl-C while the nodes were starting: run_nodes stopped them, and said so
     finally:
         signal.signal(signal.SIGTERM, previous)
 
