@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,12 +144,18 @@ class SippProcess:
         path = self.workdir / "stderr.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
-    def _explain(self, what: str) -> str:
-        outcomes = ", ".join(o.outcome for o in self.outcomes()) or "none"
+    def describe(self) -> str:
+        """How this SIPp's calls went so far, for a failure's message: each outcome counted,
+        its exit status (None: running), its working directory and the end of its stderr."""
+        counted = Counter(o.outcome for o in self.outcomes())
+        outcomes = ", ".join(f"{name} {n}" for name, n in sorted(counted.items())) or "none"
         return (
-            f"{what}; outcomes so far: {outcomes}; exit={self.proc.poll()}; "
+            f"outcomes so far: {outcomes}; exit={self.proc.poll()}; "
             f"workdir {self.workdir}; stderr: {self._stderr_text()[-800:]}"
         )
+
+    def _explain(self, what: str) -> str:
+        return f"{what}; {self.describe()}"
 
 
 def render_scenario(name: str, values: Mapping[str, object], workdir: Path) -> Path:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ from sip_tests.drill.cluster_lab import AGENT_LOGINS, ClusterLab, Node, cluster_
 from sip_tests.drill.lab_run import Comparison, compare, wait_records
 from sip_tests.drill.stream_client import StreamTab
 from sip_tests.lab import direct_did
-from sip_tests.sipp import SippProcess, SippResult, cleanup_workdirs, inbound_load
+from sip_tests.sipp import SippProcess, cleanup_workdirs, inbound_load
 
 __all__ = ["ClusterFailoverResult", "run_cluster_failover"]
 
@@ -223,14 +222,6 @@ def _start_calls(
     }
 
 
-def _ended(result: SippResult) -> str:
-    """How one carrier SIPp ended, for a failure's message: its exit code, its calls'
-    outcomes and the end of what it printed."""
-    outcomes = Counter(o.outcome for o in result.outcomes)
-    counted = ", ".join(f"{name} {n}" for name, n in sorted(outcomes.items())) or "none"
-    return f"exit {result.returncode}; outcomes: {counted}; stderr: {result.stderr[-600:]}"
-
-
 async def _kill_owner(run: ClusterLab, agents: Sequence[_Agent]) -> tuple[Node, Node, float]:
     """Kill the AMI owner; move its tabs on; return it, the new owner and the take-over time."""
     owner = await run.owner()
@@ -343,10 +334,10 @@ async def run_cluster_failover(
         killed, owner, takeover = await _kill_owner(run, spread)
         await _until(_popped(spread, calls * 0.7), span + 60, "pops after the kill")
         broker_back = await _restart_broker(run, broker_down_s)
-        ended = {
-            ext: await asyncio.to_thread(carrier.wait, span + hold_s + 90)
-            for ext, carrier in carriers.items()
-        }
+        for carrier in carriers.values():
+            await asyncio.to_thread(carrier.wait, span + hold_s + 90)
+        # Read before the stack removes the carriers' workdirs.
+        ended = {ext: carrier.describe() for ext, carrier in carriers.items()}
         await asyncio.to_thread(run.lab.wait_idle, 30)
         cdr = calls_from(run.cdr.rows(run.cdr_mark), TRUNK_CHANNEL)
         expected = {f"lab:{linkedid}" for linkedid in cdr}
@@ -379,7 +370,7 @@ async def run_cluster_failover(
         not_restored=not_restored,
         seconds=round(time.monotonic() - started, 1),
         logs=logs,
-        carriers={ext: _ended(result) for ext, result in ended.items()},
+        carriers=ended,
     )
 
 

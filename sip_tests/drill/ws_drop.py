@@ -178,11 +178,7 @@ class _Drill:
 
     def explain(self) -> str:
         """What each tab saw and how each SIPp call went, for a failure's message."""
-        calls = [
-            f"{', '.join(o.outcome for o in proc.outcomes()) or 'no outcome'} "
-            f"(exit {proc.proc.poll()}; {proc._stderr_text()[-300:]!r})"
-            for proc in self.sipp
-        ]
+        calls = [proc.describe() for proc in self.sipp]
         return (
             f"tab A states {self.a.states}; tab B states {self.b.states}; SIPp calls {calls}; "
             f"daemon log: {self.daemon.log_tail(15)}"
