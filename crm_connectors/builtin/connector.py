@@ -19,7 +19,7 @@ readers seldom need one): a lookup SQLite refuses at once goes to a lookup threa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -212,7 +212,18 @@ class BuiltinCrm:
 
     async def log_call(self, record: CallRecord) -> str:
         """Store a finished call once; return its key (the same key for a repeated call_id)."""
-        return await self._run("log_call", lambda: self._log_call(record))
+        return await self._run("log_call", lambda: self._log_calls([record])[0])
+
+    async def log_calls(self, records: Sequence[CallRecord]) -> list[str]:
+        """:meth:`log_call` for many records in one transaction; each one's key, in order.
+
+        The outbox hands over every record it claimed for this CRM at once: one trip to a
+        worker thread, one transaction and a fixed number of statements, where one record at
+        a time cost each of those per call (issue 20). All or nothing: when one record is
+        refused (ValidationFailed) none is stored, and the caller tries them one by one.
+        """
+        records = list(records)
+        return await self._run("log_call", lambda: self._log_calls(records))
 
     async def link_number(self, number: str, contact: RecordRef) -> None:
         """Add ``number`` to a contact's phones; linking it twice does nothing."""
@@ -279,9 +290,9 @@ class BuiltinCrm:
         with translated_errors("history"), self._driver() as runner:
             return reads.history_of_number(runner, e164, limit)
 
-    def _log_call(self, record: CallRecord) -> str:
+    def _log_calls(self, records: Sequence[CallRecord]) -> list[str]:
         with translated_errors("log_call"), self._writer.begin() as conn:
-            return writes.log_call(conn, record, self._region, self._clock())
+            return writes.log_calls(conn, records, self._region, self._clock())
 
     def _link_number(self, number: str, contact_id: int) -> None:
         with translated_errors("link_number"), self._writer.begin() as conn:

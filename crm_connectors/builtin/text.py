@@ -8,6 +8,7 @@ its ``VARCHAR(n)``; each would turn one odd call into a write that fails on ever
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 
 from sqlalchemy import String, Table
 
@@ -31,7 +32,15 @@ def fitted(table: Table, values: Mapping[str, object]) -> dict[str, object]:
 
 def _fit(table: Table, key: str, value: str) -> str:
     cleaned = clean_text(value)
-    column_type = table.c[key].type
-    if isinstance(column_type, String) and column_type.length is not None:
-        return cleaned[: column_type.length]
-    return cleaned
+    length = _lengths(table).get(key)
+    return cleaned if length is None else cleaned[:length]
+
+
+@cache
+def _lengths(table: Table) -> dict[str, int]:
+    """The length of each of ``table``'s string columns that has one (read once per table)."""
+    return {
+        column.key: column.type.length
+        for column in table.columns
+        if isinstance(column.type, String) and column.type.length is not None
+    }

@@ -8,7 +8,7 @@ text from a phone cannot make a write fail, and every insert that may be retried
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -24,7 +24,7 @@ from cti.core.records import CallRecord, CrmMatch, Direction
 from cti.errors import CrmError, NotFound, ValidationFailed
 from cti.numbers import EnteredNumber, parse_entered, split_extension, to_e164
 
-__all__ = ["call_row", "create_contact", "dialect_insert", "link_number", "log_call"]
+__all__ = ["call_row", "create_contact", "dialect_insert", "link_number", "log_call", "log_calls"]
 
 _MAX_CALL_ID = 255  # crm_calls.call_id; a longer key is refused, never cut (it would merge calls)
 
@@ -35,6 +35,48 @@ def log_call(conn: Connection, record: CallRecord, default_region: str, now: dat
     The insert and the match rows happen together or not at all (one transaction), so a call
     that exists is complete and a retry writes nothing.
     """
+    return log_calls(conn, [record], default_region, now)[0]
+
+
+def log_calls(
+    conn: Connection, records: Sequence[CallRecord], default_region: str, now: datetime
+) -> list[str]:
+    """:func:`log_call` for many records in one transaction: a fixed number of statements.
+
+    One multi-row insert (its statement built once per dialect) stores the calls not stored
+    yet, one query finds the keys of those that were, one insert adds every new call's match
+    rows. Returns each record's key, in order; a call id twice in ``records`` is one call.
+    Raises ValidationFailed, writing nothing, when any record is refused.
+    """
+    stored: list[str] = []  # each record's call id as stored (NUL removed)
+    rows: dict[str, dict[str, Any]] = {}
+    for record in records:
+        _check_record(record)
+        row = fitted(calls, call_row(record, default_region, now))
+        stored.append(str(row["call_id"]))
+        rows.setdefault(stored[-1], row)
+    if not rows:
+        return []
+    statement = _insert_call(conn.dialect.name)
+    keys: dict[str, int] = {c: k for c, k in conn.execute(statement, list(rows.values()))}
+    fresh = set(keys)
+    missing = [call_id for call_id in rows if call_id not in keys]
+    if missing:
+        found = select(calls.c.call_id, calls.c.id).where(calls.c.call_id.in_(missing))
+        keys.update((c, k) for c, k in conn.execute(found))
+    matches: dict[tuple[object, ...], dict[str, object]] = {}
+    for record, call_id in zip(records, stored, strict=True):
+        if call_id not in fresh:
+            continue
+        for match in record.matches:
+            row = fitted(call_matches, {"call_pk": keys[call_id], **_match_values(match)})
+            matches.setdefault(tuple(row.values()), row)
+    if matches:
+        conn.execute(call_matches.insert(), list(matches.values()))
+    return [str(keys[call_id]) for call_id in stored]
+
+
+def _check_record(record: CallRecord) -> None:
     if not record.call_id or len(record.call_id) > _MAX_CALL_ID:
         raise ValidationFailed(
             f"call_id must be 1 to {_MAX_CALL_ID} characters",
@@ -45,22 +87,6 @@ def log_call(conn: Connection, record: CallRecord, default_region: str, now: dat
         raise ValidationFailed(
             "call times must be timezone-aware", details={"call_id": record.call_id}
         )
-    values = fitted(calls, call_row(record, default_region, now))
-    inserted = conn.execute(_insert_call(conn.dialect.name), values).first()
-    if inserted is None:
-        existing = conn.execute(
-            select(calls.c.id).where(calls.c.call_id == values["call_id"])
-        ).scalar_one()
-        return str(existing)
-    call_pk = inserted.id
-    rows = [
-        fitted(call_matches, {"call_pk": call_pk, **_match_values(match)})
-        for match in record.matches
-    ]
-    unique_rows = list({tuple(row.values()): row for row in rows}.values())
-    if unique_rows:
-        conn.execute(call_matches.insert(), unique_rows)
-    return str(call_pk)
 
 
 def link_number(
@@ -175,7 +201,7 @@ def _insert_call(dialect: str) -> Insert:
     statement: Insert = (
         dialect_insert(dialect)(calls)
         .on_conflict_do_nothing(index_elements=[calls.c.call_id])
-        .returning(calls.c.id)
+        .returning(calls.c.call_id, calls.c.id)
     )
     return statement
 

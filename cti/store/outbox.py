@@ -26,16 +26,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 from cti.config import OutboxSettings
 from cti.core.records import CallRecord
-from cti.errors import CtiError, StoreError, ValidationFailed
+from cti.errors import CrmUnavailable, CtiError, StoreError, ValidationFailed
 from cti.store.aio import AsyncStore
 from cti.store.values import Delivery, OutboxCounts
 
 __all__ = [
     "SYSTEM_CLOCK",
+    "BatchCallLogger",
     "CallLogger",
     "Clock",
     "OutboxStats",
@@ -52,6 +53,14 @@ class CallLogger(Protocol):
     """The one :class:`~crm_connectors.base.CrmConnector` method the writer needs."""
 
     async def log_call(self, record: CallRecord) -> str: ...
+
+
+@runtime_checkable
+class BatchCallLogger(Protocol):
+    """A connector that stores many records in one round (the built-in CRM): all or nothing,
+    each record's CRM id in order."""
+
+    async def log_calls(self, records: Sequence[CallRecord]) -> list[str]: ...
 
 
 class OutboxStore(Protocol):
@@ -169,6 +178,7 @@ class OutboxWriter:
         self._aio = store
         self._rows = store.store
         self._connectors = dict(connectors)
+        self._batching = {n for n, c in connectors.items() if isinstance(c, BatchCallLogger)}
         self._policy = policy or RetryPolicy()
         self._timeout = delivery_timeout
         self._poll = poll_interval
@@ -353,8 +363,11 @@ class OutboxWriter:
         delivered: list[tuple[Delivery, str]] = []
         if batch:
             async with asyncio.TaskGroup() as group:
-                for delivery in batch:
-                    group.create_task(self._deliver(delivery, delivered, store_errors))
+                for rows in self._rounds(batch):
+                    if len(rows) == 1:
+                        group.create_task(self._deliver(rows[0], delivered, store_errors))
+                    else:
+                        group.create_task(self._deliver_many(rows, delivered, store_errors))
         if delivered:  # one transaction marks the batch (issue 20); a crash before it means
             # one more delivery of these rows after their lease: connectors are idempotent
             marks = [(delivery.id, crm_id) for delivery, crm_id in delivered]
@@ -366,6 +379,55 @@ class OutboxWriter:
             raise store_errors[0]
         self._store_recovered()
         return len(batch)
+
+    def _rounds(self, batch: Sequence[Delivery]) -> list[list[Delivery]]:
+        """Split a claimed batch into what each connector call takes: all of a connector's
+        rows at once when it stores many records in one round, else one row per call."""
+        many: dict[str, list[Delivery]] = {}
+        rounds: list[list[Delivery]] = []
+        for delivery in batch:
+            if delivery.connector in self._batching:
+                many.setdefault(delivery.connector, []).append(delivery)
+            else:
+                rounds.append([delivery])
+        return list(many.values()) + rounds
+
+    async def _deliver_many(
+        self,
+        rows: list[Delivery],
+        delivered: list[tuple[Delivery, str]],
+        store_errors: list[StoreError],
+    ) -> None:
+        """Deliver ``rows`` (one connector's) in one call. When the CRM cannot be reached, each
+        row has failed as it would alone; when one record is refused, or anything else goes
+        wrong, each is tried alone, so one bad record holds back no other."""
+        connector = self._connectors[rows[0].connector]
+        assert isinstance(connector, BatchCallLogger)
+        async with self._slots:
+            self._in_flight.update(row.id for row in rows)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    crm_ids = await connector.log_calls([row.record for row in rows])
+            except (TimeoutError, CrmUnavailable) as exc:
+                error = (
+                    f"timed out after {self._timeout:g} s"
+                    if isinstance(exc, TimeoutError)
+                    else f"{exc.error_id}: {exc.message}"
+                )
+            except Exception as exc:  # a refused record, or a bug: find out which, one by one
+                log.info("%d records to %s one by one: %s", len(rows), rows[0].connector, exc)
+                error = None
+            else:
+                delivered.extend(zip(rows, crm_ids, strict=True))
+                return
+            finally:
+                self._in_flight.difference_update(row.id for row in rows)
+        for row in rows:
+            if error is None:
+                await self._deliver(row, delivered, store_errors)
+            else:
+                self._failures += 1
+                await self._failed(row, error, store_errors)
 
     async def _deliver(
         self,
@@ -379,19 +441,24 @@ class OutboxWriter:
                 crm_id, error = await self._attempt(delivery)
             finally:
                 self._in_flight.discard(delivery.id)
-            now = self._clock.now()
-            try:
-                if crm_id is not None:
-                    delivered.append((delivery, crm_id))
-                    return
-                assert error is not None
-                self._failing[delivery.connector] = now
-                failures = delivery.attempts + 1
-                retry_at = now + timedelta(seconds=self._policy.delay(failures, self._rand()))
-                await self._aio.run(self._rows.mark_failed, delivery.id, error, retry_at, now)
-                self._log_failure(delivery, failures, error, retry_at)
-            except StoreError as exc:
-                store_errors.append(exc)
+            if crm_id is not None:
+                delivered.append((delivery, crm_id))
+                return
+            assert error is not None
+            await self._failed(delivery, error, store_errors)
+
+    async def _failed(self, delivery: Delivery, error: str, store_errors: list[StoreError]) -> None:
+        """Record a failed attempt: the row's next one is due after its backoff."""
+        now = self._clock.now()
+        self._failing[delivery.connector] = now
+        failures = delivery.attempts + 1
+        retry_at = now + timedelta(seconds=self._policy.delay(failures, self._rand()))
+        try:
+            await self._aio.run(self._rows.mark_failed, delivery.id, error, retry_at, now)
+        except StoreError as exc:
+            store_errors.append(exc)
+            return
+        self._log_failure(delivery, failures, error, retry_at)
 
     async def _attempt(self, delivery: Delivery) -> tuple[str | None, str | None]:
         """Call the connector once; return ``(crm_id, None)`` or ``(None, error text)``."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import ColumnElement, Engine, Table, func, select
+from sqlalchemy import ColumnElement, Engine, Table, event, func, select
 
 from crm_connectors.base import MatchCount, NewContact, RecordRef
 from crm_connectors.builtin import BuiltinCrm, create_crm_engine
@@ -187,6 +187,53 @@ async def test_log_call_refuses_what_it_cannot_store_faithfully(crm: BuiltinCrm)
         await crm.log_call(dataclasses.replace(RECORD, call_id=""))
     with pytest.raises(ValidationFailed):
         await crm.log_call(dataclasses.replace(RECORD, started_at=START.replace(tzinfo=None)))
+
+
+async def test_log_calls_stores_a_batch_in_one_transaction_of_fixed_statements(
+    crm: BuiltinCrm, db: Engine
+) -> None:
+    """Issue 20: the outbox hands the built-in CRM every record it claimed at once. A batch of
+    new calls, one logged before and one repeated within the batch, takes one transaction and
+    the same statements as a single call, plus one read for the calls already stored."""
+    first = await crm.log_call(RECORD)
+    calls_before, matches_before = count(db, calls), count(db, call_matches)
+    fresh = [dataclasses.replace(RECORD, call_id=f"pbx1:1763717400.{n}") for n in range(20)]
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, sql: str, *args: object) -> None:
+        statements.append(" ".join(sql.split()[:3]))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        keys = await crm.log_calls([RECORD, *fresh, fresh[3]])
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+
+    assert keys[0] == first
+    assert keys[-1] == keys[4]
+    assert len(set(keys)) == 21
+    assert count(db, calls) == calls_before + 20
+    assert count(db, call_matches) == matches_before + 2 * 20  # none added to the repeated one
+    with db.connect() as conn:
+        stored = conn.execute(select(calls.c.call_id, calls.c.id)).all()
+    assert {str(pk) for call_id, pk in stored if call_id.startswith("pbx1:")} >= set(keys)
+    kinds = [s for s in statements if not s.startswith(("BEGIN", "SAVEPOINT", "RELEASE"))]
+    assert kinds == [
+        "INSERT INTO crm_calls",
+        "SELECT crm_calls.call_id, crm_calls.id",
+        "INSERT INTO crm_call_matches",
+    ], statements
+
+
+async def test_log_calls_is_all_or_nothing(crm: BuiltinCrm, db: Engine) -> None:
+    """One record the CRM refuses stores none of its batch: the outbox then tries each alone."""
+    calls_before = count(db, calls)
+    good = dataclasses.replace(RECORD, call_id="pbx1:good")
+    naive = dataclasses.replace(RECORD, call_id="pbx1:naive", started_at=START.replace(tzinfo=None))
+    with pytest.raises(ValidationFailed):
+        await crm.log_calls([good, naive])
+    assert count(db, calls) == calls_before
+    assert await crm.log_calls([]) == []
 
 
 async def test_link_number_is_idempotent(crm: BuiltinCrm, db: Engine) -> None:

@@ -8,7 +8,7 @@ is idempotent on the call id like the real connectors; what it should do on the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +24,7 @@ from crm_connectors.base import (
     SearchHit,
 )
 from cti.core.records import CallRecord, Direction, Outcome
-from cti.errors import NotFound
+from cti.errors import NotFound, ValidationFailed
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -95,6 +95,32 @@ class MemoryCrm:
 
     async def close(self) -> None:
         return None
+
+
+@dataclass
+class BatchingCrm(MemoryCrm):
+    """A :class:`MemoryCrm` that also stores many records in one call (``log_calls``), all or
+    nothing, as the built-in CRM does; it refuses every call id in ``refused``, alone or in a
+    batch. ``batches`` lists the size of each ``log_calls``; ``attempts`` counts single calls."""
+
+    refused: set[str] = field(default_factory=set)
+    batches: list[int] = field(default_factory=list)
+
+    async def log_call(self, record: CallRecord) -> str:
+        if record.call_id in self.refused:
+            self.attempts.append((record.call_id, self.clock()))
+            raise ValidationFailed("refused", details={"call_id": record.call_id})
+        return await super().log_call(record)
+
+    async def log_calls(self, records: Sequence[CallRecord]) -> list[str]:
+        self.batches.append(len(records))
+        action, error = self._steps.pop(0) if self._steps else ("ok", None)
+        if action == "raise":
+            assert error is not None
+            raise error
+        if any(record.call_id in self.refused for record in records):
+            raise ValidationFailed("one record is refused")
+        return [self._store(record) for record in records]
 
 
 def _typed(crm: MemoryCrm) -> CrmConnector:

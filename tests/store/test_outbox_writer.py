@@ -17,7 +17,7 @@ from sqlalchemy import Engine, event
 from cti.errors import CrmError, CrmUnavailable, ValidationFailed
 from cti.services import StoreRecords
 from cti.store import OutboxWriter, RetryPolicy, Store
-from tests.store.fakes import START, FakeClock, MemoryCrm, eventually, record
+from tests.store.fakes import START, BatchingCrm, FakeClock, MemoryCrm, eventually, record
 
 CALL = "lab:1700000000.1"
 POLICY = RetryPolicy(base_seconds=2, cap_seconds=60, factor=2, jitter=0.2, stuck_after=3)
@@ -176,6 +176,59 @@ async def test_records_queued_together_are_delivered_in_one_round(
     finally:
         event.remove(Engine, "before_cursor_execute", statement)
     assert len(marks) == rounds
+
+
+async def test_a_batching_crm_gets_a_round_in_one_call(store: Store, clock: FakeClock) -> None:
+    """Issue 20: a connector that stores many records at once (the built-in CRM) is handed all
+    of a round's rows in one call; each row is marked with its own CRM id."""
+    crm = BatchingCrm("builtin", clock=clock.now)
+    calls = [f"lab:{n}" for n in range(10)]
+    await store.aio.run(store.end_calls, [(record(c), 0) for c in calls], ["builtin"])
+    async with writer_for(store, clock, builtin=crm) as writer:
+        await eventually(lambda: delivered(store) and writer.stats.delivered_total == 10)
+    assert crm.batches == [10]
+    assert crm.attempts == []  # no record went alone
+    rows = {r.call_id: r for r in store.outbox_entries(include_delivered=True)}
+    assert {call_id: rows[call_id].crm_id for call_id in calls} == {
+        call_id: crm.calls[call_id][0] for call_id in calls
+    }
+    assert all(r.attempts == 1 and r.last_error is None for r in rows.values())
+
+
+async def test_one_refused_record_holds_back_no_other(store: Store, clock: FakeClock) -> None:
+    """A batch the CRM refuses for one record is tried one record at a time: the others are
+    delivered in the same round, the refused one backs off alone with the CRM's reason."""
+    crm = BatchingCrm("builtin", clock=clock.now, refused={"lab:3"})
+    calls = [f"lab:{n}" for n in range(6)]
+    await store.aio.run(store.end_calls, [(record(c), 0) for c in calls], ["builtin"])
+    async with writer_for(store, clock, builtin=crm) as writer:
+        await eventually(lambda: len(crm.calls) == 5 and writer.stats.failures_total > 0)
+    assert sorted(crm.calls) == sorted(set(calls) - {"lab:3"})
+    assert crm.batches[0] == 6
+    rows = {r.call_id: r for r in store.outbox_entries(include_delivered=True)}
+    assert rows["lab:3"].delivered_at is None
+    assert rows["lab:3"].last_error == "request.invalid: refused"
+    assert all(rows[c].delivered_at is not None and rows[c].attempts == 1 for c in crm.calls)
+
+
+async def test_a_batch_to_an_unreachable_crm_fails_each_row_once(
+    store: Store, clock: FakeClock
+) -> None:
+    """CRM down: the round's rows all back off after one attempt (not one more attempt each),
+    then all arrive, each once."""
+    crm = BatchingCrm("builtin", clock=clock.now)
+    crm.script(CrmUnavailable("down"))
+    calls = [f"lab:{n}" for n in range(8)]
+    await store.aio.run(store.end_calls, [(record(c), 0) for c in calls], ["builtin"])
+    async with writer_for(store, clock, builtin=crm) as writer:
+        await eventually(lambda: delivered(store) and writer.stats.delivered_total == 8)
+        assert writer.stats.failures_total == 8
+    assert crm.batches[0] == 8
+    # later rounds take the rows as their backoffs end (each jittered): none before
+    assert all(at >= START + timedelta(seconds=1.6) for _, at in crm.attempts)
+    assert sorted(crm.calls) == sorted(calls)
+    rows = store.outbox_entries(include_delivered=True)
+    assert all(r.attempts == 2 and r.last_error == "crm.unavailable: down" for r in rows)
 
 
 def test_a_claim_reads_the_notes_of_all_its_calls_in_one_query(store: Store) -> None:
