@@ -34,14 +34,16 @@ def free_tcp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int, thread: int | None = None) -> float | None:
-    """User + system CPU of process ``pid`` (or of one of its threads) so far; None once gone."""
+def cpu_seconds(pid: int, thread: int | None = None, *, kernel_only: bool = False) -> float | None:
+    """User + system CPU of process ``pid`` (or of one of its threads) so far, or its system
+    (kernel) CPU alone; None once gone."""
     where = f"/proc/{pid}/task/{thread}/stat" if thread is not None else f"/proc/{pid}/stat"
     try:
         fields = Path(where).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[12]) if kernel_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class ServeProcess:

@@ -93,10 +93,11 @@ _Samples = list[tuple[float, dict[str, float]]]  # (monotonic time, CPU seconds 
 
 
 def _sample(roles: dict[str, tuple[int, int | None]]) -> dict[str, float]:
-    """CPU seconds of each role (a process, or one thread of it) now."""
+    """CPU seconds of each role (a process, or one thread of it) now; a role named
+    ``...-kernel`` counts the kernel's part alone (system time: socket sends and reads)."""
     out = {}
     for role, (pid, thread) in roles.items():
-        cpu = cpu_seconds(pid, thread)
+        cpu = cpu_seconds(pid, thread, kernel_only=role.endswith("-kernel"))
         if cpu is not None:
             out[role] = cpu
     return out
@@ -223,6 +224,7 @@ class _Run:
             procs += clients
             roles: dict[str, tuple[int, int | None]] = {
                 "server": (pid, None),
+                "server-kernel": (pid, None),
                 "loop": (pid, pid),  # the main thread runs the event loop
                 "replayer": (procs[0].pid, None),
                 **{f"client-{n}": (proc.pid, None) for n, proc in enumerate(clients)},
@@ -505,15 +507,18 @@ def _report_daemon_view(
                 report.add(f"{label} {what} p{round(q * 100)} (<=, of {seen})", bound * 1e3, "ms")
 
 
-def _daemon_cpu(run: dict[str, Any], number: int) -> tuple[float, float, float] | None:
-    """The daemon's CPU per event (us), its event loop's, and how busy that loop was (%)."""
+def _daemon_cpu(run: dict[str, Any], number: int) -> tuple[float, float, float, float] | None:
+    """The daemon's CPU per event (us), its event loop's, how busy that loop was (%), and the
+    kernel's part of the daemon's CPU per event (us). For the floor, the relay's."""
     replay = run["phases"][number]
     start, end, events = replay["start"], replay["end"], replay["events"]
     cpu = _cpu_between(run["cpu"], "server", start, end)
     loop = _cpu_between(run["cpu"], "loop", start, end)
+    kernel = _cpu_between(run["cpu"], "server-kernel", start, end)
     if cpu is None or loop is None or not events:
         return None
-    return cpu / events * 1e6, loop / events * 1e6, 100 * loop / max(end - start, 1e-9)
+    busy = 100 * loop / max(end - start, 1e-9)
+    return cpu / events * 1e6, loop / events * 1e6, busy, (kernel or 0.0) / events * 1e6
 
 
 def _report_cpu(
@@ -523,19 +528,27 @@ def _report_cpu(
     runs: tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None],
     number: int,
 ) -> None:
-    """The daemon's CPU per event (and while reports were read), and how busy the clients were
-    (their stamps lag if busy)."""
+    """The daemon's CPU per event (and while reports were read) against the floor relay's for
+    the same events, and how busy the clients were (their stamps lag if busy)."""
     product, floor, reading = runs
     daemon = _daemon_cpu(product, number)
+    relay = _daemon_cpu(floor, number)
     if daemon is not None:
-        us, loop_us, busy = daemon
+        us, loop_us, busy, kernel_us = daemon
         at_100 = phase.rate == 100
         report.add(
             f"{label} daemon CPU per event",
             us,
             "us",
+            floor=None if relay is None else relay[0],
             target=f"<= {CPU_PER_EVENT_TARGET_US} us" if at_100 else "",
             ok=us <= CPU_PER_EVENT_TARGET_US if at_100 else None,
+        )
+        report.add(
+            f"{label} daemon CPU per event in the kernel",
+            kernel_us,
+            "us",
+            floor=None if relay is None else relay[3],
         )
         read = None if reading is None else _daemon_cpu(reading, number)
         if read is not None:

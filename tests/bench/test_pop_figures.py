@@ -4,11 +4,12 @@ would have written: the replayer's triggers, the clients' pops, CPU samples."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from sip_tests.bench.pop import _busiest_client, _cpu_between, _Phase, _Run
+from sip_tests.bench.pop import _busiest_client, _cpu_between, _daemon_cpu, _Phase, _Run, _sample
 from sip_tests.bench.site import Site
 
 
@@ -115,3 +116,22 @@ def test_the_figures_of_some_agents_only(tmp_path: Path) -> None:
     assert odd.latency == {} and even.latency == {0: pytest.approx([0.010])}
     assert odd.missing == {0: [("1700000000.0", "PJSIP/b0001"), ("1700000001.0", "PJSIP/b0003")]}
     assert even.missing == {}
+
+
+def test_cpu_per_event_and_its_kernel_part() -> None:
+    """The daemon's (or the floor relay's) CPU per event of a phase, all threads, its loop's,
+    how busy the loop was, and the kernel's part: 2,000 events over 1 s."""
+    samples = [
+        (0.0, {"server": 1.0, "server-kernel": 0.2, "loop": 0.5}),
+        (1.0, {"server": 1.6, "server-kernel": 0.3, "loop": 0.9}),
+    ]
+    run = {"phases": [{"start": 0.0, "end": 1.0, "events": 2000}], "cpu": samples}
+    cpu, loop, busy, kernel = _daemon_cpu(run, 0) or (0, 0, 0, 0)
+    assert (cpu, loop, busy, kernel) == pytest.approx((300.0, 200.0, 40.0, 50.0))
+
+
+def test_the_kernel_role_samples_system_time_alone() -> None:
+    busy_user = sum(range(3_000_000))  # user time for this process, no system time to speak of
+    assert busy_user > 0
+    both = _sample({"server": (os.getpid(), None), "server-kernel": (os.getpid(), None)})
+    assert 0 <= both["server-kernel"] < both["server"]
