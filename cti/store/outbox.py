@@ -2,7 +2,9 @@
 
 One asyncio task, owned by whoever starts it (``async with writer:`` or ``start()``/``stop()``),
 claims due rows from the store, calls the named connector's ``log_call`` (bounded by a timeout
-and a concurrency limit) and records the outcome. A failure schedules the next attempt with
+and a concurrency limit) and records the outcome. A connector that stores many records at once
+(:class:`BatchCallLogger`, the built-in CRM) gets all of a round's rows in one ``log_calls``;
+if it refuses one, each is tried alone. A failure schedules the next attempt with
 capped exponential backoff and jitter; a row is never dropped, and after ``stuck_after``
 failures it counts as stuck (admins see it in ``cti outbox list --stuck``) while it keeps being
 retried at the cap. When the store itself cannot be reached the writer logs, backs off and tries
