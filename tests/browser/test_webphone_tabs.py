@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser, Page, WebSocket
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from crm_connectors.builtin import BuiltinCrm
 from sip_tests.lab import LabHandle, direct_did
@@ -82,6 +83,19 @@ async def only_contact(lab: LabHandle, page: Page, what: str) -> None:
     )
 
 
+async def rings(page: Page, call: SippProcess, lab: LabHandle, what: str) -> None:
+    """Wait until ``page``'s phone rings; if it never does, say how the call and the phone went."""
+    try:
+        await page.locator("#phone[data-call='ringing']").wait_for(state="attached")
+    except PlaywrightTimeout as exc:
+        status = await page.locator("#phone-status").text_content()
+        contacts = await asyncio.to_thread(browser_contacts, lab)
+        raise AssertionError(
+            f"{what}'s phone never rang (its status: {status!r}); the call: {call.describe()}; "
+            f"lab channels: {lab.active_channels()}; browser contacts: {contacts}"
+        ) from exc
+
+
 async def test_one_tab_registers_rings_once_and_hands_over_on_demand(
     lab: LabHandle,
     desktop: DaemonProcess,
@@ -150,7 +164,7 @@ async def test_closing_the_holding_tab_hands_the_phone_on_and_a_call_meanwhile_r
     await phone_state(second.page, "registered", within_ms=5_000)
     await only_contact(lab, second.page, "the second tab")
     card = second.card("Alice Archer")
-    await second.page.locator("#phone[data-call='ringing']").wait_for(state="attached")
+    await rings(second.page, call, lab, "the second tab")
     await card.locator("button.card-answer").click()
     await second.page.locator("#phone[data-call='talking']").wait_for(state="attached")
     await card.locator(".badge", has_text="On call").wait_for(timeout=10_000)
