@@ -12,24 +12,18 @@ HTTP server stops. Nothing is fire-and-forget: every task belongs to a part that
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
-import os
 import secrets
 import signal
-import socket
 import time
-from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import uvicorn
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -49,7 +43,6 @@ from agent_ui.notifier import Notifier
 from agent_ui.oidc_api import oidc_routes
 from agent_ui.phone_api import PhoneApi
 from agent_ui.phone_files_api import phone_file_routes
-from agent_ui.policy import WebPolicy
 from agent_ui.recording_api import recording_routes
 from agent_ui.reports_api import report_routes
 from agent_ui.server import server_config
@@ -60,36 +53,30 @@ from agent_ui.supervisor import supervisor_routes
 from agent_ui.test_calls_api import TestCallApi
 from agent_ui.wallboard_api import wallboard_routes
 from agent_ui.web import create_app
-from broker_adapters.redis import BrokerKeys, RedisFanout, connect
-from broker_adapters.redis.lease import RedisLeases
-from broker_adapters.redis.requests import RedisRequests
-from broker_adapters.redis.tickets import RedisTickets
-from crm_connectors.base import CrmConnector, LookupOptions
-from crm_connectors.builtin import BuiltinCrm
+from crm_connectors.base import LookupOptions
 from crm_connectors.builtin import upgrade as upgrade_crm
-from crm_connectors.salesforce import from_config as salesforce_from_config
 from cti.access_numbers.service import AccessNumbers
-from cti.accounts.oidc import OidcLogin, OidcSessions
+from cti.accounts.oidc import OidcSessions
 from cti.accounts.passwords import PasswordChanges
 from cti.accounts.sessions import SessionBook
 from cti.accounts.totp import TotpFactors
 from cti.admin.services import AdminServices
 from cti.agent_state import AgentStates
-from cti.cluster.node import ClusterNode, LeasedSources
+from cti.cluster.node import LeasedSources
 from cti.cluster.pops import LocalPops, RecordedPops
-from cti.config import AmiServerSettings, CrmSettings, HttpSettings, Settings
+from cti.config import Settings
 from cti.core.events import PbxEvent
 from cti.core.tracker import CallTracker
 from cti.core.updates import AgentRang
-from cti.errors import AmiError, ConfigError, CrmUnavailable, CtiError, StoreError
+from cti.errors import CrmUnavailable, CtiError
 from cti.live_calls import LiveCallJournal
 from cti.metrics import LoopLagProbe, Metrics
 from cti.missed_calls import MissedCalls
 from cti.monitoring import MonitorService
-from cti.numbers import FixedRegion, RegionSource, default_region_warning
+from cti.numbers import default_region_warning
 from cti.pop.directory import DirectoryRef
 from cti.pop.service import PopService
-from cti.private_files import check_private, create_private_file, ensure_private_dir
+from cti.private_files import check_private, create_private_file
 from cti.recording import RecordingService
 from cti.reports.buckets import Counting
 from cti.reports.dashboard import Dashboard, Light
@@ -102,8 +89,6 @@ from cti.site.phone_server import PhoneFileServer, PhoneServerSettings
 from cti.site.service import SiteAdmin
 from cti.site.signup import SignupLinks
 from cti.site.workbook import SiteWorkbook
-from cti.site_settings import SiteSettings
-from cti.sqlengine import sqlite_path
 from cti.store import OutboxWriter, Store
 from cti.store.supervision import trunk_mappings
 from cti.store.values import AgentEndpoint, GroupSpec
@@ -111,231 +96,27 @@ from cti.supervision.board import Wallboards
 from cti.supervision.console import PopCounter, SupervisorConsole
 from cti.webphone import WebPhones
 from cti.webphone.test_calls import TestCalls
-from pbx_adapters.asterisk.commands import ActionSender, AsteriskCommands
+from cti.wiring import (
+    ServerCommands,
+    ami_settings,
+    build_connectors,
+    check_private_state,
+    cluster_node,
+    load_site_settings,
+    oidc_login,
+    on_disk,
+    ticket_store,
+    web_policy,
+    websocket_origins,
+)
+from pbx_adapters.asterisk.commands import AsteriskCommands
 from pbx_adapters.asterisk.connection import AmiSettings
 from pbx_adapters.asterisk.queue_control import AsteriskQueues
 from pbx_adapters.asterisk.source import AsteriskSource
-from pbx_adapters.asterisk.tls import AmiTls
 
-__all__ = ["Daemon", "ServerCommands"]
+__all__ = ["Daemon"]
 
 log = logging.getLogger(__name__)
-
-
-def _oidc_login(settings: Settings, store: Store, state_dir: Path) -> OidcLogin | None:
-    """Single sign-on, when [oidc] names a provider."""
-    if settings.oidc.issuer is None:
-        return None
-    callback = settings.http.public_origin.rstrip("/") + "/login/oidc/callback"
-    return OidcLogin(settings.oidc, store, SecretBox.for_state_dir(state_dir), callback)
-
-
-def _on_disk(url: str) -> bool:
-    """Whether another process can open the store at ``url`` (an in-memory SQLite cannot)."""
-    parsed = make_url(url)
-    return parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:")
-
-
-def _web_policy(http: HttpSettings) -> WebPolicy:
-    return WebPolicy(
-        session_max_age_s=http.session_max_age_s,
-        agent_idle_s=http.agent_idle_s,
-        supervisor_idle_s=http.supervisor_idle_s,
-        admin_idle_s=http.admin_idle_s,
-    )
-
-
-def _websocket_origins(settings: Settings) -> tuple[str, ...]:
-    """Where pages may open sockets besides the daemon: the browser phones' websocket."""
-    url = settings.webphone.ws_url
-    if url is None:
-        return ()
-    parts = urlsplit(url)
-    return (f"{parts.scheme}://{parts.netloc}",)
-
-
-def _ami_settings(server: AmiServerSettings) -> AmiSettings:
-    tls = AmiTls(server.tls, server.tls_ca_file, server.tls_verify)
-    return AmiSettings(
-        host=server.host,
-        port=server.port,
-        username=server.username,
-        secret=server.secret.get_secret_value(),
-        tls=tls.context(),
-        ping_interval_s=server.ping_interval_s,
-        backoff_base_s=server.reconnect_base_s,
-        backoff_cap_s=server.reconnect_cap_s,
-    )
-
-
-ConnectorFactory = Callable[[CrmSettings, str, Mapping[str, str], RegionSource], CrmConnector]
-
-
-def _builtin(
-    crm: CrmSettings, url: str, environ: Mapping[str, str], regions: RegionSource
-) -> CrmConnector:
-    del crm, environ  # the built-in CRM's secrets, if any, are in its URL
-    return BuiltinCrm.from_url(url, default_region=regions)  # the site's region, live
-
-
-def _salesforce(
-    crm: CrmSettings, url: str, environ: Mapping[str, str], regions: RegionSource
-) -> CrmConnector:
-    del url
-    if crm.salesforce is None:
-        raise ConfigError("connectors names salesforce but [crm.salesforce] is missing")
-    table = crm.salesforce.connector_table()
-    # Read once: a region an admin stores reaches Salesforce at the daemon's next start.
-    table.setdefault("default_region", regions.default_region())
-    try:
-        return salesforce_from_config(table, environ=environ)
-    except ConfigError as exc:  # the CLI prints the message only: name what is wrong in it
-        where = ", ".join(f"{key}={value}" for key, value in exc.details.items())
-        raise ConfigError(
-            f"[crm.salesforce] {exc.message}" + (f" ({where})" if where else ""),
-            details=exc.details,
-        ) from exc
-
-
-# The CRM connectors by the name ``[crm] connectors`` gives them; the built-in one always runs
-# (its tables are the store's contacts and call history).
-CONNECTORS: Mapping[str, ConnectorFactory] = MappingProxyType(
-    {"builtin": _builtin, "salesforce": _salesforce}
-)
-
-
-def _connectors(
-    crm: CrmSettings,
-    crm_url: str,
-    environ: Mapping[str, str],
-    regions: RegionSource | None = None,
-) -> dict[str, CrmConnector]:
-    """Build the built-in CRM and every configured connector, by name; secrets come from
-    ``environ`` (the process environment, passed in by the CLI) or files."""
-    names = ["builtin", *(name for name in crm.connectors if name != "builtin")]
-    unknown = [name for name in names if name not in CONNECTORS]
-    if unknown:
-        raise ConfigError(
-            f"[crm] connectors: unknown {', '.join(unknown)} (known: {', '.join(CONNECTORS)})",
-            details={"connectors": ",".join(crm.connectors)},
-        )
-    source = regions or FixedRegion(crm.default_region)
-    return {name: CONNECTORS[name](crm, crm_url, environ, source) for name in names}
-
-
-def _site_settings(store: Store, crm: CrmSettings) -> SiteSettings:
-    """The site's settings, with the region stored so far for what reads it once (Salesforce);
-    :meth:`Daemon.start` loads it again once the store is migrated."""
-    chosen = "default_region" in crm.model_fields_set
-    site = SiteSettings(store, crm.default_region, configured_by_site=chosen)
-    with contextlib.suppress(StoreError):  # a store not migrated yet holds none
-        site.load_sync()
-    return site
-
-
-def _check_private_state(settings: Settings) -> None:
-    """Create the state directory 0700; refuse a store or secret that others can read."""
-    ensure_private_dir(settings.state_dir)
-    for name in ("session-secret", "secrets.key"):
-        check_private(settings.state_dir / name, "the secret")
-    for url in (settings.store.url, settings.crm.builtin_url):
-        database = sqlite_path(url) if url else None
-        for path in (database, *(Path(f"{database}{end}") for end in ("-wal", "-shm"))):
-            if database is not None and path is not None:
-                check_private(path, "the store")
-
-
-def _cluster_node(settings: Settings) -> ClusterNode | None:
-    """This node's part of a cluster when ``[cluster] broker_url`` is set (docs/scale-out.md)."""
-    cluster = settings.cluster
-    if cluster.broker_url is None:
-        return None
-    node = cluster.node_id or f"{socket.gethostname()}-{os.getpid()}"
-    client, keys = connect(cluster.broker_url), BrokerKeys(cluster.prefix)
-    return ClusterNode(
-        node,
-        fanout=RedisFanout(
-            client,
-            keys,
-            node,
-            replay_messages=cluster.replay_messages,
-            replay_seconds=cluster.replay_seconds,
-        ),
-        leases=RedisLeases(client, keys),
-        requests=RedisRequests(client, keys, node),
-        servers=[server.name for server in settings.servers],
-        lease_ttl_s=cluster.lease_ttl_s,
-        request_timeout_s=cluster.request_timeout_s,
-    )
-
-
-def _ticket_store(settings: Settings) -> RedisTickets | None:
-    """Websocket tickets in the broker, so that any node redeems them (None: in memory)."""
-    cluster = settings.cluster
-    if cluster.broker_url is None:
-        return None
-    return RedisTickets(connect(cluster.broker_url), BrokerKeys(cluster.prefix))
-
-
-OwnedSender = Callable[[str, Callable[[], ActionSender]], ActionSender]
-
-
-class ServerCommands(Mapping[str, AsteriskCommands]):
-    """Each Asterisk server's commands, read from the daemon's sources at each use.
-
-    The sources are the configuration file's and those an admin added, changed or removed at
-    runtime (:class:`cti.admin.servers.ServerRegistry` edits the same list), so click-to-dial,
-    call control, queue pauses, recording and monitoring all reach the servers there are now.
-    In one process a server's commands are its source's own (a changed server's are those of
-    its new session); in a cluster they are built on ``owned`` (``ClusterNode.actions``): sent
-    here if this node owns the server, else to its owner. ``items()`` and ``values()`` are
-    snapshots, so a loop with awaits in it is not upset by an admin's change meanwhile.
-    """
-
-    def __init__(self, sources: Sequence[AsteriskSource], owned: OwnedSender | None) -> None:
-        self._sources, self._owned = sources, owned
-        self._built: dict[str, AsteriskCommands] = {}  # a cluster's, one per server name
-
-    def _source(self, name: str) -> AsteriskSource | None:
-        return next((source for source in self._sources if source.name == name), None)
-
-    def prepare(self, name: str) -> None:
-        """Build a cluster's commands of ``name`` before its source can hold the lease: building
-        them is what lets this node, once the owner, answer other nodes' actions for it."""
-        if self._owned is not None and name not in self._built:
-            # They look the session up at each action: take-overs and changes replace it.
-            owned = self._owned(name, lambda: self._connection(name))
-            self._built[name] = AsteriskCommands(owned)
-
-    def __getitem__(self, name: str) -> AsteriskCommands:
-        source = self._source(name)
-        if source is None:
-            raise KeyError(name)
-        if self._owned is None:
-            return source.commands
-        self.prepare(name)
-        return self._built[name]
-
-    def _connection(self, name: str) -> ActionSender:
-        source = self._source(name)
-        if source is None:
-            raise AmiError(f"server {name} was removed", details={"server": name})
-        return source.connection
-
-    def __iter__(self) -> Iterator[str]:
-        return iter([source.name for source in self._sources])
-
-    def __len__(self) -> int:
-        return len(self._sources)
-
-    def __contains__(self, name: object) -> bool:
-        return any(source.name == name for source in self._sources)
-
-    def items(self) -> ItemsView[str, AsteriskCommands]:
-        return {name: self[name] for name in self}.items()
-
-    def values(self) -> ValuesView[AsteriskCommands]:
-        return {name: self[name] for name in self}.values()
 
 
 class _Server(uvicorn.Server):
@@ -359,7 +140,7 @@ class Daemon:
         """Build every part; ``environ`` holds the secrets that settings name by variable."""
         self.settings = settings
         self.state_dir = settings.state_dir
-        _check_private_state(settings)
+        check_private_state(settings)
         self.metrics = Metrics()
         self.loop_lag = LoopLagProbe(self.metrics.event_loop_lag)
         self.store = Store.from_settings(settings.store)
@@ -372,7 +153,7 @@ class Daemon:
         self._build_accounts()
         self._build_recording(commands)
         self._build_admin()
-        self._tickets = _ticket_store(settings)  # None: kept in this process's memory
+        self._tickets = ticket_store(settings)  # None: kept in this process's memory
         self.accepting = True
         self._drained = False
         self._refresh_task: asyncio.Task[None] | None = None
@@ -386,9 +167,9 @@ class Daemon:
         settings = self.settings
         # The site's default region: stored by an admin (or setup), else the file's; every part
         # reading typed-in numbers asks it each time (issue 13).
-        self.site_settings = _site_settings(self.store, settings.crm)
+        self.site_settings = load_site_settings(self.store, settings.crm)
         crm_url = settings.crm.builtin_url or settings.store.url
-        self.connectors = _connectors(settings.crm, crm_url, environ, self.site_settings)
+        self.connectors = build_connectors(settings.crm, crm_url, environ, self.site_settings)
         self._crm_url = crm_url
         self.directory = DirectoryRef()  # refresh_directory() swaps in a new one
         self.writer = OutboxWriter.from_settings(
@@ -403,7 +184,7 @@ class Daemon:
 
     def _build_call_path(self) -> None:
         """The read path: the cluster node (if any), agents' hub and notifier, the call tracker."""
-        self.cluster = _cluster_node(self.settings)  # None: one process, no broker (the default)
+        self.cluster = cluster_node(self.settings)  # None: one process, no broker (the default)
         self.hub = AgentHub(fanout=self.cluster.fanout if self.cluster else None)
         self.notifier = Notifier(self.hub)  # every frame the services send browsers
         self.tracker = CallTracker(self.directory.is_agent_endpoint, self.directory.phone_of)
@@ -428,7 +209,7 @@ class Daemon:
         )
         self.reports = Reports(self.store.aio, site_tz)
         # The report API's answers: in a nice'd process of their own, off the pops' interpreter.
-        in_worker = settings.reports.worker == "process" and _on_disk(settings.store.url)
+        in_worker = settings.reports.worker == "process" and on_disk(settings.store.url)
         self.report_worker = ReportWorker(self.reports, settings.store.url if in_worker else None)
         self.dashboard = Dashboard(self.store.aio, self.reports, self._lights)
 
@@ -437,7 +218,7 @@ class Daemon:
         later); return each server's commands, live: every service holds this one mapping."""
         settings = self.settings
         self.sources = [
-            AsteriskSource(s.name, _ami_settings(s), self._on_event) for s in settings.servers
+            AsteriskSource(s.name, ami_settings(s), self._on_event) for s in settings.servers
         ]
         owned = None if self.cluster is None else self.cluster.actions
         self.commands = ServerCommands(self.sources, owned)
@@ -527,7 +308,7 @@ class Daemon:
         # and single sign-on through an OpenID Connect provider, when [oidc] names one.
         self.totp, self.oidc = (
             TotpFactors(self.store, SecretBox.for_state_dir(self.state_dir)),
-            _oidc_login(self.settings, self.store, self.state_dir),
+            oidc_login(self.settings, self.store, self.state_dir),
         )
 
     def _build_recording(self, commands: Mapping[str, AsteriskCommands]) -> None:
@@ -780,7 +561,7 @@ class Daemon:
             *monitoring_routes(self.monitoring),
             *recording_routes(self.recording),
             *account_routes(
-                PasswordChanges(self.store), self.totp, _web_policy(self.settings.http), self._audit
+                PasswordChanges(self.store), self.totp, web_policy(self.settings.http), self._audit
             ),
             *oidc_routes(
                 self.oidc,
@@ -797,11 +578,11 @@ class Daemon:
             secret=self._session_secret(),
             on_agent_message=AgentMessages(self.store, self.call_pops.was_shown),
             routes=routes,
-            connect_sources=_websocket_origins(self.settings),
+            connect_sources=websocket_origins(self.settings),
             audit=self._audit,
             sessions=sessions if self.oidc is None else OidcSessions(sessions, self.oidc),
             second_factor=self.totp,
-            policy=_web_policy(self.settings.http),
+            policy=web_policy(self.settings.http),
             tickets=self._tickets,
         )
 

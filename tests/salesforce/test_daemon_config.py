@@ -23,8 +23,8 @@ from crm_connectors.salesforce import (
 )
 from crm_connectors.salesforce.config import _AUTH_FIELDS, OPTIONS, SalesforceConfig
 from cti.config import CrmSettings, load_settings
-from cti.daemon import _connectors
 from cti.errors import ConfigError, CrmError
+from cti.wiring import build_connectors
 from tests.salesforce.conftest import PASSWORD, TOKEN, USERNAME, Seed
 from tests.salesforce.fake_salesforce import FakeSalesforce
 
@@ -67,7 +67,7 @@ def test_the_daemon_types_the_section_with_the_connectors_own_schema() -> None:
 async def test_a_toml_section_builds_the_connector(tmp_path: Path, clean_env: None) -> None:
     settings = load_settings(write_config(tmp_path, PASSWORD_SECTION + 'call_id_field = "X__c"\n'))
     assert settings.crm.connectors == ("builtin", "salesforce")
-    connectors = _connectors(settings.crm, f"sqlite:///{tmp_path / 'crm.db'}", ENV)
+    connectors = build_connectors(settings.crm, f"sqlite:///{tmp_path / 'crm.db'}", ENV)
     crm = connectors["salesforce"]
     assert isinstance(crm, SalesforceCrm)
     try:
@@ -156,7 +156,7 @@ def test_a_missing_secret_stops_the_daemon_naming_the_variable(
 ) -> None:
     settings = load_settings(write_config(tmp_path, PASSWORD_SECTION))
     with pytest.raises(ConfigError, match=r"\[crm.salesforce\] the secret is not set.*SF_TOKEN"):
-        _connectors(settings.crm, "sqlite://", {"SF_PASSWORD": PASSWORD})
+        build_connectors(settings.crm, "sqlite://", {"SF_PASSWORD": PASSWORD})
 
 
 def test_connector_level_checks_run_when_the_daemon_builds_it(
@@ -166,7 +166,7 @@ def test_connector_level_checks_run_when_the_daemon_builds_it(
         write_config(tmp_path, PASSWORD_SECTION + 'domain = "x.salesforce.com"\n')
     )
     with pytest.raises(ConfigError, match=r"\[crm.salesforce\] domain is"):
-        _connectors(settings.crm, "sqlite://", ENV)
+        build_connectors(settings.crm, "sqlite://", ENV)
 
 
 # ------------------------------------------------------------------------ connect_to, ca_bundle
