@@ -180,7 +180,7 @@ class OutboxWriter:
         self._aio = store
         self._rows = store.store
         self._connectors = dict(connectors)
-        self._batching = {n for n, c in connectors.items() if isinstance(c, BatchCallLogger)}
+        self._batching = {n: c for n, c in connectors.items() if isinstance(c, BatchCallLogger)}
         self._policy = policy or RetryPolicy()
         self._timeout = delivery_timeout
         self._poll = poll_interval
@@ -403,19 +403,14 @@ class OutboxWriter:
         """Deliver ``rows`` (one connector's) in one call. When the CRM cannot be reached, each
         row has failed as it would alone; when one record is refused, or anything else goes
         wrong, each is tried alone, so one bad record holds back no other."""
-        connector = self._connectors[rows[0].connector]
-        assert isinstance(connector, BatchCallLogger)
+        connector = self._batching[rows[0].connector]
         async with self._slots:
             self._in_flight.update(row.id for row in rows)
             try:
                 async with asyncio.timeout(self._timeout):
                     crm_ids = await connector.log_calls([row.record for row in rows])
             except (TimeoutError, CrmUnavailable) as exc:
-                error = (
-                    f"timed out after {self._timeout:g} s"
-                    if isinstance(exc, TimeoutError)
-                    else f"{exc.error_id}: {exc.message}"
-                )
+                error = self._error_text(exc)
             except Exception as exc:  # a refused record, or a bug: find out which, one by one
                 log.info("%d records to %s one by one: %s", len(rows), rows[0].connector, exc)
                 error = None
@@ -471,10 +466,8 @@ class OutboxWriter:
         try:
             async with asyncio.timeout(self._timeout):
                 crm_id = await connector.log_call(delivery.record)
-        except TimeoutError:
-            error = f"timed out after {self._timeout:g} s"
-        except CtiError as exc:
-            error = f"{exc.error_id}: {exc.message}"
+        except (TimeoutError, CtiError) as exc:
+            error = self._error_text(exc)
         except Exception as exc:
             log.exception("connector %s failed on %s", delivery.connector, delivery.call_id)
             error = f"unexpected {type(exc).__name__}: {exc}"
@@ -484,6 +477,12 @@ class OutboxWriter:
         return None, error
 
     # -------------------------------------------------------------------------- helpers
+    def _error_text(self, exc: TimeoutError | CtiError) -> str:
+        """What a failed attempt leaves in its row (``last_error``)."""
+        if isinstance(exc, CtiError):
+            return f"{exc.error_id}: {exc.message}"
+        return f"timed out after {self._timeout:g} s"
+
     async def _refresh_counts(self) -> None:
         self._counts = await self._aio.run(self._rows.outbox_counts, self._policy.stuck_after)
 
